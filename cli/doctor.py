@@ -1,0 +1,104 @@
+"""``dsr doctor``: resolved configuration per role, a one-token check of every model, GPU, caches, versions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+import time
+
+import typer
+from rich.table import Table
+
+from cli.console import console, err_console
+from models.settings import ROLES, RoleConfig, Settings, config_path, load_settings
+
+_PACKAGES = ("torch", "transformers", "langgraph", "langchain-core", "langchain-openai", "chromadb", "dsr-screenwriter")
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _config_table(settings: Settings) -> Table:
+    table = Table(title=f"Model roles (config file: {config_path()})", show_lines=False)
+    for column in ("role", "provider", "model", "endpoint", "key", "T", "top_p", "max_new", "rep_pen"):
+        table.add_column(column)
+    for role in ROLES:
+        cfg = settings.role(role).public_dict()
+        model = cfg["model"] or ("SmolLM2-135M-Instruct" if cfg["provider"] == "embedded" else "-")
+        key = f"${cfg['api_key_env']} {cfg['api_key']}" if "api_key" in cfg else "-"
+        table.add_row(
+            role, cfg["provider"], model, cfg["base_url"] or "-", key, str(cfg["temperature"]),
+            str(cfg["top_p"]), str(cfg["max_new_tokens"]), str(cfg["repetition_penalty"]),
+        )  # fmt: skip
+    return table
+
+
+def _check_key(cfg: RoleConfig) -> tuple[str | None, ...]:
+    """Roles with the same model and endpoint are checked once."""
+    return (cfg.provider, cfg.model, cfg.base_url, cfg.adapter, cfg.device)
+
+
+def _check_models(settings: Settings) -> list[tuple[str, bool, str]]:
+    from models.factory import get_chat_model
+
+    results: list[tuple[str, bool, str]] = []
+    seen: dict[tuple[str | None, ...], tuple[bool, str]] = {}
+    for role in ROLES:
+        key = _check_key(settings.role(role))
+        if key not in seen:
+            started = time.perf_counter()
+            try:
+                model = get_chat_model(role, settings)
+                limit = {"max_completion_tokens": 1} if key[0] == "openai" else {"max_new_tokens": 1}
+                model.invoke("Say OK.", **limit)
+                seen[key] = (True, f"answered in {time.perf_counter() - started:.1f} s")
+            except Exception as exc:  # every failure becomes a line of the report
+                seen[key] = (False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        results.append((role, *seen[key]))
+    return results
+
+
+def doctor() -> None:
+    """Show the configuration and check every configured model, the GPU, caches and versions."""
+    settings = load_settings()
+    console.print(_config_table(settings))
+
+    import torch
+
+    gpu = f"CUDA {torch.version.cuda}: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "none (CPU)"
+    env = Table(title="Environment", show_header=False)
+    env.add_row("python", f"{platform.python_version()} ({sys.executable})")
+    env.add_row("GPU", gpu)
+    env.add_row("cache dir", str(settings.cache_dir))
+    from models.weights import embedded_cache_dir
+
+    cached = embedded_cache_dir(settings.cache_dir)
+    env.add_row("embedded weights", f"{cached} ({'cached' if cached.is_dir() else 'converted on first use'})")
+    for name in _PACKAGES:
+        env.add_row(name, _version(name))
+    console.print(env)
+
+    problems = []
+    checks = Table(title="Model checks (one-token request)")
+    for column in ("role", "ok", "detail"):
+        checks.add_column(column)
+    for role, ok, detail in _check_models(settings):
+        checks.add_row(role, "[green]yes[/]" if ok else "[red]no[/]", detail)
+        if not ok:
+            problems.append(f"{role}: {detail}")
+    console.print(checks)
+    if problems:
+        err_console.print("dsr doctor found problems:")
+        for line in problems:
+            err_console.print(f"  - {line}", markup=False)
+        raise typer.Exit(1)
+    console.print("[green]all checks passed[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)

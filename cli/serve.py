@@ -1,0 +1,31 @@
+"""``dsr serve``: one process holds the local model and serves it over an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import typer
+
+from cli.console import err_console
+
+
+def serve(
+    role: str = typer.Option("novelist", help="serve the model configured for this role"),
+    host: str = typer.Option("127.0.0.1", help="bind address (loopback by default)"),
+    port: int = typer.Option(8765, min=1, max=65535),
+    name: str = typer.Option("dsr-local", help="model id clients ask for"),
+    delay_ms: int = typer.Option(0, min=0, help="fixed extra latency per request (benchmarks)"),
+) -> None:
+    """Serve a local model (embedded or hf) at http://HOST:PORT/v1 for the openai provider and other clients."""
+    from models.factory import get_chat_model
+    from models.server import serve as run_server
+    from models.settings import ConfigError, load_settings
+
+    settings = load_settings()
+    if settings.role(role).provider == "openai":
+        raise ConfigError(f"role '{role}' already uses an openai endpoint; serve a role with provider embedded or hf")
+    model = get_chat_model(role, settings)
+    err_console.print(f"serving role '{role}' as model '{name}' at http://{host}:{port}/v1 (Ctrl-C stops)")
+    run_server(model, name, host, port, delay_s=delay_ms / 1000)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

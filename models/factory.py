@@ -1,0 +1,54 @@
+"""Role -> chat model. One loaded local model is shared by every role that uses it in a process."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+
+from models.settings import ConfigError, Settings, load_settings
+
+
+def embedded_backend(settings: Settings) -> str:
+    from models import llamacpp
+
+    if settings.embedded_backend == "llamacpp" and not llamacpp.available():
+        raise ConfigError(
+            "embedded_backend = 'llamacpp' but llama-cpp-python is not installed; "
+            "run .venv/bin/pip install '.[llamacpp]' or set DSR_EMBEDDED_BACKEND=transformers"
+        )
+    if settings.embedded_backend == "auto":
+        return "llamacpp" if llamacpp.available() else "transformers"
+    return settings.embedded_backend
+
+
+def get_chat_model(role: str, settings: Settings | None = None) -> BaseChatModel:
+    """Build the chat model configured for ``role`` (planner, novelist, screenwriter, critic, judge, teacher)."""
+    settings = settings or load_settings()
+    cfg = settings.role(role)
+    if cfg.provider == "openai":
+        from models.openai_provider import build_openai
+
+        return build_openai(role, cfg)
+    if cfg.provider == "hf":
+        if not cfg.model:
+            raise ConfigError(f"role '{role}' uses provider hf but has no model; set DSR_{role.upper()}__MODEL")
+        from models.local_chat import LocalChatModel
+        from models.weights import load_transformers
+
+        loaded = load_transformers(cfg.model, adapter=cfg.adapter, device=cfg.device)
+        return LocalChatModel(loaded=loaded, config=cfg, provider="hf")
+    return _embedded(cfg, settings)
+
+
+def _embedded(cfg, settings: Settings) -> BaseChatModel:  # type: ignore[no-untyped-def]
+    from models import weights
+
+    if embedded_backend(settings) == "llamacpp":
+        from models.llamacpp import LlamaCppChatModel, load_llama
+
+        return LlamaCppChatModel(llama=load_llama(weights.gguf_path()), config=cfg)
+    from models.local_chat import LocalChatModel
+
+    path = weights.ensure_embedded_safetensors(settings.cache_dir)
+    loaded = weights.load_transformers(str(path), device="cpu")
+    loaded.name = weights.EMBEDDED_ID
+    return LocalChatModel(loaded=loaded, config=cfg, provider="embedded")

@@ -1,0 +1,51 @@
+"""The ``openai`` provider: any OpenAI-compatible endpoint (hosted API, vLLM, llama.cpp server, Ollama)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.settings import ConfigError, RoleConfig
+
+# Local servers (vLLM, llama.cpp, Ollama, `dsr serve`) accept any key; hosted APIs need a real one.
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "0.0.0.0")
+
+
+def is_local(base_url: str | None) -> bool:
+    return bool(base_url) and any(f"//{host}" in base_url for host in _LOCAL_HOSTS)  # type: ignore[operator]
+
+
+def build_openai(role: str, cfg: RoleConfig) -> Any:
+    """``ChatOpenAI`` with retries and backoff on 429/5xx/timeouts (the openai client's own policy)."""
+    from langchain_openai import ChatOpenAI
+
+    if not cfg.model:
+        raise ConfigError(
+            f"role '{role}' uses provider openai but has no model; set DSR_{role.upper()}__MODEL or [{role}] model"
+        )
+    key = cfg.api_key()
+    if key is None:
+        if not is_local(cfg.base_url):
+            raise ConfigError(
+                f"role '{role}' uses provider openai but ${cfg.api_key_env} is not set; export it "
+                f"or point DSR_{role.upper()}__BASE_URL at a local server"
+            )
+        key = "not-needed-for-local-server"
+    kwargs: dict[str, Any] = {
+        "model": cfg.model,
+        "base_url": cfg.base_url,
+        "api_key": key,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "max_completion_tokens": cfg.max_new_tokens,
+        "timeout": cfg.timeout_s,
+        "max_retries": cfg.max_retries,
+        "stream_usage": True,
+    }
+    if cfg.stop:
+        kwargs["stop"] = cfg.stop
+    if cfg.seed is not None:
+        kwargs["seed"] = cfg.seed
+    if cfg.repetition_penalty != 1.0 and is_local(cfg.base_url):
+        # vLLM and llama.cpp server honour it; hosted APIs reject unknown parameters.
+        kwargs["extra_body"] = {"repetition_penalty": cfg.repetition_penalty}
+    return ChatOpenAI(**kwargs)

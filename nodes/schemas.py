@@ -1,0 +1,128 @@
+"""The DSR task input X = {O, P, C, M} and the creative directives I_c (DSR-SPEC sections 2 and 3.1).
+
+Shared by the graph, synthesis (which reconstructs X and extracts I_c from real scenes), training
+and evaluation, so the same structure is rendered byte-identically everywhere (``render_x``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import prompts
+
+RENDER_X_PROMPT = "task_input"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Relationship(_Strict):
+    target: str
+    relation: str
+    dynamic: str | None = None
+
+
+class CharacterProfile(_Strict):
+    """C item: ``name`` is canonical and must equal the cue name in the screenplay."""
+
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    background: str = ""
+    personality: str = ""
+    relationships: list[Relationship] = Field(default_factory=list)
+    state: str | None = None
+
+
+class SceneOutline(_Strict):
+    """O: what happens in the scene; ``beats`` are optional ordered turning points."""
+
+    scene_id: str = ""
+    location: str | None = None
+    time_of_day: str | None = None
+    int_ext: str | None = None
+    characters: list[str] = Field(default_factory=list)
+    synopsis: str
+    beats: list[str] = Field(default_factory=list)
+
+
+class PreviousContext(_Strict):
+    """P: premise and the story so far; ``source_ids`` record memory provenance and are never rendered."""
+
+    premise: str | None = None
+    story_so_far: str = ""
+    prev_scene_tail: str | None = None
+    source_ids: list[str] = Field(default_factory=list)
+
+
+class Metadata(_Strict):
+    """M: the writer's free-form guidelines plus identifying fields."""
+
+    guidelines: list[str] = Field(default_factory=list)
+    genre: str | None = None
+    tone: str | None = None
+    language: Literal["en", "zh"] = "en"
+    target_len_chars: int | None = None
+    series: str = ""
+    episode: int = 1
+    scene_no: int = 1
+
+
+class TaskInput(_Strict):
+    """X: everything a stage may know about the scene to write."""
+
+    outline: SceneOutline
+    previous: PreviousContext = Field(default_factory=PreviousContext)
+    characters: list[CharacterProfile] = Field(default_factory=list)
+    meta: Metadata = Field(default_factory=Metadata)
+
+    def character_names(self) -> list[str]:
+        return [c.name for c in self.characters]
+
+
+def render_x(x: TaskInput) -> str:
+    """The one versioned text form of X: sections O, P, C, M in fixed order, 'none' for empty ones."""
+    return prompts.render(RENDER_X_PROMPT, x=x)
+
+
+class Reveal(_Strict):
+    info: str
+    beat: int = 0
+    channel: Literal["dialogue", "action", "prop", "withheld"] = "dialogue"
+    carrier: str | None = None
+
+
+class ExpositionStrategy(_Strict):
+    reveals: list[Reveal] = Field(default_factory=list)
+    turning_points: list[str] = Field(default_factory=list)
+
+
+class Beat(_Strict):
+    label: str
+    purpose: str = ""
+    intensity: int = Field(default=3, ge=1, le=5)
+    weight: Literal["brief", "medium", "extended"] = "medium"
+
+
+class NarrativePacing(_Strict):
+    beats: list[Beat] = Field(default_factory=list)
+    climax_beat: int = 0
+    ending: str = ""
+
+
+class CharacterPlan(_Strict):
+    name: str
+    scene_goal: str = ""
+    emotion_arc: list[str] = Field(default_factory=list)
+    key_actions: list[str] = Field(default_factory=list)
+    tells: list[str] = Field(default_factory=list)
+
+
+class CreativeDirectives(_Strict):
+    """I_c: how the scene is told (exposition, pacing, per-character action and emotion)."""
+
+    exposition: ExpositionStrategy = Field(default_factory=ExpositionStrategy)
+    pacing: NarrativePacing = Field(default_factory=NarrativePacing)
+    characters: list[CharacterPlan] = Field(default_factory=list)
