@@ -1,40 +1,201 @@
-"""``dsr write``: an episode file -> a run directory with the episode in Fountain, FDX and PDF."""
+"""``dsr write`` and ``dsr resume``: durable episode runs with live progress and review prompts."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import typer
+from rich.panel import Panel
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.prompt import Prompt
+from rich.table import Table
 
 from cli.console import console, err_console
+
+
+class _LiveProgress:
+    """One bar per episode; the description names the scene and node that just finished."""
+
+    def __init__(self, progress: Progress, total_scenes: int, done: int):
+        self.progress = progress
+        self.task = progress.add_task("starting", total=total_scenes, completed=done)
+        self.total = total_scenes
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        if node == "commit":
+            self.progress.advance(self.task)
+        scene = (update.get("x") or {}).get("meta", {}).get("scene_no") or update.get("scene_index", 0) + 1
+        extra = ""
+        if node == "critic" and update.get("verdicts"):
+            verdict = update["verdicts"][-1]
+            extra = f" -> {verdict['decision']}" + (f" ({verdict['route']})" if verdict["route"] else "")
+        self.progress.update(self.task, description=f"scene {scene}/{self.total}: {node} done{extra}")
+
+
+def _edit_text(initial: str, suffix: str) -> str:
+    """Open $EDITOR on ``initial``; returns the saved text."""
+    editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=suffix, delete=False, encoding="utf-8") as handle:
+        handle.write(initial)
+        path = handle.name
+    try:
+        subprocess.run([*editor.split(), path], check=True)
+        return Path(path).read_text(encoding="utf-8")
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def interactive_reviewer(payload: dict[str, Any]) -> Any:
+    """Show the payload; approve / edit ($EDITOR) / reject with a note. Non-interactive: stay paused."""
+    point = payload["point"]
+    body = {
+        "directives": lambda: json.dumps(payload.get("directives"), indent=1, ensure_ascii=False),
+        "prose": lambda: payload.get("prose") or "",
+        "scene": lambda: payload.get("screenplay") or "",
+    }[point]()
+    if not sys.stdin.isatty():
+        return None
+    console.print(Panel(body, title=f"review {point}: scene {payload['scene']}", expand=False))
+    for finding in payload.get("findings", []):
+        console.print(f"  [{finding['severity']}] {finding['check']}: {finding['message']}", markup=False)
+    choice = Prompt.ask("approve, edit or reject?", choices=["approve", "edit", "reject"], default="approve")
+    if choice == "approve":
+        return {"action": "approve"}
+    if choice == "edit":
+        suffix = {"directives": ".json", "prose": ".md", "scene": ".fountain"}[point]
+        return {"action": "edit", "value": _edit_text(body, suffix)}
+    answer: dict[str, Any] = {"action": "reject", "note": Prompt.ask("note for the rewrite")}
+    if point == "scene":
+        answer["stage"] = Prompt.ask("send back to", choices=["planner", "novelist", "screenwriter"], default="novelist")
+    return answer
+
+
+def _summary(run_dir: Path) -> None:
+    report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    table = Table(title=f"{report['title']} ({report['mode']})")
+    for column in ("scene", "status", "retries", "lint errors", "rubric", "model calls", "tokens out"):
+        table.add_column(column, justify="right")
+    for scene in report["scenes"]:
+        roles = scene["roles"].values()
+        score = (scene["rubric"] or {}).get("score")
+        table.add_row(
+            str(scene["scene"]), scene["status"], str(sum(len(v) for v in scene["retries"].values())),
+            str(scene["lint"]["errors"]), "-" if score is None else f"{score:.1f}",
+            str(int(sum(r["calls"] for r in roles))), str(int(sum(r["output_tokens"] for r in roles))),
+        )  # fmt: skip
+    console.print(table)
+    total = report["total"]
+    console.print(
+        f"wrote {run_dir}/episode.fountain, .fdx, .pdf and report.json; wall {total['wall_seconds']} s, "
+        f"of which model calls {total['model_seconds']} s"
+    )
+
+
+def _run(run_dir: Path, first_input: Any, total_scenes: int, done: int, context: Any, reviewer: Any) -> None:
+    from graph.runner import drive
+    from models.errors import ModelUnavailable
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            result = drive(
+                run_dir, context, first_input, on_update=_LiveProgress(progress, total_scenes, done), reviewer=reviewer
+            )
+    except ModelUnavailable as exc:
+        raise ModelUnavailable(f"{exc}; the run is paused with its state kept, continue with `dsr resume {run_dir}`") from None
+    if result.paused_for is not None:
+        point = result.paused_for["point"]
+        err_console.print(
+            f"paused for review of the {point} of scene {result.paused_for['scene']}; continue with "
+            f"`dsr resume {run_dir}` (interactive) or `dsr resume {run_dir} --approve | --reject NOTE | --edit FILE`"
+        )
+        raise typer.Exit(3)
+    _summary(run_dir)
 
 
 def write(
     episode: Path = typer.Argument(..., help="episode YAML (see examples/harbor-lights.yaml)"),
     out: Path = typer.Option(..., "-o", "--out", help="run directory"),
-    mode: str = typer.Option("direct", help="direct: Stage 1 -> Stage 2 per scene"),
-    scenes: int | None = typer.Option(None, min=1, help="write only the first N scenes"),
+    mode: str = typer.Option("dsr", help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)"),
+    review: str = typer.Option("", help="comma list of review points: directives,prose,scene"),
+    memory: Path | None = typer.Option(None, help="story memory directory (share it across a series' episodes)"),
+    max_scenes: int | None = typer.Option(None, "--scenes", min=1, help="write only the first N scenes"),
+    no_rubric: bool = typer.Option(False, "--no-rubric", help="critic runs deterministic checks only"),
 ) -> None:
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
     from common.errors import BadInput
-    from graph.direct_run import run_direct
+    from graph.context import MODES, REVIEW_POINTS, RunContext, roles_for
     from graph.episode_spec import load_episode
+    from graph.runner import initial_input, start_run
+    from models.factory import validate_role
     from models.settings import load_settings
 
-    if mode != "direct":
-        raise BadInput(f"unknown mode '{mode}'; available: direct")
+    if mode not in MODES:
+        raise BadInput(f"unknown mode '{mode}'; use one of: {', '.join(MODES)}")
+    points = [p.strip() for p in review.split(",") if p.strip()]
+    if unknown := [p for p in points if p not in REVIEW_POINTS]:
+        raise BadInput(f"unknown review point '{unknown[0]}'; use: {', '.join(REVIEW_POINTS)}")
     spec = load_episode(episode)
-    settings = load_settings()
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as progress:
-        report = run_direct(spec, out, settings, max_scenes=scenes, progress=progress)
-    total = report["total"]
-    console.print(
-        f"wrote {len(report['scenes'])} scene(s) to {out}/episode.fountain, .fdx, .pdf "
-        f"in {total['wall_seconds']} s; report: {out}/report.json"
-    )
+    if max_scenes:
+        spec.scenes = spec.scenes[:max_scenes]
+    settings = load_settings()  # configuration problems surface before anything is written
+    for role in roles_for(mode, use_rubric=not no_rubric):
+        validate_role(role, settings)
+    context = RunContext(
+        mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out),
+        memory_dir=str(memory if memory else out / "memory"),
+    )  # fmt: skip
+    start_run(spec, out, context)
+    _run(out, initial_input(spec), len(spec.scenes), 0, context, interactive_reviewer)
+
+
+def resume(
+    run_dir: Path = typer.Argument(..., help="a run directory made by `dsr write`"),
+    approve: bool = typer.Option(False, "--approve", help="approve the pending review"),
+    reject: str | None = typer.Option(None, "--reject", help="reject the pending review with this note"),
+    stage: str = typer.Option("novelist", help="with --reject at scene review: the stage to send it back to"),
+    edit: Path | None = typer.Option(None, "--edit", help="replace the reviewed text with this file"),
+) -> None:
+    """Continue a run after a crash, a kill, an endpoint failure or a review pause."""
+    from common.errors import BadInput
+    from graph.runner import initial_input, load_run, run_state
+
+    spec, context = load_run(run_dir)
+    finished, payload, values = run_state(run_dir)
+    if finished and values:
+        console.print(f"{run_dir} is already complete")
+        _summary(run_dir)
+        return
+    if sum(bool(x) for x in (approve, reject, edit)) > 1:
+        raise BadInput("give at most one of --approve, --reject, --edit")
+    scripted: Any = None
+    if approve:
+        scripted = {"action": "approve"}
+    elif reject:
+        scripted = {"action": "reject", "note": reject, "stage": stage}
+    elif edit:
+        if not edit.is_file():
+            raise BadInput(f"--edit file {edit} does not exist")
+        scripted = {"action": "edit", "value": edit.read_text(encoding="utf-8")}
+    if scripted is not None and payload is None:
+        raise BadInput(f"{run_dir} is not waiting for a review; run `dsr resume {run_dir}` without options")
+    answers = [scripted] if scripted else []
+
+    def reviewer(p: dict[str, Any]) -> Any:
+        return answers.pop(0) if answers else interactive_reviewer(p)
+
+    done = len(values.get("scenes", []))
+    # Killed before the first checkpoint: start from the beginning with the recorded spec.
+    first = None if values else initial_input(spec)
+    _run(run_dir, first, len(spec.scenes), done, context, reviewer)
 
 
 def register(app: typer.Typer) -> None:
     app.command("write")(write)
+    app.command("resume")(resume)

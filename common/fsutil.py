@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,3 +24,8 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes, *, encoding: s
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_json(path: str | os.PathLike[str], data: object) -> Path:
+    """Pretty, UTF-8 JSON, atomically."""
+    return atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

@@ -7,20 +7,15 @@ file is written atomically, so a killed run never leaves half a file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from common.fsutil import atomic_write
+from common.fsutil import atomic_write, write_json
 from screenplay.model import Scene, Screenplay, TitleField
 
 
 def scene_dir(run_dir: Path, scene_no: int) -> Path:
     return run_dir / "scenes" / f"{scene_no:02d}"
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_scene_files(run_dir: Path, scene_no: int, files: dict[str, Any]) -> None:

@@ -20,6 +20,21 @@ def embedded_backend(settings: Settings) -> str:
     return settings.embedded_backend
 
 
+def validate_role(role: str, settings: Settings) -> None:
+    """Configuration checks that need no model load or connection (run before a job writes anything)."""
+    cfg = settings.role(role)
+    if cfg.provider == "openai":
+        from models.openai_provider import build_openai
+
+        build_openai(role, cfg)
+    elif cfg.provider == "hf" and not cfg.model:
+        raise ConfigError(f"role '{role}' uses provider hf but has no model; set DSR_{role.upper()}__MODEL")
+    elif cfg.provider == "embedded" and embedded_backend(settings) == "transformers":
+        from models.weights import gguf_path
+
+        gguf_path()
+
+
 def get_chat_model(role: str, settings: Settings | None = None) -> BaseChatModel:
     """Build the chat model configured for ``role`` (planner, novelist, screenwriter, critic, judge, teacher)."""
     settings = settings or load_settings()

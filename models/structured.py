@@ -27,9 +27,11 @@ T = TypeVar("T", bound=BaseModel)
 class StructuredOutputError(RuntimeError):
     """The model gave no valid object within the repair budget."""
 
-    def __init__(self, message: str, raw_outputs: list[str]):
+    def __init__(self, message: str, raw_outputs: list[str], input_tokens: int = 0, output_tokens: int = 0):
         super().__init__(message)
         self.raw_outputs = raw_outputs
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
 
 
 class NoJSONFound(ValueError):
@@ -149,5 +151,8 @@ def invoke_structured(
             continue
         return StructuredResult(value, attempt, raw, tokens_in, tokens_out)
     raise StructuredOutputError(
-        f"{schema.__name__}: no valid JSON object after {max_repairs + 1} attempts; last problem: {problem}", raw
+        f"{schema.__name__}: no valid JSON object after {max_repairs + 1} attempts; last problem: {problem}",
+        raw,
+        tokens_in,
+        tokens_out,
     )

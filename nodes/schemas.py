@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import prompts
 
@@ -126,3 +126,9 @@ class CreativeDirectives(_Strict):
     exposition: ExpositionStrategy = Field(default_factory=ExpositionStrategy)
     pacing: NarrativePacing = Field(default_factory=NarrativePacing)
     characters: list[CharacterPlan] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _plans_something(self) -> CreativeDirectives:
+        if not self.pacing.beats and not self.characters:
+            raise ValueError("a plan needs at least one pacing beat or one character plan")
+        return self

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from nodes.schemas import TaskInput
-from nodes.stage_calls import StageOutput, call_prompt
+from nodes.runtime import chat_model, guarded, scene_no, timed_node, write_artefact
+from nodes.schemas import TaskInput, render_x
+from nodes.stage_calls import StageOutput, call_prompt, stage_record
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*$", re.MULTILINE)
 
@@ -45,3 +47,25 @@ def write_screenplay(
     )
     out.text = clean_fountain(out.text, x)
     return out
+
+
+def write_direct(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> StageOutput:
+    """The e2e baseline: X -> S in one call, no prose and no directives."""
+    out = call_prompt(model, "e2e", x_text=render_x(x), heading_hint=heading_hint(x), critique=critique)
+    out.text = clean_fountain(out.text, x)
+    return out
+
+
+@timed_node("screenwriter")
+def screenwriter_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+    x = TaskInput.model_validate(state["x"])
+    number = scene_no(state)
+    critique = dict(state.get("critique") or {})
+    note = critique.pop("screenwriter", None)
+    model = chat_model("screenwriter")
+    if runtime.context.mode == "e2e":
+        out = guarded("screenwriter", lambda: write_direct(model, x, note))
+    else:
+        out = guarded("screenwriter", lambda: write_screenplay(model, state.get("prose") or "", x, note))
+    write_artefact(runtime.context.run_dir, number, "screenplay.fountain", out.text)
+    return {"screenplay": out.text, "critique": critique, "calls": [stage_record(number, "screenwriter", out)]}

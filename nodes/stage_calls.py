@@ -6,10 +6,11 @@ import time
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 import prompts
 from models.messages import message_text
+from nodes.records import CallRecord
 
 
 @dataclass
@@ -24,10 +25,15 @@ class StageOutput:
     seconds: float
 
 
-def call_prompt(model: BaseChatModel, prompt_name: str, **variables: object) -> StageOutput:
-    """Render ``prompts/<prompt_name>.md`` as system + user turns and invoke ``model`` once."""
+def prompt_messages(prompt_name: str, **variables: object) -> list[BaseMessage]:
+    """``prompts/<prompt_name>.md`` rendered as system + user turns."""
     turns = prompts.messages(prompt_name, **variables)
-    messages = [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in turns]
+    return [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in turns]
+
+
+def call_prompt(model: BaseChatModel, prompt_name: str, **variables: object) -> StageOutput:
+    """Invoke ``model`` once on a rendered prompt file."""
+    messages = prompt_messages(prompt_name, **variables)
     started = time.perf_counter()
     reply = model.invoke(messages)
     usage = reply.usage_metadata or {}
@@ -39,3 +45,11 @@ def call_prompt(model: BaseChatModel, prompt_name: str, **variables: object) -> 
         output_tokens=usage.get("output_tokens", 0),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def stage_record(scene: int, role: str, out: StageOutput) -> CallRecord:
+    """The report's record of one stage call (node name = role for the three writing stages)."""
+    return CallRecord(
+        scene=scene, node=role, role=role, input_tokens=out.input_tokens, output_tokens=out.output_tokens,
+        seconds=out.seconds, ok=bool(out.text), note=f"{out.prompt}@{out.prompt_version}",
+    )  # fmt: skip

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 _NOTE = re.compile(r"\[\[.*?\]\]", re.DOTALL)
+_MARKUP_CHARS = re.compile(r"[*_\\\[]")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ def _has_closer(text: str, start: int, delim: str) -> bool:
 
 def to_runs(text: str) -> list[Run]:
     """Split marked-up text into runs with their emphasis; notes are dropped."""
+    if not _MARKUP_CHARS.search(text):  # most screenplay text has no markup: skip the scanner
+        return [Run(text)] if text else []
     runs: list[Run] = []
     buf: list[str] = []
     bold = italic = underline = False

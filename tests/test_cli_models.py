@@ -58,8 +58,12 @@ def test_unreachable_endpoint(tmp_path):
         "DSR_NOVELIST__BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
         "DSR_NOVELIST__MAX_RETRIES": "1",
     }
-    result = dsr("write", EXAMPLE, "-o", str(tmp_path / "run"), env=env, cwd=tmp_path)
-    assert_one_line_error(result, "role 'novelist'", "cannot reach http://127.0.0.1", "DSR_NOVELIST__BASE_URL")
+    args = ("write", EXAMPLE, "-o", str(tmp_path / "run"), "--mode", "dsr-nocot", "--scenes", "1")
+    result = dsr(*args, env=env, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert "role 'novelist'" in result.stderr and "cannot reach http://127.0.0.1" in result.stderr
+    assert "dsr resume" in result.stderr, "the run pauses with its state kept"
+    assert (tmp_path / "run" / "run.json").is_file() and (tmp_path / "run" / "checkpoints.sqlite").is_file()
 
 
 def test_missing_episode_and_bad_yaml(tmp_path):

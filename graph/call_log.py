@@ -1,0 +1,66 @@
+"""``RUN_DIR/calls.jsonl``: every model call as it happens (node, scene step, tokens, seconds).
+
+An append-only audit log written by a langchain callback, independent of graph state: it records
+calls made by nodes that were later interrupted or killed too, which is how a resumed run can be
+shown to repeat no finished node's calls. Holds no prompt text and no keys.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+
+class CallLog(BaseCallbackHandler):
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._started: dict[UUID, tuple[float, dict[str, Any]]] = {}
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: Any, *, run_id: UUID, metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        meta = metadata or {}
+        self._started[run_id] = (
+            time.time(),
+            {"node": meta.get("langgraph_node"), "step": meta.get("langgraph_step"), "model": meta.get("ls_model_name")},
+        )
+
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._write(run_id, response, ok=True)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._write(run_id, None, ok=False, error=type(error).__name__)
+
+    def _write(self, run_id: UUID, response: Any, *, ok: bool, error: str | None = None) -> None:
+        started, info = self._started.pop(run_id, (time.time(), {}))
+        usage: dict[str, Any] = {}
+        if response is not None and response.generations and response.generations[0]:
+            message = getattr(response.generations[0][0], "message", None)
+            usage = dict(getattr(message, "usage_metadata", None) or {})
+        entry = {
+            "time": round(started, 3),
+            "seconds": round(time.time() - started, 3),
+            **info,
+            "ok": ok,
+            "error": error,
+            "input_tokens": usage.get("input_tokens", 0),
+            "output_tokens": usage.get("output_tokens", 0),
+        }
+        line = json.dumps(entry) + "\n"
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+
+
+def read_call_log(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

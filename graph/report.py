@@ -1,0 +1,86 @@
+"""report.json: per scene and in total, calls and tokens per role, wall time per node, retries per
+stage with the critic's reasons, final lint findings and rubric score (DESIGN.md)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from screenplay.lint import lint_text, summarize
+
+
+def _role_totals(calls: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    totals: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"calls": 0, "failed_calls": 0, "input_tokens": 0, "output_tokens": 0, "seconds": 0.0}
+    )
+    for call in calls:
+        bucket = totals[call["role"]]
+        bucket["calls"] += 1
+        bucket["failed_calls"] += 0 if call["ok"] else 1
+        bucket["input_tokens"] += call["input_tokens"]
+        bucket["output_tokens"] += call["output_tokens"]
+        bucket["seconds"] = round(bucket["seconds"] + call["seconds"], 3)
+    return dict(totals)
+
+
+def _node_totals(timings: list[dict[str, Any]]) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for timing in timings:
+        totals[timing["node"]] = round(totals[timing["node"]] + timing["seconds"], 4)
+    return dict(totals)
+
+
+def _retries(verdict_log: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for verdict in verdict_log:
+        if verdict["decision"] == "revise":
+            out[verdict["route"]].append({"attempt": verdict["attempt"], "reasons": verdict["reasons"]})
+    return dict(out)
+
+
+def scene_report(record: dict[str, Any], calls: list[dict[str, Any]], timings: list[dict[str, Any]]) -> dict[str, Any]:
+    number = record["scene_no"]
+    findings = lint_text(record["screenplay"])
+    lint_summary = summarize(findings)
+    return {
+        "scene": number,
+        "status": record["status"],
+        "roles": _role_totals([c for c in calls if c["scene"] == number]),
+        "node_seconds": _node_totals([t for t in timings if t["scene"] == number]),
+        "retries": _retries(record.get("verdict_log", [])),
+        "critic_verdicts": record.get("verdict_log", []),
+        "open_findings": record.get("open_findings", []),
+        "rubric": record.get("rubric"),
+        "lint": {
+            "errors": lint_summary.errors,
+            "warnings": lint_summary.warnings,
+            "findings": [f.model_dump(mode="json") for f in findings if f.severity != "info"],
+        },
+    }
+
+
+def build_report(state: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    calls, timings = state.get("calls", []), state.get("timings", [])
+    scenes = [scene_report(r, calls, timings) for r in state.get("scenes", [])]
+    spec = state.get("spec", {})
+    scored = [s["rubric"]["score"] for s in scenes if s["rubric"] and s["rubric"].get("score") is not None]
+    return {
+        "title": spec.get("title"),
+        "series": spec.get("series"),
+        "episode": spec.get("episode"),
+        "mode": context.get("mode"),
+        "context": context,
+        "scenes": scenes,
+        "total": {
+            "scenes": len(scenes),
+            "passed": sum(s["status"] == "passed" for s in scenes),
+            "roles": _role_totals(calls),
+            "node_seconds": _node_totals(timings),
+            "wall_seconds": round(sum(t["seconds"] for t in timings), 2),
+            "model_seconds": round(sum(c["seconds"] for c in calls), 2),
+            "retries": sum(len(v) for s in scenes for v in s["retries"].values()),
+            "lint_errors": sum(s["lint"]["errors"] for s in scenes),
+            "scenes_lint_clean": sum(s["lint"]["errors"] == 0 for s in scenes),
+            "mean_rubric_score": round(sum(scored) / len(scored), 2) if scored else None,
+        },
+    }

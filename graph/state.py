@@ -1,0 +1,36 @@
+"""Graph state: plain JSON data only, so the SQLite checkpointer restores it exactly.
+
+Pydantic objects (X, I_c, verdicts) are stored as dumps. Fields for the scene being written are reset
+by ``start_scene``; ``calls``, ``timings`` and ``scenes`` accumulate over the whole episode.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from nodes.records import CallRecord, NodeTiming
+
+
+class SceneState(TypedDict, total=False):
+    """State of the scene graph; the episode graph extends it."""
+
+    x: dict[str, Any]  # TaskInput dump
+    directives: dict[str, Any] | None  # CreativeDirectives dump
+    prose: str | None
+    screenplay: str | None
+    critique: dict[str, str]  # stage -> critique for its next attempt
+    verdicts: list[dict[str, Any]]  # every critic verdict of this scene, in order
+    retries: dict[str, int]  # stage -> reruns so far
+    known_facts: list[str]  # continuity facts from memory about this scene's characters
+    last_review: dict[str, Any] | None  # the latest human decision (point, action, stage)
+    accepted: dict[str, Any] | None  # set by commit: the scene's final record
+    scenes: Annotated[list[dict[str, Any]], operator.add]  # accepted scene records, in order
+    calls: Annotated[list[CallRecord], operator.add]
+    timings: Annotated[list[NodeTiming], operator.add]
+
+
+class EpisodeState(SceneState, total=False):
+    spec: dict[str, Any]  # EpisodeSpec dump
+    scene_index: int  # 0-based index of the scene being written
+    outputs: dict[str, str]  # assembled episode files

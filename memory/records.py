@@ -1,0 +1,129 @@
+"""Record types stored in memory, their ids, and the scalar-metadata encoding Chroma needs.
+
+Story position is one integer, ``order = episode * 10_000 + scene_no``, so "before scene n" is a
+single ``$lt`` filter that also crosses episode boundaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, Field, computed_field, field_validator
+
+ORDER_STRIDE = 10_000
+
+
+def order_of(episode: int, scene_no: int) -> int:
+    """The story position of (episode, scene_no) as one sortable integer."""
+    if episode < 0 or not 0 <= scene_no < ORDER_STRIDE:
+        raise ValueError(f"episode must be >= 0 and scene_no in 0..{ORDER_STRIDE - 1}: {episode}, {scene_no}")
+    return episode * ORDER_STRIDE + scene_no
+
+
+def name_key(name: str) -> str:
+    """Case-insensitive identity of a character name ("Mara", "MARA" and " mara " are one person)."""
+    return " ".join(name.split()).casefold()
+
+
+def join_names(names: list[str]) -> str:
+    """``["A", "B"]`` -> ``"|A|B|"``: a scalar, human-readable list (Chroma metadata must be scalar)."""
+    return "|" + "|".join(names) + "|" if names else ""
+
+
+def split_names(joined: str | None) -> list[str]:
+    return [part for part in (joined or "").split("|") if part]
+
+
+class CharacterRecord(BaseModel):
+    """One version of a character profile, valid from (episode, scene_no) on."""
+
+    series: str
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    profile: dict = Field(default_factory=dict)
+    episode: int
+    scene_no: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.series}:{name_key(self.name)}:{self.episode:04d}:{self.scene_no:04d}"
+
+    @property
+    def order(self) -> int:
+        return order_of(self.episode, self.scene_no)
+
+    def keys(self) -> set[str]:
+        """Every lower-cased name this character answers to."""
+        return {name_key(n) for n in [self.name, *self.aliases] if n.strip()}
+
+
+class SceneRecord(BaseModel):
+    """A committed scene: its summary is what similarity search embeds; ``tail`` is how it ended.
+
+    ``id`` is derived from the position, never taken from the caller (an ``id=`` argument is ignored), so a
+    rerun of a scene lands on the same record.
+    """
+
+    series: str
+    episode: int
+    scene_no: int
+    summary: str
+    characters: list[str] = Field(default_factory=list)
+    heading: str | None = None
+    tail: str | None = None
+
+    @field_validator("summary")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("scene summary is empty")
+        return value
+
+    @computed_field
+    @property
+    def id(self) -> str:
+        return scene_id(self.series, self.episode, self.scene_no)
+
+    @property
+    def order(self) -> int:
+        return order_of(self.episode, self.scene_no)
+
+
+class Fact(BaseModel):
+    """An atomic continuity fact established by a scene (who knows what, injuries, objects, ...).
+
+    ``id`` is content-addressed (series, position, normalised text); an ``id=`` argument is ignored.
+    """
+
+    series: str
+    episode: int
+    scene_no: int
+    text: str
+    characters: list[str] = Field(default_factory=list)
+    kind: str = "other"
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("fact text is empty")
+        return value
+
+    @computed_field
+    @property
+    def id(self) -> str:
+        return fact_id(self.series, self.episode, self.scene_no, self.text)
+
+    @property
+    def order(self) -> int:
+        return order_of(self.episode, self.scene_no)
+
+
+def scene_id(series: str, episode: int, scene_no: int) -> str:
+    return f"{series}:{episode:04d}:{scene_no:04d}"
+
+
+def fact_id(series: str, episode: int, scene_no: int, text: str) -> str:
+    """Content-addressed, so re-adding the same fact from a resumed run is a no-op."""
+    digest = hashlib.sha1(" ".join(text.split()).casefold().encode()).hexdigest()[:16]
+    return f"{scene_id(series, episode, scene_no)}:{digest}"

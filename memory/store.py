@@ -1,0 +1,389 @@
+"""StoryMemory: one Chroma directory per series family, three collections, written only at commit.
+
+- ``characters``: profile versions, id ``series:name:EEEE:SSSS``; a version is valid from its scene on.
+- ``scenes``: one summary per committed scene, id ``series:EEEE:SSSS`` (upsert, so reruns replace).
+- ``facts``: atomic continuity facts, content-addressed ids (re-adding is a no-op).
+
+Every record carries ``order = episode * 10_000 + scene_no`` so "strictly before this scene" is one
+``$lt`` filter across episodes. Character lists are stored twice: ``chars`` as a readable "|A|B|" string
+(scalar, portable) and ``char_keys`` as a list of case-folded names, because chroma 1.5 supports
+``$contains`` only on list metadata (not substring matching on strings), and filtering inside the vector
+search keeps ``k`` honest where a post-filter would silently return fewer hits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.api.types import Embeddings
+from chromadb.config import Settings
+
+from common.errors import BadInput
+from memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
+from memory.mmr import mmr
+from memory.records import (
+    ORDER_STRIDE,
+    CharacterRecord,
+    Fact,
+    SceneRecord,
+    join_names,
+    name_key,
+    order_of,
+    scene_id,
+    split_names,
+)
+
+Position = tuple[int, int]
+COLLECTIONS = ("characters", "scenes", "facts")
+# Identical settings for every client: chroma refuses a second client on one path with different ones.
+_SETTINGS = Settings(anonymized_telemetry=False)
+_MIN_POOL = 20
+
+
+def _usable_dir(path: str | os.PathLike[str]) -> Path:
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise BadInput(f"memory path {target} is not a directory")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"memory directory {target} cannot be created: {exc.strerror or exc}") from exc
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise BadInput(f"memory directory {target} is not writable")
+    return target
+
+
+def _where(series: str, before: Position | None = None, *extra: dict[str, Any]) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = [{"series": series}]
+    if before is not None:
+        clauses.append({"order": {"$lt": order_of(*before)}})
+    clauses.extend(extra)
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _any_name(keys: set[str]) -> dict[str, Any]:
+    clauses = [{"char_keys": {"$contains": key}} for key in sorted(keys)]
+    return clauses[0] if len(clauses) == 1 else {"$or": clauses}
+
+
+def _names_meta(names: list[str]) -> dict[str, Any]:
+    # None deletes a key on upsert (chroma merges metadata), so a rerun with no characters clears them.
+    keys = sorted({name_key(n) for n in names if n.strip()})
+    return {"chars": join_names(names), "char_keys": keys or None}
+
+
+def _scene(doc: str, meta: dict[str, Any]) -> SceneRecord:
+    return SceneRecord(
+        series=meta["series"],
+        episode=meta["episode"],
+        scene_no=meta["scene_no"],
+        summary=doc,
+        characters=split_names(meta.get("chars")),
+        heading=meta.get("heading"),
+        tail=meta.get("tail"),
+    )
+
+
+def _fact(doc: str, meta: dict[str, Any]) -> Fact:
+    return Fact(
+        series=meta["series"],
+        episode=meta["episode"],
+        scene_no=meta["scene_no"],
+        text=doc,
+        characters=split_names(meta.get("chars")),
+        kind=meta.get("kind", "other"),
+    )
+
+
+def _character(meta: dict[str, Any]) -> CharacterRecord:
+    return CharacterRecord(
+        series=meta["series"],
+        name=meta["name"],
+        aliases=split_names(meta.get("aliases")),
+        profile=json.loads(meta["profile"]),
+        episode=meta["episode"],
+        scene_no=meta["scene_no"],
+    )
+
+
+class StoryMemory:
+    """Continuity memory of one or more series in a Chroma directory (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, embedder: str | None = None) -> None:
+        self.path = _usable_dir(path)
+        self.embedding = SentenceEmbedding(embedder or DEFAULT_EMBEDDER)
+        try:
+            self._client = chromadb.PersistentClient(path=str(self.path), settings=_SETTINGS)
+            cols = [self._open(name) for name in COLLECTIONS]
+        except BadInput:
+            raise
+        except Exception as exc:  # chroma raises many types (sqlite, rust bindings) for a damaged store
+            raise BadInput(
+                f"memory at {self.path} is unreadable or corrupted ({type(exc).__name__}); "
+                "start a fresh one with --memory NEW_DIR"
+            ) from exc
+        self._characters, self._scenes, self._facts = cols
+
+    def _open(self, name: str) -> chromadb.Collection:
+        label, dim = embedder_label(self.embedding.embedder), self.embedding.dim
+        col = self._client.get_or_create_collection(
+            name,
+            embedding_function=self.embedding,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"embedder": label, "dim": dim},
+        )
+        stored = col.metadata or {}
+        if (stored.get("embedder"), stored.get("dim")) != (label, dim):
+            raise BadInput(
+                f"memory at {self.path} was built with embedder {stored.get('embedder')!r} "
+                f"({stored.get('dim')}-d), not {label!r} ({dim}-d): use that embedder or a fresh --memory DIR"
+            )
+        return col
+
+    def close(self) -> None:
+        """Release the Chroma system (sqlite handles); a new StoryMemory on the path reopens it."""
+        self._client.close()
+
+    def __enter__(self) -> StoryMemory:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # characters
+
+    def upsert_character(self, rec: CharacterRecord) -> None:
+        """Store a profile version valid from (episode, scene_no); the same point again replaces it."""
+        meta = {
+            "series": rec.series,
+            "name": rec.name,
+            "aliases": join_names(rec.aliases),
+            "keys": sorted(rec.keys()),
+            "profile": json.dumps(rec.profile, ensure_ascii=False),
+            "episode": rec.episode,
+            "scene_no": rec.scene_no,
+            "order": rec.order,
+        }
+        doc = f"{rec.name}: {json.dumps(rec.profile, ensure_ascii=False)}"
+        self._characters.upsert(ids=[rec.id], documents=[doc], metadatas=[meta])
+
+    def profiles(
+        self, series: str, names: list[str] | None = None, *, before: Position | None = None
+    ) -> list[CharacterRecord]:
+        """Latest version per character (strictly before ``before`` when given).
+
+        ``names`` match case-insensitively against names and aliases (any version's), in the order
+        given, unknown names skipped; ``None`` returns every character of the series sorted by name.
+        """
+        got = self._characters.get(where=_where(series, before), include=["metadatas"])
+        latest: dict[str, CharacterRecord] = {}
+        keys: dict[str, set[str]] = {}
+        for meta in got["metadatas"] or []:
+            rec = _character(meta)
+            ident = name_key(rec.name)
+            keys.setdefault(ident, set()).update(rec.keys())
+            if ident not in latest or rec.order > latest[ident].order:
+                latest[ident] = rec
+        if names is None:
+            return sorted(latest.values(), key=lambda r: name_key(r.name))
+        found: list[CharacterRecord] = []
+        for wanted in names:
+            ident = next((i for i in latest if name_key(wanted) in keys[i]), None)
+            if ident is not None and latest[ident] not in found:
+                found.append(latest[ident])
+        return found
+
+    def _name_keys(self, series: str, names: list[str], before: Position | None) -> set[str]:
+        """Requested names plus every alias memory knows for them."""
+        wanted = {name_key(n) for n in names if n.strip()}
+        for rec in self.profiles(series, names, before=before):
+            wanted |= rec.keys()
+        return wanted
+
+    # scenes
+
+    def add_scene(self, rec: SceneRecord) -> None:
+        """Store (or replace, on a rerun or resume) the summary of a committed scene."""
+        self.add_scenes([rec])
+
+    def add_scenes(self, recs: list[SceneRecord], *, embeddings: Embeddings | None = None) -> None:
+        """Bulk :meth:`add_scene` (imports, benchmarks); ``embeddings`` skips embedding the summaries."""
+        unique = {rec.id: i for i, rec in enumerate(recs)}  # the last record per id wins, as with upsert
+        rows = [recs[i] for i in unique.values()]
+        metas = [
+            {
+                "series": rec.series,
+                "episode": rec.episode,
+                "scene_no": rec.scene_no,
+                "order": rec.order,
+                "heading": rec.heading,
+                "tail": rec.tail,
+                **_names_meta(rec.characters),
+            }
+            for rec in rows
+        ]
+        vectors = None if embeddings is None else [embeddings[i] for i in unique.values()]
+        self._upsert(self._scenes, list(unique), [rec.summary for rec in rows], metas, vectors)
+
+    def _upsert(
+        self,
+        col: chromadb.Collection,
+        ids: list[str],
+        docs: list[str],
+        metas: list[dict[str, Any]],
+        vectors: Embeddings | None,
+    ) -> None:
+        """Upsert in chunks of chroma's maximum batch size."""
+        step = self._client.get_max_batch_size()
+        for i in range(0, len(ids), step):
+            chunk = slice(i, i + step)
+            col.upsert(
+                ids=ids[chunk],
+                documents=docs[chunk],
+                metadatas=metas[chunk],
+                embeddings=None if vectors is None else vectors[chunk],
+            )
+
+    def recent_scenes(self, series: str, before: Position, k: int = 3) -> list[SceneRecord]:
+        """The ``k`` scenes strictly before ``before``, newest last, crossing episode boundaries.
+
+        Looks back over a window of episodes that doubles until it holds ``k`` scenes, so the cost does
+        not grow with the length of the series.
+        """
+        if k <= 0:
+            return []
+        span = 1
+        while True:
+            start = max(0, (before[0] - span + 1) * ORDER_STRIDE)
+            got = self._scenes.get(
+                where=_where(series, before, {"order": {"$gte": start}}), include=["metadatas", "documents"]
+            )
+            if len(got["ids"]) >= k or start == 0:
+                break
+            span *= 2
+        scenes = sorted(
+            (_scene(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True)), key=_by_order
+        )
+        return scenes[-k:]
+
+    def similar_scenes(
+        self,
+        series: str,
+        query: str,
+        before: Position,
+        k: int = 3,
+        *,
+        exclude_ids: set[str] | frozenset[str] = frozenset(),
+        mmr_lambda: float = 0.5,
+    ) -> list[SceneRecord]:
+        """Scenes before ``before`` most related to ``query``, most relevant first, near-duplicates
+        pushed down by MMR over a candidate pool of ``max(4k, 20)`` nearest neighbours."""
+        if k <= 0 or not query.strip():
+            return []
+        q = self.embedding.query_vector(query)
+        got = self._scenes.query(
+            query_embeddings=[q],
+            n_results=max(4 * k, _MIN_POOL) + len(exclude_ids),
+            where=_where(series, before),
+            include=["metadatas", "documents", "embeddings"],
+        )
+        rows = [
+            (_scene(doc, meta), emb)
+            for sid, doc, meta, emb in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0], strict=True
+            )
+            if sid not in exclude_ids
+        ]
+        if not rows:
+            return []
+        picked = mmr(
+            np.asarray(q, dtype=np.float32),
+            np.asarray([emb for _, emb in rows], dtype=np.float32),
+            k,
+            mmr_lambda,
+        )
+        return [rows[i][0] for i in picked]
+
+    def delete_scene(self, series: str, episode: int, scene_no: int) -> None:
+        """Forget a scene's summary and facts, so a rerun of the scene replaces its memory.
+
+        Character versions are left alone: a rerun's commit replaces them (same id), and episode-level
+        profiles may share the position.
+        """
+        self._scenes.delete(ids=[scene_id(series, episode, scene_no)])
+        self._facts.delete(where=_where(series, None, {"order": order_of(episode, scene_no)}))
+
+    # facts
+
+    def add_facts(self, facts: list[Fact], *, embeddings: Embeddings | None = None) -> None:
+        """Store facts; the same text for the same scene keeps one id, so re-adding never duplicates.
+
+        ``embeddings`` (one per fact) skips embedding the texts.
+        """
+        unique = {f.id: i for i, f in enumerate(facts)}
+        rows = [facts[i] for i in unique.values()]
+        metas = [
+            {
+                "series": f.series,
+                "episode": f.episode,
+                "scene_no": f.scene_no,
+                "order": f.order,
+                "kind": f.kind,
+                **_names_meta(f.characters),
+            }
+            for f in rows
+        ]
+        vectors = None if embeddings is None else [embeddings[i] for i in unique.values()]
+        self._upsert(self._facts, [f.id for f in rows], [f.text for f in rows], metas, vectors)
+
+    def facts(
+        self,
+        series: str,
+        *,
+        characters: list[str] | None = None,
+        query: str | None = None,
+        before: Position | None = None,
+        k: int = 10,
+    ) -> list[Fact]:
+        """Facts of the series, optionally about any of ``characters`` (aliases resolved) and before a point.
+
+        With ``query``: the ``k`` most similar, most relevant first. Without: the ``k`` newest, in story order.
+        """
+        if k <= 0:
+            return []
+        extra = []
+        if characters:
+            keys = self._name_keys(series, characters, before)
+            if not keys:
+                return []
+            extra.append(_any_name(keys))
+        where = _where(series, before, *extra)
+        if query and query.strip():
+            got = self._facts.query(
+                query_embeddings=[self.embedding.query_vector(query)],
+                n_results=k,
+                where=where,
+                include=["metadatas", "documents"],
+            )
+            return [_fact(d, m) for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True)]
+        got = self._facts.get(where=where, include=["metadatas", "documents"])
+        found = sorted(
+            (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True)), key=_by_order
+        )
+        return found[-k:]
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "characters": self._characters.count(),
+            "scenes": self._scenes.count(),
+            "facts": self._facts.count(),
+        }
+
+
+def _by_order(rec: SceneRecord | Fact) -> int:
+    return rec.order

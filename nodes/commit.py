@@ -1,0 +1,100 @@
+"""commit: the accepted scene becomes part of the story: its record, its summary and facts in memory."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from memory import CharacterRecord, Fact, SceneRecord
+from nodes.retrieve import open_memory
+from nodes.runtime import scene_no, timed_node
+from nodes.schemas import TaskInput
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def scene_summary(x: TaskInput, prose: str | None) -> tuple[str, str | None]:
+    """A summary for retrieval (150-300 chars) and the scene's ending, derived without a model call.
+
+    The outline says what happens and the accepted text says how it ended; that is what later scenes
+    need, and it cannot drift from the accepted scene the way a small model's summary does.
+    """
+    sentences = [s for s in _SENTENCE.split((prose or "").strip()) if s]
+    tail = " ".join(sentences[-2:])[-300:] if sentences else None
+    summary = x.outline.synopsis.strip()
+    if tail and len(summary) < 150:
+        summary = f"{summary} It ends: {tail}"
+    return summary[:300], tail
+
+
+def scene_facts(x: TaskInput) -> list[Fact]:
+    """Established events: the outline's beats (or its synopsis) with the characters they name."""
+    meta = x.meta
+    texts = x.outline.beats or [x.outline.synopsis]
+    facts = []
+    for text in texts:
+        named = [n for n in x.outline.characters if re.search(rf"\b{re.escape(n)}\b", text, re.IGNORECASE)]
+        digest = hashlib.sha1(f"{meta.series}|{meta.episode}|{meta.scene_no}|{text}".encode()).hexdigest()[:16]
+        facts.append(
+            Fact(id=digest, series=meta.series, episode=meta.episode, scene_no=meta.scene_no, text=text,
+                 characters=named or list(x.outline.characters), kind="event")
+        )  # fmt: skip
+    return facts
+
+
+def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) -> str:
+    if last_review and last_review.get("point") == "scene" and last_review.get("action") in ("approve", "edit"):
+        return "approved_by_human" if last_review["action"] == "approve" else "edited_by_human"
+    last = verdicts[-1]["decision"] if verdicts else "pass"
+    return "passed" if last == "pass" else "accepted_with_findings"
+
+
+@timed_node("commit")
+def commit_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+    ctx = runtime.context
+    x = TaskInput.model_validate(state["x"])
+    number = scene_no(state)
+    verdicts = state.get("verdicts") or []
+    last = verdicts[-1] if verdicts else {}
+    open_findings = [f for f in last.get("findings", []) if f.get("severity") == "error"]
+    summary, tail = scene_summary(x, state.get("prose") or state.get("screenplay"))
+    record = {
+        "scene_no": number,
+        "status": _status(verdicts, state.get("last_review")),
+        "screenplay": state.get("screenplay") or "",
+        "prose": state.get("prose"),
+        "directives": state.get("directives"),
+        "summary": summary,
+        "open_findings": open_findings,
+        "rubric": last.get("rubric"),
+        "retries": dict(state.get("retries") or {}),
+        "verdict_log": [
+            {
+                "attempt": v["attempt"],
+                "decision": v["decision"],
+                "route": v["route"],
+                "reasons": [f"{f['check']}: {f['message']}" for f in v["findings"] if f["severity"] == "error"],
+                "rubric_score": (v.get("rubric") or {}).get("score"),
+            }
+            for v in verdicts
+        ],
+    }
+    if ctx.memory_dir:
+        meta = x.meta
+        mem = open_memory(ctx.memory_dir)
+        mem.delete_scene(meta.series, meta.episode, meta.scene_no)  # a rerun replaces, never duplicates
+        mem.add_scene(
+            SceneRecord(id=f"{meta.series}:{meta.episode:04d}:{meta.scene_no:04d}", series=meta.series,
+                        episode=meta.episode, scene_no=meta.scene_no, summary=summary,
+                        characters=list(x.outline.characters), heading=None, tail=tail)
+        )  # fmt: skip
+        mem.add_facts(scene_facts(x))
+        for profile in x.characters:
+            if profile.name in x.outline.characters:
+                mem.upsert_character(
+                    CharacterRecord(series=meta.series, name=profile.name, aliases=profile.aliases,
+                                    profile=profile.model_dump(mode="json"), episode=meta.episode,
+                                    scene_no=meta.scene_no)
+                )  # fmt: skip
+    return {"accepted": record, "scenes": [record]}

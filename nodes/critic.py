@@ -1,0 +1,104 @@
+"""Critic: deterministic checks first, then the 12-point rubric; every finding blames one stage.
+
+The verdict decides where the draft goes: back to the earliest failing stage (fixing the plan
+before the prose, the prose before the format) with the critique in its prompt, or on to commit.
+Past the retry caps the scene is accepted with its open findings, or escalated to a human when
+scene review is on. The rubric is skipped when the deterministic checks already fail.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from nodes.checks import deterministic_checks
+from nodes.findings import STAGES, Finding, Stage
+from nodes.rubric import judge_scene
+from nodes.runtime import call_record, chat_model, guarded, scene_no, timed_node, write_artefact
+from nodes.schemas import CreativeDirectives, TaskInput
+
+Decision = Literal["pass", "revise", "accept_with_findings", "escalate"]
+
+
+def effective_stage(stage: Stage, mode: str) -> Stage:
+    """Stages that do not run in a mode hand their blame to the next one that does."""
+    if mode == "e2e":
+        return "screenwriter"
+    if mode == "dsr-nocot" and stage == "planner":
+        return "novelist"
+    return stage
+
+
+def decide(
+    findings: list[Finding], retries: dict[str, int], *, mode: str, stage_cap: int, scene_cap: int, review_scene: bool
+) -> tuple[Decision, Stage | None]:
+    """Pure routing decision from findings and retry counts (unit-tested with scripted verdicts)."""
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors:
+        return "pass", None
+    blamed = sorted({effective_stage(f.stage, mode) for f in errors}, key=STAGES.index)
+    stage = blamed[0]
+    if retries.get(stage, 0) >= stage_cap or sum(retries.values()) >= scene_cap:
+        return ("escalate" if review_scene else "accept_with_findings"), stage
+    return "revise", stage
+
+
+def _rubric_findings(result: Any, pass_score: int) -> list[Finding]:
+    if result.failed or result.score is None:
+        return []
+    if result.score >= pass_score:
+        return []
+    top = result.verdicts[0]
+    labelled = [f"{cat}: {msg}" for cat, msgs in top.errors.items() for msg in msgs][:4]
+    return [
+        Finding(
+            check="H-rubric",
+            stage=top.blame or "novelist",
+            message=f"rubric score {result.score:.1f}/12 is below {pass_score}",
+            evidence="; ".join(labelled) or top.rationale[:200],
+            fix_hint=top.rationale[:200],
+        )
+    ]
+
+
+@timed_node("critic")
+def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+    ctx = runtime.context
+    x = TaskInput.model_validate(state["x"])
+    number = scene_no(state)
+    directives = CreativeDirectives.model_validate(state["directives"]) if state.get("directives") else None
+    prose = state.get("prose") if ctx.mode != "e2e" else None
+    findings = deterministic_checks(
+        x, prose, state.get("screenplay"), directives=directives, known_facts=state.get("known_facts") or []
+    )
+    calls, rubric = [], None
+    if ctx.use_rubric and not any(f.severity == "error" for f in findings):
+        started = time.perf_counter()
+        result = guarded("critic", lambda: judge_scene(chat_model("critic"), x, state["screenplay"], prose=prose))
+        calls.append(
+            call_record(
+                number, "critic", "critic", tokens_in=result.input_tokens, tokens_out=result.output_tokens,
+                seconds=time.perf_counter() - started, ok=not result.failed, note=result.failure_reason or "",
+            )  # fmt: skip
+        )
+        rubric = {"score": result.score, "failed": result.failed, "reason": result.failure_reason}
+        findings += _rubric_findings(result, ctx.pass_score)
+    retries = dict(state.get("retries") or {})
+    decision, stage = decide(
+        findings, retries, mode=ctx.mode, stage_cap=ctx.max_retries_per_stage,
+        scene_cap=ctx.max_retries_per_scene, review_scene="scene" in ctx.review,
+    )  # fmt: skip
+    critique = dict(state.get("critique") or {})
+    if decision == "revise" and stage is not None:
+        retries[stage] = retries.get(stage, 0) + 1
+        critique[stage] = "\n".join(f.as_critique() for f in findings if f.severity == "error")
+    verdict = {
+        "attempt": len(state.get("verdicts") or []) + 1,
+        "decision": decision,
+        "route": stage,
+        "findings": [f.model_dump() for f in findings],
+        "rubric": rubric,
+    }
+    verdicts = [*(state.get("verdicts") or []), verdict]
+    write_artefact(ctx.run_dir, number, "critique.json", verdicts)
+    return {"verdicts": verdicts, "retries": retries, "critique": critique, "calls": calls}

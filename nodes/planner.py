@@ -1,0 +1,43 @@
+"""Planner: creative directives I_c (exposition, pacing, per-character action and emotion) from X."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from models.structured import StructuredOutputError, StructuredResult, invoke_structured
+from nodes.runtime import call_record, chat_model, guarded, scene_no, timed_node, write_artefact
+from nodes.schemas import CreativeDirectives, TaskInput, render_x
+from nodes.stage_calls import prompt_messages
+
+
+def plan(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> StructuredResult[CreativeDirectives]:
+    messages = prompt_messages("planner", x_text=render_x(x), critique=critique)
+    return invoke_structured(model, messages, CreativeDirectives, max_repairs=1)
+
+
+@timed_node("planner")
+def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+    """On unusable output the scene goes on without directives (as in dsr-nocot); the report counts it."""
+    x = TaskInput.model_validate(state["x"])
+    number = scene_no(state)
+    critique = dict(state.get("critique") or {})
+    started = time.perf_counter()
+    try:
+        result = guarded("planner", lambda: plan(chat_model("planner"), x, critique.pop("planner", None)))
+    except StructuredOutputError as exc:
+        record = call_record(
+            number, "planner", "planner", tokens_in=exc.input_tokens, tokens_out=exc.output_tokens,
+            seconds=time.perf_counter() - started, ok=False, note=str(exc)[:300],
+        )  # fmt: skip
+        write_artefact(runtime.context.run_dir, number, "directives.json", {"error": str(exc)})
+        return {"directives": None, "critique": critique, "calls": [record]}
+    directives = result.value.model_dump(mode="json")
+    write_artefact(runtime.context.run_dir, number, "directives.json", directives)
+    record = call_record(
+        number, "planner", "planner", tokens_in=result.input_tokens, tokens_out=result.output_tokens,
+        seconds=time.perf_counter() - started, note=f"attempts={result.attempts}",
+    )  # fmt: skip
+    return {"directives": directives, "critique": critique, "calls": [record]}

@@ -1,0 +1,56 @@
+"""retrieve_context: completes X with what memory knows (P: story so far; C: profiles; facts)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from memory.context import build_previous_context, profiles_for
+
+from memory import StoryMemory
+from nodes.runtime import scene_no, timed_node, write_artefact
+from nodes.schemas import CharacterProfile, TaskInput
+
+
+@cache
+def open_memory(path: str) -> StoryMemory:
+    """One client per memory directory per process (Chroma forbids two with different settings)."""
+    return StoryMemory(path)
+
+
+def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any]]) -> list[CharacterProfile]:
+    """The episode file's profiles stay canonical; memory adds characters it knows and their latest state."""
+    by_name = {p.name: p for p in given}
+    for record in remembered:
+        profile = CharacterProfile.model_validate(record["profile"])
+        if profile.name in by_name:
+            if profile.state and not by_name[profile.name].state:
+                by_name[profile.name] = by_name[profile.name].model_copy(update={"state": profile.state})
+        else:
+            by_name[profile.name] = profile
+    return list(by_name.values())
+
+
+@timed_node("retrieve_context")
+def retrieve_context_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+    ctx = runtime.context
+    x = TaskInput.model_validate(state["x"])
+    number = scene_no(state)
+    facts: list[str] = []
+    if ctx.memory_dir:
+        mem = open_memory(ctx.memory_dir)
+        meta, outline = x.meta, x.outline
+        here = (meta.episode, meta.scene_no)
+        story, tail, sources = build_previous_context(
+            mem, meta.series, meta.episode, meta.scene_no, outline.synopsis, outline.characters,
+            premise=x.previous.premise, budget_tokens=ctx.context_budget_tokens,
+        )  # fmt: skip
+        x.previous.story_so_far = story or x.previous.story_so_far
+        x.previous.prev_scene_tail = tail or x.previous.prev_scene_tail
+        x.previous.source_ids = sources
+        remembered = profiles_for(mem, meta.series, outline.characters, here)
+        x.characters = merge_profiles(x.characters, [r.model_dump() for r in remembered])
+        facts = [f.text for f in mem.facts(meta.series, characters=outline.characters, before=here, k=10)]
+    dumped = x.model_dump(mode="json")
+    write_artefact(ctx.run_dir, number, "inputs.json", dumped)
+    return {"x": dumped, "known_facts": facts}

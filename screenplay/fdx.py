@@ -1,0 +1,737 @@
+"""Final Draft FDX reader and writer.
+
+Only ``FinalDraft/Content/Paragraph`` is the script; paragraphs nested in ``SceneProperties``,
+``TitlePage``, ``HeaderAndFooter``, ``ScriptNotes`` and the rest are metadata. Mapping of paragraph
+types (both directions unless noted):
+
+* Scene Heading (``Number=`` -> scene number), Action, Character (``NAME (EXT)`` split), Parenthetical,
+  Dialogue, Transition, Shot: one to one.
+* General and Cast List -> Action (read only). Action or General with ``Alignment="Center"`` <-> Centered.
+* ``<Paragraph><DualDialogue>`` <-> dual dialogue: every Character after the first inside the group
+  gets ``dual=True``; the writer groups a speech with the dual speech that follows it.
+* Outline 1..N <-> Section of that depth; Outline Body <-> Synopsis (Final Draft's own hidden outline
+  elements, the same idea as Fountain's unprinted ``#`` and ``=``).
+* Lyrics, Note, Boneyard <-> custom element types of those names, declared in ``ElementSettings``
+  the way Final Draft stores user-defined elements (Note and Boneyard as hidden text).
+* PageBreak <-> ``StartsNewPage="Yes"`` on the next paragraph (an empty Action paragraph carries it
+  when no paragraph follows). New Act -> PageBreak + Centered, End of Act -> Centered (read only).
+* Any other type -> Action with its text kept (best effort, so a newer Final Draft never fails).
+* Emphasis: ``<Text Style="Bold+Italic+Underline">`` runs <-> Fountain markup (screenplay.inline).
+
+``forced`` flags are set where Fountain would need its forcing character to keep the element's type
+(``> FADE TO BLACK``, ``@McCABE``, a heading without INT/EXT, action that looks like a heading), so an
+FDX and its Fountain twin read to the same document.
+
+Lossy by nature: inline ``[[notes]]`` inside element text (FDX runs have no place for them), empty
+paragraphs (skipped on read), a dual flag on a speech with no speech before it, and title-page keys,
+which FDX does not have: the title page is free paragraphs, read back by the heuristic in
+:func:`_title_fields`; the writer writes a field as ``Key: value`` whenever that heuristic would not
+give the same key back, so write -> read is exact for every title page.
+
+Safety: lxml with entity resolution, DTD loading and network access off and huge_tree off (10 MB
+text nodes, depth 256); libxml2 refuses entity amplification (billion laughs) outright, and any
+document that declares a DTD is refused, since real FDX files never do. The stdlib parser cannot turn
+entity expansion off per parse, hence lxml.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from lxml import etree
+
+from screenplay.errors import ScreenplayError
+from screenplay.fountain import HEADING_PREFIX, split_heading  # one heading grammar for both formats
+from screenplay.inline import Run, from_runs, to_runs
+from screenplay.model import (
+    Action,
+    Boneyard,
+    Centered,
+    Character,
+    Dialogue,
+    Element,
+    Lyrics,
+    Note,
+    PageBreak,
+    Parenthetical,
+    Scene,
+    SceneHeading,
+    Screenplay,
+    Section,
+    Shot,
+    Synopsis,
+    TitleField,
+    Transition,
+)
+
+# ---------------------------------------------------------------------------------------------- shared
+
+_TRANSITION_TEXT = re.compile(r"^[^a-z]*TO:$")
+_NOTES_ONLY = re.compile(r"\s*(?:\[\[.*?\]\]\s*)+", re.DOTALL)
+
+
+def split_cue(cue: str) -> tuple[str, str | None]:
+    """``'JIM (O.S.)'`` -> ``('JIM', 'O.S.')``; as the Fountain reader: the name ends at the first '('."""
+    cue = cue.strip()
+    paren = cue.find("(")
+    if paren > 0 and cue.endswith(")"):
+        return cue[:paren].rstrip(), cue[paren + 1 : -1].strip()
+    return cue, None
+
+
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0].strip()
+
+
+def _action_needs_force(text: str) -> bool:
+    """Would Fountain read this action as something else without a leading '!'?"""
+    first = _first_line(text)
+    if HEADING_PREFIX.match(first) or (first[:1] and first[0] in "!@>~#=") or _NOTES_ONLY.fullmatch(text):
+        return True
+    if first.startswith(".") and not first.startswith(".."):
+        return True
+    if _TRANSITION_TEXT.match(first):
+        return True
+    # An all-caps first line with more lines under it reads as a character cue.
+    return "\n" in text and any(c.isalpha() for c in first) and first == first.upper()
+
+
+def _cue_needs_force(name: str) -> bool:
+    """As the Fountain reader: a cue without '@' must be all caps (Han names have no case, so they need it)."""
+    return not name.isupper()
+
+
+# ---------------------------------------------------------------------------------------------- reader
+
+_PARSER_OPTIONS = {
+    "resolve_entities": False,
+    "no_network": True,
+    "huge_tree": False,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
+_POSITION_SUFFIX = re.compile(r",? line \d+, column \d+\s*$")
+_STYLES = {"bold", "italic", "underline"}
+_OUTLINE = re.compile(r"^Outline (\d+)$")
+_VERBATIM = {"Note", "Boneyard"}
+_INDENTED = {"Action", "General"}
+
+
+def _load(data: bytes | str) -> etree._Element:
+    if isinstance(data, str):
+        # lxml refuses str input that carries an encoding declaration; the text is already decoded.
+        text = _XML_DECL.sub("", data.lstrip("\ufeff"), count=1)
+        if not text.strip():
+            raise ScreenplayError("empty FDX document")
+        payload: bytes | str = text
+    else:
+        if not data.strip():
+            raise ScreenplayError("empty FDX document")
+        payload = data
+    parser = etree.XMLParser(**_PARSER_OPTIONS)
+    try:
+        root = etree.fromstring(payload, parser)
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position if exc.position else (exc.lineno, 0)
+        message = " ".join(_POSITION_SUFFIX.sub("", exc.msg or "syntax error").split())
+        raise ScreenplayError(f"malformed FDX XML at line {line}, column {column}: {message}") from None
+    if root.tag != "FinalDraft":
+        name = etree.QName(root).localname if isinstance(root.tag, str) else "?"
+        raise ScreenplayError(f"not a Final Draft document: root element is <{name}>, expected <FinalDraft>")
+    info = root.getroottree().docinfo
+    if info.internalDTD is not None or info.externalDTD is not None or info.system_url:
+        raise ScreenplayError("FDX document declares a DTD (entities are refused for safety)")
+    return root
+
+
+def _children(parent: etree._Element, tag: str) -> Iterator[etree._Element]:
+    return parent.iterchildren(tag)
+
+
+def _runs(paragraph: etree._Element) -> list[Run]:
+    runs: list[Run] = []
+    for node in _children(paragraph, "Text"):
+        text = "".join(node.itertext())
+        if not text:
+            continue
+        styles = {part.strip().lower() for part in (node.get("Style") or "").split("+")} & _STYLES
+        run = Run(text, "bold" in styles, "italic" in styles, "underline" in styles)
+        last = runs[-1] if runs else None
+        if last and (last.bold, last.italic, last.underline) == (run.bold, run.italic, run.underline):
+            runs[-1] = Run(last.text + run.text, run.bold, run.italic, run.underline)
+        else:
+            runs.append(run)
+    return runs
+
+
+def _paragraph_text(paragraph: etree._Element, kind: str = "") -> str:
+    """The paragraph's runs as Fountain markup. Outer whitespace is trimmed as Fountain trims it:
+    action keeps its leading spaces, notes and boneyard keep everything, the rest is stripped."""
+    runs = _runs(paragraph)
+    if runs and kind not in _VERBATIM:
+        first = runs[0]
+        head = first.text.lstrip("\n") if kind in _INDENTED else first.text.lstrip()
+        runs[0] = Run(head, first.bold, first.italic, first.underline)
+        last = runs[-1]
+        runs[-1] = Run(last.text.rstrip(), last.bold, last.italic, last.underline)
+    return from_runs(runs)
+
+
+def _element(kind: str, text: str, paragraph: etree._Element, line: int | None) -> list[Element]:
+    centered = paragraph.get("Alignment", "").lower() == "center"
+    match kind:
+        case "Action" | "General" | "Cast List":
+            if centered:
+                return [Centered(text=text, line=line)]
+            return [Action(text=text, forced=_action_needs_force(text), line=line)]
+        case "Character":
+            name, extension = split_cue(text)
+            return [Character(name=name, extension=extension, forced=_cue_needs_force(name), line=line)]
+        case "Parenthetical":
+            return [Parenthetical(text=text, line=line)]
+        case "Dialogue":
+            return [Dialogue(text=text, line=line)]
+        case "Transition":
+            return [Transition(text=text, forced=not _TRANSITION_TEXT.match(text), line=line)]
+        case "Shot":
+            return [Shot(text=text, line=line)]
+        case "Lyrics":
+            return [Lyrics(text=text, line=line)]
+        case "Note":
+            return [Note(text=text, line=line)]
+        case "Boneyard":
+            return [Boneyard(text=text, line=line)]
+        case "Outline Body":
+            return [Synopsis(text=text, line=line)]
+        case "New Act":
+            brk: list[Element] = [] if paragraph.get("StartsNewPage") else [PageBreak(line=line)]
+            return [*brk, Centered(text=text, line=line)]
+        case "End of Act":
+            return [Centered(text=text, line=line)]
+    outline = _OUTLINE.match(kind)
+    if outline and int(outline.group(1)) >= 1:
+        return [Section(text=text, depth=int(outline.group(1)), line=line)]
+    return [Action(text=text, forced=_action_needs_force(text), line=line)]
+
+
+class _Builder:
+    """Collects body elements into preamble and scenes in reading order."""
+
+    def __init__(self) -> None:
+        self.doc = Screenplay()
+        self.current: list[Element] = self.doc.preamble
+
+    def add(self, elements: Iterable[Element]) -> None:
+        self.current.extend(elements)
+
+    def heading(self, text: str, paragraph: etree._Element) -> None:
+        int_ext, location, time_of_day = split_heading(text)
+        number = (paragraph.get("Number") or "").strip() or None
+        heading = SceneHeading(
+            text=text,
+            int_ext=int_ext,
+            location=location,
+            time_of_day=time_of_day,
+            scene_number=number,
+            forced=HEADING_PREFIX.match(text) is None,
+            line=paragraph.sourceline,
+        )
+        scene = Scene(heading=heading)
+        self.doc.scenes.append(scene)
+        self.current = scene.elements
+
+
+def _read_paragraph(paragraph: etree._Element, out: _Builder) -> None:
+    if paragraph.get("StartsNewPage", "").lower() == "yes":
+        out.add([PageBreak(line=paragraph.sourceline)])
+    dual = next(_children(paragraph, "DualDialogue"), None)
+    if dual is not None:
+        cues = 0
+        for inner in _children(dual, "Paragraph"):
+            kind = (inner.get("Type") or "Action").strip()
+            text = _paragraph_text(inner, kind)
+            if not text.strip():
+                continue
+            elements = _element(kind, text, inner, inner.sourceline)
+            for element in elements:
+                if isinstance(element, Character):
+                    element.dual = cues > 0
+                    cues += 1
+            out.add(elements)
+        return
+    kind = (paragraph.get("Type") or "Action").strip()
+    text = _paragraph_text(paragraph, kind)
+    if not text.strip():
+        return
+    if kind == "Scene Heading":
+        out.heading(text, paragraph)
+    else:
+        out.add(_element(kind, text, paragraph, paragraph.sourceline))
+
+
+_CREDIT = re.compile(r"^(?:[\w'&.,]+(?:\s+[\w'&.,]+){0,4}\s+)?by:?$", re.IGNORECASE)
+_COPYRIGHT = re.compile(r"^(?:©|\(c\)|copyright\b)", re.IGNORECASE)
+_DATE = re.compile(
+    r"\bdraft\b|\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+    r"\s+\d{1,2}\b|\b\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)",
+    re.IGNORECASE,
+)
+_SEVERAL = re.compile(r"\n|&| and ", re.IGNORECASE)
+_KEYED = re.compile(r"^([A-Za-z][\w'-]*(?: [\w'-]+){0,2}):[ \t]*(.*)$")
+
+
+def _classify_left(text: str) -> tuple[str, str]:
+    """Key and value of a title-page block that is not centred (the bottom corner blocks)."""
+    first, _, rest = text.partition("\n")
+    keyed = _KEYED.match(first)
+    if keyed:
+        head = keyed.group(2).strip()
+        return keyed.group(1), f"{head}\n{rest}" if head and rest else head or rest
+    plain = "".join(run.text for run in to_runs(text))
+    if _COPYRIGHT.match(plain.strip()):
+        return "Copyright", text
+    if _DATE.search(plain):
+        return "Draft date", text
+    return "Contact", text
+
+
+class _CentreState:
+    """Centred blocks top to bottom: title, credit line ('Written by'), author, then source lines."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.after_credit = False
+
+    def classify(self, text: str) -> str:
+        plain = "".join(run.text for run in to_runs(text)).strip()
+        if "Title" not in self.seen:
+            key = "Title"
+        elif _CREDIT.match(plain):
+            key = "Credit"
+        elif self.after_credit or not self.seen & {"Author", "Authors"}:
+            key = "Authors" if _SEVERAL.search(plain) else "Author"
+        else:
+            key = "Source"
+        return key
+
+    def accept(self, key: str) -> None:
+        self.seen.add(key)
+        self.after_credit = key == "Credit"
+
+    def key(self, text: str) -> str:
+        key = self.classify(text)
+        self.accept(key)
+        return key
+
+
+def _title_blocks(content: etree._Element) -> Iterator[tuple[bool, str]]:
+    """Consecutive non-empty paragraphs of one alignment, joined by newlines: (centred, text)."""
+    block: list[str] = []
+    centred = False
+    for paragraph in _children(content, "Paragraph"):
+        text = _paragraph_text(paragraph)
+        is_centred = paragraph.get("Alignment", "").lower() == "center"
+        if block and (not text or is_centred != centred):
+            yield centred, "\n".join(block)
+            block = []
+        if text:
+            block.append(text)
+            centred = is_centred
+    if block:
+        yield centred, "\n".join(block)
+
+
+def _title_fields(root: etree._Element) -> list[TitleField]:
+    """Title page heuristic: first centred block = Title, 'Written by'-style line = Credit, the centred
+    block after it (or the first one after the title) = Author (Authors when it names several: '&',
+    'and', several lines), other centred blocks = Source; blocks
+    that are not centred: 'Key: value' -> that key, '©/(c)/Copyright' -> Copyright, a date or the word
+    'draft' -> Draft date, anything else -> Contact."""
+    fields: list[TitleField] = []
+    state = _CentreState()
+    for page in _children(root, "TitlePage"):
+        for content in _children(page, "Content"):
+            for centred, text in _title_blocks(content):
+                if centred:
+                    fields.append(TitleField(key=state.key(text), value=text))
+                else:
+                    key, value = _classify_left(text)
+                    fields.append(TitleField(key=key, value=value))
+    return fields
+
+
+def parse_fdx(data: bytes | str) -> Screenplay:
+    """Read a Final Draft document; bad input raises ScreenplayError with one line."""
+    root = _load(data)
+    content = next(_children(root, "Content"), None)
+    if content is None:
+        raise ScreenplayError("FDX document has no <Content> element (no script body)")
+    out = _Builder()
+    for paragraph in _children(content, "Paragraph"):
+        _read_paragraph(paragraph, out)
+    out.doc.title_page = _title_fields(root)
+    return out.doc
+
+
+# ---------------------------------------------------------------------------------------------- writer
+
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="no" ?>\n'
+_FONT = {
+    "AdornmentStyle": "0",
+    "Background": "#FFFFFFFFFFFF",
+    "Color": "#000000000000",
+    "Font": "Courier Final Draft",
+    "RevisionID": "0",
+    "Size": "12",
+}
+_HIDDEN_FONT = {**_FONT, "Color": "#87878F8FE0E0"}
+
+# (type, font style, alignment, left, right, first indent, space before, paginate as, return key, level)
+# US Letter with the project's industry layout: action 1.5", dialogue 2.5", parenthetical 3.1", cue 3.7".
+_ELEMENTS: tuple[tuple[str, str, str, str, str, str, str, str, str, str], ...] = (
+    ("General", "", "Left", "1.50", "7.50", "0.00", "0", "General", "General", "1"),
+    ("Scene Heading", "AllCaps", "Left", "1.50", "7.50", "0.00", "24", "Scene Heading", "Action", "2"),
+    ("Action", "", "Left", "1.50", "7.50", "0.00", "12", "Action", "Action", "1"),
+    ("Character", "AllCaps", "Left", "3.70", "7.25", "0.00", "12", "Character", "Dialogue", "1"),
+    ("Parenthetical", "", "Left", "3.10", "5.60", "-0.10", "0", "Parenthetical", "Dialogue", "1"),
+    ("Dialogue", "", "Left", "2.50", "6.00", "0.00", "0", "Dialogue", "Action", "1"),
+    ("Transition", "AllCaps", "Right", "5.50", "7.10", "0.00", "12", "Transition", "Scene Heading", "1"),
+    ("Shot", "AllCaps", "Left", "1.50", "7.50", "0.00", "12", "Scene Heading", "Action", "1"),
+    ("Cast List", "AllCaps", "Left", "1.50", "7.50", "0.00", "0", "Action", "Action", "1"),
+    (
+        "New Act",
+        "Bold+Underline+AllCaps",
+        "Center",
+        "1.50",
+        "7.50",
+        "0.00",
+        "12",
+        "Scene Heading",
+        "Scene Heading",
+        "4",
+    ),
+    (
+        "End of Act",
+        "Bold+Underline+AllCaps",
+        "Center",
+        "1.50",
+        "7.50",
+        "0.00",
+        "24",
+        "Character",
+        "New Act",
+        "4",
+    ),
+    ("Lyrics", "Italic", "Left", "2.50", "6.00", "0.00", "0", "Dialogue", "Lyrics", "1"),
+    (
+        "Outline Body",
+        "Italic+HiddenText",
+        "Left",
+        "1.50",
+        "7.50",
+        "0.00",
+        "0",
+        "General",
+        "Outline Body",
+        "0",
+    ),
+    ("Note", "Italic+HiddenText", "Left", "1.50", "7.50", "0.00", "12", "General", "Action", "0"),
+    ("Boneyard", "HiddenText", "Left", "1.50", "7.50", "0.00", "12", "General", "Action", "0"),
+)
+_STANDARD_ELEMENTS = 9  # General .. Cast List get Final Draft's keyboard shortcuts 0-8
+_OUTLINE_INDENT = ("1.50", "1.62", "1.75", "1.88")
+_TITLE_TOP_BLANKS = 16
+_TITLE_BOTTOM_BLANKS = 20
+
+
+def _sub(parent: etree._Element, tag: str, attrs: dict[str, str] | None = None) -> etree._Element:
+    return etree.SubElement(parent, tag, attrs or {})
+
+
+def _style(run: Run) -> str:
+    return "+".join(
+        name for name, on in (("Bold", run.bold), ("Italic", run.italic), ("Underline", run.underline)) if on
+    )
+
+
+def _add_text(paragraph: etree._Element, text: str, font: dict[str, str] | None = None) -> None:
+    for run in to_runs(text):
+        style = _style(run)
+        attrs = {**font, "Style": style} if font is not None else ({"Style": style} if style else {})
+        _sub(paragraph, "Text", attrs).text = run.text
+
+
+def _element_settings(root: etree._Element, depths: int) -> None:
+    rows = list(_ELEMENTS)
+    for depth in range(1, max(depths, 4) + 1):
+        indent = _OUTLINE_INDENT[min(depth, 4) - 1]
+        level = str(max(5 - depth, 1))
+        rows.append(
+            (
+                f"Outline {depth}",
+                "Bold+Italic+HiddenText",
+                "Left",
+                indent,
+                "7.50",
+                "0.00",
+                "12",
+                "General",
+                "Outline Body",
+                level,
+            )
+        )
+    for index, (kind, style, align, left, right, first, before, paginate, ret, level) in enumerate(rows):
+        shortcut = str(index) if index < _STANDARD_ELEMENTS else ""
+        settings = _sub(root, "ElementSettings", {"Type": kind})
+        hidden = "HiddenText" in style
+        _sub(settings, "FontSpec", {**(_HIDDEN_FONT if hidden else _FONT), "Style": style})
+        _sub(
+            settings,
+            "ParagraphSpec",
+            {
+                "Alignment": align,
+                "FirstIndent": first,
+                "Leading": "Regular",
+                "LeftIndent": left,
+                "RightIndent": right,
+                "SpaceBefore": before,
+                "Spacing": "1",
+                "StartsNewPage": "Yes" if kind == "New Act" else "No",
+            },
+        )
+        _sub(
+            settings,
+            "Behavior",
+            {"PaginateAs": paginate, "ReturnKey": ret, "Shortcut": shortcut, "WinShortcut": shortcut},
+        )
+        _sub(settings, "Outline", {"CanHide": "Yes" if hidden else "No", "Level": level})
+
+
+def _body_kind(element: Element) -> tuple[str, dict[str, str], str]:
+    """FDX paragraph type, extra attributes and text for one element (not PageBreak)."""
+    match element:
+        case Action():
+            return "Action", {}, element.text
+        case Centered():
+            return "Action", {"Alignment": "Center"}, element.text
+        case Character():
+            return "Character", {}, element.cue
+        case Section():
+            return f"Outline {element.depth}", {}, element.text
+        case Synopsis():
+            return "Outline Body", {}, element.text
+        case Parenthetical() | Dialogue() | Transition() | Shot() | Lyrics() | Note() | Boneyard():
+            kind = {"parenthetical": "Parenthetical", "dialogue": "Dialogue", "transition": "Transition"}
+            return kind.get(element.type, element.type.capitalize()), {}, element.text
+    raise TypeError(f"unexpected element {element!r}")
+
+
+class _Writer:
+    def __init__(self, content: etree._Element) -> None:
+        self.content = content
+        self.page_break = False
+
+    def paragraph(self, parent: etree._Element, kind: str, attrs: dict[str, str], text: str) -> None:
+        base: dict[str, str] = dict(attrs)
+        if self.page_break and parent is self.content:
+            base["StartsNewPage"] = "Yes"
+            self.page_break = False
+        paragraph = _sub(parent, "Paragraph", {**base, "Type": kind})
+        _add_text(paragraph, text)
+
+    def break_(self) -> None:
+        if self.page_break:
+            self.paragraph(self.content, "Action", {}, "")
+        self.page_break = True
+
+    def finish(self) -> None:
+        if self.page_break:
+            self.paragraph(self.content, "Action", {}, "")
+
+    def elements(self, elements: list[Element]) -> None:
+        i = 0
+        while i < len(elements):
+            element = elements[i]
+            if isinstance(element, PageBreak):
+                self.break_()
+                i += 1
+                continue
+            if isinstance(element, Character) and not element.dual:
+                end = _speech_end(elements, i)
+                if end < len(elements) and isinstance(elements[end], Character) and elements[end].dual:
+                    self.dual(elements[i : _speech_end(elements, end)])
+                    i = _speech_end(elements, end)
+                    continue
+            kind, attrs, text = _body_kind(element)
+            self.paragraph(self.content, kind, attrs, text)
+            i += 1
+
+    def dual(self, speeches: list[Element]) -> None:
+        outer = _sub(self.content, "Paragraph")
+        if self.page_break:
+            outer.set("StartsNewPage", "Yes")
+            self.page_break = False
+        group = _sub(outer, "DualDialogue")
+        for element in speeches:
+            kind, attrs, text = _body_kind(element)
+            self.paragraph(group, kind, attrs, text)
+
+    def heading(self, heading: SceneHeading) -> None:
+        attrs = {"Number": heading.scene_number} if heading.scene_number else {}
+        self.paragraph(self.content, "Scene Heading", attrs, heading.text)
+
+
+def _speech_end(elements: list[Element], start: int) -> int:
+    """Index after the speech (cue + parentheticals/dialogue/lyrics) that starts at ``start``."""
+    end = start + 1
+    while end < len(elements) and isinstance(elements[end], Parenthetical | Dialogue | Lyrics):
+        end += 1
+    return end
+
+
+def _layout(align: str) -> dict[str, str]:
+    """Paragraph attributes Final Draft writes on title-page and header paragraphs."""
+    return {
+        "Alignment": align,
+        "FirstIndent": "0.00",
+        "Leading": "Regular",
+        "LeftIndent": "1.50",
+        "RightIndent": "7.50",
+        "SpaceBefore": "0",
+        "Spacing": "1",
+        "StartsNewPage": "No",
+    }
+
+
+def _title_paragraph(content: etree._Element, align: str, text: str = "") -> None:
+    paragraph = _sub(content, "Paragraph", _layout(align))
+    if text:
+        _add_text(paragraph, text, _FONT)
+
+
+def _title_page(root: etree._Element, fields: list[TitleField]) -> None:
+    """Centred fields where the reader's heuristic gives the same key back, the rest bottom left."""
+    page = _sub(root, "TitlePage")
+    content = _sub(page, "Content")
+    for _ in range(_TITLE_TOP_BLANKS):
+        _title_paragraph(content, "Left")
+    state = _CentreState()
+    in_bottom = False
+    for field in fields:
+        value = field.value.strip("\n")
+        centred = _clean(value) and state.classify(value) == field.key
+        if centred:
+            state.accept(field.key)
+            _title_paragraph(content, "Center", value)
+            _title_paragraph(content, "Center")
+            continue
+        if not in_bottom:
+            for _ in range(_TITLE_BOTTOM_BLANKS):
+                _title_paragraph(content, "Left")
+            in_bottom = True
+        if _clean(value) and _classify_left(value) == (field.key, value):
+            text = value
+        else:
+            text = f"{field.key}:\n{value}" if "\n" in value else f"{field.key}: {value}".rstrip()
+        _title_paragraph(content, "Left", text)
+        _title_paragraph(content, "Left")
+
+
+def _clean(value: str) -> bool:
+    """A value the reader gets back unchanged from one paragraph: not empty, no outer whitespace."""
+    return bool(value) and value == value.strip()
+
+
+def _smart_type(root: etree._Element, doc: Screenplay) -> None:
+    """Autocomplete lists Final Draft offers while typing: this script's cues, extensions and places."""
+    smart = _sub(root, "SmartType")
+    characters = _sub(smart, "Characters")
+    for name in doc.characters():
+        _sub(characters, "Character").text = name
+    extensions = _sub(smart, "Extensions")
+    seen = {"V.O.", "O.S.", "O.C.", "CONT'D"}
+    seen.update(e.extension for e in doc.all_elements() if isinstance(e, Character) and e.extension)
+    for extension in sorted(seen):
+        _sub(extensions, "Extension").text = f"({extension})"
+    intros = _sub(smart, "SceneIntros", {"Separator": ". "})
+    for intro in ("INT", "EXT", "INT./EXT", "I/E"):
+        _sub(intros, "SceneIntro").text = intro
+    locations = _sub(smart, "Locations")
+    for location in dict.fromkeys(s.heading.location for s in doc.scenes if s.heading.location):
+        _sub(locations, "Location").text = location
+    times = _sub(smart, "TimesOfDay", {"Separator": " - "})
+    defaults = ("DAY", "NIGHT", "MORNING", "AFTERNOON", "EVENING", "LATER", "CONTINUOUS")
+    for time in dict.fromkeys(
+        [*defaults, *(s.heading.time_of_day for s in doc.scenes if s.heading.time_of_day)]
+    ):
+        _sub(times, "TimeOfDay").text = time
+    transitions = _sub(smart, "Transitions")
+    for transition in ("CUT TO:", "FADE IN:", "FADE OUT.", "FADE TO:", "DISSOLVE TO:", "MATCH CUT TO:"):
+        _sub(transitions, "Transition").text = transition
+
+
+def write_fdx(doc: Screenplay) -> bytes:
+    """A Final Draft 8+ document (``Version="5"``) that Final Draft opens with standard formatting."""
+    root = etree.Element("FinalDraft", {"DocumentType": "Script", "Template": "No", "Version": "5"})
+    content = _sub(root, "Content")
+    writer = _Writer(content)
+    writer.elements(doc.preamble)
+    for scene in doc.scenes:
+        writer.heading(scene.heading)
+        writer.elements(scene.elements)
+    writer.finish()
+
+    header_footer = _sub(
+        root,
+        "HeaderAndFooter",
+        {
+            "FooterFirstPage": "No",
+            "FooterVisible": "No",
+            "HeaderFirstPage": "No",
+            "HeaderVisible": "Yes",
+            "StartingPage": "1",
+        },
+    )
+    header = _sub(_sub(header_footer, "Header"), "Paragraph", _layout("Right"))
+    _sub(header, "DynamicLabel", {**_FONT, "Style": "", "Type": "Page #"})
+    _sub(header, "Text", {**_FONT, "Style": ""}).text = "."
+    _sub(_sub(header_footer, "Footer"), "Paragraph", _layout("Right"))
+    layout = _sub(
+        root,
+        "PageLayout",
+        {
+            "BottomMargin": "72",
+            "DocumentLeading": "Normal",
+            "FooterMargin": "36",
+            "HeaderMargin": "36",
+            "TopMargin": "72",
+        },
+    )
+    _sub(layout, "PageSize", {"Height": "11.00", "Width": "8.50"})
+    depth = max((e.depth for e in doc.all_elements() if isinstance(e, Section)), default=0)
+    _element_settings(root, depth)
+    _title_page(root, doc.title_page)
+    _smart_type(root, doc)
+    mores = _sub(root, "MoresAndContinueds")
+    _sub(mores, "FontSpec", {**_FONT, "Style": ""})
+    _sub(
+        mores,
+        "DialogueBreaks",
+        {
+            "AutomaticCharacterContinueds": "Yes",
+            "BottomOfPage": "Yes",
+            "DialogueBottom": "(MORE)",
+            "DialogueTop": "(CONT'D)",
+            "TopOfNext": "Yes",
+        },
+    )
+    etree.indent(root, space="  ")
+    for paragraph in root.iter("Paragraph"):
+        # Runs of one paragraph stay glued: whitespace between them could read as text.
+        for run in paragraph.findall("Text")[:-1]:
+            run.tail = None
+    return _DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False) + b"\n"

@@ -1,0 +1,265 @@
+"""The shared 12-point rubric: tiers, the verdict schema and its lenient reading, the judge with real models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+from pydantic import ValidationError
+
+from models.structured import parse_structured
+from nodes.rubric import (
+    CATEGORY_BLAME,
+    CATEGORY_MEANING,
+    ERROR_CATEGORIES,
+    RUBRIC_TIERS,
+    RubricVerdict,
+    coercions_applied,
+    judge_scene,
+    tier,
+)
+from nodes.schemas import TaskInput, render_x
+from nodes.stage_calls import prompt_messages
+
+DATA = Path(__file__).parent / "data" / "critic"
+
+
+@pytest.fixture(scope="module")
+def x() -> TaskInput:
+    return TaskInput.model_validate(json.loads((DATA / "scene.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def scene() -> str:
+    return (DATA / "good_scene.fountain").read_text()
+
+
+def scripted(*replies: str) -> GenericFakeChatModel:
+    """A model that answers with these texts in order (for aggregation logic only, never for quality)."""
+    return GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies]))
+
+
+VALID = json.dumps(
+    {
+        "score": 7,
+        "errors": {
+            "plot_coherence": [],
+            "character_development": ["Tom is too calm"],
+            "narrative_pacing": [],
+        },
+        "rationale": "All three beats land; Tom's fear is told more than shown.",
+    }
+)
+
+# --- tiers ---------------------------------------------------------------------------------------------
+
+
+def test_tiers_cover_one_to_twelve_without_gaps():
+    scores = [s for t in RUBRIC_TIERS for s in range(t.low, t.high + 1)]
+    assert scores == list(range(1, 13))
+    assert [t.name for t in RUBRIC_TIERS] == [
+        "Unacceptable",
+        "Flawed",
+        "Acceptable",
+        "Good",
+        "Excellent",
+        "Exceptional",
+    ]
+    assert all(t.criteria for t in RUBRIC_TIERS)
+
+
+@pytest.mark.parametrize(
+    ("score", "name"),
+    [(1, "Unacceptable"), (3, "Unacceptable"), (4, "Flawed"), (5, "Flawed"), (6, "Acceptable"), (7, "Acceptable"),
+     (8, "Good"), (9, "Excellent"), (10, "Excellent"), (11, "Exceptional"), (12, "Exceptional"),
+     (7.5, "Good"), (8.06, "Good"), (5.49, "Flawed")],
+)  # fmt: skip
+def test_tier_of_a_score(score, name):
+    assert tier(score) == name
+
+
+@pytest.mark.parametrize("score", [0, 12.5, 13, -1])
+def test_tier_rejects_scores_off_the_scale(score):
+    with pytest.raises(ValueError, match="outside 1..12"):
+        tier(score)
+
+
+# --- the verdict schema --------------------------------------------------------------------------------
+
+
+def test_valid_verdict_fills_every_category_and_blames_the_story():
+    verdict = parse_structured(VALID, RubricVerdict)
+    assert verdict.score == 7
+    assert set(verdict.errors) == set(ERROR_CATEGORIES) and verdict.errors["format"] == []
+    assert verdict.blame == "novelist" and verdict.error_count() == 1
+
+
+def test_default_blame_follows_the_category_with_most_errors():
+    fmt = RubricVerdict(score=5, rationale="r", errors={"format": ["cue without dialogue", "no heading"]})
+    assert fmt.blame == CATEGORY_BLAME["format"] == "screenwriter"
+    tie = RubricVerdict(score=5, rationale="r", errors={"format": ["x"], "narrative_pacing": ["y"]})
+    assert tie.blame == "novelist"  # story before format
+    assert RubricVerdict(score=9, rationale="clean").blame is None
+    named = RubricVerdict(score=5, rationale="r", errors={"format": ["x"]}, blame="planner")
+    assert named.blame == "planner"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"score": "7/12", "rationale": "ok"}, 7),
+        ({"score": "8", "rationale": "ok"}, 8),
+        ({"score": "**9** (Excellent)", "rationale": "ok"}, 9),
+        ({"score": 6.0, "rationale": "ok"}, 6),
+        ({"Score": 5, "Reason": "ok"}, 5),
+    ],
+)
+def test_lenient_reading_of_the_score(raw, expected):
+    assert RubricVerdict.model_validate(raw).score == expected
+
+
+def test_lenient_reading_of_categories_and_blame():
+    verdict = RubricVerdict.model_validate(
+        {"score": 4, "rationale": "r", "errors": {"Plot": "skips the rescue", "Character Development": None},
+         "blame": "Screenwriter"}
+    )  # fmt: skip
+    assert verdict.errors["plot_coherence"] == ["skips the rescue"]
+    assert verdict.errors["character_development"] == []
+    assert verdict.blame == "screenwriter"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"score": 0, "rationale": "r"}, "greater than or equal to 1"),
+        ({"score": 15, "rationale": "r"}, "less than or equal to 12"),
+        ({"score": "7/10", "rationale": "r"}, "valid integer"),
+        ({"score": 7.5, "rationale": "r"}, "fractional part"),
+        ({"score": 7}, "Field required"),
+        ({"score": 7, "rationale": "  "}, "real rationale"),
+        ({"score": 7, "rationale": "<two or three sentences: what works>"}, "placeholder"),
+        ({"score": 7, "rationale": "r", "errors": {"dialogue": ["x"]}}, "plot_coherence"),
+        ({"score": 7, "rationale": "r", "errors": ["x"]}, "valid dictionary"),
+        ({"score": 7, "rationale": "r", "blame": "director"}, "planner"),
+    ],
+)
+def test_nothing_is_clamped_or_invented(raw, problem):
+    """Off-scale, fractional or incomplete answers fail validation, which gives the model a repair turn."""
+    with pytest.raises(ValidationError, match=problem):
+        RubricVerdict.model_validate(raw)
+
+
+def test_schema_example_puts_the_score_first():
+    example = RubricVerdict.model_json_schema()["examples"][0]
+    assert list(example)[0] == "score"
+    assert list(RubricVerdict.model_json_schema()["properties"]) == ["score", "errors", "rationale", "blame"]
+
+
+def test_coercions_are_reported():
+    assert coercions_applied(VALID) == []
+    notes = coercions_applied('{"score": "7/12", "reason": "ok", "errors": {"Plot": "x"}}')
+    assert notes == [
+        "score '7/12' read as a whole number",
+        "rationale taken from another key",
+        "error categories renamed: Plot",
+        "an error given as text was wrapped in a list",
+    ]
+
+
+# --- aggregation (scripted model) ----------------------------------------------------------------------
+
+
+def test_samples_are_aggregated_with_mean_variance_and_cost(x, scene):
+    second = VALID.replace('"score": 7', '"score": "9/12"')
+    result = judge_scene(scripted(VALID, second), x, scene, samples=2)
+    assert [v.score for v in result.verdicts] == [7, 9]
+    assert (result.score, result.variance, result.tier) == (8.0, 1.0, "Good")
+    assert result.attempts == 2 and not result.failed and result.failures == []
+    assert result.coercions == ["sample 2: score '9/12' read as a whole number"]
+    assert result.prompt_version == "1"
+
+
+def test_repair_turns_are_counted(x, scene):
+    result = judge_scene(scripted('{"score": 14, "rationale": "great"}', VALID), x, scene)
+    assert result.score == 7 and result.attempts == 2
+
+
+def test_unusable_sample_is_recorded_not_dropped(x, scene):
+    result = judge_scene(
+        scripted("I think this scene is good.", "It deserves a high score!", VALID), x, scene, samples=2
+    )
+    assert [v.score for v in result.verdicts] == [7]
+    assert result.variance == 0.0 and result.attempts == 3
+    [failure] = result.failures
+    assert failure.sample == 1 and failure.attempts == 2
+    assert failure.raw_outputs == ["I think this scene is good.", "It deserves a high score!"]
+    assert "no JSON object" in failure.reason
+    assert result.summary()["valid_samples"] == 1
+
+
+def test_all_samples_failing_gives_no_score(x, scene):
+    result = judge_scene(scripted("no", "still no"), x, scene, max_repairs=0, samples=2)
+    assert result.failed and result.score is None and result.variance is None and result.tier is None
+    assert result.attempts == 2 and len(result.failures) == 2
+    assert result.failure_reason.startswith("all 2 judge sample(s) failed; last: RubricVerdict")
+
+
+def test_bare_score_answer_is_accepted_and_marked(x, scene):
+    result = judge_scene(scripted("Score: 6/12", "6"), x, scene)
+    [verdict] = result.verdicts
+    assert verdict.score == 6 and "bare score" in verdict.rationale
+    assert result.coercions == ["sample 1: the judge answered with a bare score, no rationale"]
+    assert result.attempts == 2
+
+
+def test_bare_score_off_the_scale_is_a_failure(x, scene):
+    result = judge_scene(scripted("15", "15"), x, scene)
+    assert result.failed and result.failures[0].raw_outputs == ["15", "15"]
+
+
+def test_prompt_carries_brief_prose_reference_and_rubric(x, scene):
+    system, user = prompt_messages(
+        "judge", x_text=render_x(x), screenplay=scene, prose="PROSE-MARKER", reference="REFERENCE-MARKER",
+        tiers=RUBRIC_TIERS, categories=CATEGORY_MEANING,
+    )  # fmt: skip
+    assert "script editor" in system.content
+    text = user.content
+    for needle in ("Mara spots a shape", "PROSE-MARKER", "REFERENCE-MARKER", "EXT. LIGHTHOUSE BASE - NIGHT",
+                   "11-12 Exceptional: Flawless", "8 Good:", "narrative_pacing:", '"blame"'):  # fmt: skip
+        assert needle in text
+
+
+def test_samples_must_be_positive(x, scene):
+    with pytest.raises(ValueError, match="at least 1"):
+        judge_scene(scripted(VALID), x, scene, samples=0)
+
+
+# --- the real embedded model ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_embedded_model_as_judge_is_honest(embedded_model, x, scene):
+    """SmolLM2-135M rarely produces a valid verdict; whatever it does must be reported as it happened."""
+    result = judge_scene(embedded_model, x, scene, samples=2, max_new_tokens=120)
+    assert result.samples == 2
+    assert len(result.verdicts) + len(result.failures) == 2
+    assert result.attempts >= 2 and result.input_tokens > 500 and result.output_tokens > 0
+    for verdict in result.verdicts:
+        assert 1 <= verdict.score <= 12 and verdict.rationale.strip()
+        assert set(verdict.errors) == set(ERROR_CATEGORIES)
+    for failure in result.failures:
+        assert failure.attempts == 2 and len(failure.raw_outputs) == 2  # the answer and one repair turn
+        assert all(isinstance(raw, str) for raw in failure.raw_outputs)
+        assert failure.reason.startswith(
+            "RubricVerdict: no valid JSON object after 2 attempts; last problem: "
+        )
+    if result.failed:
+        assert result.score is None and result.failure_reason.startswith("all 2 judge sample(s) failed")
+    else:
+        assert result.score == sum(v.score for v in result.verdicts) / len(result.verdicts)
+        assert result.tier == tier(result.score)
+    summary = json.loads(json.dumps(result.summary()))
+    assert summary["valid_samples"] == len(result.verdicts) and summary["attempts"] == result.attempts
