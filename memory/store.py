@@ -66,8 +66,9 @@ def _where(series: str, before: Position | None = None, *extra: dict[str, Any]) 
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def _any_name(keys: set[str]) -> dict[str, Any]:
-    clauses = [{"char_keys": {"$contains": key}} for key in sorted(keys)]
+def _any_of(field: str, keys: set[str]) -> dict[str, Any]:
+    """Records whose list metadata ``field`` holds any of ``keys``."""
+    clauses = [{field: {"$contains": key}} for key in sorted(keys)]
     return clauses[0] if len(clauses) == 1 else {"$or": clauses}
 
 
@@ -180,7 +181,21 @@ class StoryMemory:
         ``names`` match case-insensitively against names and aliases (any version's), in the order
         given, unknown names skipped; ``None`` returns every character of the series sorted by name.
         """
-        got = self._characters.get(where=_where(series, before), include=["metadatas"])
+        where = _where(series, before)
+        if names is not None:
+            # Two small reads instead of every version of the series: the versions that answer to a
+            # wanted name or alias, then every version of those characters (each lists its own name).
+            asked = {name_key(n) for n in names if n.strip()}
+            if not asked:
+                return []
+            hits = self._characters.get(
+                where=_where(series, before, _any_of("keys", asked)), include=["metadatas"]
+            )
+            idents = {name_key(m["name"]) for m in hits["metadatas"] or []}
+            if not idents:
+                return []
+            where = _where(series, before, _any_of("keys", idents))
+        got = self._characters.get(where=where, include=["metadatas"])
         latest: dict[str, CharacterRecord] = {}
         keys: dict[str, set[str]] = {}
         for meta in got["metadatas"] or []:
@@ -361,7 +376,7 @@ class StoryMemory:
             keys = self._name_keys(series, characters, before)
             if not keys:
                 return []
-            extra.append(_any_name(keys))
+            extra.append(_any_of("char_keys", keys))
         where = _where(series, before, *extra)
         if query and query.strip():
             got = self._facts.query(

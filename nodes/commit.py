@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
@@ -35,9 +34,8 @@ def scene_facts(x: TaskInput) -> list[Fact]:
     facts = []
     for text in texts:
         named = [n for n in x.outline.characters if re.search(rf"\b{re.escape(n)}\b", text, re.IGNORECASE)]
-        digest = hashlib.sha1(f"{meta.series}|{meta.episode}|{meta.scene_no}|{text}".encode()).hexdigest()[:16]
         facts.append(
-            Fact(id=digest, series=meta.series, episode=meta.episode, scene_no=meta.scene_no, text=text,
+            Fact(series=meta.series, episode=meta.episode, scene_no=meta.scene_no, text=text,
                  characters=named or list(x.outline.characters), kind="event")
         )  # fmt: skip
     return facts

@@ -5,9 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from memory.context import build_previous_context, profiles_for
-
 from memory import StoryMemory
+from memory.context import build_previous_context, profiles_for
 from nodes.runtime import scene_no, timed_node, write_artefact
 from nodes.schemas import CharacterProfile, TaskInput
 
@@ -19,10 +18,13 @@ def open_memory(path: str) -> StoryMemory:
 
 
 def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any]]) -> list[CharacterProfile]:
-    """The episode file's profiles stay canonical; memory adds characters it knows and their latest state."""
+    """The episode file's profiles stay canonical; memory adds characters it knows and their latest state.
+
+    ``remembered``: CharacterProfile dumps, the latest stored version of each named character.
+    """
     by_name = {p.name: p for p in given}
     for record in remembered:
-        profile = CharacterProfile.model_validate(record["profile"])
+        profile = CharacterProfile.model_validate(record)
         if profile.name in by_name:
             if profile.state and not by_name[profile.name].state:
                 by_name[profile.name] = by_name[profile.name].model_copy(update={"state": profile.state})
@@ -49,7 +51,7 @@ def retrieve_context_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]
         x.previous.prev_scene_tail = tail or x.previous.prev_scene_tail
         x.previous.source_ids = sources
         remembered = profiles_for(mem, meta.series, outline.characters, here)
-        x.characters = merge_profiles(x.characters, [r.model_dump() for r in remembered])
+        x.characters = merge_profiles(x.characters, remembered)
         facts = [f.text for f in mem.facts(meta.series, characters=outline.characters, before=here, k=10)]
     dumped = x.model_dump(mode="json")
     write_artefact(ctx.run_dir, number, "inputs.json", dumped)

@@ -99,6 +99,11 @@ def test_alias_cue_is_a_known_character(x, prose, scene):
     assert [f.evidence for f in found["F3-unknown-speaker"]] == ["BRENNAN"]
 
 
+def test_group_cue_is_not_an_unknown_speaker(x, prose, scene):
+    draft = scene.replace("MARA\nCan you stand?", "MARA AND TOM\nCan you stand?")
+    assert deterministic_checks(x, prose, draft) == []
+
+
 def test_missing_and_extra_headings(x, prose, scene):
     headless = scene.split("\n", 2)[2]
     found = by_check(deterministic_checks(x, prose, headless))

@@ -227,6 +227,7 @@ def test_versioned_profiles(mem: StoryMemory) -> None:
     assert state(None, "keeper") == state(None, "mara quill") == state(None, " mara ")  # aliases, any case
     assert [r.name for r in mem.profiles(SERIES)] == ["MARA", "Tom"]
     assert [r.name for r in mem.profiles(SERIES, ["tom", "NOBODY", "Mara", "MARA"])] == ["Tom", "MARA"]
+    assert mem.profiles(SERIES, []) == mem.profiles(SERIES, ["nobody"]) == []
     mem.upsert_character(version(1, 3, "twisted ankle"))  # same position replaces, no new version
     assert state((1, 4)) == ["twisted ankle"] and mem.stats()["characters"] == 5
 
