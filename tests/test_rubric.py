@@ -243,7 +243,7 @@ def test_samples_must_be_positive(x, scene):
 @pytest.mark.slow
 def test_embedded_model_as_judge_is_honest(embedded_model, x, scene):
     """SmolLM2-135M rarely produces a valid verdict; whatever it does must be reported as it happened."""
-    result = judge_scene(embedded_model, x, scene, samples=2, max_new_tokens=80)
+    result = judge_scene(embedded_model, x, scene, samples=2, max_new_tokens=48)
     assert result.samples == 2
     assert len(result.verdicts) + len(result.failures) == 2
     assert result.attempts >= 2 and result.input_tokens > 500 and result.output_tokens > 0
