@@ -16,11 +16,11 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
 from models.messages import to_chat_dicts
+from models.messages import usage as usage_of
 from models.settings import RoleConfig
 
 _LOCK = threading.Lock()
@@ -81,11 +81,7 @@ class LlamaCppChatModel(BaseChatModel):
         usage = out.get("usage", {})
         message = AIMessage(
             content=out["choices"][0]["message"]["content"] or "",
-            usage_metadata=UsageMetadata(
-                input_tokens=usage.get("prompt_tokens", 0),
-                output_tokens=usage.get("completion_tokens", 0),
-                total_tokens=usage.get("total_tokens", 0),
-            ),
+            usage_metadata=usage_of(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
             response_metadata={
                 "model_name": self.name_,
                 "provider": "embedded",
@@ -122,10 +118,6 @@ class LlamaCppChatModel(BaseChatModel):
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
-                usage_metadata=UsageMetadata(
-                    input_tokens=prompt_tokens,
-                    output_tokens=completion_tokens,
-                    total_tokens=prompt_tokens + completion_tokens,
-                ),
+                usage_metadata=usage_of(prompt_tokens, completion_tokens),
             )
         )

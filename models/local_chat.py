@@ -16,11 +16,10 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
-from models.messages import to_chat_dicts
+from models.messages import to_chat_dicts, usage
 from models.settings import RoleConfig
 
 
@@ -76,11 +75,6 @@ class LocalChatModel(BaseChatModel):
         cut = min((i for s in stop if (i := text.find(s)) != -1), default=len(text))
         return text[:cut]
 
-    def _usage(self, prompt_tokens: int, output_tokens: int) -> UsageMetadata:
-        return UsageMetadata(
-            input_tokens=prompt_tokens, output_tokens=output_tokens, total_tokens=prompt_tokens + output_tokens
-        )
-
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -103,7 +97,7 @@ class LocalChatModel(BaseChatModel):
         text = self._cut_at_stop(text, [*(self.config.stop or []), *(stop or [])])
         message = AIMessage(
             content=text,
-            usage_metadata=self._usage(int(input_ids.shape[1]), int(new_tokens.shape[0])),
+            usage_metadata=usage(int(input_ids.shape[1]), int(new_tokens.shape[0])),
             response_metadata={
                 "model_name": self.loaded.name,
                 "provider": self.provider,
@@ -167,7 +161,7 @@ class LocalChatModel(BaseChatModel):
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
-                usage_metadata=self._usage(int(input_ids.shape[1]), counter.count),
+                usage_metadata=usage(int(input_ids.shape[1]), counter.count),
                 response_metadata={"model_name": self.loaded.name, "provider": self.provider},
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
 
 _ROLE_OF = {"system": "system", "human": "user", "ai": "assistant"}
 
@@ -38,3 +39,10 @@ def from_chat_dicts(messages: list[dict[str, Any]]) -> list[BaseMessage]:
         else:
             out.append(HumanMessage(content=content))
     return out
+
+
+def usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
+    """``usage_metadata`` as every provider reports it (LangGraph and the report sum these)."""
+    return UsageMetadata(
+        input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
+    )

