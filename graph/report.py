@@ -15,7 +15,7 @@ def _role_totals(calls: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     )
     for call in calls:
         bucket = totals[call["role"]]
-        bucket["calls"] += 1
+        bucket["calls"] += call["requests"]
         bucket["failed_calls"] += 0 if call["ok"] else 1
         bucket["input_tokens"] += call["input_tokens"]
         bucket["output_tokens"] += call["output_tokens"]

@@ -77,7 +77,7 @@ def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
         result = guarded("critic", lambda: judge_scene(chat_model("critic"), x, state["screenplay"], prose=prose))
         calls.append(
             call_record(
-                number, "critic", "critic", tokens_in=result.input_tokens, tokens_out=result.output_tokens,
+                number, "critic", "critic", requests=result.attempts, tokens_in=result.input_tokens, tokens_out=result.output_tokens,
                 seconds=time.perf_counter() - started, ok=not result.failed, note=result.failure_reason or "",
             )  # fmt: skip
         )

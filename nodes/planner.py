@@ -29,7 +29,7 @@ def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
         result = guarded("planner", lambda: plan(chat_model("planner"), x, critique.pop("planner", None)))
     except StructuredOutputError as exc:
         record = call_record(
-            number, "planner", "planner", tokens_in=exc.input_tokens, tokens_out=exc.output_tokens,
+            number, "planner", "planner", requests=len(exc.raw_outputs), tokens_in=exc.input_tokens, tokens_out=exc.output_tokens,
             seconds=time.perf_counter() - started, ok=False, note=str(exc)[:300],
         )  # fmt: skip
         write_artefact(runtime.context.run_dir, number, "directives.json", {"error": str(exc)})
@@ -37,7 +37,7 @@ def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     directives = result.value.model_dump(mode="json")
     write_artefact(runtime.context.run_dir, number, "directives.json", directives)
     record = call_record(
-        number, "planner", "planner", tokens_in=result.input_tokens, tokens_out=result.output_tokens,
+        number, "planner", "planner", requests=result.attempts, tokens_in=result.input_tokens, tokens_out=result.output_tokens,
         seconds=time.perf_counter() - started, note=f"attempts={result.attempts}",
     )  # fmt: skip
     return {"directives": directives, "critique": critique, "calls": [record]}

@@ -11,6 +11,7 @@ class CallRecord(TypedDict):
     scene: int
     node: str
     role: str
+    requests: int  # model requests behind this record (structured output may need repair turns)
     input_tokens: int
     output_tokens: int
     seconds: float

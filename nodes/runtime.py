@@ -44,10 +44,11 @@ def guarded(role: str, fn: Callable[[], T]) -> T:
 
 
 def call_record(
-    scene: int, node: str, role: str, *, tokens_in: int, tokens_out: int, seconds: float, ok: bool = True, note: str = ""
-) -> CallRecord:
+    scene: int, node: str, role: str, *, requests: int, tokens_in: int, tokens_out: int, seconds: float,
+    ok: bool = True, note: str = "",
+) -> CallRecord:  # fmt: skip
     return CallRecord(
-        scene=scene, node=node, role=role, input_tokens=tokens_in, output_tokens=tokens_out,
+        scene=scene, node=node, role=role, requests=requests, input_tokens=tokens_in, output_tokens=tokens_out,
         seconds=round(seconds, 3), ok=ok, note=note,
     )  # fmt: skip
 

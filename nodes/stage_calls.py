@@ -50,6 +50,6 @@ def call_prompt(model: BaseChatModel, prompt_name: str, **variables: object) -> 
 def stage_record(scene: int, role: str, out: StageOutput) -> CallRecord:
     """The report's record of one stage call (node name = role for the three writing stages)."""
     return CallRecord(
-        scene=scene, node=role, role=role, input_tokens=out.input_tokens, output_tokens=out.output_tokens,
+        scene=scene, node=role, role=role, requests=1, input_tokens=out.input_tokens, output_tokens=out.output_tokens,
         seconds=out.seconds, ok=bool(out.text), note=f"{out.prompt}@{out.prompt_version}",
     )  # fmt: skip
