@@ -17,7 +17,7 @@ class CharacterEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1)
-    profile: str = ""
+    profile: str = Field(min_length=1, description="background: who they are, what they want, what they hide")
     personality: str = ""
     aliases: list[str] = Field(default_factory=list)
 
@@ -119,4 +119,23 @@ def load_episode(path: str | Path) -> EpisodeSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise BadInput(f"{source}: '{where}': {err['msg']}") from None
+        line = _line_of(yaml.compose(source.read_text(encoding="utf-8")), list(err["loc"]))
+        raise BadInput(f"{source}:{line}: '{where}': {err['msg']}") from None
+
+
+def _line_of(node: yaml.Node | None, path: list[str | int]) -> int:
+    """1-based line of the YAML node at ``path`` (or of its nearest existing parent)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for key in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == key), None)
+            if match is None:
+                key_node = next((k for k, _ in node.value if k.value == key), None)
+                return key_node.start_mark.line + 1 if key_node is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
