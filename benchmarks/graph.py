@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+# This file is named like the project's `graph` package; the project root must come first on the path.
+sys.path.insert(0, str(ROOT))
 console = Console()
 
 
