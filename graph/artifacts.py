@@ -1,31 +1,14 @@
-"""Run-directory artefacts: per-scene files and the assembled episode (Fountain, FDX, PDF).
+"""The assembled episode: ``RUN_DIR/episode.{fountain,fdx,pdf}`` from the accepted scenes.
 
-Layout (DESIGN.md): ``RUN_DIR/scenes/NN/{inputs.json, directives.json, prose.md, screenplay.fountain,
-critique.json}`` and ``RUN_DIR/{episode.fountain, episode.fdx, episode.pdf, report.json}``. Every
+(Per-scene files are written by the nodes as they finish: ``nodes.runtime.write_artefact``.) Every
 file is written atomically, so a killed run never leaves half a file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from common.fsutil import atomic_write, write_json
-from screenplay.model import Scene, Screenplay, TitleField
-
-
-def scene_dir(run_dir: Path, scene_no: int) -> Path:
-    return run_dir / "scenes" / f"{scene_no:02d}"
-
-
-def write_scene_files(run_dir: Path, scene_no: int, files: dict[str, Any]) -> None:
-    """``files`` maps a file name to text (written as is) or JSON-able data."""
-    folder = scene_dir(run_dir, scene_no)
-    for name, content in files.items():
-        if isinstance(content, str):
-            atomic_write(folder / name, content)
-        else:
-            write_json(folder / name, content)
+from screenplay.model import Scene, SceneHeading, Screenplay, TitleField
 
 
 def assemble_episode(title: str, author: str | None, scene_texts: list[str]) -> Screenplay:
@@ -35,7 +18,8 @@ def assemble_episode(title: str, author: str | None, scene_texts: list[str]) -> 
     scenes: list[Scene] = []
     for text in scene_texts:
         doc = parse_fountain(text)
-        scenes.extend(doc.scenes)
+        # A scene a human edited down to no heading still belongs in the episode.
+        scenes.extend(doc.scenes or [Scene(heading=SceneHeading(text="UNTITLED SCENE", forced=True), elements=doc.preamble)])
     for number, scene in enumerate(scenes, start=1):
         scene.heading.scene_number = str(number)
     title_page = [TitleField(key="Title", value=title)]
