@@ -40,7 +40,9 @@ def load_model(embedder: str = DEFAULT_EMBEDDER) -> SentenceTransformer:
     with _LOCK:
         if source not in _MODELS:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # a loading bar would break the CLI's own progress display
             try:
                 _MODELS[source] = SentenceTransformer(source, device="cpu")
             except (OSError, ValueError) as exc:
