@@ -1,0 +1,23 @@
+"""Small helpers shared by the checks: building findings and quoting evidence."""
+
+from __future__ import annotations
+
+from nodes.findings import Finding, Stage
+from screenplay.lint_rules.core import text_of
+from screenplay.model import Action, Screenplay
+
+
+def _f(
+    check: str, stage: Stage, message: str, *, severity: str = "error", evidence: str = "", fix_hint: str = ""
+) -> Finding:
+    return Finding(
+        check=check, stage=stage, severity=severity, message=message, evidence=evidence, fix_hint=fix_hint
+    )  # type: ignore[arg-type]
+
+
+def _around(text: str, start: int, end: int, width: int = 60) -> str:
+    return " ".join(text[max(0, start - width) : end + width].split())
+
+
+def _first_action(doc: Screenplay) -> str:
+    return next((text_of(e)[:160] for e in doc.all_elements() if isinstance(e, Action)), "")
