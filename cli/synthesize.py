@@ -1,0 +1,191 @@
+"""``dsr synthesize CORPUS_DIR -o DATA_DIR`` and ``dsr review DATA_DIR``: hybrid data synthesis + review."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from cli.console import console, err_console
+from common.errors import BadInput
+
+
+def synthesize_command(
+    corpus_dir: Annotated[
+        Path, typer.Argument(help="folder of Fountain/FDX screenplays (searched recursively)")
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output DATA_DIR (splits, datasheet, cache)")],
+    teacher: Annotated[str, typer.Option("--teacher", help="model role used as the teacher")] = "teacher",
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="teacher requests in flight")
+    ] = 4,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=0, help="process only the first N kept scenes")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="sampling seed (part of every cache key)")] = 0,
+    max_repairs: Annotated[
+        int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per call")
+    ] = 1,
+    usd_in: Annotated[
+        float, typer.Option("--usd-per-mtok-in", min=0, help="price per million input tokens")
+    ] = 0.0,
+    usd_out: Annotated[
+        float, typer.Option("--usd-per-mtok-out", min=0, help="price per million output tokens")
+    ] = 0.0,
+) -> None:
+    """Real screenplays -> Stage 1 (X -> I_c + N) and Stage 2 (N + X -> S) training data, with a datasheet."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from models.settings import load_settings
+    from synthesis.pipeline import synthesize
+    from synthesis.teacher import build_teacher
+
+    if not corpus_dir.is_dir():
+        problem = "is not a directory" if corpus_dir.exists() else "corpus directory not found"
+        raise BadInput(f"{corpus_dir}: {problem}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(
+            f"{out}: cannot create the output directory ({exc.strerror or type(exc).__name__})"
+        ) from None
+    settings = load_settings()
+    settings.role(teacher)
+    progress = Progress(
+        TextColumn("synthesizing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+    task = progress.add_task("scenes", total=None)
+    with progress:
+        sheet = synthesize(
+            corpus_dir, out,
+            lambda cache: build_teacher(teacher, cache, concurrency=concurrency, seed=seed, max_repairs=max_repairs, settings=settings),
+            limit=limit, seed=seed,
+            on_start=lambda total: progress.update(task, total=total),
+            on_done=lambda: progress.advance(task),
+        )  # fmt: skip
+    _summary(sheet, out, usd_in, usd_out)
+    if not sheet["counts"]["scripts_read"]:
+        err_console.print(
+            f"warning: no readable screenplay in {corpus_dir}; see {out / 'rejections.jsonl'}", markup=False
+        )
+    usage = sheet["teacher_usage"]
+    if usage["failures"] and not usage["calls"] and not usage["cache_hits"]:
+        raise BadInput(f"teacher role '{teacher}' failed on every call: {_first_failure(out)}")
+
+
+def _first_failure(out: Path) -> str:
+    for line in (out / "rejections.jsonl").read_text(encoding="utf-8").splitlines():
+        rejection = json.loads(line)
+        if rejection["reason"] == "teacher-call-failed":
+            return rejection["detail"]
+    return "no detail recorded"
+
+
+def _summary(sheet: dict[str, Any], out: Path, usd_in: float, usd_out: float) -> None:
+    usage = sheet["teacher_usage"]
+    cost = (usage["input_tokens"] * usd_in + usage["output_tokens"] * usd_out) / 1e6
+    saved = (usage["cached_input_tokens"] * usd_in + usage["cached_output_tokens"] * usd_out) / 1e6
+    table = Table(title="synthesis summary")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in sheet["counts"].items():
+        table.add_row(key.replace("_", " "), str(value))
+    for split, n in sheet["splits"].items():
+        table.add_row(f"{split} examples", str(n))
+    table.add_row("teacher calls (new)", str(usage["calls"]))
+    table.add_row("cache hits", str(usage["cache_hits"]))
+    table.add_row("tokens in / out", f"{usage['input_tokens']:,} / {usage['output_tokens']:,}")
+    table.add_row("estimated cost (USD)", f"{cost:.4f} (cache saved {saved:.4f})")
+    table.add_row("wall time (s)", f"{usage['wall_seconds']:.1f}")
+    console.print(table)
+    console.print(f"datasheet: {escape(str(out / 'datasheet.md'))}", highlight=False)
+
+
+def _show(example: Any) -> None:
+    from nodes.schemas import render_x
+
+    console.print(Panel(escape(render_x(example.x)), title=f"X  {escape(example.id)}"))
+    console.print(Panel(escape(example.directives.model_dump_json(indent=1)), title="I_c (directives)"))
+    console.print(Panel(escape(example.prose), title="N (prose)"))
+    console.print(Panel(escape(example.screenplay), title="S (original scene)"))
+
+
+def _edit(example: Any, *, prose: bool) -> dict[str, Any]:
+    """The reviewer's change in $EDITOR as a decision's ``edits``; no change or invalid directives: none."""
+    from pydantic import ValidationError
+
+    from nodes.schemas import CreativeDirectives
+
+    before = example.prose if prose else example.directives.model_dump_json(indent=1)
+    edited = click.edit(before)
+    if edited is None or not edited.strip() or edited.strip() == before.strip():
+        console.print("no change; not recorded")
+        return {}
+    if prose:
+        return {"prose": edited.strip()}
+    try:
+        directives = CreativeDirectives.model_validate_json(edited)
+    except ValidationError as exc:
+        err_console.print(
+            f"directives not recorded: {exc.error_count()} problem(s), e.g. {exc.errors()[0]['msg']}"
+        )
+        return {}
+    return {"directives": directives.model_dump(mode="json")}
+
+
+def review_command(
+    data_dir: Annotated[Path, typer.Argument(help="a DATA_DIR written by dsr synthesize")],
+    all_examples: Annotated[
+        bool, typer.Option("--all", help="also show examples that already have a decision")
+    ] = False,
+) -> None:
+    """Show each example (X, I_c, N, original S) and record accept / reject / edit; the datasets follow."""
+    from synthesis.pipeline import rebuild
+    from synthesis.records import read_examples
+    from synthesis.review import ReviewDecision, load_decisions, record
+
+    if not (data_dir / "run.json").exists():
+        raise BadInput(
+            f"{data_dir}: not a synthesis output directory (no run.json); run dsr synthesize first"
+        )
+    decisions = load_decisions(data_dir)
+    pending = [e for e in read_examples(data_dir) if all_examples or e.id not in decisions]
+    if not pending:
+        console.print("nothing to review")
+    for example in pending:
+        _show(example)
+        choice = (
+            typer.prompt(
+                "[a]ccept / [r]eject / [e]dit prose / edit [d]irectives / [s]kip / [q]uit", default="s"
+            )
+            .strip()
+            .lower()[:1]
+        )
+        if choice == "q":
+            break
+        if choice == "a":
+            record(data_dir, ReviewDecision(id=example.id, decision="accept"))
+        elif choice == "r":
+            note = typer.prompt("reason", default="")
+            record(data_dir, ReviewDecision(id=example.id, decision="reject", note=note))
+        elif choice in {"e", "d"}:
+            edits = _edit(example, prose=choice == "e")
+            if edits:
+                record(data_dir, ReviewDecision(id=example.id, decision="edit", edits=edits))
+    sheet = rebuild(data_dir)
+    console.print(json.dumps({"splits": sheet["splits"], "review": sheet["review"]}), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("synthesize")(synthesize_command)
+    app.command("review")(review_command)
