@@ -228,8 +228,7 @@ class StoryMemory:
 
     def add_scenes(self, recs: list[SceneRecord], *, embeddings: Embeddings | None = None) -> None:
         """Bulk :meth:`add_scene` (imports, benchmarks); ``embeddings`` skips embedding the summaries."""
-        unique = {rec.id: i for i, rec in enumerate(recs)}  # the last record per id wins, as with upsert
-        rows = [recs[i] for i in unique.values()]
+        rows, vectors = _last_per_id(recs, embeddings)
         metas = [
             {
                 "series": rec.series,
@@ -242,8 +241,7 @@ class StoryMemory:
             }
             for rec in rows
         ]
-        vectors = None if embeddings is None else [embeddings[i] for i in unique.values()]
-        self._upsert(self._scenes, list(unique), [rec.summary for rec in rows], metas, vectors)
+        self._upsert(self._scenes, [rec.id for rec in rows], [rec.summary for rec in rows], metas, vectors)
 
     def _upsert(
         self,
@@ -340,8 +338,7 @@ class StoryMemory:
 
         ``embeddings`` (one per fact) skips embedding the texts.
         """
-        unique = {f.id: i for i, f in enumerate(facts)}
-        rows = [facts[i] for i in unique.values()]
+        rows, vectors = _last_per_id(facts, embeddings)
         metas = [
             {
                 "series": f.series,
@@ -353,7 +350,6 @@ class StoryMemory:
             }
             for f in rows
         ]
-        vectors = None if embeddings is None else [embeddings[i] for i in unique.values()]
         self._upsert(self._facts, [f.id for f in rows], [f.text for f in rows], metas, vectors)
 
     def facts(
@@ -398,6 +394,13 @@ class StoryMemory:
             "scenes": self._scenes.count(),
             "facts": self._facts.count(),
         }
+
+
+def _last_per_id(recs: list[Any], embeddings: Embeddings | None) -> tuple[list[Any], Embeddings | None]:
+    """One record per id, the last one winning (as an upsert would), with its precomputed vector if given."""
+    unique = {rec.id: i for i, rec in enumerate(recs)}
+    rows = [recs[i] for i in unique.values()]
+    return rows, None if embeddings is None else [embeddings[i] for i in unique.values()]
 
 
 def _by_order(rec: SceneRecord | Fact) -> int:
