@@ -137,7 +137,44 @@ class _KeepOrder(GenerateJsonSchema):
         return value
 
 
-class RubricVerdict(BaseModel):
+def common_slips(data: dict[str, Any]) -> dict[str, Any]:
+    """The harmless slips every judge verdict accepts: key case, 'reason' for 'rationale', '7/12' for 7.
+
+    Values are never changed, only unwrapped or renamed.
+    """
+    data = {str(k).strip().lower(): v for k, v in data.items()}
+    if "rationale" not in data:
+        alias = next((a for a in _RATIONALE_ALIASES if a in data), None)
+        if alias:
+            data["rationale"] = data.pop(alias)
+    score = data.get("score")
+    if isinstance(score, str) and (match := _SCORE_TEXT.match(score)):
+        data["score"] = int(match.group(1))
+    elif isinstance(score, float) and score.is_integer():
+        data["score"] = int(score)
+    return data
+
+
+class JudgeVerdict(BaseModel):
+    """Shared by every judge's verdict (rubric, pairwise, story calibration): the schema keeps field order
+    and the rationale must be real text. Subclasses declare their fields (score first) themselves."""
+
+    @classmethod
+    def model_json_schema(
+        cls, *args: Any, schema_generator: type[GenerateJsonSchema] = _KeepOrder, **kwargs: Any
+    ) -> dict[str, Any]:
+        return super().model_json_schema(*args, schema_generator=schema_generator, **kwargs)
+
+    @field_validator("rationale", check_fields=False)
+    @classmethod
+    def _real_rationale(cls, value: str) -> str:
+        value = value.strip()
+        if not value or _PLACEHOLDER.match(value):
+            raise ValueError("write a real rationale, not the example's placeholder")
+        return value
+
+
+class RubricVerdict(JudgeVerdict):
     """One judge sample: the 12-point score, labelled errors per category, a rationale and a blamed stage."""
 
     model_config = ConfigDict(
@@ -168,28 +205,13 @@ class RubricVerdict(BaseModel):
         default=None, description="the stage the main problem comes from: planner, novelist or screenwriter"
     )
 
-    @classmethod
-    def model_json_schema(
-        cls, *args: Any, schema_generator: type[GenerateJsonSchema] = _KeepOrder, **kwargs: Any
-    ) -> dict[str, Any]:
-        return super().model_json_schema(*args, schema_generator=schema_generator, **kwargs)
-
     @model_validator(mode="before")
     @classmethod
     def _coerce(cls, data: Any) -> Any:
         """Harmless shape slips of small models; values are never changed, only unwrapped or renamed."""
         if not isinstance(data, dict):
             return data
-        data = {str(k).strip().lower(): v for k, v in data.items()}
-        if "rationale" not in data:
-            alias = next((a for a in _RATIONALE_ALIASES if a in data), None)
-            if alias:
-                data["rationale"] = data.pop(alias)
-        score = data.get("score")
-        if isinstance(score, str) and (match := _SCORE_TEXT.match(score)):
-            data["score"] = int(match.group(1))
-        elif isinstance(score, float) and score.is_integer():
-            data["score"] = int(score)
+        data = common_slips(data)
         errors = data.get("errors")
         if isinstance(errors, dict):
             data["errors"] = {_category_key(k): _as_list(v) for k, v in errors.items()}
@@ -200,14 +222,6 @@ class RubricVerdict(BaseModel):
             blame = blame.strip().lower()
             data["blame"] = None if blame in ("", "none", "null", "n/a") else blame
         return data
-
-    @field_validator("rationale")
-    @classmethod
-    def _real_rationale(cls, value: str) -> str:
-        value = value.strip()
-        if not value or _PLACEHOLDER.match(value):
-            raise ValueError("write a real rationale, not the example's placeholder")
-        return value
 
     @field_validator("errors")
     @classmethod
@@ -350,7 +364,7 @@ def judge_scene(
             result.input_tokens += exc.input_tokens
             result.output_tokens += exc.output_tokens
             result.attempts += len(exc.raw_outputs)
-            salvaged = _bare_score(exc.raw_outputs)
+            salvaged = bare_score(exc.raw_outputs)
             if salvaged is not None:
                 result.verdicts.append(salvaged)
                 result.coercions.append(
@@ -371,7 +385,7 @@ def judge_scene(
     return result
 
 
-def _bare_score(raw_outputs: list[str]) -> RubricVerdict | None:
+def bare_score(raw_outputs: list[str]) -> RubricVerdict | None:
     """A verdict from the last answer that is only a number on the scale ('7', 'Score: 7/12')."""
     for text in reversed(raw_outputs):
         match = _BARE_SCORE.match(text)

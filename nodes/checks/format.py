@@ -130,7 +130,6 @@ def prose_only_reason(doc: Screenplay, language: str = "en") -> str:
     elements = doc.all_elements()
     actions = [text_of(e) for e in elements if isinstance(e, Action)]
     speeches = [e for e in elements if isinstance(e, Dialogue) and text_of(e).strip()]
-    past = LANGUAGES[language].past_narration
     sizes = [word_count(a) for a in actions]
     if (
         not speeches
@@ -138,17 +137,24 @@ def prose_only_reason(doc: Screenplay, language: str = "en") -> str:
         and max(sizes, default=0) >= PROSE_PARAGRAPH_WORDS
     ):
         return f"no dialogue, only {len(actions)} action paragraph(s) of up to {max(sizes)} words"
-    prose_like = [
-        size >= PROSE_PARAGRAPH_WORDS
-        or any(len(q.split()) >= 3 for q in _QUOTED.findall(a))
-        or len(re.findall(past, a, re.IGNORECASE)) >= PAST_MARKERS_PER_PARAGRAPH
-        for a, size in zip(actions, sizes, strict=True)
-    ]
+    prose_like = [prose_like_paragraph(a, language) for a in actions]
     total = sum(sizes)
     share = sum(s for s, p in zip(sizes, prose_like, strict=True) if p) / total if total else 0.0
     if sum(prose_like) >= 2 and share >= PROSE_SHARE:
         return f"{sum(prose_like)} of {len(actions)} action paragraphs read like prose ({share:.0%} of action words)"
     return ""
+
+
+def prose_like_paragraph(action: str, language: str = "en") -> bool:
+    """An action paragraph that reads like novel prose: long, carrying quoted speech, or past-tense narration.
+
+    Shared by :func:`prose_only_reason` and the evaluation's prose-leakage index, so both mean the same.
+    """
+    return (
+        word_count(action) >= PROSE_PARAGRAPH_WORDS
+        or any(len(q.split()) >= 3 for q in _QUOTED.findall(action))
+        or len(re.findall(LANGUAGES[language].past_narration, action, re.IGNORECASE)) >= PAST_MARKERS_PER_PARAGRAPH
+    )
 
 
 def _fidelity(
