@@ -24,8 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -67,24 +66,10 @@ class ScriptedJudge(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage(len(prompt) // 4, len(text) // 4)))])
 
 
-_SERVER = """
-import sys, uvicorn
-sys.path.insert(0, {root!r})
-from models.server import create_app
-from benchmarks.evaluate import ScriptedJudge
-app = create_app(ScriptedJudge(), "scripted-judge", delay_s={delay})
-uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
-"""
+def judge_server(delay_s: float) -> AbstractContextManager[str]:
+    from tests.servers import served_chat_model
 
-
-@contextmanager
-def judge_server(delay_s: float) -> Iterator[str]:
-    from tests.servers import free_port, running
-
-    port = free_port()
-    code = _SERVER.format(root=str(ROOT), delay=delay_s, port=port)
-    with running([sys.executable, "-c", code], f"http://127.0.0.1:{port}/health", timeout=60):
-        yield f"http://127.0.0.1:{port}/v1"
+    return served_chat_model("benchmarks.evaluate:ScriptedJudge", "scripted-judge", delay_s)
 
 
 def make_eval(corpus: Path, n_items: int, target: Path) -> Path:

@@ -55,3 +55,26 @@ def running(cmd: list[str], ready_url: str, env: dict[str, str] | None = None, t
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+_CHAT_SERVER = """
+import sys, uvicorn
+sys.path.insert(0, {root!r})
+from models.server import create_app
+from {module} import {cls}
+app = create_app({cls}(), {name!r}, delay_s={delay})
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+
+@contextmanager
+def served_chat_model(model_class: str, name: str, delay_s: float) -> Iterator[str]:
+    """``dsr serve``'s OpenAI-compatible app serving ``module:Class`` (a scripted chat model) in its own
+    process with a fixed latency per request; yields the base URL."""
+    module, cls = model_class.split(":")
+    port = free_port()
+    code = _CHAT_SERVER.format(
+        root=str(Path(__file__).resolve().parents[1]), module=module, cls=cls, name=name, delay=delay_s, port=port
+    )
+    with running([sys.executable, "-c", code], f"http://127.0.0.1:{port}/health", timeout=60):
+        yield f"http://127.0.0.1:{port}/v1"

@@ -37,9 +37,12 @@ def _teacher_env(base_url: str, model: str, **extra: str) -> dict[str, str]:
 
 
 def _cache_rows(path: Path) -> dict[str, int]:
+    """Cached calls by key; empty while the running command has not yet created the file or its table."""
     if not path.exists():
         return {}
     with sqlite3.connect(path) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calls'").fetchone():
+            return {}
         return dict(db.execute("SELECT key, hits FROM calls").fetchall())
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -133,22 +130,8 @@ class ScriptedTeacher(BaseChatModel):
         return "\n\n".join(paragraphs)
 
 
-_SERVER = """
-import sys, uvicorn
-sys.path.insert(0, {root!r})
-from models.server import create_app
-from tests.test_synthesis_scripted import ScriptedTeacher
-app = create_app(ScriptedTeacher(), "scripted", delay_s={delay})
-uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
-"""
-
-
-@contextmanager
-def scripted_server(delay_s: float) -> Iterator[str]:
+def scripted_server(delay_s: float) -> AbstractContextManager[str]:
     """The OpenAI-compatible app of ``dsr serve`` serving the scripted teacher in its own process."""
-    from tests.servers import free_port, running
+    from tests.servers import served_chat_model
 
-    port = free_port()
-    code = _SERVER.format(root=str(Path(__file__).resolve().parents[1]), delay=delay_s, port=port)
-    with running([sys.executable, "-c", code], f"http://127.0.0.1:{port}/health", timeout=60):
-        yield f"http://127.0.0.1:{port}/v1"
+    return served_chat_model("tests.test_synthesis_scripted:ScriptedTeacher", "scripted", delay_s)
