@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from evaluation import records
+from tests.eval_dirs import GOOD_SCENE, write_eval_dir
 from tests.servers import VENV_BIN
-
-DATA = Path(__file__).parent / "data" / "critic"
 
 
 def dsr(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,16 +30,10 @@ def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> N
 @pytest.fixture
 def mismatched(tmp_path: Path) -> Path:
     """An EVAL_DIR whose e2e outputs lack one item that dsr and human have."""
-    x = json.loads((DATA / "scene.json").read_text(encoding="utf-8"))
-    good = (DATA / "good_scene.fountain").read_text(encoding="utf-8")
-    items = [{"id": i, "x": x, "reference": good, "heading": "EXT.", "script": "d", "series": "d", "licence": "t"} for i in ("s1", "s2")]
-    records.write_items(tmp_path / "set", items)
-    eval_dir = tmp_path / "eval"
-    records.write_eval_config(eval_dir, {"set_dir": str(tmp_path / "set"), "systems": {"dsr": {"mode": "dsr"}, "e2e": {"mode": "e2e"}}})
-    records.write_outputs(eval_dir, "human", records.human_outputs(items))
-    records.write_outputs(eval_dir, "dsr", [records.output_row(i, "dsr", ok=True, screenplay=good) for i in ("s1", "s2")])
-    records.write_outputs(eval_dir, "e2e", [records.output_row("s1", "e2e", ok=True, screenplay=good)])
-    return eval_dir
+    return write_eval_dir(tmp_path, {
+        "dsr": [records.output_row(i, "dsr", ok=True, screenplay=GOOD_SCENE) for i in ("s1", "s2")],
+        "e2e": [records.output_row("s1", "e2e", ok=True, screenplay=GOOD_SCENE)],
+    })  # fmt: skip
 
 
 def test_missing_directories(tmp_path):

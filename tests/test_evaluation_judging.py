@@ -16,8 +16,9 @@ from langchain_core.messages import AIMessage
 from evaluation import records
 from evaluation.judging import judge_eval
 from evaluation.metrics import compute_metrics
+from tests.eval_dirs import CRITIC_DATA, GOOD_SCENE, write_eval_dir
 
-DATA = Path(__file__).parent / "data" / "critic"
+DATA = CRITIC_DATA
 VERDICT = {"score": 7, "errors": {"plot_coherence": ["drifts"], "format": []}, "rationale": "Solid but drifts."}
 
 
@@ -42,20 +43,14 @@ def judge(monkeypatch):
 
 @pytest.fixture
 def eval_dir(tmp_path: Path) -> Path:
-    x = json.loads((DATA / "scene.json").read_text(encoding="utf-8"))
-    good = (DATA / "good_scene.fountain").read_text(encoding="utf-8")
     prose = (DATA / "prose_only.fountain").read_text(encoding="utf-8")
-    items = [{"id": i, "x": x, "reference": good, "heading": "EXT.", "script": "d", "series": "d", "licence": "t"} for i in ("s1", "s2")]
-    records.write_items(tmp_path / "set", items)
-    out = tmp_path / "eval"
-    records.write_eval_config(out, {"set_dir": str(tmp_path / "set"), "systems": {"dsr": {"mode": "dsr"}, "e2e": {"mode": "e2e"}}})
-    records.write_outputs(out, "human", records.human_outputs(items))
-    records.write_outputs(out, "dsr", [records.output_row(i, "dsr", ok=True, screenplay=good) for i in ("s1", "s2")])
-    records.write_outputs(out, "e2e", [
-        records.output_row("s1", "e2e", ok=True, screenplay=prose),
-        records.output_row("s2", "e2e", ok=False, error="ModelUnavailable: down"),
-    ])  # fmt: skip
-    return out
+    return write_eval_dir(tmp_path, {
+        "dsr": [records.output_row(i, "dsr", ok=True, screenplay=GOOD_SCENE) for i in ("s1", "s2")],
+        "e2e": [
+            records.output_row("s1", "e2e", ok=True, screenplay=prose),
+            records.output_row("s2", "e2e", ok=False, error="ModelUnavailable: down"),
+        ],
+    })  # fmt: skip
 
 
 def test_judging_writes_contract_rows_caches_and_exposes_position_bias(eval_dir, judge):
