@@ -101,7 +101,6 @@ def judge_eval(
     """Judge every output of EVAL_DIR (and every pair of systems, both orders); returns counts."""
     from models.factory import embedded_backend, get_chat_model, validate_role
     from models.settings import load_settings
-    from synthesis.teacher import _OUTPUT_SHAPING
 
     if samples < 1:
         raise BadInput("--samples must be at least 1")
@@ -121,7 +120,7 @@ def judge_eval(
     if label.startswith("human"):
         raise BadInput(f"judge label '{label}' is reserved for human raters; pick another --label")
     backend = embedded_backend(settings) if cfg.provider == "embedded" else cfg.provider
-    identity = {k: getattr(cfg, k) for k in _OUTPUT_SHAPING} | {"backend": backend, "max_repairs": max_repairs}
+    identity = cfg.output_shaping() | {"backend": backend, "max_repairs": max_repairs}
     loaded: list[Any] = []
     load_lock = threading.Lock()
 

@@ -118,9 +118,9 @@ def text_pdf(title: str, body: str) -> bytes:
 
 
 def _charset() -> frozenset[str]:
-    from screenplay.pdf import _prime_charset
+    from screenplay.pdf import prime_charset
 
-    return _prime_charset()
+    return prime_charset()
 
 
 def _codes(rng: random.Random, n: int) -> list[str]:

@@ -27,6 +27,9 @@ class ConfigError(BadInput):
     """A setting is missing or wrong; the message names the setting and the fix."""
 
 
+_OUTPUT_SHAPING = ("provider", "model", "adapter", "temperature", "top_p", "max_new_tokens", "repetition_penalty", "stop")
+
+
 class RoleConfig(BaseModel):
     """How one role's chat model is built and sampled."""
 
@@ -56,6 +59,11 @@ class RoleConfig(BaseModel):
     def api_key(self) -> str | None:
         """The key from the environment (read late so it never lands in a dump)."""
         return os.environ.get(self.api_key_env) or None
+
+    def output_shaping(self) -> dict[str, Any]:
+        """The settings that change what the model answers (timeouts, retries, keys and the endpoint do not):
+        what cache keys of model outputs must include."""
+        return {key: getattr(self, key) for key in _OUTPUT_SHAPING}
 
     def public_dict(self) -> dict[str, Any]:
         """Configuration safe to print or store: the key's *variable name* and whether it is set."""

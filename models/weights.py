@@ -64,7 +64,7 @@ def ensure_embedded_safetensors(cache_root: Path) -> Path:
     source = gguf_path()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
 
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
@@ -86,7 +86,7 @@ def ensure_embedded_safetensors(cache_root: Path) -> Path:
     return target
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Loading progress bars would interleave with the CLI's own rich progress."""
     from transformers.utils import logging as hf_logging
 
@@ -114,7 +114,7 @@ def load_transformers(path_or_id: str, *, adapter: str | None = None, device: st
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        _quiet_transformers()
+        quiet_transformers()
         local = Path(path_or_id).expanduser()
         for directory in (local, Path(adapter).expanduser() if adapter else None):
             _refuse_unfinished(directory)

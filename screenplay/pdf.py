@@ -42,7 +42,7 @@ REPLACEMENT = "?"
 
 
 @cache
-def _prime_charset() -> frozenset[str]:
+def prime_charset() -> frozenset[str]:
     cmap = TTFont(FONT_DIR / _PRIME_FILES[""], lazy=True).getBestCmap()
     return frozenset(chr(code) for code in cmap)
 
@@ -55,7 +55,7 @@ def _font_for(pages: list[Page]) -> tuple[str, frozenset[str] | None]:
     """('Courier', None) when every character is Latin-1, else Courier Prime and its character set."""
     if all(text.isascii() or max(text) <= "\xff" for text in _page_texts(pages) if text):
         return "Courier", None
-    return "CourierPrime", _prime_charset()
+    return "CourierPrime", prime_charset()
 
 
 def _style(bold: bool, italic: bool, underline: bool) -> str:

@@ -27,18 +27,6 @@ T = TypeVar("T", bound=BaseModel)
 # Building a schema's JSON instructions costs milliseconds of pydantic work; per call that adds up.
 _instructions = cache(instructions)
 
-# Settings that change what a model answers; timeouts, retries, keys and the endpoint address do not.
-_OUTPUT_SHAPING = (
-    "provider",
-    "model",
-    "adapter",
-    "temperature",
-    "top_p",
-    "max_new_tokens",
-    "repetition_penalty",
-    "stop",
-)
-
 
 class TeacherError(RuntimeError):
     """A teacher answer that cannot be used; ``reason`` is a stable code for the datasheet."""
@@ -72,7 +60,7 @@ class Structured(Generic[T]):
 
 def model_identity(model: BaseChatModel, cfg: RoleConfig) -> dict[str, Any]:
     """What identifies the teacher's outputs in the cache key."""
-    ident = {key: getattr(cfg, key) for key in _OUTPUT_SHAPING}
+    ident = cfg.output_shaping()
     ident["llm_type"] = getattr(model, "_llm_type", type(model).__name__)
     return ident
 

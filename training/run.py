@@ -160,9 +160,9 @@ def sft_args(config: TrainConfig, model_dir: Path, *, cuda: bool, world_size: in
 def _load_tokenizer(base: str) -> Any:
     from transformers import AutoTokenizer
 
-    from models.weights import _quiet_transformers
+    from models.weights import quiet_transformers
 
-    _quiet_transformers()
+    quiet_transformers()
     return AutoTokenizer.from_pretrained(base, trust_remote_code=False, local_files_only=True)
 
 
