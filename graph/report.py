@@ -38,13 +38,28 @@ def _retries(verdict_log: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     return dict(out)
 
 
+def rubric_status(record: dict[str, Any]) -> str:
+    """``judged``, ``unjudged`` (the judge gave no verdict on the accepted draft) or ``off`` (not run on it)."""
+    rubric = record.get("rubric") or {}
+    return rubric.get("status") or ("judged" if rubric.get("score") is not None else "off")
+
+
+def scene_status(record: dict[str, Any]) -> str:
+    """The commit status, except that a draft passed on the deterministic checks alone because the judge
+    failed is ``unjudged``: the rubric was on and never said it reached the pass mark."""
+    if record["status"] == "passed" and rubric_status(record) == "unjudged":
+        return "unjudged"
+    return record["status"]
+
+
 def scene_report(record: dict[str, Any], calls: list[dict[str, Any]], timings: list[dict[str, Any]]) -> dict[str, Any]:
     number = record["scene_no"]
     findings = lint_text(record["screenplay"])
     lint_summary = summarize(findings)
     return {
         "scene": number,
-        "status": record["status"],
+        "status": scene_status(record),
+        "rubric_status": rubric_status(record),
         "roles": _role_totals([c for c in calls if c["scene"] == number]),
         "node_seconds": _node_totals([t for t in timings if t["scene"] == number]),
         "retries": _retries(record.get("verdict_log", [])),
@@ -74,6 +89,8 @@ def build_report(state: dict[str, Any], context: dict[str, Any]) -> dict[str, An
         "total": {
             "scenes": len(scenes),
             "passed": sum(s["status"] == "passed" for s in scenes),
+            "judged": sum(s["rubric_status"] == "judged" for s in scenes),
+            "unjudged": sum(s["rubric_status"] == "unjudged" for s in scenes),
             "roles": _role_totals(calls),
             "node_seconds": _node_totals(timings),
             "wall_seconds": round(sum(t["seconds"] for t in timings), 2),

@@ -4,6 +4,12 @@ The verdict decides where the draft goes: back to the earliest failing stage (fi
 before the prose, the prose before the format) with the critique in its prompt, or on to commit.
 Past the retry caps the scene is accepted with its open findings, or escalated to a human when
 scene review is on. The rubric is skipped when the deterministic checks already fail.
+
+A judge that gives no usable verdict (unparseable answers after its repair turn, or an exception other
+than an unreachable endpoint) leaves the draft **unjudged**: the verdict's rubric record says so, with
+the reason, and routing goes on from the deterministic checks alone. It is never read as a pass mark;
+report.json and ``dsr write`` show the scene as unjudged. An unreachable endpoint still pauses the run
+(:class:`models.errors.ModelUnavailable`), so ``dsr resume`` judges the draft once it is back.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from models.errors import ModelUnavailable
 from nodes.checks import deterministic_checks
 from nodes.findings import STAGES, Finding, Stage
-from nodes.rubric import judge_scene
+from nodes.records import CallRecord
+from nodes.rubric import RubricResult, judge_scene
 from nodes.runtime import call_record, chat_model, guarded, scene_no, timed_node, write_artefact
 from nodes.schemas import CreativeDirectives, TaskInput
 
@@ -43,7 +51,21 @@ def decide(
     return "revise", stage
 
 
-def _rubric_findings(result: Any, pass_score: int) -> list[Finding]:
+def rubric_record(result: RubricResult | None, pass_score: int, error: str | None = None) -> dict[str, Any]:
+    """What critique.json and report.json keep of one rubric call; no verdict means ``unjudged``."""
+    if result is None or result.failed:
+        return {
+            "status": "unjudged", "score": None, "tier": None, "pass_score": pass_score, "failed": True,
+            "reason": error or (result.failure_reason if result else None), "attempts": result.attempts if result else 0,
+        }  # fmt: skip
+    return {
+        "status": "judged", "score": result.score, "tier": result.tier, "pass_score": pass_score, "failed": False,
+        "reason": None, "attempts": result.attempts, "coercions": result.coercions,
+    }  # fmt: skip
+
+
+def _rubric_findings(result: RubricResult, pass_score: int) -> list[Finding]:
+    """One error finding when the mean score is below the pass mark, blaming the stage the judge named."""
     if result.failed or result.score is None:
         return []
     if result.score >= pass_score:
@@ -61,6 +83,26 @@ def _rubric_findings(result: Any, pass_score: int) -> list[Finding]:
     ]
 
 
+def _judge(number: int, x: TaskInput, screenplay: str, prose: str | None) -> tuple[RubricResult | None, CallRecord]:
+    """The rubric call and its record; None instead of a result when the judge raised (the scene stays unjudged)."""
+    started = time.perf_counter()
+    try:
+        result = guarded("critic", lambda: judge_scene(chat_model("critic"), x, screenplay, prose=prose))
+    except ModelUnavailable:
+        raise  # the run pauses; `dsr resume` judges this draft once the endpoint is back
+    except Exception as exc:  # a broken judge costs this draft its rubric score, not the run
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        # How many requests went out before the exception is not known here; the failing one is counted.
+        return None, call_record(
+            number, "critic", "critic", requests=1, tokens_in=0, tokens_out=0,
+            seconds=time.perf_counter() - started, ok=False, note=error,
+        )  # fmt: skip
+    return result, call_record(
+        number, "critic", "critic", requests=result.attempts, tokens_in=result.input_tokens, tokens_out=result.output_tokens,
+        seconds=time.perf_counter() - started, ok=not result.failed, note=result.failure_reason or "",
+    )  # fmt: skip
+
+
 @timed_node("critic")
 def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     ctx = runtime.context
@@ -71,18 +113,14 @@ def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     findings = deterministic_checks(
         x, prose, state.get("screenplay"), directives=directives, known_facts=state.get("known_facts") or []
     )
-    calls, rubric = [], None
+    calls: list[CallRecord] = []
+    rubric = None
     if ctx.use_rubric and not any(f.severity == "error" for f in findings):
-        started = time.perf_counter()
-        result = guarded("critic", lambda: judge_scene(chat_model("critic"), x, state["screenplay"], prose=prose))
-        calls.append(
-            call_record(
-                number, "critic", "critic", requests=result.attempts, tokens_in=result.input_tokens, tokens_out=result.output_tokens,
-                seconds=time.perf_counter() - started, ok=not result.failed, note=result.failure_reason or "",
-            )  # fmt: skip
-        )
-        rubric = {"score": result.score, "failed": result.failed, "reason": result.failure_reason}
-        findings += _rubric_findings(result, ctx.pass_score)
+        result, record = _judge(number, x, state["screenplay"], prose)
+        calls.append(record)
+        rubric = rubric_record(result, ctx.pass_score, error=None if result else record["note"])
+        if result is not None:
+            findings += _rubric_findings(result, ctx.pass_score)
     retries = dict(state.get("retries") or {})
     decision, stage = decide(
         findings, retries, mode=ctx.mode, stage_cap=ctx.max_retries_per_stage,

@@ -13,7 +13,7 @@ import pytest
 from common.errors import BadInput
 from evaluation import records
 from evaluation.runs import parse_system_option, run_systems
-from tests.test_graph_routing import ScriptedModels, scripted  # noqa: F401 - the fixture is used by name
+from tests.recording import fake_models, rubric_reply, script_checks  # noqa: F401 - the fixture is used by name
 
 DATA = Path(__file__).parent / "data" / "critic"
 
@@ -34,7 +34,7 @@ def systems():
     return [parse_system_option("dsr", rubric=False), parse_system_option("e2e", rubric=False)]
 
 
-def test_every_system_writes_every_item_and_a_rerun_is_cached(tmp_path, set_dir, scripted):  # noqa: F811
+def test_every_system_writes_every_item_and_a_rerun_is_cached(tmp_path, set_dir, fake_models):  # noqa: F811
     eval_dir = tmp_path / "eval"
     summary = run_systems(set_dir, eval_dir, systems(), max_retries=0)
     assert summary == {"dsr": {"cached": 0, "done": 2, "failed": 0}, "e2e": {"cached": 0, "done": 2, "failed": 0}}
@@ -46,14 +46,14 @@ def test_every_system_writes_every_item_and_a_rerun_is_cached(tmp_path, set_dir,
         (DATA / "good_scene.fountain").read_text(encoding="utf-8")
     ] * 2
     assert (eval_dir / "runs" / "dsr" / "s1" / "checkpoints.sqlite").is_file()
-    calls = dict(scripted.calls)
+    calls = dict(fake_models.calls)
     assert run_systems(set_dir, eval_dir, systems(), max_retries=0)["dsr"] == {"cached": 2, "done": 0, "failed": 0}
-    assert scripted.calls == calls  # nothing regenerated
+    assert fake_models.calls == calls  # nothing regenerated
     config = records.read_eval_config(eval_dir)
     assert config["item_ids"] == ["s1", "s2"] and config["models"]["e2e"] == {"screenwriter": "embedded:SmolLM2-135M-Instruct"}
 
 
-def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_dir, scripted, monkeypatch):  # noqa: F811
+def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_dir, fake_models, monkeypatch):  # noqa: F811
     from nodes import runtime
 
     real = runtime.get_chat_model
@@ -79,7 +79,7 @@ def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_
     assert summary["dsr"] == {"cached": 0, "done": 0, "failed": 1}
     (row,) = records.read_outputs(eval_dir, "dsr")
     assert not row["ok"] and "endpoint down" in row["error"]
-    before = dict(scripted.calls)
+    before = dict(fake_models.calls)
     assert before.get("planner") and before.get("novelist")
     broken["on"] = False
     runtime.chat_model.cache_clear()
@@ -88,11 +88,26 @@ def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_
     (row,) = records.read_outputs(eval_dir, "dsr")
     assert row["ok"] and row["screenplay"]
     # Resumed at the screenwriter: planner and novelist were not called again.
-    assert scripted.calls["planner"] == before["planner"] and scripted.calls["novelist"] == before["novelist"]
+    assert fake_models.calls["planner"] == before["planner"] and fake_models.calls["novelist"] == before["novelist"]
 
 
-def test_a_system_name_keeps_its_configuration(tmp_path, set_dir, scripted):  # noqa: F811
+def test_a_system_name_keeps_its_configuration(tmp_path, set_dir, fake_models):  # noqa: F811
     eval_dir = tmp_path / "eval"
     run_systems(set_dir, eval_dir, [parse_system_option("mine=e2e", rubric=False)], max_retries=0, limit=1)
     with pytest.raises(BadInput, match="system 'mine' .* was run with another configuration"):
         run_systems(set_dir, eval_dir, [parse_system_option("mine=dsr", rubric=False)], max_retries=0, limit=1)
+
+
+@pytest.mark.parametrize(("max_retries", "prose", "status"), [(1, "Second draft.", "passed"), (0, "First draft.", "accepted_with_findings")])
+def test_max_retries_lets_the_rubric_send_an_item_back(tmp_path, set_dir, fake_models, monkeypatch, max_retries, prose, status):  # noqa: F811
+    """An evaluated system is the product's loop: a low rubric score reruns the novelist, with the judge's errors."""
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", rubric_reply(3, "Weak.", plot_coherence=["the rescue is skipped"]), rubric_reply(9, "Good."))
+    fake_models.script("novelist", "First draft.", "Second draft.")
+    summary = run_systems(set_dir, tmp_path / "eval", [parse_system_option("dsr")], max_retries=max_retries, limit=1)
+    assert summary["dsr"] == {"cached": 0, "done": 1, "failed": 0}
+    (row,) = records.read_outputs(tmp_path / "eval", "dsr")
+    assert (row["prose"], row["status"]) == (prose, status)
+    assert fake_models.calls["novelist"] == 1 + max_retries
+    if max_retries:
+        assert "plot_coherence: the rescue is skipped" in fake_models.prompts("novelist")[1]

@@ -1,15 +1,21 @@
-"""The shared 12-point rubric: tiers, the verdict schema and its lenient reading, the judge with real models."""
+"""The shared 12-point rubric: tiers, the verdict schema and its lenient reading, the judge with real models,
+and the rubric as the critic's router (scripted verdicts around the pass mark, a judge that fails)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
+from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
+from graph.builder import compile_episode_graph, compile_scene_graph
+from graph.context import RunContext
+from graph.episode_spec import EpisodeSpec
 from models.structured import parse_structured
 from nodes.rubric import (
     CATEGORY_BLAME,
@@ -23,6 +29,7 @@ from nodes.rubric import (
 )
 from nodes.schemas import TaskInput, render_x
 from nodes.stage_calls import prompt_messages
+from tests.recording import fake_models, rubric_reply, script_checks  # noqa: F401 - the fixture is used by name
 
 DATA = Path(__file__).parent / "data" / "critic"
 
@@ -263,3 +270,175 @@ def test_embedded_model_as_judge_is_honest(embedded_model, x, scene):
         assert result.tier == tier(result.score)
     summary = json.loads(json.dumps(result.summary()))
     assert summary["valid_samples"] == len(result.verdicts) and summary["attempts"] == result.attempts
+
+
+# --- the rubric as a router (recording fake models; the critic's deterministic checks pass) -------------
+
+
+ONE_SCENE = EpisodeSpec.model_validate(
+    {"title": "T", "series": "s", "characters": [{"name": "MARA", "profile": "keeper"}, {"name": "TOM", "profile": "sailor"}],
+     "scenes": [{"outline": "Mara finds a stranger, Tom, on the rocks."}]}
+)  # fmt: skip
+
+
+def write_episode(run_dir: Path, **context: Any) -> dict[str, Any]:
+    """One scene through the episode graph (fresh in-memory checkpointer); returns report.json as written."""
+    graph = compile_episode_graph(InMemorySaver())
+    first = {"spec": ONE_SCENE.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
+    graph.invoke(first, {"configurable": {"thread_id": "ep"}}, context=RunContext(run_dir=str(run_dir), **context))
+    return json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+
+
+def critique_json(run_dir: Path) -> list[dict[str, Any]]:
+    return json.loads((run_dir / "scenes" / "01" / "critique.json").read_text(encoding="utf-8"))
+
+
+def first_verdict(pass_score: int) -> dict[str, Any]:
+    """The critic's first verdict on scene 1 (scene graph, in-memory checkpointer)."""
+    graph = compile_scene_graph(InMemorySaver())
+    config = {"configurable": {"thread_id": "s"}}
+    x = ONE_SCENE.task_input(0).model_dump(mode="json")
+    graph.invoke({"x": x, "calls": [], "timings": [], "scenes": []}, config,
+                 context=RunContext(pass_score=pass_score, max_retries_per_stage=1))  # fmt: skip
+    return graph.get_state(config).values["verdicts"][0]
+
+
+@pytest.mark.parametrize(
+    ("score", "pass_score", "decision"),
+    [(6, 7, "revise"), (7, 7, "pass"), (9, 7, "pass"), (7, 8, "revise"), (1, 1, "pass")],
+)
+def test_pass_mark_decides(monkeypatch, fake_models, score, pass_score, decision):  # noqa: F811
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", rubric_reply(score, "Judged.", plot_coherence=["x"] if score < pass_score else []))
+    first = first_verdict(pass_score)
+    assert first["decision"] == decision
+    assert first["rubric"]["status"] == "judged" and first["rubric"]["score"] == score
+    assert first["rubric"]["pass_score"] == pass_score
+    assert [f["check"] for f in first["findings"]] == (["H-rubric"] if decision == "revise" else [])
+
+
+def test_low_score_sends_the_draft_back_with_the_judges_errors_and_report_shows_both_scores(
+    monkeypatch, fake_models, tmp_path  # noqa: F811
+):
+    script_checks(monkeypatch, [])
+    fake_models.script(
+        "critic",
+        rubric_reply(4, "Tom never begs; the rescue is skipped.", character_development=["Tom is too calm"],
+                plot_coherence=["the rescue is skipped"]),
+        rubric_reply(9, "Now the beats land."),
+    )  # fmt: skip
+    report = write_episode(tmp_path)
+    assert fake_models.calls == {"planner": 1, "novelist": 2, "screenwriter": 2, "critic": 2}
+    first, rerun = fake_models.prompts("novelist")
+    for needle in ("rubric score 4.0/12 is below 7", "character_development: Tom is too calm",
+                   "plot_coherence: the rescue is skipped", "Tom never begs; the rescue is skipped."):  # fmt: skip
+        assert needle not in first and needle in rerun
+    assert "## Revise:" not in fake_models.prompts("screenwriter")[1]
+    # The judge saw the rerun's draft, not the first one.
+    assert "Mara lifted her lantern." in fake_models.prompts("critic")[1]
+    (scene,) = report["scenes"]
+    assert scene["status"] == "passed" and scene["rubric_status"] == "judged"
+    assert scene["rubric"]["score"] == 9.0 and scene["rubric"]["tier"] == "Excellent"
+    assert [v["rubric_score"] for v in scene["critic_verdicts"]] == [4.0, 9.0]
+    assert scene["retries"] == {"novelist": [{"attempt": 1, "reasons": ["H-rubric: rubric score 4.0/12 is below 7"]}]}
+    assert scene["roles"]["critic"]["calls"] == 2 and scene["roles"]["critic"]["failed_calls"] == 0
+    total = report["total"]
+    assert (total["mean_rubric_score"], total["judged"], total["unjudged"], total["passed"]) == (9.0, 1, 0, 1)
+    assert [v["rubric"]["status"] for v in critique_json(tmp_path)] == ["judged", "judged"]
+
+
+@pytest.mark.parametrize(("blame", "errors", "reruns"), [
+    ("planner", {"plot_coherence": ["the climax is missing"]}, "planner"),
+    (None, {"format": ["cue without dialogue", "two headings"]}, "screenwriter"),
+])  # fmt: skip
+def test_low_score_goes_to_the_stage_the_judge_blames(monkeypatch, fake_models, tmp_path, blame, errors, reruns):  # noqa: F811
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", rubric_reply(3, "Weak.", blame=blame, **errors), rubric_reply(8, "Better."))
+    report = write_episode(tmp_path)
+    assert fake_models.calls[reruns] == 2
+    rerun = fake_models.prompts(reruns)[1]
+    assert all(f"{category}: {items[0]}" in rerun for category, items in errors.items())
+    assert list(report["scenes"][0]["retries"]) == [reruns]
+
+
+def test_low_score_past_the_cap_is_accepted_with_the_rubric_finding_open(monkeypatch, fake_models, tmp_path):  # noqa: F811
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", rubric_reply(3, "Weak.", plot_coherence=["a"]), rubric_reply(5, "Still weak.", plot_coherence=["b"]))
+    report = write_episode(tmp_path, max_retries_per_stage=1, max_retries_per_scene=2)
+    (scene,) = report["scenes"]
+    assert scene["status"] == "accepted_with_findings" and scene["rubric_status"] == "judged"
+    assert [f["check"] for f in scene["open_findings"]] == ["H-rubric"]
+    assert scene["open_findings"][0]["message"] == "rubric score 5.0/12 is below 7"
+    assert report["total"]["mean_rubric_score"] == 5.0 and report["total"]["passed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("replies", "reason", "requests"),
+    [
+        (("I liked it.", "Really, I did."), "all 1 judge sample(s) failed; last: RubricVerdict", 2),
+        ((RuntimeError("judge exploded"),), "RuntimeError: judge exploded", 1),
+    ],
+    ids=["invalid-output", "exception"],
+)
+def test_a_failed_judge_leaves_the_scene_unjudged_not_passed(
+    monkeypatch, fake_models, tmp_path, replies, reason, requests  # noqa: F811
+):
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", *replies)
+    report = write_episode(tmp_path)
+    assert fake_models.calls == {"planner": 1, "novelist": 1, "screenwriter": 1, "critic": requests}
+    (verdict,) = critique_json(tmp_path)
+    assert verdict["decision"] == "pass" and verdict["findings"] == []  # routing goes on from the checks
+    assert verdict["rubric"]["status"] == "unjudged" and verdict["rubric"]["score"] is None
+    assert verdict["rubric"]["reason"].startswith(reason)
+    (scene,) = report["scenes"]
+    assert scene["status"] == "unjudged" and scene["rubric_status"] == "unjudged"
+    assert scene["roles"]["critic"] == scene["roles"]["critic"] | {"calls": requests, "failed_calls": 1}
+    total = report["total"]
+    assert (total["unjudged"], total["judged"], total["passed"], total["mean_rubric_score"]) == (1, 0, 0, None)
+
+
+def test_a_judge_that_fails_on_the_rerun_leaves_the_accepted_draft_unjudged(monkeypatch, fake_models, tmp_path):  # noqa: F811
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", rubric_reply(4, "Weak.", plot_coherence=["x"]), "no", "no")
+    report = write_episode(tmp_path)
+    (scene,) = report["scenes"]
+    assert scene["status"] == "unjudged" and [v["rubric_score"] for v in scene["critic_verdicts"]] == [4.0, None]
+    assert report["total"]["mean_rubric_score"] is None, "the first draft's score is not the accepted draft's"
+
+
+def test_an_unreachable_judge_pauses_the_run_instead(monkeypatch, fake_models):  # noqa: F811
+    import httpx
+    import openai
+
+    from models.errors import ModelUnavailable
+
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1")))
+    with pytest.raises(ModelUnavailable, match="role 'critic'"):
+        first_verdict(7)
+
+
+def test_rubric_off_is_neither_judged_nor_unjudged(monkeypatch, fake_models, tmp_path):  # noqa: F811
+    script_checks(monkeypatch, [])
+    report = write_episode(tmp_path, use_rubric=False)
+    assert "critic" not in fake_models.calls
+    (scene,) = report["scenes"]
+    assert scene["status"] == "passed" and scene["rubric_status"] == "off" and scene["rubric"] is None
+    assert (report["total"]["judged"], report["total"]["unjudged"], report["total"]["passed"]) == (0, 0, 1)
+
+
+def test_write_summary_shows_unjudged_scenes(monkeypatch, fake_models, tmp_path):  # noqa: F811
+    from cli.console import console
+    from cli.write import _summary
+
+    script_checks(monkeypatch, [])
+    fake_models.script("critic", "not a verdict", "not a verdict either")
+    write_episode(tmp_path)
+    monkeypatch.setattr(console, "width", 200)
+    with console.capture() as captured:
+        _summary(tmp_path)
+    text = captured.get()
+    row = next(line for line in text.splitlines() if line.strip(" │|").startswith("1 "))
+    assert row.count("unjudged") == 2, row  # the status and the rubric column
+    assert "1 of 1 scene(s) unjudged" in text

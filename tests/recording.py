@@ -1,0 +1,114 @@
+"""A recording fake chat model for routing tests, kept in one place so the way tests swap models can change once.
+
+Each role answers from its own script and keeps every request it was sent, so a test can read what a rerun
+was told (the critique in its prompt), not only count calls. Fine for routing logic; never for quality:
+the real models run in tests/test_graph_e2e.py and tests/test_evaluation_e2e.py.
+
+Models are swapped where nodes get them (``nodes.runtime.get_chat_model`` behind the cached
+``chat_model``); the :func:`fake_models` fixture installs the recorder and clears the cache both ways.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from nodes import runtime as node_runtime
+from nodes.findings import Finding
+
+DIRECTIVES = '{"pacing": {"beats": [{"label": "find"}], "ending": "hook"}, "characters": [{"name": "MARA"}]}'
+PROSE = "Mara lifted her lantern."
+SCENE = "EXT. LIGHTHOUSE BASE - NIGHT\n\nMara lifts her lantern.\n\nMARA\nWho's there?\n"
+
+
+def rubric_reply(score: int, rationale: str = "The beats land.", blame: str | None = None, **errors: list[str]) -> str:
+    """A rubric verdict as the judge would write it (JSON text)."""
+    return json.dumps({"score": score, "errors": errors, "rationale": rationale, "blame": blame})
+
+
+DEFAULTS: dict[str, str] = {
+    "planner": DIRECTIVES,
+    "novelist": PROSE,
+    "screenwriter": SCENE,
+    "critic": rubric_reply(9, "Clean and on the outline."),
+}
+
+#: A scripted reply: text, or an exception the model raises instead of answering.
+Reply = str | BaseException
+
+
+class RecordingChatModel(BaseChatModel):
+    """One role's model: the next scripted reply (the role's default once the script is used up)."""
+
+    role: str
+    recorder: Any
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:  # fmt: skip
+        reply = self.recorder.answer(self.role, messages)
+        if isinstance(reply, BaseException):
+            raise reply
+        usage = {"input_tokens": sum(len(str(m.content)) for m in messages), "output_tokens": len(reply),
+                 "total_tokens": 0}  # fmt: skip
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(reply, usage_metadata=usage))])
+
+
+class RecordingModels:
+    """Stands in for ``get_chat_model``: scripted replies per role, every request kept per role."""
+
+    def __init__(self) -> None:
+        self.scripts: dict[str, list[Reply]] = {}
+        self.requests: dict[str, list[list[BaseMessage]]] = {}
+
+    def script(self, role: str, *replies: Reply) -> RecordingModels:
+        """Replies ``role`` gives in order, before it falls back to its default."""
+        self.scripts[role] = list(replies)
+        return self
+
+    def answer(self, role: str, messages: list[BaseMessage]) -> Reply:
+        self.requests.setdefault(role, []).append(list(messages))
+        queue = self.scripts.get(role)
+        return queue.pop(0) if queue else DEFAULTS.get(role, "{}")
+
+    def __call__(self, role: str, settings: Any = None) -> BaseChatModel:
+        return RecordingChatModel(role=role, recorder=self)
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """Requests per role (roles never called are absent)."""
+        return {role: len(reqs) for role, reqs in self.requests.items()}
+
+    def prompts(self, role: str) -> list[str]:
+        """The full text of every request ``role`` got, in order (all turns joined)."""
+        return ["\n".join(str(m.content) for m in request) for request in self.requests.get(role, [])]
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingModels]:
+    """Every role's model is a recording fake for this test."""
+    models = RecordingModels()
+    monkeypatch.setattr(node_runtime, "get_chat_model", models)
+    node_runtime.chat_model.cache_clear()
+    yield models
+    node_runtime.chat_model.cache_clear()
+
+
+def script_checks(monkeypatch: pytest.MonkeyPatch, per_call: list[list[Finding]]) -> list[list[Finding]]:
+    """The critic's deterministic checks return these findings, one list per critic call, then none.
+
+    Returns the queue, so a test can see how many critic calls consumed it.
+    """
+    queue = list(per_call)
+    fake: Callable[..., list[Finding]] = lambda *a, **k: queue.pop(0) if queue else []  # noqa: E731
+    monkeypatch.setattr("nodes.critic.deterministic_checks", fake)
+    return queue
