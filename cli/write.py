@@ -84,13 +84,19 @@ def _summary(run_dir: Path) -> None:
     for scene in report["scenes"]:
         roles = scene["roles"].values()
         score = (scene["rubric"] or {}).get("score")
+        rubric = "unjudged" if scene.get("rubric_status") == "unjudged" else "-" if score is None else f"{score:.1f}"
         table.add_row(
             str(scene["scene"]), scene["status"], str(sum(len(v) for v in scene["retries"].values())),
-            str(scene["lint"]["errors"]), "-" if score is None else f"{score:.1f}",
+            str(scene["lint"]["errors"]), rubric,
             str(int(sum(r["calls"] for r in roles))), str(int(sum(r["output_tokens"] for r in roles))),
         )  # fmt: skip
     console.print(table)
     total = report["total"]
+    if total.get("unjudged"):
+        console.print(
+            f"{total['unjudged']} of {total['scenes']} scene(s) unjudged: the rubric judge gave no usable verdict, "
+            "so they went on from the deterministic checks alone (reasons in scenes/NN/critique.json)"
+        )
     console.print(
         f"wrote {run_dir}/episode.fountain, .fdx, .pdf and report.json; wall {total['wall_seconds']} s, "
         f"of which model calls {total['model_seconds']} s"
