@@ -13,18 +13,28 @@ def serve(
     port: int = typer.Option(8765, min=1, max=65535),
     name: str = typer.Option("dsr-local", help="model id clients ask for"),
     delay_ms: int = typer.Option(0, min=0, help="fixed extra latency per request (benchmarks)"),
+    max_queue: int = typer.Option(
+        16,  # models.server.DEFAULT_MAX_QUEUE; importing it here would slow every dsr command by ~2 s
+        min=0,
+        help="requests that may wait for the model; more are answered 429 with Retry-After",
+    ),
 ) -> None:
-    """Serve a local model (embedded or hf) at http://HOST:PORT/v1 for the openai provider and other clients."""
+    """Serve a local model (embedded or hf) at http://HOST:PORT/v1 for the openai provider and other clients.
+
+    One generation runs at a time, in arrival order; max_tokens is capped by the model's context.
+    """
     from models.factory import get_chat_model
     from models.server import serve as run_server
     from models.settings import ConfigError, load_settings
 
     settings = load_settings()
     if settings.role(role).provider == "openai":
-        raise ConfigError(f"role '{role}' already uses an openai endpoint; serve a role with provider embedded or hf")
+        raise ConfigError(
+            f"role '{role}' already uses an openai endpoint; serve a role with provider embedded or hf"
+        )
     model = get_chat_model(role, settings)
     err_console.print(f"serving role '{role}' as model '{name}' at http://{host}:{port}/v1 (Ctrl-C stops)")
-    run_server(model, name, host, port, delay_s=delay_ms / 1000)
+    run_server(model, name, host, port, delay_s=delay_ms / 1000, max_queue=max_queue)
 
 
 def register(app: typer.Typer) -> None:

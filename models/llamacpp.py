@@ -56,12 +56,18 @@ class LlamaCppChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "dsr-embedded-llamacpp"
 
+    def context_tokens(self, messages: list[BaseMessage]) -> tuple[int, int]:
+        """(context length, prompt length) in tokens for `dsr serve`'s max_tokens cap; like the stream's usage
+        below, the prompt is counted without the chat template's few tokens."""
+        text = "".join(m["content"] for m in to_chat_dicts(messages))
+        return int(self.llama.n_ctx()), len(self.llama.tokenize(text.encode(), add_bos=False))
+
     def _params(self, stop: list[str] | None, **overrides: Any) -> dict[str, Any]:
         cfg = self.config
         return {
             "max_tokens": overrides.get("max_new_tokens", cfg.max_new_tokens),
             "temperature": overrides.get("temperature", cfg.temperature),
-            "top_p": cfg.top_p,
+            "top_p": overrides.get("top_p", cfg.top_p),
             # llama.cpp's repeat_penalty is the same multiplicative penalty as transformers'.
             "repeat_penalty": cfg.repetition_penalty,
             "stop": [*(cfg.stop or []), *(stop or [])] or None,
@@ -99,11 +105,14 @@ class LlamaCppChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         completion_tokens = 0
+        cancel = kwargs.get("cancel")  # a threading.Event: `dsr serve` stops a generation between tokens
         with _LOCK:
             stream = self.llama.create_chat_completion(
                 messages=to_chat_dicts(messages), stream=True, **self._params(stop, **kwargs)
             )
             for part in stream:
+                if cancel is not None and cancel.is_set():
+                    break  # llama-cpp generates lazily, as the stream is read: leaving the loop ends it
                 delta = part["choices"][0]["delta"].get("content") or ""
                 if delta:
                     completion_tokens += 1

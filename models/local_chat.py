@@ -47,6 +47,10 @@ class LocalChatModel(BaseChatModel):
         )
         return encoded["input_ids"].to(self.loaded.model.device)
 
+    def context_tokens(self, messages: list[BaseMessage]) -> tuple[int, int]:
+        """(context length, prompt length) in tokens: `dsr serve` caps a request's max_tokens with them."""
+        return int(self.loaded.model.config.max_position_embeddings), int(self._prompt_ids(messages).shape[1])
+
     def _generation_kwargs(self, stop: list[str] | None, **overrides: Any) -> dict[str, Any]:
         cfg = self.config
         temperature = overrides.get("temperature", cfg.temperature)
@@ -56,12 +60,16 @@ class LocalChatModel(BaseChatModel):
             "pad_token_id": self.loaded.tokenizer.pad_token_id or self.loaded.tokenizer.eos_token_id,
         }
         if temperature > 0:
-            kwargs.update(do_sample=True, temperature=temperature, top_p=cfg.top_p)
+            kwargs.update(do_sample=True, temperature=temperature, top_p=overrides.get("top_p", cfg.top_p))
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         stops = [*(cfg.stop or []), *(stop or [])]
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=self.loaded.tokenizer)
+        if (cancel := overrides.get("cancel")) is not None:  # a threading.Event: `dsr serve` stops a generation
+            from transformers import StoppingCriteriaList
+
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
         return kwargs
 
     def _seed(self) -> None:
@@ -169,3 +177,19 @@ class LocalChatModel(BaseChatModel):
 
 class _TokenCounter:
     count: int = 0
+
+
+class _Cancelled:
+    """Stops ``generate`` at the next token once ``event`` is set (the client went away, the server is stopping).
+
+    A plain callable, not a ``transformers.StoppingCriteria`` subclass: ``StoppingCriteriaList`` only calls it,
+    and subclassing would import transformers whenever this module is imported.
+    """
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)

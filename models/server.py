@@ -4,78 +4,394 @@ One process holds the model and every client (the ``openai`` provider, the synth
 tools) talks to it over ``/v1/chat/completions``. Binds 127.0.0.1 unless told otherwise. Only the
 subset of the API that chat clients use is implemented: models list, chat completions with
 streaming (SSE) and usage, stop sequences, sampling parameters.
+
+No one client can take the server down: request bodies are size-limited and validated (400 with an
+OpenAI-style JSON error, never 500); ``max_tokens`` is capped at what the model's context leaves
+(400 above it, as OpenAI and vLLM answer); generations run one at a time in arrival order with a
+bounded wait queue (429 with Retry-After past it); a generation stops when its client goes away,
+streaming or not; SIGTERM stops running generations so the process exits within seconds.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import anyio
+import uvicorn
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, BaseMessageChunk
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from models.messages import from_chat_dicts, message_text
+from models.settings import RoleConfig
+
+DEFAULT_MAX_QUEUE = 16
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a full episode's context is well under 1 MB
+RETRY_AFTER_S = 2
+SHUTDOWN_GRACE_S = 3  # uvicorn waits this long for open responses after SIGTERM, then cancels them
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+_MAX_STOPS = 16
+_T = TypeVar("_T")
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+class RequestError(Exception):
+    """A request the server refuses, answered with OpenAI's error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param, self.kind, self.code = status, message, param, kind, code
+        self.headers = headers
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.payload(), status_code=self.status, headers=self.headers)
 
 
-def _invoke_kwargs(body: dict[str, Any]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    if body.get("temperature") is not None:
-        kwargs["temperature"] = float(body["temperature"])
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    if limit is not None:
-        kwargs["max_new_tokens"] = int(limit)
-    stop = body.get("stop")
-    if stop:
-        kwargs["stop"] = [stop] if isinstance(stop, str) else list(stop)
-    return kwargs
+def _busy() -> RequestError:
+    return RequestError(
+        429, "too many requests are waiting for the model; retry later", kind="rate_limit_error",
+        code="queue_full", headers={"Retry-After": str(RETRY_AFTER_S)},
+    )  # fmt: skip
 
 
-def create_app(model: BaseChatModel, model_name: str, *, delay_s: float = 0.0) -> Starlette:
-    """Build the ASGI app. ``delay_s`` adds a fixed latency per request (used by benchmarks)."""
+def _stopping() -> RequestError:
+    return RequestError(503, "the server is shutting down", kind="server_error", code="shutting_down")
+
+
+@runtime_checkable
+class ContextAware(Protocol):
+    """A model that knows its context length and the prompt's length (LocalChatModel, LlamaCppChatModel)."""
+
+    config: RoleConfig
+
+    def context_tokens(self, messages: list[BaseMessage]) -> tuple[int, int]: ...
+
+
+@dataclass
+class ChatRequest:
+    """A validated ``/v1/chat/completions`` body."""
+
+    messages: list[BaseMessage]
+    kwargs: dict[str, Any] = field(default_factory=dict)  # model.invoke/stream keyword arguments
+    max_tokens: int | None = None  # as asked; capped by the model's context before generation
+    stream: bool = False
+    include_usage: bool = False
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    """Validate a request body; every way it can be wrong is a :class:`RequestError` (400)."""
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise RequestError(400, "request body is not valid UTF-8") from None
+    except RecursionError:
+        raise RequestError(400, "request body is nested too deeply") from None
+    except ValueError:  # json.JSONDecodeError and the NaN/Infinity refused by _no_constant
+        raise RequestError(400, "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "request body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError(400, "'messages' must be a non-empty list", param="messages")
+    request = ChatRequest(messages=from_chat_dicts([_message(i, m) for i, m in enumerate(messages)]))
+    for key, low, high, low_open in (("temperature", 0.0, 2.0, False), ("top_p", 0.0, 1.0, True)):
+        if (value := _number(body, key, low, high, low_open)) is not None:
+            request.kwargs[key] = value
+    if (stop := _stop(body.get("stop"))) is not None:
+        request.kwargs["stop"] = stop
+    limits = {key: _positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")}
+    request.max_tokens = limits["max_completion_tokens"] or limits["max_tokens"]
+    request.stream = _flag(body, "stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise RequestError(400, "'stream_options' must be an object", param="stream_options")
+    request.include_usage = _flag(options or {}, "include_usage", "stream_options.include_usage")
+    return request
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _message(index: int, item: Any) -> dict[str, str]:
+    param = f"messages[{index}]"
+    if not isinstance(item, dict):
+        raise RequestError(400, f"{param} must be an object with 'role' and 'content'", param=param)
+    role = item.get("role")
+    if role not in _ROLES:
+        raise RequestError(400, f"{param}.role must be one of {', '.join(_ROLES)}", param=f"{param}.role")
+    content = item.get("content")
+    if content is None and role == "assistant":  # an assistant turn that only called tools
+        content = ""
+    if isinstance(content, list):
+        parts = content
+        if not all(
+            isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in parts
+        ):
+            raise RequestError(
+                400,
+                f"{param}.content parts must be {{'type': 'text', 'text': <string>}}",
+                param=f"{param}.content",
+            )
+        content = "".join(p["text"] for p in parts)
+    if not isinstance(content, str):
+        raise RequestError(
+            400, f"{param}.content must be a string or a list of text parts", param=f"{param}.content"
+        )
+    return {"role": "system" if role == "developer" else role, "content": content}
+
+
+def _number(body: dict[str, Any], key: str, low: float, high: float, low_open: bool) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RequestError(400, f"'{key}' must be a number", param=key)
+    if value > high or value < low or (low_open and value == low):
+        raise RequestError(
+            400, f"'{key}' must be {'>' if low_open else '>='} {low:g} and <= {high:g}", param=key
+        )
+    return float(value)
+
+
+def _positive_int(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(400, f"'{key}' must be an integer", param=key)
+    if value < 1:
+        raise RequestError(400, f"'{key}' must be at least 1", param=key)
+    return value
+
+
+def _stop(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    stops = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(stops, list)
+        or len(stops) > _MAX_STOPS
+        or not all(isinstance(s, str) and s for s in stops)
+    ):
+        raise RequestError(
+            400, f"'stop' must be a string or a list of at most {_MAX_STOPS} strings", param="stop"
+        )
+    return stops or None
+
+
+def _flag(body: dict[str, Any], key: str, param: str | None = None) -> bool:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise RequestError(400, f"'{param or key}' must be true or false", param=param or key)
+    return bool(value)
+
+
+def max_new_tokens(model: BaseChatModel, request: ChatRequest) -> int | None:
+    """The completion budget: what was asked for (else the role's ``max_new_tokens``), within the context.
+
+    Asking for more than the context leaves is a 400 as in OpenAI and vLLM; the role's default is cut
+    silently. Models that cannot count tokens (scripted test models) get what was asked for.
+    """
+    if not isinstance(model, ContextAware):
+        return request.max_tokens
+    context, prompt = model.context_tokens(request.messages)
+    room = context - prompt
+    if room < 1 or (request.max_tokens is not None and request.max_tokens > room):
+        asked = request.max_tokens or 1
+        raise RequestError(
+            400,
+            f"This model's maximum context length is {context} tokens. However, you requested {prompt + asked} "
+            f"tokens ({prompt} in the messages, {asked} in the completion). "
+            "Please reduce the length of the messages or completion.",
+            param="messages" if room < 1 else "max_tokens",
+            code="context_length_exceeded",
+        )
+    return min(request.max_tokens or model.config.max_new_tokens, room)
+
+
+class GenerationQueue:
+    """One generation at a time, in arrival order, with at most ``max_waiting`` requests waiting.
+
+    Hand-written around anyio's semaphore (FIFO, hands the slot to the longest waiter): uvicorn's
+    ``limit_concurrency`` refuses every request with 503, health checks included, and neither queues
+    nor says when to retry.
+    """
+
+    def __init__(self, max_waiting: int = DEFAULT_MAX_QUEUE) -> None:
+        self.max_waiting = max_waiting
+        self.closing = False
+        self._slot = anyio.Semaphore(1, max_value=1)
+        self._running: set[threading.Event] = set()
+
+    def stats(self) -> dict[str, int]:
+        return {"running": len(self._running), "waiting": self._slot.statistics().tasks_waiting}
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[threading.Event]:
+        """Wait for this request's turn; yields the event that stops its generation when set."""
+        if self.closing:
+            raise _stopping()
+        if self._slot.value == 0 and self._slot.statistics().tasks_waiting >= self.max_waiting:
+            raise _busy()
+        async with self._slot:
+            if self.closing:
+                raise _stopping()
+            cancel = threading.Event()
+            self._running.add(cancel)
+            try:
+                yield cancel
+            finally:
+                self._running.discard(cancel)
+
+    def close(self) -> None:
+        """Refuse new work and stop the running generation (server shutdown)."""
+        self.closing = True
+        for cancel in self._running:
+            cancel.set()
+
+
+async def _in_thread(cancel: threading.Event, call: Callable[[], _T]) -> _T:
+    """Run a blocking model call in a worker thread; when this task is cancelled (client gone, shutdown),
+    set ``cancel`` so the generation stops at its next token instead of running to its end."""
+    try:
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        cancel.set()
+        raise
+
+
+@asynccontextmanager
+async def _cancelled_on_disconnect(request: Request) -> AsyncIterator[anyio.CancelScope]:
+    """Cancel the block when the client disconnects; starlette watches for that only while streaming.
+
+    The body has been read, so the next ASGI message is ``http.disconnect``.
+    """
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        yield group.cancel_scope
+        group.cancel_scope.cancel()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused past ``limit`` bytes: starlette reads bodies of any size."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"request body is larger than {limit} bytes", code="body_too_large")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise RequestError(413, f"request body is larger than {limit} bytes", code="body_too_large")
+    return bytes(body)
+
+
+class _HeldStream(StreamingResponse):
+    """A streaming response that gives the generation turn back when it ends, however it ends."""
+
+    def __init__(self, content: AsyncIterator[str], turn: AsyncExitStack) -> None:
+        super().__init__(content, media_type="text/event-stream")
+        self._turn = turn
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self._turn:
+            await super().__call__(scope, receive, send)
+
+
+def _usage(meta: dict[str, Any] | None) -> dict[str, int]:
+    meta = meta or {}
+    return {
+        "prompt_tokens": meta.get("input_tokens", 0),
+        "completion_tokens": meta.get("output_tokens", 0),
+        "total_tokens": meta.get("total_tokens", 0),
+    }
+
+
+def _finish_reason(usage: dict[str, int], budget: int | None) -> str:
+    return "length" if budget is not None and usage["completion_tokens"] >= budget else "stop"
+
+
+def create_app(
+    model: BaseChatModel, model_name: str, *, delay_s: float = 0.0, max_queue: int = DEFAULT_MAX_QUEUE
+) -> Starlette:
+    """Build the ASGI app; its generation queue is ``app.state.queue``.
+
+    ``delay_s`` adds a fixed latency per request before it queues (benchmarks: it stands for network
+    latency, so concurrent clients overlap it).
+    """
+    queue = GenerationQueue(max_queue)
 
     def models_list(request: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "dsr"}]})
+        return JSONResponse(
+            {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "dsr"}]}
+        )
 
     def health(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "model": model_name})
+        return JSONResponse({"ok": not queue.closing, "model": model_name, "queue": queue.stats()})
 
-    async def chat(request: Request) -> Any:
+    async def chat(request: Request) -> Response:
         try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            return _error(400, "request body is not valid JSON")
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
-            return _error(400, "'messages' must be a non-empty list")
-        try:
-            kwargs = _invoke_kwargs(body)
-        except (TypeError, ValueError) as exc:
-            return _error(400, f"bad sampling parameter: {exc}")
-        messages = from_chat_dicts(body["messages"])
-        created, rid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(
-                _sse(model, messages, kwargs, rid, created, model_name, include_usage, delay_s),
-                media_type="text/event-stream",
-            )
-        from starlette.concurrency import run_in_threadpool
-
+            req = parse_chat_request(await _read_body(request, MAX_BODY_BYTES))
+            budget = await anyio.to_thread.run_sync(max_new_tokens, model, req)
+        except RequestError as exc:
+            return exc.response()
+        if budget is not None:
+            req.kwargs["max_new_tokens"] = budget
         if delay_s:
-            import anyio
-
             await anyio.sleep(delay_s)
-        reply = await run_in_threadpool(model.invoke, messages, **kwargs)
-        usage = reply.usage_metadata or {}
+        created, rid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        cancel: threading.Event | None = None
+        refused: RequestError | None = None
+        async with AsyncExitStack() as turn:
+            try:
+                async with _cancelled_on_disconnect(request):
+                    cancel = await turn.enter_async_context(queue.turn())
+                    if not req.stream:
+                        call = partial(model.invoke, req.messages, cancel=cancel, **req.kwargs)
+                        reply = await _in_thread(cancel, call)
+            except* RequestError as group:  # the task group wraps what its body raises
+                refused = group.exceptions[0]  # type: ignore[assignment]
+            if refused is not None:
+                return refused.response()
+            if cancel is None or cancel.is_set():
+                # The client went away (no one reads this), or shutdown stopped the generation.
+                return _stopping().response()
+            if req.stream:
+                events = _sse(model, req, cancel, rid, created, model_name, budget, lambda: queue.closing)
+                return _HeldStream(events, turn.pop_all())
+        usage = _usage(reply.usage_metadata)
+        finish = reply.response_metadata.get("finish_reason") or _finish_reason(usage, budget)
         return JSONResponse(
             {
                 "id": rid,
@@ -86,14 +402,10 @@ def create_app(model: BaseChatModel, model_name: str, *, delay_s: float = 0.0) -
                     {
                         "index": 0,
                         "message": {"role": "assistant", "content": message_text(reply)},
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                 ],
-                "usage": {
-                    "prompt_tokens": usage.get("input_tokens", 0),
-                    "completion_tokens": usage.get("output_tokens", 0),
-                    "total_tokens": usage.get("total_tokens", 0),
-                },
+                "usage": usage,
             }
         )
 
@@ -102,20 +414,31 @@ def create_app(model: BaseChatModel, model_name: str, *, delay_s: float = 0.0) -
         Route("/v1/models", models_list),
         Route("/v1/chat/completions", chat, methods=["POST"]),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.queue = queue
+    return app
 
 
-def _sse(
+async def _chunks(
+    model: BaseChatModel, req: ChatRequest, cancel: threading.Event
+) -> AsyncIterator[BaseMessageChunk]:
+    """``model.stream`` read from a worker thread, one chunk per hop, stoppable through ``cancel``."""
+    stream = model.stream(req.messages, cancel=cancel, **req.kwargs)
+    while (chunk := await _in_thread(cancel, partial(next, stream, None))) is not None:
+        yield chunk
+
+
+async def _sse(
     model: BaseChatModel,
-    messages: list[Any],
-    kwargs: dict[str, Any],
+    req: ChatRequest,
+    cancel: threading.Event,
     rid: str,
     created: int,
     model_name: str,
-    include_usage: bool,
-    delay_s: float,
-) -> Iterator[str]:
-    """Server-sent events in the OpenAI chunk format (a sync generator: starlette runs it in a thread)."""
+    budget: int | None,
+    closing: Callable[[], bool],
+) -> AsyncIterator[str]:
+    """Server-sent events in the OpenAI chunk format."""
 
     def event(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> str:
         payload: dict[str, Any] = {
@@ -129,28 +452,47 @@ def _sse(
             payload["usage"] = usage
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
-    if delay_s:
-        time.sleep(delay_s)
     yield event({"role": "assistant", "content": ""})
-    usage: dict[str, int] = {}
-    for chunk in model.stream(messages, **kwargs):
+    usage = _usage(None)
+    async for chunk in _chunks(model, req, cancel):
         if chunk.usage_metadata:
-            meta = chunk.usage_metadata
-            usage = {
-                "prompt_tokens": meta.get("input_tokens", 0),
-                "completion_tokens": meta.get("output_tokens", 0),
-                "total_tokens": meta.get("total_tokens", 0),
-            }
-        text = message_text(chunk)
-        if text:
+            usage = _usage(chunk.usage_metadata)  # type: ignore[arg-type]
+        if text := message_text(chunk):
             yield event({"content": text})
-    yield event({}, finish="stop")
-    if include_usage:
+    if cancel.is_set() and closing():
+        yield f"data: {json.dumps(_stopping().payload())}\n\n"
+        return
+    yield event({}, finish=_finish_reason(usage, budget))
+    if req.include_usage:
         yield event({}, usage=usage)
     yield "data: [DONE]\n\n"
 
 
-def serve(model: BaseChatModel, model_name: str, host: str, port: int, *, delay_s: float = 0.0) -> None:
-    import uvicorn
+def serve(
+    model: BaseChatModel,
+    model_name: str,
+    host: str,
+    port: int,
+    *,
+    delay_s: float = 0.0,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+) -> None:
+    """Run the app under uvicorn until SIGINT/SIGTERM."""
+    app = create_app(model, model_name, delay_s=delay_s, max_queue=max_queue)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S
+    )
+    _StoppingServer(config, app.state.queue).run()
 
-    uvicorn.run(create_app(model, model_name, delay_s=delay_s), host=host, port=port, log_level="warning")
+
+class _StoppingServer(uvicorn.Server):
+    """uvicorn's graceful shutdown waits for open responses: stopping the generations first makes SIGTERM
+    take seconds, not the rest of a long generation."""
+
+    def __init__(self, config: uvicorn.Config, queue: GenerationQueue) -> None:
+        super().__init__(config)
+        self._queue = queue
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._queue.close()
+        await super().shutdown(sockets)
