@@ -20,6 +20,7 @@ def _load_profiles(path: Path) -> Any:
     """The cast of an episode file; a missing file or malformed YAML is bad input (exit 2)."""
     import yaml
 
+    from common.bounded_yaml import load_yaml
     from screenplay.lint import cast_from_episode
 
     try:
@@ -29,7 +30,7 @@ def _load_profiles(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: cannot read profiles file ({exc.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text, str(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

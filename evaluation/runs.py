@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from common.bounded_yaml import load_yaml
 from common.errors import BadInput
 from evaluation import records
 from graph.context import MODES, Mode, RunContext, roles_for
@@ -92,7 +93,7 @@ def load_systems_file(path: Path, *, rubric: bool = True) -> list[System]:
         raise BadInput(f"{path}: systems file not found")
     text = path.read_text(encoding="utf-8")
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        data = tomllib.loads(text) if path.suffix == ".toml" else load_yaml(text, str(path))
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         kind = "TOML" if path.suffix == ".toml" else "YAML"
         raise BadInput(f"{path}: not valid {kind} ({str(exc).splitlines()[0]})") from None

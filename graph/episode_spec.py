@@ -1,25 +1,88 @@
-"""The episode file (DESIGN.md "Episode file"): YAML -> validated spec -> one X per scene."""
+"""The episode file (DESIGN.md "Episode file"): YAML -> validated spec -> one X per scene.
+
+Every field is bounded so a careless or hostile file is refused when it is read, naming the limit,
+instead of exhausting memory or failing mid-run. The limits fit a real episode with wide headroom:
+a TV hour has 40-60 scenes and a feature about 150, an outline is a paragraph or two, a profile a
+few sentences (examples/harbor-lights.yaml is 2 KB for 2 scenes).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from common.bounded_yaml import load_yaml
 from common.errors import BadInput
+from memory.records import ORDER_STRIDE
 from nodes.schemas import CharacterProfile, Metadata, PreviousContext, SceneOutline, TaskInput
+
+MAX_FILE_BYTES = 512 * 1024  # a 300-scene episode with full outlines and beats stays under 300 KB
+MAX_SCENES = 300  # a feature has about 150 scenes; memory orders scenes by episode * ORDER_STRIDE + scene_no
+MAX_EPISODE = 99_999  # the longest-running soap operas have about 16,000 episodes
+MAX_CAST = 200
+MAX_SCENE_CAST = 50
+MAX_LIST = 50  # beats per scene, guidelines, aliases per character
+MAX_SHORT = 200  # title, names, aliases, place, time of day, author, genre, tone
+MAX_ITEM = 1_000  # one beat, one guideline
+MAX_PERSONALITY = 4_000
+MAX_LONG = 8_000  # outline, premise, profile: about three pages of prose
+MAX_METADATA_KEYS = 50
+MAX_METADATA_CHARS = 16_384  # the metadata mapping written as JSON
+assert MAX_SCENES < ORDER_STRIDE
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty or only whitespace; write the text")
+    return value
+
+
+def _none_if_blank(value: str | None) -> str | None:
+    """An optional text that is only whitespace means the same as leaving it out."""
+    return value if value and value.strip() else None
+
+
+def _text(limit: int) -> Any:
+    """Required text: not blank, at most ``limit`` characters."""
+    return Annotated[str, StringConstraints(max_length=limit), AfterValidator(_not_blank)]
+
+
+def _optional(limit: int) -> Any:
+    """Optional text: at most ``limit`` characters; blank is read as absent."""
+    return Annotated[
+        Annotated[str, StringConstraints(max_length=limit)] | None, AfterValidator(_none_if_blank)
+    ]
+
+
+Short = _text(MAX_SHORT)
+Item = _text(MAX_ITEM)
+Long = _text(MAX_LONG)
+OptionalShort = _optional(MAX_SHORT)
+OptionalLong = _optional(MAX_LONG)
+Personality = _optional(MAX_PERSONALITY)
 
 
 class CharacterEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1)
-    profile: str = Field(min_length=1, description="background: who they are, what they want, what they hide")
-    personality: str = ""
-    aliases: list[str] = Field(default_factory=list)
+    name: Short
+    profile: Long = Field(description="background: who they are, what they want, what they hide")
+    personality: Personality = None
+    aliases: list[Short] = Field(default_factory=list, max_length=MAX_LIST)
 
     @field_validator("name")
     @classmethod
@@ -30,39 +93,71 @@ class CharacterEntry(BaseModel):
 class SceneEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    outline: str = Field(min_length=1)
-    location: str | None = None
-    time_of_day: str | None = None
-    int_ext: str | None = None
-    characters: list[str] = Field(default_factory=list)
-    beats: list[str] = Field(default_factory=list)
-    guidelines: list[str] = Field(default_factory=list)
+    outline: Long
+    location: OptionalShort = None
+    time_of_day: OptionalShort = None
+    int_ext: OptionalShort = None
+    characters: list[Short] = Field(default_factory=list, max_length=MAX_SCENE_CAST)
+    beats: list[Item] = Field(default_factory=list, max_length=MAX_LIST)
+    guidelines: list[Item] = Field(default_factory=list, max_length=MAX_LIST)
 
 
 class EpisodeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1)
-    series: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    episode: int = Field(default=1, ge=1)
-    language: str = "en"
-    premise: str | None = None
-    author: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    guidelines: list[str] = Field(default_factory=list)
-    characters: list[CharacterEntry] = Field(default_factory=list)
-    scenes: list[SceneEntry] = Field(min_length=1)
+    title: Short
+    series: str = Field(min_length=1, max_length=MAX_SHORT, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    episode: int = Field(default=1, ge=1, le=MAX_EPISODE, strict=True)
+    language: Literal["en", "zh"] = "en"
+    premise: OptionalLong = None
+    author: OptionalShort = None
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=MAX_METADATA_KEYS)
+    guidelines: list[Item] = Field(default_factory=list, max_length=MAX_LIST)
+    characters: list[CharacterEntry] = Field(default_factory=list, max_length=MAX_CAST)
+    scenes: list[SceneEntry] = Field(min_length=1, max_length=MAX_SCENES)
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Free-form, but small, and genre/tone (which go into M) must be short text."""
+        size = len(json.dumps(value, default=str, ensure_ascii=False))
+        if size > MAX_METADATA_CHARS:
+            raise ValueError(f"is {size} characters as JSON, more than the limit of {MAX_METADATA_CHARS}")
+        for key in ("genre", "tone"):
+            item = value.get(key, "text")
+            if not isinstance(item, str) or not item.strip() or len(item) > MAX_SHORT:
+                raise ValueError(f"'{key}' must be a text of 1 to {MAX_SHORT} characters")
+        return value
+
+    @field_validator("scenes")
+    @classmethod
+    def _scene_cast_is_known(cls, scenes: list[SceneEntry], info: ValidationInfo) -> list[SceneEntry]:
+        """A scene may only name characters of the episode's cast (by name or alias): the stages get
+        their profiles, and a name with no profile is a typo or a missing entry."""
+        known = _canonical_names(info.data.get("characters") or [])
+        for number, scene in enumerate(scenes, 1):
+            unknown = next((n for n in scene.characters if n.strip().upper() not in known), None)
+            if unknown is not None:
+                cast = ", ".join(sorted(set(known.values()))) or "none"
+                raise ValueError(
+                    f"scene {number} names '{unknown.strip()}', who is not in the episode's characters "
+                    f"(cast: {cast}); add them with a profile or correct the name"
+                )
+        return scenes
 
     def profiles(self) -> list[CharacterProfile]:
         return [
-            CharacterProfile(name=c.name, aliases=c.aliases, background=c.profile, personality=c.personality)
+            CharacterProfile(
+                name=c.name, aliases=c.aliases, background=c.profile, personality=c.personality or ""
+            )
             for c in self.characters
         ]
 
     def names_in(self, scene: SceneEntry) -> list[str]:
-        """The scene's characters: as listed, else every known name or alias the outline mentions."""
+        """The scene's characters by canonical name: as listed, else every name or alias the outline mentions."""
         if scene.characters:
-            return [n.strip().upper() for n in scene.characters]
+            canonical = _canonical_names(self.characters)
+            return list(dict.fromkeys(canonical[n.strip().upper()] for n in scene.characters))
         text = scene.outline.lower()
         found = []
         for c in self.characters:
@@ -91,7 +186,7 @@ class EpisodeSpec(BaseModel):
                 guidelines=[*self.guidelines, *scene.guidelines],
                 genre=self.metadata.get("genre"),
                 tone=self.metadata.get("tone"),
-                language="zh" if self.language == "zh" else "en",
+                language=self.language,
                 series=self.series,
                 episode=self.episode,
                 scene_no=index + 1,
@@ -99,13 +194,26 @@ class EpisodeSpec(BaseModel):
         )
 
 
+def _canonical_names(characters: list[CharacterEntry]) -> dict[str, str]:
+    """Upper-case name or alias -> canonical name."""
+    names = {alias.strip().upper(): c.name for c in characters for alias in c.aliases}
+    return names | {c.name: c.name for c in characters}
+
+
 def load_episode(path: str | Path) -> EpisodeSpec:
-    """Read and validate an episode file; every problem is one :class:`BadInput` line."""
+    """Read and validate an episode file; every problem, limits included, is one :class:`BadInput` line."""
     source = Path(path)
     if not source.is_file():
         raise BadInput(f"episode file {source} does not exist")
+    size = source.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise BadInput(
+            f"{source} is {size} bytes, more than the limit of {MAX_FILE_BYTES} bytes for an episode file; "
+            "shorten the outlines or split the episode"
+        )
     try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+        text = source.read_text(encoding="utf-8")
+        data = load_yaml(text, str(source), max_chars=MAX_FILE_BYTES)
     except UnicodeDecodeError:
         raise BadInput(f"{source} is not UTF-8 text") from None
     except yaml.YAMLError as exc:
@@ -119,8 +227,9 @@ def load_episode(path: str | Path) -> EpisodeSpec:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        line = _line_of(yaml.compose(source.read_text(encoding="utf-8")), list(err["loc"]))
-        raise BadInput(f"{source}:{line}: '{where}': {err['msg']}") from None
+        line = _line_of(yaml.compose(text, Loader=yaml.SafeLoader), list(err["loc"]))
+        message = err["msg"].removeprefix("Value error, ")
+        raise BadInput(f"{source}:{line}: '{where}': {message}") from None
 
 
 def _line_of(node: yaml.Node | None, path: list[str | int]) -> int:

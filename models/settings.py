@@ -8,6 +8,7 @@ model so a fresh checkout runs offline. API keys are never stored here: a role n
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -155,6 +156,7 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, turning validation problems into one-line :class:`ConfigError` messages."""
+    _check_env_roles()
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -162,6 +164,33 @@ def load_settings(**overrides: Any) -> Settings:
         where = ".".join(str(p) for p in first["loc"])
         hint = _hint(where, first)
         raise ConfigError(f"setting '{where}': {first['msg']}{hint}") from None
+
+
+def _check_env_roles() -> None:
+    """pydantic-settings skips a ``DSR_`` variable whose role it does not know, so a misspelled role
+    (``DSR_NOVLIST__PROVIDER``) or a single ``_`` (``DSR_NOVELIST_PROVIDER``) would silently leave the
+    role on its defaults; refuse them as a misspelled setting is refused."""
+    for key in os.environ:
+        name = key.upper()
+        if not name.startswith("DSR_"):
+            continue
+        head, nested, rest = name[4:].partition("__")
+        role = head.lower()
+        if nested:
+            if role not in Settings.model_fields:
+                close = difflib.get_close_matches(role, ROLES, n=1)
+                fix = f"; did you mean DSR_{close[0].upper()}__{rest}?" if close else ""
+                raise ConfigError(
+                    f"environment variable {key} names unknown role '{role}' (roles: {', '.join(ROLES)}){fix}"
+                )
+            continue
+        for known in ROLES:
+            setting = role.removeprefix(f"{known}_")
+            if setting != role and setting in RoleConfig.model_fields:
+                raise ConfigError(
+                    f"environment variable {key} is not read; did you mean DSR_{known.upper()}__{setting.upper()}? "
+                    "(two underscores between role and setting)"
+                )
 
 
 def _hint(where: str, error: dict[str, Any]) -> str:

@@ -92,3 +92,26 @@ def test_openai_role_without_key_is_a_config_error(monkeypatch):
         get_chat_model("screenwriter")
     monkeypatch.setenv("DSR_SCREENWRITER__BASE_URL", "http://127.0.0.1:9/v1")
     assert get_chat_model("screenwriter").openai_api_base == "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("DSR_NOVLIST__PROVIDER", r"DSR_NOVLIST__PROVIDER names unknown role 'novlist'.*did you mean DSR_NOVELIST__PROVIDER\?"),
+        ("dsr_scrénwriter__model", r"unknown role 'scrénwriter'.*did you mean DSR_SCREENWRITER__MODEL\?"),
+        ("DSR_DIRECTOR__MODEL", r"unknown role 'director' \(roles: planner, novelist"),
+        ("DSR_NOVELIST_PROVIDER", r"DSR_NOVELIST_PROVIDER is not read; did you mean DSR_NOVELIST__PROVIDER\?"),
+    ],
+)
+def test_misspelled_role_in_env_is_refused_with_the_right_name(monkeypatch, key, expected):
+    """pydantic-settings would silently skip these, leaving the role on its defaults."""
+    monkeypatch.setenv(key, "openai")
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_settings()
+    assert "\n" not in str(info.value)
+
+
+def test_other_dsr_variables_are_left_alone(monkeypatch):
+    for key in ("DSR_CONFIG_DIR_NOTE", "DSR_JUDGE_KEY", "DSR_CORPUS", "DSR_CACHE_DIR"):
+        monkeypatch.setenv(key, "x")
+    assert load_settings().judge.provider == "embedded"

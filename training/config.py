@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from common.bounded_yaml import load_yaml
 from common.errors import BadInput
 
 Method = Literal["full", "lora"]
@@ -81,7 +82,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         if path.suffix == ".toml":
             data = tomllib.loads(text)
         elif path.suffix in {".yaml", ".yml"}:
-            data = yaml.safe_load(text) or {}
+            data = load_yaml(text, str(path)) or {}
         else:
             raise BadInput(f"{path}: config must be .yaml, .yml or .toml")
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
