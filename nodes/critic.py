@@ -51,16 +51,18 @@ def decide(
     return "revise", stage
 
 
-def rubric_record(result: RubricResult | None, pass_score: int, error: str | None = None) -> dict[str, Any]:
-    """What critique.json and report.json keep of one rubric call; no verdict means ``unjudged``."""
+def rubric_record(result: RubricResult | None, pass_score: int, *, attempts: int, error: str | None = None) -> dict[str, Any]:
+    """What critique.json and report.json keep of one rubric call; no verdict means ``unjudged``.
+
+    ``attempts`` are the model calls behind it, as calls.jsonl logs them (also when the judge raised).
+    """
     if result is None or result.failed:
-        return {
-            "status": "unjudged", "score": None, "tier": None, "pass_score": pass_score, "failed": True,
-            "reason": error or (result.failure_reason if result else None), "attempts": result.attempts if result else 0,
-        }  # fmt: skip
+        reason = error or (result.failure_reason if result else None)
+        return {"status": "unjudged", "score": None, "tier": None, "pass_score": pass_score, "failed": True,
+                "reason": reason, "attempts": attempts}  # fmt: skip
     return {
         "status": "judged", "score": result.score, "tier": result.tier, "pass_score": pass_score, "failed": False,
-        "reason": None, "attempts": result.attempts, "coercions": result.coercions,
+        "reason": None, "attempts": attempts, "coercions": result.coercions,
     }  # fmt: skip
 
 
@@ -118,7 +120,8 @@ def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     if ctx.use_rubric and not any(f.severity == "error" for f in findings):
         result, record = _judge(number, x, state["screenplay"], prose)
         calls.append(record)
-        rubric = rubric_record(result, ctx.pass_score, error=None if result else record["note"])
+        error = None if result else record["note"]
+        rubric = rubric_record(result, ctx.pass_score, attempts=record["requests"], error=error)
         if result is not None:
             findings += _rubric_findings(result, ctx.pass_score)
     retries = dict(state.get("retries") or {})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,3 +113,22 @@ def script_checks(monkeypatch: pytest.MonkeyPatch, per_call: list[list[Finding]]
     fake: Callable[..., list[Finding]] = lambda *a, **k: queue.pop(0) if queue else []  # noqa: E731
     monkeypatch.setattr("nodes.critic.deterministic_checks", fake)
     return queue
+
+
+GOOD_SCENE_FILE = Path(__file__).parent / "data" / "critic" / "good_scene.fountain"
+
+
+class GoodScene(BaseChatModel):
+    """Always answers with a hand-written scene for harbor-lights scene 1 that passes every deterministic
+    check in ``e2e`` mode; served over ``dsr serve``'s app so a real run's critic goes on to the rubric."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "good-scene"
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:  # fmt: skip
+        text = GOOD_SCENE_FILE.read_text(encoding="utf-8")
+        usage = {"input_tokens": sum(len(str(m.content)) for m in messages) // 4, "output_tokens": len(text) // 4,
+                 "total_tokens": 0}  # fmt: skip
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(text, usage_metadata=usage))])

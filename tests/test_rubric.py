@@ -390,7 +390,7 @@ def test_a_failed_judge_leaves_the_scene_unjudged_not_passed(
     (verdict,) = critique_json(tmp_path)
     assert verdict["decision"] == "pass" and verdict["findings"] == []  # routing goes on from the checks
     assert verdict["rubric"]["status"] == "unjudged" and verdict["rubric"]["score"] is None
-    assert verdict["rubric"]["reason"].startswith(reason)
+    assert verdict["rubric"]["reason"].startswith(reason) and verdict["rubric"]["attempts"] == requests
     (scene,) = report["scenes"]
     assert scene["status"] == "unjudged" and scene["rubric_status"] == "unjudged"
     assert scene["roles"]["critic"] == scene["roles"]["critic"] | {"calls": requests, "failed_calls": 1}
