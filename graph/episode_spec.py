@@ -30,7 +30,7 @@ from common.errors import BadInput
 from memory.records import ORDER_STRIDE
 from nodes.schemas import CharacterProfile, Metadata, PreviousContext, SceneOutline, TaskInput
 
-MAX_FILE_BYTES = 512 * 1024  # a 300-scene episode with full outlines and beats stays under 300 KB
+MAX_FILE_BYTES = 1024 * 1024  # 150 scenes of 1,200-char outlines and 6 beats, a cast of 60: 455 KB
 MAX_SCENES = 300  # a feature has about 150 scenes; memory orders scenes by episode * ORDER_STRIDE + scene_no
 MAX_EPISODE = 99_999  # the longest-running soap operas have about 16,000 episodes
 MAX_CAST = 200

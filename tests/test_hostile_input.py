@@ -87,7 +87,7 @@ def assert_refused(probe: Probe, *needles: str) -> None:
     assert len(lines) == 1, probe.stderr[-2000:]
     for needle in needles:
         assert needle in lines[0], lines[0]
-    assert probe.seconds < 30 and probe.peak_mib < 400, (probe.seconds, probe.peak_mib)
+    assert probe.seconds < 45 and probe.peak_mib < 400, (probe.seconds, probe.peak_mib)
 
 
 # Class 1: resource exhaustion from tiny inputs.
@@ -105,15 +105,15 @@ def test_one_megabyte_outline_is_refused_by_dsr_write(tmp_path):
     episode = tmp_path / "big.yaml"
     episode.write_text(f"title: T\nseries: s\nscenes:\n  - outline: {'x' * 1_000_000}\n")
     probe = dsr_bounded("write", str(episode), "-o", str(tmp_path / "run"), cwd=tmp_path)
-    assert_refused(probe, "big.yaml", f"limit of {MAX_FILE_BYTES} bytes")
+    assert_refused(probe, "big.yaml:4: 'scenes.0.outline'", f"at most {MAX_LONG} characters")
     assert not (tmp_path / "run").exists()
 
 
-def test_outline_within_the_file_limit_but_too_long_is_refused(tmp_path):
-    episode = tmp_path / "long.yaml"
-    episode.write_text(f"title: T\nseries: s\nscenes:\n  - outline: {'x' * 400_000}\n")
+def test_episode_file_past_the_size_limit_is_refused_unread(tmp_path):
+    episode = tmp_path / "huge.yaml"
+    episode.write_text("title: T\nseries: s\nscenes:\n" + "  - outline: x\n" * 100_000)
     probe = dsr_bounded("write", str(episode), "-o", str(tmp_path / "run"), cwd=tmp_path)
-    assert_refused(probe, "'scenes.0.outline'", f"at most {MAX_LONG} characters")
+    assert_refused(probe, "huge.yaml is 1500027 bytes", f"limit of {MAX_FILE_BYTES} bytes")
 
 
 def test_alias_bomb_is_refused_by_dsr_lint_profiles(tmp_path):
