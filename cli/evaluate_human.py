@@ -26,14 +26,18 @@ def packets_command(
     systems: Annotated[
         str | None, typer.Option("--systems", help="comma-separated systems to pair (default: all, human included)")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="write into PACKET_DIR even when it holds files of its own")] = False,
 ) -> None:
     """Anonymised, shuffled PDF pairs and a rating sheet per rater; the un-blinding key goes to PACKET_DIR/key.json."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from evaluation.packets import build_packets
+    from common.fsutil import prepare_output_dir
+    from evaluation.packets import KEY_FILE, build_packets
 
     if not eval_dir.is_dir():
         raise BadInput(f"{eval_dir}: evaluation directory not found")
+    # A killed run has rater folders but no key yet; a rerun rewrites them.
+    prepare_output_dir(out, [KEY_FILE, "raters"], what="packets", force=force)
     chosen = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
     with Progress(SpinnerColumn(), TextColumn("rendering packets"), TimeElapsedColumn(), console=err_console) as progress:
         progress.add_task("packets", total=None)
@@ -95,7 +99,7 @@ def calibrate_command(
     """Agreement of the judge with human ratings on HANNA (Spearman, pairwise accuracy, per criterion)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from common.fsutil import write_json
+    from common.fsutil import refuse_directory, write_json
     from evaluation.calibration import calibrate
     from models.factory import get_chat_model
 
@@ -103,6 +107,8 @@ def calibrate_command(
         raise BadInput("say where to write: -o FILE or --eval-dir EVAL_DIR")
     if eval_dir is not None and not eval_dir.is_dir():
         raise BadInput(f"{eval_dir}: evaluation directory not found")
+    if out is not None:
+        refuse_directory(out)
     target = out or eval_dir / "calibration.json"  # type: ignore[operator]
     model = get_chat_model(role)
     progress = Progress(TextColumn("judging HANNA stories"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)

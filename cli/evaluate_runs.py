@@ -38,6 +38,7 @@ JudgeOpt = Annotated[str | None, typer.Option("--judge", help="which LLM judge's
 PartialOpt = Annotated[
     bool, typer.Option("--allow-partial", help="restrict every figure to the items all systems have")
 ]
+ForceOpt = Annotated[bool, typer.Option("--force", help="write into -o even when it holds files of its own")]
 
 
 def _progress(label: str) -> Progress:
@@ -61,20 +62,26 @@ def build_set_command(
         Path | None, typer.Option("--from-synthesis", help="DATA_DIR of `dsr synthesize`: take its examples instead")
     ] = None,
     split: Annotated[str, typer.Option("--split", help="with --from-synthesis: the split to take")] = "test",
+    force: ForceOpt = False,
 ) -> None:
     """A test set: X by reverse synthesis from real scenes, the original scene as the human reference S*.
 
     Exits 0 even when no scene survives (the summary says so loudly and set.json lists every reason).
     """
-    from evaluation.items import build_from_corpus, build_from_synthesis
+    from common.fsutil import prepare_output_dir
+    from evaluation import records
+    from evaluation.items import CACHE_FILE, build_from_corpus, build_from_synthesis
 
     if out is None:
         raise BadInput("give the output test set directory with -o SET_DIR")
     if (corpus_dir is None) == (from_synthesis is None):
         raise BadInput("give either CORPUS_DIR or --from-synthesis DATA_DIR (exactly one)")
+    # A killed reverse synthesis has only its cache; rerunning into it resumes from the cache.
+    markers = [records.set_manifest_path(out).name, CACHE_FILE]
     if from_synthesis is not None:
         if not from_synthesis.is_dir():
             raise BadInput(f"{from_synthesis}: synthesis output directory not found")
+        prepare_output_dir(out, markers, what="test set", force=force)
         manifest = build_from_synthesis(from_synthesis, out, split=split, limit=limit)
     else:
         from models.settings import load_settings
@@ -88,6 +95,7 @@ def build_set_command(
         from models.factory import validate_role
 
         validate_role(teacher, settings)
+        prepare_output_dir(out, markers, what="test set", force=force)
         with _progress("reverse synthesis") as progress:
             task = progress.add_task("scenes", total=None)
             manifest = build_from_corpus(
@@ -129,11 +137,13 @@ def _systems(system: list[str] | None, systems_file: Path | None, no_rubric: boo
     return unique_systems(chosen)
 
 
-def _do_run(set_dir: Path, out: Path, chosen: list[Any], limit: int | None, max_retries: int) -> None:
+def _do_run(set_dir: Path, out: Path, chosen: list[Any], limit: int | None, max_retries: int, force: bool) -> None:
+    from common.fsutil import prepare_output_dir
     from evaluation import records
     from evaluation.runs import run_systems
 
     items = records.read_items(set_dir)
+    prepare_output_dir(out, [records.eval_config_path(out).name], what="evaluation", force=force)
     total = len(items[:limit] if limit else items) * len(chosen)
     with _progress("runs") as progress:
         task = progress.add_task("", total=total)
@@ -164,9 +174,10 @@ def run_command(
     limit: LimitOpt = None,
     max_retries: RetriesOpt = 2,
     no_rubric: NoRubricOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """Write every test item with every system; a rerun skips finished items and resumes unfinished ones."""
-    _do_run(set_dir, out, _systems(system, systems_file, no_rubric), limit, max_retries)
+    _do_run(set_dir, out, _systems(system, systems_file, no_rubric), limit, max_retries, force)
 
 
 def _do_judge(
@@ -256,9 +267,10 @@ def all_command(
     label: LabelOpt = None,
     max_repairs: RepairsOpt = 1,
     allow_partial: PartialOpt = False,
+    force: ForceOpt = False,
 ) -> None:
     """run, then judge, then report, with the same options."""
-    _do_run(set_dir, out, _systems(system, systems_file, no_rubric), limit, max_retries)
+    _do_run(set_dir, out, _systems(system, systems_file, no_rubric), limit, max_retries, force)
     used = _do_judge(out, samples, pairwise, pairwise_human, concurrency, label, False, max_repairs)
     _do_report(out, used, allow_partial)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -10,8 +13,23 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.console import console
+from cli.console import console, err_console
 from common.errors import BadInput
+
+
+@contextmanager
+def _input_warnings(source: Path) -> Iterator[None]:
+    """What the reader or writer changed in the text (control characters) as one warning line each."""
+    from screenplay.fountain import ControlCharacterWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ControlCharacterWarning)
+        yield
+    for warning in caught:
+        if issubclass(warning.category, ControlCharacterWarning):
+            err_console.print(f"dsr: warning: {source}: {warning.message}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def _summary(doc, file: Path) -> None:  # noqa: ANN001 - screenplay.model is imported lazily
@@ -59,7 +77,8 @@ def parse_command(
     """Parse a screenplay and print a summary (title, scenes, characters, element counts) or the JSON model."""
     from screenplay.io import read_document
 
-    doc = read_document(file)
+    with _input_warnings(file):
+        doc = read_document(file)
     if as_json:
         typer.echo(doc.model_dump_json(indent=2))
     else:
@@ -78,15 +97,18 @@ def convert_command(
     ],
 ) -> None:
     """Convert a screenplay between Fountain and FDX, or render it to PDF or HTML (format by extension)."""
+    from common.fsutil import refuse_directory
     from screenplay.io import WRITE_SUFFIXES, read_document, write_document
 
+    refuse_directory(output)
     if output.suffix.lower() not in WRITE_SUFFIXES:
         raise BadInput(
             f"{output}: unknown output extension {output.suffix or '(none)'!r}; "
             f"expected one of {', '.join(sorted(WRITE_SUFFIXES))}"
         )
-    doc = read_document(source)
-    written = write_document(doc, output)
+    with _input_warnings(source):
+        doc = read_document(source)
+        written = write_document(doc, output)
     console.print(
         f"wrote {written} ({written.suffix.lstrip('.').upper()}, {len(doc.scenes)} scene(s), "
         f"{written.stat().st_size:,} bytes) from {source}",

@@ -38,23 +38,24 @@ def synthesize_command(
     usd_out: Annotated[
         float, typer.Option("--usd-per-mtok-out", min=0, help="price per million output tokens")
     ] = 0.0,
+    force: Annotated[
+        bool, typer.Option("--force", help="write into DATA_DIR even when it holds files of its own")
+    ] = False,
 ) -> None:
     """Real screenplays -> Stage 1 (X -> I_c + N) and Stage 2 (N + X -> S) training data, with a datasheet."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from common.fsutil import prepare_output_dir
     from models.settings import load_settings
-    from synthesis.pipeline import synthesize
+    from synthesis.pipeline import CACHE_FILE, synthesize
+    from synthesis.records import RUN_FILE
     from synthesis.teacher import build_teacher
 
     if not corpus_dir.is_dir():
         problem = "is not a directory" if corpus_dir.exists() else "corpus directory not found"
         raise BadInput(f"{corpus_dir}: {problem}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(
-            f"{out}: cannot create the output directory ({exc.strerror or type(exc).__name__})"
-        ) from None
+    # A killed synthesis has only its cache; rerunning into it resumes from the cache.
+    prepare_output_dir(out, [RUN_FILE, CACHE_FILE], what="synthesis output", force=force)
     settings = load_settings()
     settings.role(teacher)
     progress = Progress(

@@ -36,10 +36,14 @@ def train_command(
     ] = None,
 ) -> None:
     """Fine-tune the Stage 1 model (X -> directives + prose) with TRL; loss on the assistant target only."""
+    from common.fsutil import prepare_output_dir
     from models.settings import load_settings
+    from models.weights import TRAIN_MARKER, TRAIN_RUN
     from training.config import resolve_config
     from training.run import train
 
+    # Before the base model loads; training refuses to mix a finished or foreign run in MODEL_DIR itself.
+    prepare_output_dir(out, [TRAIN_RUN, TRAIN_MARKER], what="training run", can_force=False)
     method = None if lora is None else ("lora" if lora else "full")
     config = resolve_config(method, config_file)
     record = train(

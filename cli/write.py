@@ -134,12 +134,14 @@ def write(
     max_scenes: int | None = typer.Option(None, "--scenes", min=1, help="write only the first N scenes"),
     no_rubric: bool = typer.Option(False, "--no-rubric", help="critic runs deterministic checks only"),
     max_retries: int = typer.Option(2, min=0, max=10, help="reruns per stage before a scene is accepted as is"),
+    force: bool = typer.Option(False, "--force", help="write into OUT even when it holds files that are not a run"),
 ) -> None:
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
     from common.errors import BadInput
+    from common.fsutil import prepare_output_dir
     from graph.context import MODES, REVIEW_POINTS, RunContext, roles_for
     from graph.episode_spec import load_episode
-    from graph.runner import initial_input, start_run
+    from graph.runner import RUN_FILE, initial_input, start_run
     from models.factory import validate_role
     from models.settings import load_settings
 
@@ -154,6 +156,7 @@ def write(
     settings = load_settings()  # configuration problems surface before anything is written
     for role in roles_for(mode, use_rubric=not no_rubric):
         validate_role(role, settings)
+    prepare_output_dir(out, [RUN_FILE], what="run of dsr write", force=force)
     context = RunContext(
         mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out), max_retries_per_stage=max_retries,
         max_retries_per_scene=2 * max_retries,

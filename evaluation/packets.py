@@ -32,7 +32,7 @@ from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from common.errors import BadInput
-from common.fsutil import atomic_write, write_json
+from common.fsutil import PRIVATE, atomic_write, write_json
 from evaluation import records
 from nodes.rubric import CATEGORY_MEANING, RUBRIC_TIERS
 from nodes.schemas import TaskInput, render_x
@@ -206,5 +206,5 @@ def build_packets(
         atomic_write(folder / SHEET, _sheet(rows))
         atomic_write(folder / "README.txt", _readme(rater, len(rows)))
         key["raters"][rater] = {"folder": f"raters/{rater}", "pairs": entries}
-    write_json(out_dir / KEY_FILE, key)
+    write_json(out_dir / KEY_FILE, key, mode=PRIVATE)  # the un-blinding key: raters must not read it
     return key

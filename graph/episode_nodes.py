@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from common.fsutil import write_json
-from graph.artifacts import assemble_episode, write_episode
+from graph.artifacts import accepted_scene, assemble_episode, write_episode
 from graph.episode_spec import EpisodeSpec
 from graph.report import build_report
-from nodes.runtime import timed_node
+from nodes.runtime import timed_node, write_artefact
+from screenplay.fountain import write_fountain
+from screenplay.model import Screenplay
 
 
 @timed_node("start_scene")
@@ -35,15 +37,32 @@ def start_scene_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
 
 @timed_node("assemble")
 def assemble_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
-    """episode.fountain / .fdx / .pdf and report.json in the run directory."""
+    """episode.fountain / .fdx / .pdf and report.json in the run directory.
+
+    Each accepted scene becomes exactly one scene of the episode; what assembly changed in a scene is
+    added to its open findings in report.json and written to ``scenes/NN/assembly.json``.
+    """
     ctx = runtime.context
     spec = EpisodeSpec.model_validate(state["spec"])
-    doc = assemble_episode(spec.title, spec.author, [scene["screenplay"] for scene in state.get("scenes", [])])
+    scenes, records = [], []
+    for record in state.get("scenes", []):
+        scene, findings = accepted_scene(record["screenplay"], spec.task_input(record["scene_no"] - 1))
+        scenes.append(scene)
+        if findings:
+            found = [f.model_dump(mode="json") for f in findings]
+            write_artefact(ctx.run_dir, record["scene_no"], "assembly.json", found)
+            record = {
+                **record,
+                "screenplay": write_fountain(Screenplay(scenes=[scene])),
+                "open_findings": [*record.get("open_findings", []), *found],
+            }
+        records.append(record)
+    doc = assemble_episode(spec.title, spec.author, scenes)
     outputs: dict[str, str] = {}
     if ctx.run_dir:
         run_dir = Path(ctx.run_dir)
         outputs = {path.suffix.lstrip("."): str(path) for path in write_episode(run_dir, doc)}
-        report = build_report(state, ctx.to_dict())
+        report = build_report({**state, "scenes": records}, ctx.to_dict())
         write_json(run_dir / "report.json", report)
         outputs["report"] = str(run_dir / "report.json")
     return {"outputs": outputs}

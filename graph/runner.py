@@ -8,8 +8,9 @@ finished node, so no finished model call is repeated.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,26 @@ def load_run(run_dir: Path) -> tuple[EpisodeSpec, RunContext]:
         raise BadInput(f"{record_path} is damaged ({exc}); start a new run with `dsr write`") from None
 
 
+def _check_checkpoints(path: Path) -> None:
+    """A damaged checkpoint file (truncated, overwritten) is bad input with its fix, not a traceback."""
+    if not path.is_file():
+        return
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        problem = str(exc)
+    if problem != "ok":
+        raise BadInput(
+            f"{path} is damaged ({problem}); move {path.name}* aside and run `dsr resume {path.parent}` to "
+            "write the episode again from its first scene"
+        )
+
+
 @contextmanager
 def episode_graph(run_dir: Path) -> Iterator[Any]:
     """The episode graph compiled with the run's SQLite checkpointer."""
+    _check_checkpoints(run_dir / CHECKPOINTS)
     with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS)) as saver:
         yield compile_episode_graph(checkpointer=saver)
 

@@ -38,11 +38,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from lxml import etree
 
 from screenplay.errors import ScreenplayError
-from screenplay.fountain import HEADING_PREFIX, split_heading  # one heading grammar for both formats
+from screenplay.fountain import (  # one heading grammar for both formats
+    HEADING_PREFIX,
+    split_heading,
+    strip_control_characters,
+    warn_control_characters,
+)
 from screenplay.inline import Run, from_runs, to_runs
 from screenplay.model import (
     Action,
@@ -116,7 +122,10 @@ _PARSER_OPTIONS = {
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _POSITION_SUFFIX = re.compile(r",? line \d+, column \d+\s*$")
 _STYLES = {"bold", "italic", "underline"}
-_OUTLINE = re.compile(r"^Outline (\d+)$")
+_OUTLINE = re.compile(r"^Outline 0*([1-9]\d*)$")
+# Final Draft numbers outline levels from 1; deeper levels than this read as this one, so a typed
+# "Outline 100000000" cannot turn into a section marker of 10^8 '#' characters.
+MAX_SECTION_DEPTH = 9
 _VERBATIM = {"Note", "Boneyard"}
 _INDENTED = {"Action", "General"}
 
@@ -212,9 +221,10 @@ def _element(kind: str, text: str, paragraph: etree._Element, line: int | None) 
             return [*brk, Centered(text=text, line=line)]
         case "End of Act":
             return [Centered(text=text, line=line)]
-    outline = _OUTLINE.match(kind)
-    if outline and int(outline.group(1)) >= 1:
-        return [Section(text=text, depth=int(outline.group(1)), line=line)]
+    if outline := _OUTLINE.match(kind):
+        digits = outline.group(1)
+        depth = MAX_SECTION_DEPTH if len(digits) > 1 else min(int(digits), MAX_SECTION_DEPTH)
+        return [Section(text=text, depth=depth, line=line)]
     return [Action(text=text, forced=_action_needs_force(text), line=line)]
 
 
@@ -674,8 +684,34 @@ def _smart_type(root: etree._Element, doc: Screenplay) -> None:
         _sub(transitions, "Transition").text = transition
 
 
+def _xml_safe(doc: Screenplay) -> Screenplay:
+    """``doc`` without control characters (XML cannot hold them), warning when any were removed.
+
+    A document read from Fountain has none left; one built in code (a model's draft) may.
+    """
+    removed: list[str] = []
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            text, found = strip_control_characters(value)
+            removed.extend(found)
+            return text
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    data = clean(doc.model_dump())
+    if not removed:
+        return doc
+    warn_control_characters(removed)
+    return Screenplay.model_validate(data)
+
+
 def write_fdx(doc: Screenplay) -> bytes:
     """A Final Draft 8+ document (``Version="5"``) that Final Draft opens with standard formatting."""
+    doc = _xml_safe(doc)
     root = etree.Element("FinalDraft", {"DocumentType": "Script", "Template": "No", "Version": "5"})
     content = _sub(root, "Content")
     writer = _Writer(content)

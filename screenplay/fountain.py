@@ -30,6 +30,7 @@ is set or when the element would otherwise read back differently, so read -> wri
 from __future__ import annotations
 
 import re
+import warnings
 
 from screenplay.model import (
     Action,
@@ -70,6 +71,10 @@ _KNOWN_TITLE_KEYS = frozenset(
 _VOID = "\ue000"
 _VOID_LINE = "\ue001"
 _VOID_ONLY = re.compile("^[ \t]*\ue000[\ue000 \t]*$", re.MULTILINE)
+# Characters XML 1.0 cannot hold (so no FDX can), which print as nothing or as boxes: C0 controls but
+# tab and line ends, the two non-characters, lone surrogates. Vertical tab and form feed separate words.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_CONTROL_SPACES = {"\x0b": " ", "\x0c": " "}
 _SOFT_BLANK = "  "  # the spec's "two spaces" line: a blank line inside action or dialogue
 _TRANSITION_INDENT = 10
 
@@ -129,6 +134,12 @@ def _classify(s: str, raw: str, prev_blank: bool, next_blank: bool) -> str:
     if upper and next_blank and s[-1] in ".:" and _indent(raw) >= _TRANSITION_INDENT:
         return "transition~"
     return "action"
+
+
+def is_scene_heading(line: str) -> bool:
+    """Whether ``line``, as a paragraph of its own, reads as a scene heading: the reader's own rule."""
+    s = line.strip()
+    return bool(s) and _classify(s, line, True, True).startswith("heading")
 
 
 def split_heading(text: str) -> tuple[str | None, str | None, str | None]:
@@ -391,8 +402,35 @@ def _title_page(
 _NONE, _ACTION, _DIALOGUE = 0, 1, 2
 
 
+class ControlCharacterWarning(UserWarning):
+    """Control characters were removed from a screenplay's text; the message says how many."""
+
+
+def strip_control_characters(text: str) -> tuple[str, list[str]]:
+    """``text`` without the characters no FDX can hold (see ``_CONTROL``), and the ones removed."""
+    found = _CONTROL.findall(text)
+    return (_CONTROL.sub(lambda m: _CONTROL_SPACES.get(m.group(), ""), text) if found else text), found
+
+
+def warn_control_characters(found: list[str]) -> None:
+    """One :class:`ControlCharacterWarning` for the control characters a reader or writer removed."""
+    if found:
+        kinds = ", ".join(f"U+{ord(c):04X}" for c in sorted(set(found))[:4])
+        warnings.warn(
+            f"removed {len(found)} control character(s) ({kinds}) that FDX cannot hold and PDF cannot print",
+            ControlCharacterWarning,
+            stacklevel=3,
+        )
+
+
 def parse_fountain(text: str) -> Screenplay:
-    """Read Fountain text (str; BOM, CRLF and CR line ends accepted) into a :class:`Screenplay`."""
+    """Read Fountain text (str; BOM, CRLF and CR line ends accepted) into a :class:`Screenplay`.
+
+    Control characters are removed first, with a :class:`ControlCharacterWarning`: every output format
+    then holds the same text (FDX, being XML, could not hold them at all).
+    """
+    text, removed = strip_control_characters(text)
+    warn_control_characters(removed)
     lines, numbers, bones = _logical_lines(text)
     title_page, preamble, start = _title_page(lines, numbers, bones)
     out: list[dict] = preamble

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from screenplay.lexicon import TIMES_OF_DAY
-from screenplay.lint_rules.core import Context, register, rule, strip_markdown, text_of
+from screenplay.lint_rules.core import Context, register, rule, shorten, strip_markdown, text_of
 from screenplay.model import (
     Action,
     Centered,
@@ -313,13 +313,13 @@ def check_numbering(ctx: Context) -> None:
                 excerpt=heading.text,
             )
     seen: set[str] = set()
-    last = -1
+    last: tuple[int, str] = (0, "")  # the highest number so far, as _number_key
     for index, heading in numbered:
         number = heading.scene_number or ""
         if number in seen:
             ctx.add(
                 "SP012",
-                f"scene number {number} used twice",
+                f"scene number {shorten(number, 24)} used twice",
                 line=ctx.line_of(heading),
                 scene=index,
                 excerpt=number,
@@ -327,16 +327,22 @@ def check_numbering(ctx: Context) -> None:
         seen.add(number)
         match = _NUMBER.match(number)
         if match:
-            value = int(match.group(1))
+            value = _number_key(match.group(1))
             if value < last:
                 ctx.add(
                     "SP012",
-                    f"scene number {number} comes after {last}",
+                    f"scene number {shorten(number, 24)} comes after {shorten(last[1], 24)}",
                     line=ctx.line_of(heading),
                     scene=index,
                     excerpt=number,
                 )
             last = max(last, value)
+
+
+def _number_key(digits: str) -> tuple[int, str]:
+    """Orders digit strings as numbers without int(): a number of thousands of digits is just text here."""
+    significant = digits.lstrip("0") or "0"
+    return len(significant), significant
 
 
 def _is_ending(text: str) -> bool:
