@@ -26,7 +26,7 @@ def packets_command(
     systems: Annotated[
         str | None, typer.Option("--systems", help="comma-separated systems to pair (default: all, human included)")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="write into PACKET_DIR even when it holds files of its own")] = False,
+    force: Annotated[bool, typer.Option("--force", help="write into PACKET_DIR even when it holds files that are not packets")] = False,
 ) -> None:
     """Anonymised, shuffled PDF pairs and a rating sheet per rater; the un-blinding key goes to PACKET_DIR/key.json."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -38,7 +38,9 @@ JudgeOpt = Annotated[str | None, typer.Option("--judge", help="which LLM judge's
 PartialOpt = Annotated[
     bool, typer.Option("--allow-partial", help="restrict every figure to the items all systems have")
 ]
-ForceOpt = Annotated[bool, typer.Option("--force", help="write into -o even when it holds files of its own")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="write into -o even when it holds files that are not this command's output")
+]
 
 
 def _progress(label: str) -> Progress:

@@ -39,7 +39,8 @@ def synthesize_command(
         float, typer.Option("--usd-per-mtok-out", min=0, help="price per million output tokens")
     ] = 0.0,
     force: Annotated[
-        bool, typer.Option("--force", help="write into DATA_DIR even when it holds files of its own")
+        bool,
+        typer.Option("--force", help="write into DATA_DIR even when it holds files that are not a synthesis output"),
     ] = False,
 ) -> None:
     """Real screenplays -> Stage 1 (X -> I_c + N) and Stage 2 (N + X -> S) training data, with a datasheet."""

@@ -191,9 +191,10 @@ def resume(
     elif reject:
         scripted = {"action": "reject", "note": reject, "stage": stage}
     elif edit:
-        if not edit.is_file():
-            raise BadInput(f"--edit file {edit} does not exist")
-        scripted = {"action": "edit", "value": edit.read_text(encoding="utf-8")}
+        from screenplay.io import read_text
+
+        # Sized, decoded and refused (binary, unreadable) the way every screenplay input is.
+        scripted = {"action": "edit", "value": read_text(edit)}
     if scripted is not None and payload is None:
         raise BadInput(f"{run_dir} is not waiting for a review; run `dsr resume {run_dir}` without options")
     answers = [scripted] if scripted else []

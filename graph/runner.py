@@ -66,7 +66,7 @@ def load_run(run_dir: Path) -> tuple[EpisodeSpec, RunContext]:
 
 def _check_checkpoints(path: Path) -> None:
     """A damaged checkpoint file (truncated, overwritten) is bad input with its fix, not a traceback."""
-    if not path.is_file():
+    if not path.exists():
         return
     try:
         with closing(sqlite3.connect(path)) as db:

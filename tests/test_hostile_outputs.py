@@ -82,6 +82,23 @@ def test_write_refuses_a_file(monkeypatch, capsys, tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == "precious\n"
 
 
+def test_console_script_refuses_a_file_as_the_run_directory(tmp_path: Path) -> None:
+    """The original report through the installed ``dsr``: a traceback, now one line and exit 2."""
+    import subprocess
+
+    from tests.servers import VENV_BIN
+
+    target = tmp_path / "episode.txt"
+    target.write_text("precious\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    done = subprocess.run(
+        [str(VENV_BIN / "dsr"), "write", str(EXAMPLE), "-o", str(target)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    refused((done.returncode, done.stdout, done.stderr), "is a file")
+    assert target.read_text(encoding="utf-8") == "precious\n"
+
+
 def test_write_force_and_run_directories_pass_the_check(tmp_path: Path, user_dir: Path) -> None:
     from common.fsutil import prepare_output_dir
 
@@ -168,16 +185,24 @@ def _truncated_database(path: Path) -> None:
     path.write_bytes(data[: len(data) // 3])
 
 
-@pytest.mark.parametrize("damage", ["not a database", "truncated"])
+@pytest.mark.parametrize("damage", ["not a database", "truncated", "a directory"])
 def test_resume_with_damaged_checkpoints_is_one_line(monkeypatch, capsys, run_dir: Path, damage: str) -> None:
     checkpoints = run_dir / "checkpoints.sqlite"
     if damage == "truncated":
         _truncated_database(checkpoints)
+    elif damage == "a directory":
+        checkpoints.mkdir()
     else:
         checkpoints.write_text("this is my shopping list, not a database\n", encoding="utf-8")
-    before = checkpoints.read_bytes()
+    before = checkpoints.read_bytes() if checkpoints.is_file() else b""
     refused(run_main(monkeypatch, capsys, "resume", str(run_dir)), str(checkpoints), "damaged", "move", "dsr resume")
-    assert checkpoints.read_bytes() == before
+    assert (checkpoints.read_bytes() if checkpoints.is_file() else b"") == before
+
+
+def test_resume_edit_with_a_binary_file_is_one_line(monkeypatch, capsys, run_dir: Path, tmp_path: Path) -> None:
+    edit = tmp_path / "scene.fountain"
+    edit.write_bytes(b"INT. HOUSE\x00\x01 - DAY\n")
+    refused(run_main(monkeypatch, capsys, "resume", str(run_dir), "--edit", str(edit)), "binary file")
 
 
 CONTROL = "INT. HOUSE - DAY\n\nMara looks\x01 at\x0b the sea\x1f.\n\nMARA\nHello\x07 there.\n"
@@ -341,7 +366,7 @@ def _record(number: int, screenplay: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path) -> None:
+def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> None:
     import json
 
     from graph.context import RunContext
@@ -359,7 +384,9 @@ def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path) -> None:
     state = {"spec": spec.model_dump(mode="json"), "scenes": [_record(i, d) for i, d in enumerate(drafts, 1)]}
     run = tmp_path / "run"
     runtime = SimpleNamespace(context=RunContext(run_dir=str(run), memory_dir=None))
+    umask(0o027)
     outputs = assemble_node(state, runtime)["outputs"]
+    assert {mode_of(Path(path)) for path in outputs.values()} == {0o640}  # episode files and report: shared
 
     episode = read_document(outputs["fountain"])
     assert [s.heading.scene_number for s in episode.scenes] == ["1", "2", "3"]
