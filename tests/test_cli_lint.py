@@ -52,8 +52,9 @@ def episode(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(not DSR.exists(), reason="the dsr console script is not installed in this environment")
 def test_console_script_exit_codes(clean: Path, tmp_path: Path):
+    # A missing script is a broken install (pip install -e . creates it), not a reason to skip.
+    assert DSR.exists(), f"the dsr console script is missing at {DSR}: run make venv (pip install -e .)"
     ok = subprocess.run([str(DSR), "lint", str(clean)], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     assert "0 error(s)" in ok.stdout

@@ -94,7 +94,7 @@ def test_missing_weights_is_a_config_error(monkeypatch):
 
 
 @pytest.mark.skipif(
-    __import__("importlib").util.find_spec("llama_cpp") is None, reason="optional extra .[llamacpp] not installed"
+    __import__("importlib").util.find_spec("llama_cpp") is None, reason="llama-cpp-python is the optional extra .[llamacpp] (an ~8 minute compile), not installed by default; pip install '.[llamacpp]' to run this test"
 )
 def test_llamacpp_backend_on_the_same_gguf():
     from models.settings import load_settings

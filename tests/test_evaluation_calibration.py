@@ -25,7 +25,14 @@ HANNA_RAW = Path(os.environ.get("DSR_HANNA_DIR", "/work/hanna"))
 DSR = Path(sys.executable).parent / "dsr"
 
 
-@pytest.mark.skipif(not (HANNA_RAW / "hanna_llm_stories.csv").is_file(), reason=f"HANNA's raw CSVs not at {HANNA_RAW} (set DSR_HANNA_DIR)")
+@pytest.mark.skipif(
+    not (HANNA_RAW / "hanna_llm_stories.csv").is_file(),
+    reason=(
+        f"HANNA's raw CSVs are not at {HANNA_RAW}: the upstream files are not vendored (evaluation/data/ ships only "
+        "the 96 extracted stories and the licence); git clone https://github.com/dig-team/hanna-benchmark-asg "
+        "and set DSR_HANNA_DIR to check the extraction"
+    ),
+)
 def test_extraction_reproduces_the_shipped_file() -> None:
     from evaluation.data.build_hanna import build, to_jsonl
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from screenplay import fountain
 from screenplay.errors import ScreenplayError
 from screenplay.fdx import parse_fdx, split_cue, split_heading, write_fdx
 from screenplay.inline import from_runs, plain, to_runs
@@ -140,14 +141,12 @@ def test_dual_dialogue_from_screenplain(corpus_dir: Path) -> None:
 
 @pytest.mark.parametrize("stem", PAIRS)
 def test_fountain_twin_parses_to_same_body(corpus_dir: Path, stem: str) -> None:
-    fountain = pytest.importorskip("screenplay.fountain")
     from_fountain = fountain.parse_fountain((corpus_dir / f"{stem}.fountain").read_text(encoding="utf-8"))
     from_fdx = parse_fdx((corpus_dir / f"{stem}.fdx").read_bytes())
     assert _body(from_fdx) == _body(from_fountain)
 
 
 def test_fade_in_title_page_agrees_with_fountain_twin(corpus_dir: Path) -> None:
-    fountain = pytest.importorskip("screenplay.fountain")
     stem = "screenplay-tools__TestFDX-FI"
     twin = fountain.parse_fountain((corpus_dir / f"{stem}.fountain").read_text(encoding="utf-8"))
     fdx = {f.key: plain(f.value) for f in parse_fdx((corpus_dir / f"{stem}.fdx").read_bytes()).title_page}
@@ -168,7 +167,6 @@ def _without_inline_notes(doc: Screenplay) -> dict:
 
 @pytest.mark.parametrize("path", corpus_files(".fountain"), ids=lambda p: p.name)
 def test_fountain_corpus_converts_to_fdx_and_back(path: Path) -> None:
-    fountain = pytest.importorskip("screenplay.fountain")
     doc = fountain.parse_fountain(path.read_text(encoding="utf-8"))
     again = parse_fdx(write_fdx(doc))
     assert again.model_dump() == _without_inline_notes(doc)

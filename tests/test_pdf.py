@@ -13,6 +13,7 @@ from collections import defaultdict
 import pdfplumber
 import pytest
 
+from screenplay import fountain
 from screenplay.model import (
     Action,
     Boneyard,
@@ -465,7 +466,6 @@ def test_corpus_fdx_renders_every_cue_and_heading(path) -> None:
 
 @pytest.mark.parametrize("path", corpus_files(".fountain"), ids=lambda p: p.name)
 def test_corpus_fountain_renders_every_cue_and_heading(path) -> None:
-    fountain = pytest.importorskip("screenplay.fountain")  # written in parallel; runs once it lands
     doc = fountain.parse_fountain(path.read_text(encoding="utf-8-sig"))
     pages = read_pages(doc)
     numbered = pages[1:] if doc.title_page else pages

@@ -36,11 +36,10 @@ def scripted_factory(max_repairs: int = 1, concurrency: int = 4):
     )
 
 
-@pytest.fixture(scope="module")
-def scripted_run(tmp_path_factory, corpus_dir):
-    out = tmp_path_factory.mktemp("syn")
-    sheet = synthesize(corpus_dir, out, scripted_factory())
-    return out, sheet
+@pytest.fixture
+def scripted_run(synthesis_data):
+    """The session's synthesis run (tests/conftest.py); tests copy it before changing anything."""
+    return synthesis_data
 
 
 # --- cleaning and splitting on real corpus files ---------------------------------------------------------
