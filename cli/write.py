@@ -156,6 +156,8 @@ def write(
     settings = load_settings()  # configuration problems surface before anything is written
     for role in roles_for(mode, use_rubric=not no_rubric):
         validate_role(role, settings)
+    if memory is not None:  # shared across a series' episodes: Chroma's own file marks it
+        prepare_output_dir(memory, ["chroma.sqlite3"], what="story memory", force=force, option="--memory")
     prepare_output_dir(out, [RUN_FILE], what="run of dsr write", force=force)
     context = RunContext(
         mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out), max_retries_per_stage=max_retries,

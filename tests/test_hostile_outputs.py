@@ -75,6 +75,12 @@ def test_write_refuses_a_directory_that_is_not_a_run(monkeypatch, capsys, user_d
     assert untouched(user_dir)
 
 
+def test_write_refuses_a_user_directory_as_story_memory(monkeypatch, capsys, tmp_path: Path, user_dir) -> None:
+    args = ("write", str(EXAMPLE), "-o", str(tmp_path / "run"), "--memory", str(user_dir))
+    refused(run_main(monkeypatch, capsys, *args), "--memory", "story memory", "chroma.sqlite3")
+    assert untouched(user_dir)
+
+
 def test_write_refuses_a_file(monkeypatch, capsys, tmp_path: Path) -> None:
     target = tmp_path / "episode.txt"
     target.write_text("precious\n", encoding="utf-8")
