@@ -1,4 +1,5 @@
-"""The DSR graph for real: embedded model, Chroma memory, SQLite checkpoints, kill + resume, langgraph dev.
+"""The DSR graph for real: embedded model, Chroma memory, SQLite checkpoints, kill + resume, langgraph dev,
+and the critic's rubric judged by the embedded model inside `dsr write`.
 
 Token limits are small so each model call takes a second or two; the quality is the embedded model's
 (poor), the machinery is the product's.
@@ -36,15 +37,37 @@ SMALL = {
 }
 
 
-def _env() -> dict[str, str]:
+def _env(**extra: str) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
-    return {**clean, **SMALL}
+    return {**clean, **SMALL, **extra}
 
 
-def dsr(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def dsr(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(VENV_BIN / "dsr"), *args], env=_env(), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-    )
+        [str(VENV_BIN / "dsr"), *args], env=_env(**(env or {})), capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def check_rubric_accounting(run: Path, report: dict) -> list[dict]:
+    """Every critic verdict either skipped the rubric because a deterministic check failed, or records the
+    rubric as judged or unjudged; the critic's model calls in calls.jsonl are the rubric's attempts.
+    Returns the verdicts that ran the rubric."""
+    ran = []
+    for scene in report["scenes"]:
+        verdicts = json.loads((run / "scenes" / f"{scene['scene']:02d}" / "critique.json").read_text())
+        for verdict in verdicts:
+            errors = [f for f in verdict["findings"] if f["severity"] == "error" and f["check"] != "H-rubric"]
+            if verdict["rubric"] is None:
+                assert errors, "the rubric is on: only a failing deterministic check may skip it"
+                continue
+            assert not errors and verdict["rubric"]["status"] in ("judged", "unjudged")
+            ran.append(verdict)
+        assert scene["rubric_status"] == ((verdicts[-1]["rubric"] or {}).get("status") or "off")
+    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic"]
+    assert len(critic_calls) == sum(v["rubric"]["attempts"] for v in ran)
+    assert report["total"]["unjudged"] == sum(s["rubric_status"] == "unjudged" for s in report["scenes"])
+    return ran
 
 
 def report_calls(report: dict) -> int:
@@ -76,10 +99,44 @@ def test_episode_end_to_end(tmp_path):
         verdicts = json.loads((folder / "critique.json").read_text())
         assert len(verdicts) == 1 + sum(len(r) for r in scene["retries"].values())
     assert report_calls(report) == len(read_call_log(run / "calls.jsonl"))
+    check_rubric_accounting(run, report)  # with 64-token drafts the checks usually fail first: no rubric call
     # The second scene's X carries what the first established.
     x2 = json.loads((run / "scenes" / "02" / "inputs.json").read_text())
     assert "Mara finds a stranger" in x2["previous"]["story_so_far"] and x2["previous"]["source_ids"]
     assert "Traceback" not in result.stderr and "wrote" in result.stdout
+
+
+def test_rubric_runs_with_the_embedded_judge_when_the_checks_pass(tmp_path):
+    """The critic's rubric for real inside `dsr write`: a served fixed screenwriter writes a scene that passes
+    every deterministic check, so the embedded model must judge it; its verdict (or its failure, as
+    ``unjudged``) is what the run records, reports and prints."""
+    from tests.servers import served_chat_model
+
+    run = tmp_path / "run"
+    with served_chat_model("tests.recording:GoodScene", "good-scene", 0) as base_url:
+        screenwriter = {"DSR_SCREENWRITER__PROVIDER": "openai", "DSR_SCREENWRITER__BASE_URL": base_url,
+                        "DSR_SCREENWRITER__MODEL": "good-scene", "DSR_SCREENWRITER__MAX_RETRIES": "0"}  # fmt: skip
+        result = dsr("write", str(EXAMPLE), "-o", str(run), "--scenes", "1", "--mode", "e2e", "--max-retries", "0",
+                     env=screenwriter)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((run / "report.json").read_text())
+    (verdict,) = check_rubric_accounting(run, report)
+    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic"]
+    assert 1 <= len(critic_calls) <= 2  # the answer, and a repair turn when it was not a verdict
+    rubric, (scene,) = verdict["rubric"], report["scenes"]
+    assert scene["roles"]["critic"]["calls"] == len(critic_calls)
+    for call in critic_calls:  # a judge call that raised is named in the reason; one that answered, answered
+        assert rubric["reason"].startswith(f"{call['error']}: ") if not call["ok"] else call["output_tokens"] > 0
+    if rubric["status"] == "judged":
+        assert 1 <= rubric["score"] <= 12 and scene["rubric"]["score"] == rubric["score"]
+        below = rubric["score"] < rubric["pass_score"]
+        assert verdict["decision"] == ("accept_with_findings" if below else "pass")
+        assert scene["status"] == ("accepted_with_findings" if below else "passed")
+        assert f"{rubric['score']:.1f}" in result.stdout
+    else:
+        assert rubric["reason"] and rubric["score"] is None and verdict["decision"] == "pass"
+        assert scene["status"] == "unjudged" and report["total"]["unjudged"] == 1
+        assert "1 of 1 scene(s) unjudged" in result.stdout
 
 
 def test_killed_run_resumes_without_repeating_calls(tmp_path):
