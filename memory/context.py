@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any, NamedTuple
 
-from memory.records import Fact, SceneRecord
+from memory.profiles import merge_profile
+from memory.records import Fact, SceneRecord, name_key
 from memory.store import StoryMemory
 
 _WORD = re.compile(
     r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
 )
+_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|\w+")
 RECENT_K = 3
 SIMILAR_K = 3
 FACTS_K = 8
 TAIL_SHARE = 4  # the previous scene's tail gets at most 1/4 of the budget
+ECHO = 0.8  # share of an item's word 3-grams another item must already say for it to add nothing
 
 
 def approx_tokens(text: str | None) -> int:
@@ -39,6 +43,35 @@ def _where_label(rec: SceneRecord | Fact) -> str:
     return f"E{rec.episode} S{rec.scene_no}"
 
 
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    """Word n-grams (n = 3, fewer for a shorter text) of ``text``, case- and punctuation-blind."""
+    words = _TOKEN.findall(text.casefold())
+    n = min(3, len(words))
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)} if n else set()
+
+
+def _covers(item: set[tuple[str, ...]], other: set[tuple[str, ...]]) -> bool:
+    """Whether ``item`` already says (almost) all of ``other``: an outline beat stored as a fact is an
+    echo of the scene summary that quotes it, whatever the casing, punctuation or a clipped ending."""
+    if not other:
+        return True
+    shorter = len(next(iter(other)))
+    if shorter < 3:  # a one- or two-word text: compare at its own n-gram size
+        item = {g[i : i + shorter] for g in item for i in range(len(g) - shorter + 1)}
+    return len(item & other) >= ECHO * len(other)
+
+
+class _Line(NamedTuple):
+    label: str
+    rec: SceneRecord | Fact
+    text: str
+    shingles: set[tuple[str, ...]]
+
+    @property
+    def rendered(self) -> str:
+        return f"{self.label} ({_where_label(self.rec)}): {self.text}"
+
+
 def build_previous_context(
     mem: StoryMemory,
     series: str,
@@ -55,41 +88,62 @@ def build_previous_context(
     The budget covers all of P as rendered: premise, the previous scene's tail (how the scene just
     before ended, across episode boundaries) and story_so_far. Items enter story_so_far by priority —
     recent scenes newest first, then facts about ``names`` by relevance, then similar earlier scenes
-    (MMR) — and are skipped when they do not fit; they are printed in story order, one line each:
-    ``Earlier (E1 S2): ...`` (similar hits), ``Recently (E2 S4): ...``, ``Known (E1 S3): fact``.
+    (MMR) — and are skipped when they do not fit or say nothing new: an item whose text another chosen
+    item already says (``ECHO`` of its word 3-grams) is left out, and a scene that says all of an
+    already chosen fact replaces it, so an outline line never appears twice. They are printed in story
+    order, one line each: ``Earlier (E1 S2): ...`` (similar hits), ``Recently (E2 S4): ...``,
+    ``Known (E1 S3): fact``. The query (synopsis and names) is embedded once for both searches.
     """
     before = (episode, scene_no)
     query = " ".join([synopsis, *names]).strip()
+    vector = mem.embedding.query_vector(query) if query else None
     recent = mem.recent_scenes(series, before, k=RECENT_K)
-    similar = mem.similar_scenes(series, query, before, k=SIMILAR_K, exclude_ids={s.id for s in recent})
-    facts = mem.facts(series, characters=names or None, query=query or None, before=before, k=FACTS_K)
+    similar = mem.similar_scenes(series, vector, before, k=SIMILAR_K, exclude_ids={s.id for s in recent})
+    facts = mem.facts(series, characters=names or None, query=vector, before=before, k=FACTS_K)
 
     tail = recent[-1].tail.strip() if recent and recent[-1].tail else None
     if tail:
         tail = _clip_end(tail, budget_tokens // TAIL_SHARE) or None
     left = budget_tokens - approx_tokens(premise) - approx_tokens(tail)
 
-    candidates: list[tuple[str, SceneRecord | Fact, str]] = [
+    candidates = [
         *(("Recently", s, s.summary) for s in reversed(recent)),
         *(("Known", f, f.text) for f in facts),
         *(("Earlier", s, s.summary) for s in similar),
     ]
-    chosen: list[tuple[str, SceneRecord | Fact, str]] = []
+    chosen: list[_Line] = []
     for label, rec, text in candidates:
-        line = f"{label} ({_where_label(rec)}): {' '.join(text.split())}"
-        cost = approx_tokens(line)
-        if cost <= left:
-            chosen.append((label, rec, line))
-            left -= cost
+        flat = " ".join(text.split())
+        line = _Line(label, rec, flat, _shingles(flat))
+        if any(_covers(c.shingles, line.shingles) for c in chosen):
+            continue
+        cost = approx_tokens(line.rendered)
+        if cost > left:
+            continue
+        echoed = [c for c in chosen if _covers(line.shingles, c.shingles)]
+        chosen = [c for c in chosen if c not in echoed] + [line]
+        left -= cost - sum(approx_tokens(c.rendered) for c in echoed)
     section = {"Earlier": 0, "Recently": 1, "Known": 2}
-    chosen.sort(key=lambda c: (section[c[0]], c[1].order))
-    story_so_far = "\n".join(line for _, _, line in chosen)
-    return story_so_far, tail, [rec.id for _, rec, _ in chosen]
+    chosen.sort(key=lambda c: (section[c.label], c.rec.order))
+    story_so_far = "\n".join(c.rendered for c in chosen)
+    return story_so_far, tail, [c.rec.id for c in chosen]
 
 
 def profiles_for(
-    mem: StoryMemory, series: str, names: list[str], before: tuple[int, int] | None
-) -> list[dict]:
-    """C for a scene: the latest stored profile (a CharacterProfile dump) of each named character, in
-    the order named; names memory does not know are left out for the caller to fill from the episode."""
-    return [rec.profile for rec in mem.profiles(series, names, before=before)]
+    mem: StoryMemory,
+    series: str,
+    names: list[str],
+    before: tuple[int, int] | None,
+    given: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """C for a scene: the profile (a CharacterProfile dump) of each named character memory knows, in
+    the order named: the episode file's (from ``given``, matched by name or alias) completed with the
+    details earlier episodes established (see :mod:`memory.profiles`), so a shorter profile in a later
+    episode file loses nothing it does not replace. Names memory does not know are left out for the
+    caller to fill from the episode."""
+    by_key = {name_key(n): p for p in given or [] for n in [p["name"], *(p.get("aliases") or [])]}
+    merged = []
+    for rec in mem.profiles(series, names, before=before):
+        mine = next((by_key[k] for k in sorted(rec.keys()) if k in by_key), None)
+        merged.append(merge_profile(mine, rec.profile, rec.episode, mem.embedding.embed))
+    return merged

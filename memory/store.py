@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,11 @@ import chromadb
 import numpy as np
 from chromadb.api.types import Embeddings
 from chromadb.config import Settings
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from common.errors import BadInput
 from memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
-from memory.mmr import mmr
 from memory.records import (
-    ORDER_STRIDE,
     CharacterRecord,
     Fact,
     SceneRecord,
@@ -39,6 +39,7 @@ from memory.records import (
 )
 
 Position = tuple[int, int]
+Query = str | Sequence[float]  # a text to embed, or its vector when the caller already has it
 COLLECTIONS = ("characters", "scenes", "facts")
 # Identical settings for every client: chroma refuses a second client on one path with different ones.
 _SETTINGS = Settings(anonymized_telemetry=False)
@@ -159,7 +160,20 @@ class StoryMemory:
     # characters
 
     def upsert_character(self, rec: CharacterRecord) -> None:
-        """Store a profile version valid from (episode, scene_no); the same point again replaces it."""
+        """Store a profile version valid from (episode, scene_no); the same point again replaces it.
+
+        A version equal to the one already in force there is not stored (and one left at that point
+        by an earlier run is removed), so a character's versions grow with its changes, not with every
+        scene it appears in, and reading the latest one stays cheap in a long series.
+        """
+        current = self.profiles(rec.series, [rec.name], before=(rec.episode, rec.scene_no))
+        if current and (current[0].name, current[0].aliases, current[0].profile) == (
+            rec.name,
+            rec.aliases,
+            rec.profile,
+        ):
+            self._characters.delete(ids=[rec.id])
+            return
         meta = {
             "series": rec.series,
             "name": rec.name,
@@ -265,29 +279,33 @@ class StoryMemory:
     def recent_scenes(self, series: str, before: Position, k: int = 3) -> list[SceneRecord]:
         """The ``k`` scenes strictly before ``before``, newest last, crossing episode boundaries.
 
-        Looks back over a window of episodes that doubles until it holds ``k`` scenes, so the cost does
-        not grow with the length of the series.
+        Reads a story-position window that starts at the ``k`` scene numbers just before and widens
+        (the whole episode, then 1, 2, 4... episodes back) until it holds ``k`` scenes, so the cost
+        does not grow with the length of the series.
         """
+        got = self._latest(self._scenes, series, before, k)
+        return [_scene(d, m) for d, m in got]
+
+    def _latest(
+        self, col: chromadb.Collection, series: str, before: Position, k: int, *extra: dict[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The ``k`` records of ``col`` nearest before ``before`` in story order, oldest first."""
         if k <= 0:
             return []
-        span = 1
-        while True:
-            start = max(0, (before[0] - span + 1) * ORDER_STRIDE)
-            got = self._scenes.get(
-                where=_where(series, before, {"order": {"$gte": start}}), include=["metadatas", "documents"]
+        for start in _windows(before, k):
+            got = col.get(
+                where=_where(series, before, {"order": {"$gte": start}}, *extra),
+                include=["metadatas", "documents"],
             )
             if len(got["ids"]) >= k or start == 0:
                 break
-            span *= 2
-        scenes = sorted(
-            (_scene(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True)), key=_by_order
-        )
-        return scenes[-k:]
+        rows = sorted(zip(got["documents"], got["metadatas"], strict=True), key=lambda r: r[1]["order"])
+        return rows[-k:]
 
     def similar_scenes(
         self,
         series: str,
-        query: str,
+        query: Query | None,
         before: Position,
         k: int = 3,
         *,
@@ -296,11 +314,11 @@ class StoryMemory:
     ) -> list[SceneRecord]:
         """Scenes before ``before`` most related to ``query``, most relevant first, near-duplicates
         pushed down by MMR over a candidate pool of ``max(4k, 20)`` nearest neighbours."""
-        if k <= 0 or not query.strip():
+        vector = self._vector(query)
+        if k <= 0 or vector is None:
             return []
-        q = self.embedding.query_vector(query)
         got = self._scenes.query(
-            query_embeddings=[q],
+            query_embeddings=[vector],
             n_results=max(4 * k, _MIN_POOL) + len(exclude_ids),
             where=_where(series, before),
             include=["metadatas", "documents", "embeddings"],
@@ -312,15 +330,16 @@ class StoryMemory:
             )
             if sid not in exclude_ids
         ]
-        if not rows:
-            return []
-        picked = mmr(
-            np.asarray(q, dtype=np.float32),
-            np.asarray([emb for _, emb in rows], dtype=np.float32),
-            k,
-            mmr_lambda,
+        picked = maximal_marginal_relevance(
+            np.asarray(vector, dtype=np.float32), [emb for _, emb in rows], lambda_mult=mmr_lambda, k=k
         )
         return [rows[i][0] for i in picked]
+
+    def _vector(self, query: Query | None) -> Sequence[float] | None:
+        """The query's vector: a text is embedded (cached), a vector passes through, blank is None."""
+        if isinstance(query, str):
+            return self.embedding.query_vector(query) if query.strip() else None
+        return query if query is not None and len(query) else None
 
     def delete_scene(self, series: str, episode: int, scene_no: int) -> None:
         """Forget a scene's summary and facts, so a rerun of the scene replaces its memory.
@@ -357,13 +376,14 @@ class StoryMemory:
         series: str,
         *,
         characters: list[str] | None = None,
-        query: str | None = None,
+        query: Query | None = None,
         before: Position | None = None,
         k: int = 10,
     ) -> list[Fact]:
         """Facts of the series, optionally about any of ``characters`` (aliases resolved) and before a point.
 
-        With ``query``: the ``k`` most similar, most relevant first. Without: the ``k`` newest, in story order.
+        With ``query`` (a text or its vector): the ``k`` most similar, most relevant first. Without: the
+        ``k`` newest, in story order, read from a widening story-position window when ``before`` is given.
         """
         if k <= 0:
             return []
@@ -373,16 +393,18 @@ class StoryMemory:
             if not keys:
                 return []
             extra.append(_any_of("char_keys", keys))
-        where = _where(series, before, *extra)
-        if query and query.strip():
+        vector = self._vector(query)
+        if vector is not None:
             got = self._facts.query(
-                query_embeddings=[self.embedding.query_vector(query)],
+                query_embeddings=[vector],
                 n_results=k,
-                where=where,
+                where=_where(series, before, *extra),
                 include=["metadatas", "documents"],
             )
             return [_fact(d, m) for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True)]
-        got = self._facts.get(where=where, include=["metadatas", "documents"])
+        if before is not None:
+            return [_fact(d, m) for d, m in self._latest(self._facts, series, before, k, *extra)]
+        got = self._facts.get(where=_where(series, None, *extra), include=["metadatas", "documents"])
         found = sorted(
             (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True)), key=_by_order
         )
@@ -405,3 +427,16 @@ def _last_per_id(recs: list[Any], embeddings: Embeddings | None) -> tuple[list[A
 
 def _by_order(rec: SceneRecord | Fact) -> int:
     return rec.order
+
+
+def _windows(before: Position, k: int) -> Iterator[int]:
+    """Lower story-position bounds of windows ending at ``before``, each wider than the last: the ``k``
+    scene numbers just before, the whole episode, then 1, 2, 4... earlier episodes, down to 0."""
+    episode, scene_no = before
+    if scene_no > k:
+        yield order_of(episode, scene_no - k)
+    span = 0
+    while episode - span > 0:
+        yield order_of(episode - span, 0)
+        span = 2 * span or 1
+    yield 0

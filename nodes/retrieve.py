@@ -18,19 +18,11 @@ def open_memory(path: str) -> StoryMemory:
 
 
 def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any]]) -> list[CharacterProfile]:
-    """The episode file's profiles stay canonical; memory adds characters it knows and their latest state.
-
-    ``remembered``: CharacterProfile dumps, the latest stored version of each named character.
-    """
-    by_name = {p.name: p for p in given}
-    for record in remembered:
-        profile = CharacterProfile.model_validate(record)
-        if profile.name in by_name:
-            if profile.state and not by_name[profile.name].state:
-                by_name[profile.name] = by_name[profile.name].model_copy(update={"state": profile.state})
-        else:
-            by_name[profile.name] = profile
-    return list(by_name.values())
+    """The episode file's characters, each one memory knows replaced in place by its merged profile
+    (``remembered``, from :func:`memory.context.profiles_for`); characters only memory knows come last."""
+    merged = {p.name: p for p in (CharacterProfile.model_validate(r) for r in remembered)}
+    kept = [merged.pop(p.name, p) for p in given]
+    return [*kept, *merged.values()]
 
 
 @timed_node("retrieve_context")
@@ -50,7 +42,8 @@ def retrieve_context_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]
         x.previous.story_so_far = story or x.previous.story_so_far
         x.previous.prev_scene_tail = tail or x.previous.prev_scene_tail
         x.previous.source_ids = sources
-        remembered = profiles_for(mem, meta.series, outline.characters, here)
+        given = [p.model_dump(mode="json") for p in x.characters]
+        remembered = profiles_for(mem, meta.series, outline.characters, here, given)
         x.characters = merge_profiles(x.characters, remembered)
         facts = [f.text for f in mem.facts(meta.series, characters=outline.characters, before=here, k=10)]
     dumped = x.model_dump(mode="json")

@@ -125,7 +125,8 @@ def test_continuity_across_episodes_after_reopen(tmp_path: Path, no_network) -> 
         assert tail == "Scene 3 ends with the lamp turning."
         assert "harbor-lights:0001:0002" in ids
         profile = profiles_for(second, SERIES, ["mara"], (2, 1))
-        assert profile == [{"name": "MARA", "background": "Lighthouse keeper, 60s.", "state": None}]
+        # without the episode file's profile, all of it is what episode 1 established
+        assert profile == [{"name": "MARA", "background": "[from E1] Lighthouse keeper, 60s.", "state": None}]
 
 
 def test_before_filter_never_returns_current_or_later(mem: StoryMemory) -> None:
@@ -273,8 +274,8 @@ def test_facts_by_character_alias_and_query(mem: StoryMemory) -> None:
 
 
 def test_budget_is_respected(mem: StoryMemory) -> None:
-    long = " ".join(["Mara walks the long spiral stairs of the lighthouse and counts every step aloud."] * 3)
-    for n in range(1, 11):
+    for n in range(1, 11):  # long summaries, each saying something of its own (no echo to drop)
+        long = " ".join(f"Mara climbs stair {n}-{i} of the lighthouse." for i in range(6))
         mem.add_scene(scene(1, n, f"Scene {n}. {long}", ["MARA"], tail="Mara blows out the candle. " * 20))
     mem.add_facts(
         [
@@ -340,3 +341,128 @@ def test_other_embedder_is_refused(tmp_path: Path) -> None:
     client.close()
     with pytest.raises(BadInput, match="built with embedder 'bge-m3'"):
         StoryMemory(tmp_path)
+
+
+def test_recent_scenes_in_story_order_across_gaps_and_episodes(mem: StoryMemory) -> None:
+    for ep, n in [(1, 1), (1, 2), (1, 7), (4, 3), (4, 5), (4, 6), (4, 9)]:
+        mem.add_scene(scene(ep, n, f"Episode {ep} scene {n}: Mara trims the lamp.", ["MARA"]))
+        mem.add_facts([Fact(series=SERIES, episode=ep, scene_no=n, text=f"Mara fact {ep}.{n}.", characters=["MARA"])])
+
+    def recent(point: tuple[int, int], k: int = 3) -> list[tuple[int, int]]:
+        return [(s.episode, s.scene_no) for s in mem.recent_scenes(SERIES, point, k=k)]
+
+    assert recent((4, 10)) == [(4, 5), (4, 6), (4, 9)]  # a gap in the numbering widens the window
+    assert recent((4, 5)) == [(1, 2), (1, 7), (4, 3)]  # back over three missing episodes
+    assert recent((2, 1), k=5) == [(1, 1), (1, 2), (1, 7)]  # fewer than k exist: all of them
+    assert recent((1, 1)) == [] and recent((4, 5), k=0) == []
+    newest = mem.facts(SERIES, characters=["MARA"], before=(4, 6), k=3)
+    assert [f.text for f in newest] == ["Mara fact 1.7.", "Mara fact 4.3.", "Mara fact 4.5."]
+
+
+def test_resumed_run_and_flashback_see_the_story_as_it_stood(mem: StoryMemory) -> None:
+    """Writing episode 1 again (a resumed run, or a flashback episode written after episode 3) must
+    not see anything from later in the story, even though memory already holds it."""
+    for ep in (1, 2, 3):
+        for n in (1, 2):
+            mem.add_scene(scene(ep, n, f"E{ep} S{n}: the storm season, Mara at the lamp.", ["MARA"], tail=f"end {ep}.{n}"))
+            mem.add_facts([Fact(series=SERIES, episode=ep, scene_no=n, text=f"In {ep}.{n} Mara learns a secret.", characters=["MARA"])])
+        mem.upsert_character(
+            CharacterRecord(series=SERIES, name="MARA", profile={"name": "MARA", "state": f"after E{ep}"}, episode=ep, scene_no=1)
+        )
+    story, tail, ids = build_previous_context(mem, SERIES, 1, 2, "the storm season, Mara at the lamp", ["MARA"])
+    assert tail == "end 1.1" and ids and all(i.startswith(f"{SERIES}:0001:0001") for i in ids)
+    assert "E2" not in story and "E3" not in story
+    assert profiles_for(mem, SERIES, ["MARA"], (2, 1)) == [{"name": "MARA", "state": "[from E1] after E1"}]
+
+
+def committed(episode: int, scene_no: int, synopsis: str, beats: list[str]) -> tuple[SceneRecord, list[Fact]]:
+    """What commit stores for an accepted scene (its summary record and its outline facts)."""
+    from nodes.commit import scene_facts, scene_summary
+    from nodes.schemas import TaskInput
+
+    x = TaskInput.model_validate(
+        {
+            "outline": {"characters": ["MARA", "JONAH"], "synopsis": synopsis, "beats": beats},
+            "meta": {"series": SERIES, "episode": episode, "scene_no": scene_no},
+        }
+    )
+    summary, tail = scene_summary(x, "Mara shuts the door. The lamp turns.")
+    rec = SceneRecord(series=SERIES, episode=episode, scene_no=scene_no, summary=summary, characters=["MARA", "JONAH"], tail=tail)
+    return rec, scene_facts(x)
+
+
+def test_no_outline_line_twice_in_the_previous_context(mem: StoryMemory) -> None:
+    """A scene without beats stores its synopsis as its fact, and a beat the synopsis quotes is an echo
+    too: whether the scene comes back as a recent or as a similar one, its outline line appears once.
+    A fact that says something new (the ring) is kept."""
+    stored = [
+        committed(1, 1, "Mara drags a half-drowned sailor, Jonah, off the rocks during the storm.", []),
+        committed(
+            1,
+            2,
+            "Mara hides Jonah in the lamp room and lies to the harbour master.",
+            ["Mara hides Jonah in the lamp room", "Jonah gives Mara a silver ring stamped with a ship's crest"],
+        ),
+        *(committed(1, n, f"Tom mends the nets on the quay, day {n}.", []) for n in (3, 4, 5)),
+    ]
+    for rec, facts in stored:
+        mem.add_scene(rec)
+        mem.add_facts(facts)
+    for point in [(1, 3), (2, 1)]:  # scenes 1-2 recent, then only found by similarity
+        story, _, ids = build_previous_context(
+            mem, SERIES, *point, "a storm, a sailor hidden in the lamp room", ["MARA", "JONAH"], budget_tokens=2000
+        )
+        lines = story.splitlines()
+        assert sum("half-drowned sailor" in line for line in lines) == 1, story
+        assert sum("hides Jonah in the lamp room" in line for line in lines) == 1, story
+        assert any(line.startswith("Known (E1 S2): Jonah gives Mara a silver ring") for line in lines), story
+        assert any(line.startswith(("Recently (E1 S1)", "Earlier (E1 S1)")) for line in lines), story
+        assert len(ids) == len(lines) == len(set(ids))
+
+
+def test_a_shorter_later_profile_keeps_earlier_details_with_provenance(tmp_path: Path) -> None:
+    """Two episodes through the real retrieve and commit nodes: episode 2's file drops the compass and
+    the relationship to Tom; its inputs still carry both, marked as established in episode 1, and a
+    detail episode 2 rewrites ("trusts Tom") takes the new wording."""
+    import json
+    from types import SimpleNamespace
+
+    from graph.context import RunContext
+    from nodes.commit import commit_node
+    from nodes.retrieve import retrieve_context_node
+    from nodes.schemas import TaskInput
+
+    memory_dir, run_dir = tmp_path / "memory", tmp_path / "run"
+    runtime = SimpleNamespace(context=RunContext(memory_dir=str(memory_dir), run_dir=str(run_dir)))
+    episode_1 = {
+        "name": "MARA",
+        "background": "Lighthouse keeper, 60s. Always carries her late husband's brass compass. Trusts Tom completely.",
+        "relationships": [{"target": "TOM", "relation": "old friend", "dynamic": "protective"}],
+    }
+    episode_2 = {"name": "MARA", "background": "Lighthouse keeper, 60s. No longer trusts Tom.", "personality": "Guarded."}
+
+    def write_scene(episode: int, number: int, profile: dict) -> dict:
+        x = TaskInput.model_validate(
+            {
+                "outline": {"characters": ["MARA"], "synopsis": f"Mara keeps watch, night {episode}.{number}."},
+                "characters": [profile],
+                "meta": {"series": SERIES, "episode": episode, "scene_no": number},
+            }
+        )
+        state = retrieve_context_node({"x": x.model_dump(mode="json")}, runtime)
+        commit_node({"x": state["x"], "prose": "Mara climbs the stairs. The lamp turns."}, runtime)
+        return json.loads((run_dir / "scenes" / f"{number:02d}" / "inputs.json").read_text())
+
+    for n in (1, 2):
+        first = write_scene(1, n, episode_1)
+    assert first["characters"][0]["background"] == episode_1["background"]  # nothing earlier to merge
+    for n in (1, 2):
+        inputs = write_scene(2, n, episode_2)
+        mara = inputs["characters"][0]
+        assert mara["background"] == (
+            "Lighthouse keeper, 60s. No longer trusts Tom. [from E1] Always carries her late husband's brass compass."
+        ), n  # the second scene reads episode 2's stored merge: the compass is still from E1
+        assert mara["relationships"] == [{"target": "TOM", "relation": "old friend", "dynamic": "[from E1] protective"}]
+        assert mara["personality"] == "Guarded."
+    with StoryMemory(memory_dir) as mem:  # one version per change, not per scene
+        assert mem.stats()["characters"] == 2
