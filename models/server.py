@@ -3,7 +3,8 @@
 One process holds the model and every client (the ``openai`` provider, the synthesis teacher, other
 tools) talks to it over ``/v1/chat/completions``. Binds 127.0.0.1 unless told otherwise. Only the
 subset of the API that chat clients use is implemented: models list, chat completions with
-streaming (SSE) and usage, stop sequences, sampling parameters.
+streaming (SSE) and usage, stop sequences, sampling parameters,
+``response_format`` json_schema / json_object (held to by constrained decoding).
 
 No one client can take the server down: request bodies are size-limited and validated (400 with an
 OpenAI-style JSON error, never 500); ``max_tokens`` is capped at what the model's context leaves
@@ -36,6 +37,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from models import constrained
+from models.constrained import Grammar
 from models.messages import from_chat_dicts, message_text
 from models.settings import RoleConfig
 
@@ -124,6 +127,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
             request.kwargs[key] = value
     if (stop := _stop(body.get("stop"))) is not None:
         request.kwargs["stop"] = stop
+    if (grammar := _response_format(body.get("response_format"))) is not None:
+        request.kwargs["grammar"] = grammar
     limits = {key: _positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")}
     request.max_tokens = limits["max_completion_tokens"] or limits["max_tokens"]
     request.stream = _flag(body, "stream")
@@ -132,6 +137,30 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise RequestError(400, "'stream_options' must be an object", param="stream_options")
     request.include_usage = _flag(options or {}, "include_usage", "stream_options.include_usage")
     return request
+
+
+def _response_format(value: Any) -> Grammar | None:
+    """OpenAI's ``response_format``: json_schema and json_object become a grammar the model decodes under
+    (models.constrained), so a client gets the object OpenAI and vLLM promise."""
+    param = "response_format"
+    if value is None or (isinstance(value, dict) and value.get("type") == "text"):
+        return None
+    if not isinstance(value, dict) or value.get("type") not in ("json_object", "json_schema"):
+        raise RequestError(400, f"'{param}.type' must be text, json_object or json_schema", param=param)
+    if not constrained.available():
+        raise RequestError(400, f"this server cannot honour '{param}' (xgrammar is not installed)", param=param)
+    spec = value.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if value["type"] == "json_object":
+        schema = {"type": "object"}
+    elif not isinstance(schema, dict):
+        raise RequestError(400, f"'{param}.json_schema.schema' must be a JSON Schema object", param=param)
+    grammar = Grammar.json_schema(schema)
+    try:
+        constrained.check(grammar)
+    except ValueError as exc:
+        raise RequestError(400, f"'{param}' schema is not usable: {exc}", param=param) from None
+    return grammar
 
 
 def _no_constant(name: str) -> Any:
@@ -287,7 +316,7 @@ async def _in_thread(cancel: threading.Event, call: Callable[[], _T]) -> _T:
 
 
 @asynccontextmanager
-async def _cancelled_on_disconnect(request: Request) -> AsyncIterator[anyio.CancelScope]:
+async def _cancelled_on_disconnect(request: Request) -> AsyncIterator[None]:
     """Cancel the block when the client disconnects; starlette watches for that only while streaming.
 
     The body has been read, so the next ASGI message is ``http.disconnect``.
@@ -300,7 +329,7 @@ async def _cancelled_on_disconnect(request: Request) -> AsyncIterator[anyio.Canc
             group.cancel_scope.cancel()
 
         group.start_soon(watch)
-        yield group.cancel_scope
+        yield
         group.cancel_scope.cancel()
 
 
