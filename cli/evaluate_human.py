@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.console import console, err_console
+from cli.synthesize import MAX_SEED
 from common.errors import BadInput
 
 
@@ -22,7 +23,7 @@ def packets_command(
     eval_dir: Annotated[Path, typer.Argument(help="an EVAL_DIR with outputs/ (dsr evaluate run)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="PACKET_DIR to write")],
     raters: Annotated[int, typer.Option("--raters", min=1, max=200, help="number of rater folders")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="shuffling and code seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="shuffling and code seed")] = 0,
     systems: Annotated[
         str | None, typer.Option("--systems", help="comma-separated systems to pair (default: all, human included)")
     ] = None,
@@ -88,7 +89,7 @@ def calibrate_command(
     ] = None,
     items: Annotated[int | None, typer.Option("--items", min=3, max=96, help="first N of HANNA's 96 stories")] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, max=20, help="judge samples per story")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="bootstrap seed")] = 0,
     max_words: Annotated[
         int | None, typer.Option("--max-words", min=20, help="cut stories to their first N words (recorded)")
     ] = None,

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.console import console, err_console
+from cli.synthesize import MAX_SEED
 from common.errors import BadInput
 
 SystemOpt = Annotated[
@@ -58,7 +59,9 @@ def build_set_command(
     teacher: Annotated[str, typer.Option("--teacher", help="model role used for reverse synthesis")] = "teacher",
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="teacher requests in flight")] = 4,
     limit: LimitOpt = None,
-    seed: Annotated[int, typer.Option("--seed", help="sampling seed (part of every cache key)")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="sampling seed (part of every cache key)")
+    ] = 0,
     max_repairs: Annotated[int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per call")] = 1,
     from_synthesis: Annotated[
         Path | None, typer.Option("--from-synthesis", help="DATA_DIR of `dsr synthesize`: take its examples instead")

@@ -15,6 +15,9 @@ from rich.table import Table
 from cli.console import console, err_console
 from common.errors import BadInput
 
+# A seed every sampler accepts (llama.cpp and numpy take 32 bits; a 50-digit one failed every call).
+MAX_SEED = 2**32 - 1
+
 
 def synthesize_command(
     corpus_dir: Annotated[
@@ -28,7 +31,9 @@ def synthesize_command(
     limit: Annotated[
         int | None, typer.Option("--limit", min=0, help="process only the first N kept scenes")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="sampling seed (part of every cache key)")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=MAX_SEED, help="sampling seed (part of every cache key)")
+    ] = 0,
     max_repairs: Annotated[
         int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per call")
     ] = 1,

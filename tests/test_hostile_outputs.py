@@ -267,6 +267,22 @@ def test_fdx_outline_level_cannot_blow_up_the_output(monkeypatch, capsys, tmp_pa
     assert target.stat().st_size < 200 and "######### Act one" in target.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("synthesize", "{corpus}", "-o", "{out}", "--seed", "9" * 50),
+        ("evaluate", "build-set", "{corpus}", "-o", "{out}", "--seed", "-1"),
+        ("evaluate", "packets", "{corpus}", "-o", "{out}", "--seed", str(2**32)),
+    ],
+)
+def test_seeds_out_of_range_are_usage_errors(monkeypatch, capsys, corpus_dir, tmp_path, args) -> None:
+    """A 50-digit seed used to fail every teacher call after the whole corpus was read (SQLite overflow)."""
+    out = tmp_path / "out"
+    code, _, err = run_main(monkeypatch, capsys, *(a.format(corpus=corpus_dir, out=out) for a in args))
+    assert code == 2 and "--seed" in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
 # --- class 6: file modes -------------------------------------------------------------------------
 
 
