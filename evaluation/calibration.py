@@ -23,8 +23,17 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field, model_validator
 
 import prompts
-from models.structured import StructuredOutputError, invoke_structured
-from nodes.rubric import MAX_SCORE, MIN_SCORE, RUBRIC_TIERS, JudgeVerdict, bare_score, common_slips
+from models.structured import StructuredOutputError, invoke_structured, tally
+from nodes.rubric import (
+    MAX_SCORE,
+    MIN_SCORE,
+    RATIONALE_CHARS,
+    RUBRIC_TIERS,
+    JudgeVerdict,
+    bare_score,
+    common_slips,
+    free_text,
+)
 from nodes.stage_calls import prompt_messages
 
 PROMPT = "judge_story"
@@ -47,7 +56,7 @@ class StoryVerdict(JudgeVerdict):
     )
 
     score: int = Field(ge=MIN_SCORE, le=MAX_SCORE, description="1-12 on the rubric")
-    rationale: str = Field(min_length=1, description="why this score")
+    rationale: str = Field(min_length=1, description="why this score", json_schema_extra=free_text(RATIONALE_CHARS))
 
     @model_validator(mode="before")
     @classmethod
@@ -254,6 +263,7 @@ def calibrate(
         "n_items": len(records),
         "n_failed": n_failed,
         **stats,
+        "structured": tally(),
         "note": note,
         "samples": samples,
         "max_words": max_words,

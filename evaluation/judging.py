@@ -27,6 +27,7 @@ from common.errors import BadInput
 from evaluation import records
 from evaluation.pairwise import PROMPT as PAIR_PROMPT
 from evaluation.pairwise import judge_pair
+from models.structured import tally
 from nodes.rubric import ERROR_CATEGORIES, JUDGE_PROMPT, judge_scene
 from nodes.schemas import TaskInput
 
@@ -220,6 +221,7 @@ def judge_eval(
     config.setdefault("judges", {})[label] = {
         "role": "judge", "config": cfg.public_dict(), "identity": identity, "samples": samples,
         "pairwise": pairwise, "pairwise_human": pairwise_human, "prompt_versions": versions,
+        "structured": tally(),  # this process's judge calls: mechanism, first-try validity, repairs, truncations
     }  # fmt: skip
     records.write_eval_config(eval_dir, config)
     scored = list(files.scores.values())

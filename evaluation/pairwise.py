@@ -14,7 +14,14 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field, model_validator
 
 from models.structured import StructuredOutputError, invoke_structured
-from nodes.rubric import CATEGORY_MEANING, RUBRIC_TIERS, JudgeVerdict, common_slips
+from nodes.rubric import (
+    CATEGORY_MEANING,
+    RATIONALE_CHARS,
+    RUBRIC_TIERS,
+    JudgeVerdict,
+    common_slips,
+    free_text,
+)
 from nodes.schemas import TaskInput, render_x
 from nodes.stage_calls import prompt_messages
 
@@ -32,7 +39,7 @@ class PairVerdict(JudgeVerdict):
     )
 
     winner: Literal["A", "B", "tie"] = Field(description='"A", "B" or "tie"')
-    rationale: str = Field(min_length=1, description="why")
+    rationale: str = Field(min_length=1, description="why", json_schema_extra=free_text(RATIONALE_CHARS))
 
     @model_validator(mode="before")
     @classmethod

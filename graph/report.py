@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from models.structured import tally
 from screenplay.lint import lint_text, summarize
 
 
@@ -98,6 +99,8 @@ def build_report(state: dict[str, Any], context: dict[str, Any]) -> dict[str, An
             "retries": sum(len(v) for s in scenes for v in s["retries"].values()),
             "lint_errors": sum(s["lint"]["errors"] for s in scenes),
             "scenes_lint_clean": sum(s["lint"]["errors"] == 0 for s in scenes),
+            # This process's JSON calls per role (a resumed run counts its last process only).
+            "structured": tally(),
             "mean_rubric_score": round(sum(scored) / len(scored), 2) if scored else None,
         },
     }

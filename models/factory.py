@@ -36,8 +36,14 @@ def validate_role(role: str, settings: Settings) -> None:
 
 
 def get_chat_model(role: str, settings: Settings | None = None) -> BaseChatModel:
-    """Build the chat model configured for ``role`` (planner, novelist, screenwriter, critic, judge, teacher)."""
-    settings = settings or load_settings()
+    """Build the chat model configured for ``role`` (planner, novelist, screenwriter, critic, judge, teacher),
+    named after the role: traces show it, and structured-output tallies count per role by it."""
+    model = _build(role, settings or load_settings())
+    model.name = role
+    return model
+
+
+def _build(role: str, settings: Settings) -> BaseChatModel:
     cfg = settings.role(role)
     if cfg.provider == "openai":
         from models.openai_provider import build_openai

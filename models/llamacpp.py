@@ -7,6 +7,7 @@ needs a ~8 minute source build, so transformers stays the default that needs no 
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ class LlamaCppChatModel(BaseChatModel):
 
     def _params(self, stop: list[str] | None, **overrides: Any) -> dict[str, Any]:
         cfg = self.config
-        return {
+        params = {
             "max_tokens": overrides.get("max_new_tokens", cfg.max_new_tokens),
             "temperature": overrides.get("temperature", cfg.temperature),
             "top_p": overrides.get("top_p", cfg.top_p),
@@ -73,6 +74,12 @@ class LlamaCppChatModel(BaseChatModel):
             "stop": [*(cfg.stop or []), *(stop or [])] or None,
             "seed": cfg.seed if cfg.seed is not None else -1,
         }
+        if (grammar := overrides.get("grammar")) is not None:  # a models.constrained.Grammar
+            if grammar.kind != "json_schema":
+                raise ValueError("the llama.cpp backend takes JSON-schema grammars only; use the transformers backend")
+            # llama-cpp-python compiles the schema to its own GBNF grammar and constrains sampling with it.
+            params["response_format"] = {"type": "json_object", "schema": json.loads(grammar.source)}
+        return params
 
     def _generate(
         self,
@@ -92,6 +99,7 @@ class LlamaCppChatModel(BaseChatModel):
                 "model_name": self.name_,
                 "provider": "embedded",
                 "backend": "llamacpp",
+                "finish_reason": out["choices"][0].get("finish_reason"),
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )

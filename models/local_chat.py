@@ -66,6 +66,11 @@ class LocalChatModel(BaseChatModel):
         stops = [*(cfg.stop or []), *(stop or [])]
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=self.loaded.tokenizer)
+        if (grammar := overrides.get("grammar")) is not None:  # a models.constrained.Grammar
+            from models import constrained
+
+            vocab = self.loaded.model.config.vocab_size
+            kwargs["logits_processor"] = [constrained.logits_processor(self.loaded.tokenizer, vocab, grammar)]
         if (cancel := overrides.get("cancel")) is not None:  # a threading.Event: `dsr serve` stops a generation
             from transformers import StoppingCriteriaList
 
@@ -77,6 +82,10 @@ class LocalChatModel(BaseChatModel):
             import torch
 
             torch.manual_seed(self.config.seed)
+
+    def _end_ids(self) -> set[int]:
+        ids = self.loaded.model.generation_config.eos_token_id
+        return set(ids if isinstance(ids, list) else [ids]) | {self.loaded.tokenizer.eos_token_id}
 
     @staticmethod
     def _cut_at_stop(text: str, stop: list[str]) -> str:
@@ -101,6 +110,8 @@ class LocalChatModel(BaseChatModel):
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **gen_kwargs
             )
         new_tokens = output[0, input_ids.shape[1] :]
+        # "length" like OpenAI's finish_reason: the budget ran out before the model ended its answer.
+        ended = new_tokens.shape[0] < gen_kwargs["max_new_tokens"] or int(new_tokens[-1]) in self._end_ids()
         text = self.loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
         text = self._cut_at_stop(text, [*(self.config.stop or []), *(stop or [])])
         message = AIMessage(
@@ -109,6 +120,7 @@ class LocalChatModel(BaseChatModel):
             response_metadata={
                 "model_name": self.loaded.name,
                 "provider": self.provider,
+                "finish_reason": "stop" if ended else "length",
                 "seconds": round(time.perf_counter() - started, 3),
             },
         )

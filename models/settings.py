@@ -28,7 +28,11 @@ class ConfigError(BadInput):
     """A setting is missing or wrong; the message names the setting and the fix."""
 
 
-_OUTPUT_SHAPING = ("provider", "model", "adapter", "temperature", "top_p", "max_new_tokens", "repetition_penalty", "stop")
+_OUTPUT_SHAPING = (
+    "provider", "model", "adapter", "temperature", "top_p", "max_new_tokens", "repetition_penalty", "stop", "structured",
+    "fountain_grammar",
+)  # fmt: skip
+StructuredMode = Literal["auto", "json_schema", "json_object", "prompt"]
 
 
 class RoleConfig(BaseModel):
@@ -52,6 +56,15 @@ class RoleConfig(BaseModel):
     timeout_s: float = Field(default=120.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
     seed: int | None = None
+    structured: StructuredMode = Field(
+        default="auto",
+        description="JSON answers: auto = the strongest the provider has (a grammar for embedded/hf, json_schema "
+        "for openai, falling back when the endpoint rejects it); json_schema, json_object or prompt to force one",
+    )
+    fountain_grammar: bool | None = Field(
+        default=None,
+        description="screenwriter: decode under the scene's Fountain grammar (embedded/hf); unset = on for embedded",
+    )
     prompt: Literal["default", "stage1"] = Field(
         default="default",
         description="novelist: 'stage1' for a dsr train model (prompts/stage1.md, prose taken from <novel>)",

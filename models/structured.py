@@ -1,17 +1,25 @@
 """Structured output that works on every provider, tool calling or not.
 
-pydantic schema -> JSON instructions (schema + example) -> model -> extract the JSON object
-(fences, chatter and small syntax slips tolerated via ``json-repair``) -> validate -> on failure,
-a bounded number of repair turns that show the model its own answer and the exact problem ->
-a clear :class:`StructuredOutputError`. Small local models break JSON often; this is the one
-place that deals with it (planner, critic, judge and the synthesis teacher all use it).
+pydantic schema -> JSON instructions (schema + example) -> model, held to the schema by the strongest
+mechanism the provider has (:func:`mechanism`) -> extract the JSON object (fences, chatter and small
+syntax slips tolerated via ``json-repair``) -> validate -> on failure, a bounded number of repair turns
+that show the model its own answer and the exact problem -> a clear :class:`StructuredOutputError`.
+
+Mechanisms: ``grammar`` (embedded, ``hf``, llama.cpp: decoding constrained by the schema, so the object
+parses by construction), ``json_schema`` / ``json_object`` (an OpenAI-compatible ``response_format``;
+``auto`` roles fall back when the endpoint rejects it) and ``prompt`` (instructions only). Under a
+grammar only semantic validators can fail, and they get one repair turn. An answer the token budget cut
+off is reason ``truncated``. Every call is tallied per role (:func:`tally`) for report.json and the
+evaluation metrics. Planner, critic, judges and the synthesis teacher all come through here.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+import threading
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Any, Generic, Literal, TypeVar
 
 from json_repair import repair_json
 from langchain_core.language_models import BaseChatModel
@@ -19,19 +27,36 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ValidationError
 
 import prompts
+from models.constrained import Grammar
 from models.messages import message_text
 
 T = TypeVar("T", bound=BaseModel)
 
 
-class StructuredOutputError(RuntimeError):
-    """The model gave no valid object within the repair budget."""
+Mechanism = Literal["grammar", "json_schema", "json_object", "prompt"]
+Reason = Literal["truncated", "invalid"]
 
-    def __init__(self, message: str, raw_outputs: list[str], input_tokens: int = 0, output_tokens: int = 0):
+
+class StructuredOutputError(RuntimeError):
+    """The model gave no valid object within the repair budget; ``reason`` is ``truncated`` when the last
+    answer was cut off by the token budget, else ``invalid``."""
+
+    def __init__(
+        self,
+        message: str,
+        raw_outputs: list[str],
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        *,
+        reason: Reason = "invalid",
+        mechanism: Mechanism = "prompt",
+    ):
         super().__init__(message)
         self.raw_outputs = raw_outputs
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
+        self.reason = reason
+        self.mechanism = mechanism
 
 
 class NoJSONFound(ValueError):
@@ -45,6 +70,8 @@ class StructuredResult(Generic[T]):
     raw_outputs: list[str] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+    mechanism: Mechanism = "prompt"
+    truncations: int = 0
 
 
 def extract_json(text: str) -> Any:
@@ -110,6 +137,7 @@ def _skeleton(node: dict[str, Any], defs: dict[str, Any]) -> Any:
     return "..."
 
 
+@cache
 def instructions(schema: type[BaseModel]) -> str:
     return prompts.render(
         "structured_output",
@@ -123,6 +151,143 @@ def parse_structured(text: str, schema: type[T]) -> T:
     return schema.model_validate(extract_json(text))
 
 
+@dataclass
+class RoleTally:
+    """How one role's structured calls went in this process."""
+
+    mechanisms: dict[str, int] = field(default_factory=dict)
+    calls: int = 0
+    first_try_valid: int = 0
+    repair_turns: int = 0
+    truncations: int = 0
+    failures: int = 0
+
+
+_TALLY: dict[str, RoleTally] = {}
+_TALLY_LOCK = threading.Lock()
+
+
+def tally() -> dict[str, dict[str, Any]]:
+    """Per role: mechanisms used, calls, first-try validity, repair turns, truncations, failures."""
+    with _TALLY_LOCK:
+        return {role: asdict(t) for role, t in sorted(_TALLY.items())}
+
+
+def reset_tally() -> None:
+    with _TALLY_LOCK:
+        _TALLY.clear()
+
+
+def record(role: str, mechanism: Mechanism, attempts: int, *, valid: bool, truncations: int) -> None:
+    """Count one structured call (all its attempts) for ``role``."""
+    with _TALLY_LOCK:
+        t = _TALLY.setdefault(role, RoleTally())
+        t.mechanisms[mechanism] = t.mechanisms.get(mechanism, 0) + 1
+        t.calls += 1
+        t.first_try_valid += valid and attempts == 1
+        t.repair_turns += attempts - 1
+        t.truncations += truncations
+        t.failures += not valid
+
+
+def role_of(model: BaseChatModel) -> str:
+    """The role the factory named the model after (tests' fakes have none)."""
+    return model.name or type(model).__name__
+
+
+def mechanism(model: BaseChatModel) -> Mechanism:
+    """The strongest way ``model`` can be held to a schema now (its role's ``structured`` setting decides
+    between them; ``prompt`` turns constraints off)."""
+    from models import constrained
+    from models.llamacpp import LlamaCppChatModel
+    from models.local_chat import LocalChatModel
+
+    if isinstance(model, LocalChatModel | LlamaCppChatModel):
+        local = isinstance(model, LlamaCppChatModel) or constrained.available()
+        return "grammar" if local and model.config.structured != "prompt" else "prompt"
+    if hasattr(model, "structured") and hasattr(model, "openai_api_base"):
+        from models.openai_provider import structured_mode
+
+        mode = structured_mode(model)
+        return "prompt" if mode == "auto" else mode
+    return "prompt"
+
+
+@cache
+def request_kwargs(mech: Mechanism, schema: type[BaseModel]) -> dict[str, Any]:
+    """What the model call carries for ``mech``: a grammar for local models, a ``response_format`` for
+    OpenAI-compatible endpoints (strict: every key required, no extra keys, as OpenAI demands)."""
+    if mech == "grammar":
+        return {"grammar": Grammar.json_schema(schema)}
+    if mech == "json_schema":
+        from openai.lib._pydantic import to_strict_json_schema
+
+        spec = {"name": schema.__name__, "schema": to_strict_json_schema(schema), "strict": True}
+        return {"response_format": {"type": "json_schema", "json_schema": spec}}
+    if mech == "json_object":
+        return {"response_format": {"type": "json_object"}}
+    return {}
+
+
+def rejects_format(exc: Exception) -> bool:
+    """The endpoint refused the ``response_format`` field (400/422 naming it), not the request as a whole."""
+    status = getattr(exc, "status_code", None)
+    text = str(exc).lower()
+    return status in (400, 422) and any(w in text for w in ("response_format", "json_schema", "json_object"))
+
+
+@dataclass
+class Reply:
+    text: str
+    input_tokens: int
+    output_tokens: int
+    truncated: bool
+
+
+def _reply(message: BaseMessage) -> Reply:
+    usage = getattr(message, "usage_metadata", None) or {}
+    meta = getattr(message, "response_metadata", None) or {}
+    return Reply(
+        message_text(message),
+        usage.get("input_tokens", 0),
+        usage.get("output_tokens", 0),
+        meta.get("finish_reason") == "length",
+    )
+
+
+def cut_off(exc: Exception) -> Reply | None:
+    """The openai client raises on a cut-off answer when ``response_format`` is set; keep it as a reply."""
+    completion = getattr(exc, "completion", None)
+    if type(exc).__name__ != "LengthFinishReasonError" or completion is None:
+        return None
+    usage = completion.usage
+    return Reply(
+        completion.choices[0].message.content or "",
+        usage.prompt_tokens if usage else 0,
+        usage.completion_tokens if usage else 0,
+        True,
+    )
+
+
+def _call(
+    model: BaseChatModel, convo: list[BaseMessage], schema: type[BaseModel], kwargs: dict[str, Any]
+) -> tuple[Reply, Mechanism]:
+    """One model call with the current mechanism; an ``auto`` endpoint that refuses it is asked again with
+    the next weaker one (remembered for the process)."""
+    from models.openai_provider import fall_back
+
+    while True:
+        mech = mechanism(model)
+        try:
+            return _reply(model.invoke(convo, **request_kwargs(mech, schema), **kwargs)), mech
+        except Exception as exc:
+            if (reply := cut_off(exc)) is not None:
+                return reply, mech
+            if mech in ("json_schema", "json_object") and rejects_format(exc) and fall_back(model, mech):
+                continue
+            raise
+
+
 def invoke_structured(
     model: BaseChatModel,
     messages: list[BaseMessage],
@@ -131,28 +296,39 @@ def invoke_structured(
     max_repairs: int = 2,
     **invoke_kwargs: Any,
 ) -> StructuredResult[T]:
-    """Ask ``model`` for a ``schema`` object; repair up to ``max_repairs`` times, then raise."""
+    """Ask ``model`` for a ``schema`` object; repair up to ``max_repairs`` times (once under a grammar,
+    where only semantic validators can fail), then raise."""
     convo: list[BaseMessage] = [*messages, HumanMessage(content=instructions(schema))]
     raw: list[str] = []
-    tokens_in = tokens_out = 0
-    problem = ""
-    for attempt in range(1, max_repairs + 2):
-        reply = model.invoke(convo, **invoke_kwargs)
-        usage = getattr(reply, "usage_metadata", None) or {}
-        tokens_in += usage.get("input_tokens", 0)
-        tokens_out += usage.get("output_tokens", 0)
-        text = message_text(reply)
-        raw.append(text)
+    tokens_in = tokens_out = truncations = 0
+    problem, mech, reason = "", mechanism(model), "invalid"
+    attempts = max_repairs + 1
+    attempt = 0
+    while attempt < attempts:
+        attempt += 1
+        reply, mech = _call(model, convo, schema, invoke_kwargs)
+        if mech == "grammar":
+            attempts = min(attempts, 2)
+        tokens_in += reply.input_tokens
+        tokens_out += reply.output_tokens
+        raw.append(reply.text)
+        truncations += reply.truncated
         try:
-            value = parse_structured(text, schema)
+            value = parse_structured(reply.text, schema)
         except (NoJSONFound, ValidationError) as exc:
             problem = describe_problem(exc)
-            convo += [AIMessage(content=text), HumanMessage(content=prompts.render("structured_repair", problem=problem))]
+            reason = "truncated" if reply.truncated else "invalid"
+            repair = prompts.render("structured_repair", problem=problem, truncated=reply.truncated)
+            convo += [AIMessage(content=reply.text), HumanMessage(content=repair)]
             continue
-        return StructuredResult(value, attempt, raw, tokens_in, tokens_out)
+        record(role_of(model), mech, attempt, valid=True, truncations=truncations)
+        return StructuredResult(value, attempt, raw, tokens_in, tokens_out, mech, truncations)
+    record(role_of(model), mech, attempt, valid=False, truncations=truncations)
     raise StructuredOutputError(
-        f"{schema.__name__}: no valid JSON object after {max_repairs + 1} attempts; last problem: {problem}",
+        f"{schema.__name__}: no valid JSON object after {attempt} attempts ({reason}); last problem: {problem}",
         raw,
         tokens_in,
         tokens_out,
+        reason=reason,  # type: ignore[arg-type]
+        mechanism=mech,
     )

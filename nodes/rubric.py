@@ -19,10 +19,10 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 import prompts
@@ -127,6 +127,26 @@ _CATEGORY_ALIASES: dict[str, ErrorCategory] = {
 }
 _RATIONALE_ALIASES = ("reason", "reasoning", "explanation", "justification", "comment", "comments")
 _PLACEHOLDER = re.compile(r"^\s*<.*>\s*$", re.S)
+RATIONALE_CHARS, ERROR_CHARS, ERRORS_PER_CATEGORY = 240, 80, 2
+
+
+def free_text(max_chars: int) -> dict[str, Any]:
+    """JSON-schema bound of a judge's text for a grammar: at most ``max_chars``, and not opening with '<'
+    (small models copy the example's '<placeholder>' otherwise). Schema only: validation stays lenient,
+    the placeholder check is the validator's."""
+    banned = '"\\\\\\x00-\\x1f'  # what plain JSON string content cannot hold: quote, backslash, control characters
+    return {"pattern": f"^[^<{banned}][^{banned}]{{0,{max_chars - 1}}}$"}
+
+
+_ERRORS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        c: {"type": "array", "items": {"type": "string", **free_text(ERROR_CHARS)}, "maxItems": ERRORS_PER_CATEGORY}
+        for c in ERROR_CATEGORIES
+    },
+    "required": list(ERROR_CATEGORIES),
+    "additionalProperties": False,
+}
 
 
 class _KeepOrder(GenerateJsonSchema):
@@ -197,10 +217,10 @@ class RubricVerdict(JudgeVerdict):
     )
 
     score: int = Field(ge=MIN_SCORE, le=MAX_SCORE, description="1-12 on the rubric")
-    errors: dict[ErrorCategory, list[str]] = Field(
+    errors: Annotated[dict[ErrorCategory, list[str]], WithJsonSchema(_ERRORS_SCHEMA)] = Field(
         default_factory=dict, description="labelled errors per category; empty lists when none"
     )
-    rationale: str = Field(min_length=1, description="why this score")
+    rationale: str = Field(min_length=1, description="why this score", json_schema_extra=free_text(RATIONALE_CHARS))
     blame: Stage | None = Field(
         default=None, description="the stage the main problem comes from: planner, novelist or screenwriter"
     )

@@ -6,13 +6,19 @@ and evaluation, so the same structure is rendered byte-identically everywhere (`
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import prompts
 
 RENDER_X_PROMPT = "task_input"
+
+# Bounds of what a model writes (I_c and the teacher's drafts, not X as a person writes it): with them the
+# largest answer of a schema fits its role's max_new_tokens, and a grammar holds the model to them.
+Name = Annotated[str, Field(max_length=40)]
+Phrase = Annotated[str, Field(max_length=80)]
+Sentence = Annotated[str, Field(max_length=160)]
 
 
 class _Strict(BaseModel):
@@ -88,44 +94,52 @@ def render_x(x: TaskInput) -> str:
 
 
 class Reveal(_Strict):
-    info: str
-    beat: int = 0
+    info: Sentence
+    beat: int = Field(default=0, ge=0, le=20)
     channel: Literal["dialogue", "action", "prop", "withheld"] = "dialogue"
-    carrier: str | None = None
+    carrier: Name | None = None
 
 
 class ExpositionStrategy(_Strict):
-    reveals: list[Reveal] = Field(default_factory=list)
-    turning_points: list[str] = Field(default_factory=list)
+    reveals: list[Reveal] = Field(default_factory=list, max_length=3)
+    turning_points: list[Phrase] = Field(default_factory=list, max_length=2)
 
 
 class Beat(_Strict):
-    label: str
-    purpose: str = ""
+    label: Name
+    purpose: Phrase = ""
     intensity: int = Field(default=3, ge=1, le=5)
     weight: Literal["brief", "medium", "extended"] = "medium"
 
 
 class NarrativePacing(_Strict):
-    beats: list[Beat] = Field(default_factory=list)
-    climax_beat: int = 0
-    ending: str = ""
+    beats: list[Beat] = Field(default_factory=list, max_length=5)
+    climax_beat: int = Field(default=0, ge=0, le=20)
+    ending: Phrase = ""
 
 
 class CharacterPlan(_Strict):
-    name: str
-    scene_goal: str = ""
-    emotion_arc: list[str] = Field(default_factory=list)
-    key_actions: list[str] = Field(default_factory=list)
-    tells: list[str] = Field(default_factory=list)
+    name: Name
+    scene_goal: Phrase = ""
+    emotion_arc: list[Name] = Field(default_factory=list, max_length=3)
+    key_actions: list[Phrase] = Field(default_factory=list, max_length=3)
+    tells: list[Name] = Field(default_factory=list, max_length=2)
+
+
+def _plan_schema(schema: dict[str, Any]) -> None:
+    """Under a grammar every part is written and at least one character plan, so the validator below holds."""
+    schema["required"] = list(schema["properties"])
+    schema["properties"]["characters"]["minItems"] = 1
 
 
 class CreativeDirectives(_Strict):
     """I_c: how the scene is told (exposition, pacing, per-character action and emotion)."""
 
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_plan_schema)
+
     exposition: ExpositionStrategy = Field(default_factory=ExpositionStrategy)
     pacing: NarrativePacing = Field(default_factory=NarrativePacing)
-    characters: list[CharacterPlan] = Field(default_factory=list)
+    characters: list[CharacterPlan] = Field(default_factory=list, max_length=6)
 
     @model_validator(mode="after")
     def _plans_something(self) -> CreativeDirectives:

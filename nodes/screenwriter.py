@@ -11,6 +11,7 @@ from nodes.runtime import chat_model, guarded, scene_no, timed_node, write_artef
 from nodes.schemas import TaskInput, render_x
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
 from screenplay.fountain import is_scene_heading
+from screenplay.fountain_grammar import scene_grammar
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*$", re.MULTILINE)
 # What a chat model says around its answer: openers before the scene, closers after it. An opener is an
@@ -81,12 +82,27 @@ def clean_fountain(text: str, x: TaskInput) -> str:
     return body + "\n"
 
 
+def fountain_grammar(model: BaseChatModel, x: TaskInput) -> dict[str, Any]:
+    """The invoke kwargs that hold the answer to this scene's Fountain shape (screenplay.fountain_grammar):
+    for in-process transformers models when the role's ``fountain_grammar`` is on (unset: on for embedded)."""
+    from models import constrained
+    from models.local_chat import LocalChatModel
+
+    if not isinstance(model, LocalChatModel) or not constrained.available():
+        return {}
+    on = model.config.fountain_grammar
+    if not (model.provider == "embedded" if on is None else on):
+        return {}
+    return {"grammar": constrained.Grammar("ebnf", scene_grammar(x, heading_hint(x)))}
+
+
 def write_screenplay(
     model: BaseChatModel, prose: str, x: TaskInput, critique: str | None = None
 ) -> StageOutput:
     out = call_prompt(
         model,
         "screenwriter",
+        fountain_grammar(model, x),
         prose=prose,
         heading_hint=heading_hint(x),
         names=[c.name for c in x.characters],
@@ -98,7 +114,9 @@ def write_screenplay(
 
 def write_direct(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> StageOutput:
     """The e2e baseline: X -> S in one call, no prose and no directives."""
-    out = call_prompt(model, "e2e", x_text=render_x(x), heading_hint=heading_hint(x), critique=critique)
+    out = call_prompt(
+        model, "e2e", fountain_grammar(model, x), x_text=render_x(x), heading_hint=heading_hint(x), critique=critique
+    )
     out.text = clean_fountain(out.text, x)
     return out
 

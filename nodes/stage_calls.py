@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -31,11 +32,13 @@ def prompt_messages(prompt_name: str, **variables: object) -> list[BaseMessage]:
     return [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in turns]
 
 
-def call_prompt(model: BaseChatModel, prompt_name: str, **variables: object) -> StageOutput:
-    """Invoke ``model`` once on a rendered prompt file."""
+def call_prompt(
+    model: BaseChatModel, prompt_name: str, invoke_kwargs: dict[str, Any] | None = None, **variables: object
+) -> StageOutput:
+    """Invoke ``model`` once on a rendered prompt file (``invoke_kwargs``: e.g. a grammar for the answer)."""
     messages = prompt_messages(prompt_name, **variables)
     started = time.perf_counter()
-    reply = model.invoke(messages)
+    reply = model.invoke(messages, **(invoke_kwargs or {}))
     usage = reply.usage_metadata or {}
     return StageOutput(
         text=message_text(reply).strip(),

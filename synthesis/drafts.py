@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nodes.schemas import CharacterPlan, CharacterProfile
+from nodes.schemas import CharacterPlan, CharacterProfile, Name, Phrase, Relationship, Sentence
+
+MAX_PROFILES = 8  # a scene's speaking cast; more would not fit the teacher's budget anyway
+MAX_GUIDELINES = 3
 
 
 class _Draft(BaseModel):
@@ -16,31 +19,49 @@ class _Draft(BaseModel):
 
 
 class OutlineDraft(_Draft):
-    synopsis: str = Field(min_length=1)
-    beats: list[str] = Field(default_factory=list)
+    synopsis: str = Field(min_length=1, max_length=400)
+    beats: list[Sentence] = Field(default_factory=list, max_length=6)
 
 
 class ContextDraft(_Draft):
-    premise: str | None = None
-    story_so_far: str = Field(min_length=1)
-    prev_scene_tail: str | None = None
+    premise: str | None = Field(default=None, max_length=240)
+    story_so_far: str = Field(min_length=1, max_length=600)
+    prev_scene_tail: str | None = Field(default=None, max_length=240)
+
+
+class RelationshipDraft(Relationship):
+    target: Name
+    relation: Name
+    dynamic: Phrase | None = None
+
+
+class ProfileDraft(CharacterProfile):
+    """A C item as the teacher writes it: X's profile with bounded fields (a person's X has no bounds)."""
+
+    name: Name
+    aliases: list[Name] = Field(default_factory=list, max_length=3)
+    background: str = Field(default="", max_length=200)
+    personality: Phrase = ""
+    relationships: list[RelationshipDraft] = Field(default_factory=list, max_length=2)
+    state: Phrase | None = None
 
 
 class CharactersDraft(_Draft):
-    characters: list[CharacterProfile] = Field(min_length=1)
+    characters: list[ProfileDraft] = Field(min_length=1, max_length=MAX_PROFILES)
 
 
 class GuidelinesDraft(_Draft):
-    guidelines: list[str] = Field(default_factory=list)
-    genre: str | None = None
-    tone: str | None = None
+    # Bounded for the grammar only: a longer list from an unconstrained teacher is cut with a note (steps).
+    guidelines: list[Sentence] = Field(default_factory=list, json_schema_extra={"maxItems": MAX_GUIDELINES})
+    genre: Name | None = None
+    tone: Name | None = None
 
 
 class CharacterPlans(_Draft):
-    characters: list[CharacterPlan] = Field(min_length=1)
+    characters: list[CharacterPlan] = Field(min_length=1, max_length=6)
 
 
 class FidelityVerdict(_Draft):
-    missing_or_changed: list[str] = Field(default_factory=list)
-    added: list[str] = Field(default_factory=list)
+    missing_or_changed: list[Sentence] = Field(default_factory=list, max_length=4)
+    added: list[Sentence] = Field(default_factory=list, max_length=4)
     carries_events: bool

@@ -20,6 +20,7 @@ from typing import Any
 import prompts
 from common.errors import BadInput
 from common.fsutil import write_json
+from models.structured import tally
 from synthesis import datasheet
 from synthesis.assemble import apply_decisions, write_splits
 from synthesis.cache import CallCache
@@ -144,6 +145,7 @@ def synthesize(
         "rejections": _counts_by_step(rejections),
         "coercions": dict(Counter(c.split(": ")[0] for o in outcomes for c in o.coercions).most_common()),
         "usage": asdict(teacher.usage) | {"wall_seconds": round(time.perf_counter() - started, 3)},
+        "structured": tally(),
         "licences": corpus.licences,
         "config": {
             "corpus_dir": str(corpus_dir),

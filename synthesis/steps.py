@@ -27,6 +27,7 @@ from nodes.schemas import (
 from screenplay.lint_rules.cast import normalise_name
 from synthesis.corpus import SourceScene
 from synthesis.drafts import (
+    MAX_GUIDELINES,
     CharacterPlans,
     CharactersDraft,
     ContextDraft,
@@ -37,7 +38,6 @@ from synthesis.drafts import (
 from synthesis.teacher import Teacher
 from synthesis.validate import Invalid, copied_dialogue, dialogue_lines, match_profiles, traceable_beats
 
-MAX_GUIDELINES = 3
 PROSE_RATIO = (1.5, 3.0)  # |N| / |S| (DSR-SPEC 6 step 3)
 MAX_DIRECTIVES_SHARE = 0.25  # I_c text at most ~25% of N (DSR-SPEC 3.1)
 MIN_DIRECTIVE_BEATS_REALISED = 0.5
@@ -226,7 +226,7 @@ async def forward(teacher: Teacher, draft: Draft) -> None:
         min_chars=low,
         max_chars=high,
     )
-    prose = (await teacher.text(messages, "forward_novel")).strip()
+    prose = (await teacher.text(messages, "forward_novel")).output.strip()
     if not low <= len(prose) <= high:
         raise Invalid(
             "prose-length",

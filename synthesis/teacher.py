@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Generic, TypeVar, get_origin
 
 from langchain_core.language_models import BaseChatModel
@@ -19,13 +18,23 @@ from pydantic import BaseModel, ValidationError
 
 import prompts
 from models.messages import message_text
+from models.openai_provider import fall_back
 from models.settings import RoleConfig, Settings, load_settings
-from models.structured import NoJSONFound, describe_problem, extract_json, instructions
+from models.structured import (
+    NoJSONFound,
+    cut_off,
+    describe_problem,
+    extract_json,
+    instructions,
+    mechanism,
+    record,
+    rejects_format,
+    request_kwargs,
+    role_of,
+)
 from synthesis.cache import CachedCall, CallCache, call_key
 
 T = TypeVar("T", bound=BaseModel)
-# Building a schema's JSON instructions costs milliseconds of pydantic work; per call that adds up.
-_instructions = cache(instructions)
 
 
 class TeacherError(RuntimeError):
@@ -125,58 +134,76 @@ class Teacher:
         if self._in_flight == 0:
             self.usage.model_seconds += time.perf_counter() - self._busy_since
 
-    async def text(self, messages: list[dict[str, str]], purpose: str) -> str:
-        """One completion, from the cache when this exact call finished before."""
-        key = call_key(messages, self.identity, self.seed)
+    async def text(self, messages: list[dict[str, str]], purpose: str, schema: type[BaseModel] | None = None) -> CachedCall:
+        """One completion, from the cache when this exact call finished before; with ``schema``, held to it
+        by the model's structured-output mechanism (which is part of the cache key)."""
+        mech = mechanism(self.model) if schema is not None else None
+        key = call_key(messages, {**self.identity, "mechanism": mech} if mech else self.identity, self.seed)
         self.usage.by_purpose[purpose] = self.usage.by_purpose.get(purpose, 0) + 1
         hit = self.cache.get(key)
         if hit is not None:
             self.usage.cache_hits += 1
             self.usage.cached_input_tokens += hit.input_tokens
             self.usage.cached_output_tokens += hit.output_tokens
-            return hit.output
+            return hit
+        extra = request_kwargs(mech, schema) if mech and schema else {}
         async with self._slots:
             self._enter()
             started = time.perf_counter()
             try:
-                reply = await self.model.ainvoke([(m["role"], m["content"]) for m in messages])
+                reply = await self.model.ainvoke([(m["role"], m["content"]) for m in messages], **extra)
+                output, usage = message_text(reply), getattr(reply, "usage_metadata", None) or {}
+                tokens = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+                failure = None
             except Exception as exc:  # any provider error: the scene is skipped with the reason
-                self.usage.failures += 1
-                raise TeacherError("teacher-call-failed", f"{type(exc).__name__}: {exc}"[:300]) from exc
+                failure, cut = exc, cut_off(exc)
+                if cut is not None:
+                    failure, output, tokens = None, cut.text, (cut.input_tokens, cut.output_tokens)
             finally:
                 self._leave()
-        usage = getattr(reply, "usage_metadata", None) or {}
-        call = CachedCall(
-            message_text(reply),
-            usage.get("input_tokens", 0),
-            usage.get("output_tokens", 0),
-            round(time.perf_counter() - started, 4),
-        )
+        if failure is not None:
+            if mech and rejects_format(failure) and fall_back(self.model, mech):
+                return await self.text(messages, purpose, schema)  # the endpoint refused the format: weaker one
+            self.usage.failures += 1
+            raise TeacherError("teacher-call-failed", f"{type(failure).__name__}: {failure}"[:300]) from failure
+        call = CachedCall(output, *tokens, round(time.perf_counter() - started, 4))
         self.cache.put(key, purpose, call)
         self.usage.calls += 1
         self.usage.input_tokens += call.input_tokens
         self.usage.output_tokens += call.output_tokens
-        return call.output
+        return call
 
     async def structured(
         self, messages: list[dict[str, str]], schema: type[T], purpose: str
     ) -> Structured[T]:
-        """A ``schema`` object, leniently extracted, with up to ``max_repairs`` repair turns."""
-        convo = [*messages, {"role": "user", "content": _instructions(schema)}]
-        problem = ""
-        for _ in range(self.max_repairs + 1):
-            raw = await self.text(convo, purpose)
+        """A ``schema`` object, leniently extracted, with up to ``max_repairs`` repair turns (one under a
+        grammar, where only semantic validators can fail). An answer that used the whole token budget and
+        does not parse is ``truncated`` (decided from the stored token count, so a rerun says the same)."""
+        convo = [*messages, {"role": "user", "content": instructions(schema)}]
+        problem, truncations, attempt = "", 0, 0
+        mech = mechanism(self.model)
+        attempts = min(self.max_repairs + 1, 2) if mech == "grammar" else self.max_repairs + 1
+        while attempt < attempts:
+            attempt += 1
+            call = await self.text(convo, purpose, schema)
+            truncated = call.output_tokens >= self.identity.get("max_new_tokens", float("inf"))
             try:
-                data, notes = coerce(extract_json(raw), schema)
-                return Structured(schema.model_validate(data), notes)
+                data, notes = coerce(extract_json(call.output), schema)
+                value = schema.model_validate(data)
             except (NoJSONFound, ValidationError) as exc:
                 problem = describe_problem(exc)
-            convo = [
-                *convo,
-                {"role": "assistant", "content": raw},
-                {"role": "user", "content": prompts.render("structured_repair", problem=problem)},
-            ]
-        raise TeacherError("invalid-json", f"{purpose}: {problem}"[:300])
+                truncations += truncated
+                convo = [
+                    *convo,
+                    {"role": "assistant", "content": call.output},
+                    {"role": "user", "content": prompts.render("structured_repair", problem=problem, truncated=truncated)},
+                ]
+                continue
+            record(role_of(self.model), mech, attempt, valid=True, truncations=truncations)
+            return Structured(value, notes)
+        record(role_of(self.model), mech, attempt, valid=False, truncations=truncations)
+        reason = "truncated" if truncated else "invalid-json"
+        raise TeacherError(reason, f"{purpose}: {problem}"[:300])
 
 
 def build_teacher(

@@ -110,6 +110,6 @@ def test_real_model_within_bounded_attempts(embedded_model):
         )  # fmt: skip
     except StructuredOutputError as exc:
         assert len(exc.raw_outputs) == 2 and all(isinstance(o, str) for o in exc.raw_outputs)
-        assert "Verdict: no valid JSON object after 2 attempts; last problem:" in str(exc)
+        assert "Verdict: no valid JSON object after 2 attempts (" in str(exc) and exc.mechanism == "grammar"
     else:
-        assert 1 <= result.value.score <= 12 and result.attempts <= 2
+        assert 1 <= result.value.score <= 12 and result.attempts <= 2 and result.mechanism == "grammar"

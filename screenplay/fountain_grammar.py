@@ -1,0 +1,68 @@
+"""A per-scene grammar (xgrammar EBNF) that holds the screenwriter's answer to the shape of one Fountain scene.
+
+The words stay free; the shape does not: exactly one scene heading (the one X implies, or any heading
+with X's interior/exterior prefix when X names no place), then blocks separated by blank lines: action
+paragraphs, dialogue (a cue drawn only from the scene's cast and aliases, with the usual V.O., O.S.,
+O.C. and CONT'D extensions, an optional parenthetical, the spoken line) and transitions. What the
+critic's F1 checks reject (a second heading, a cue naming nobody in C, a dialogue block with no words,
+chat around the script) cannot be generated.
+"""
+
+from __future__ import annotations
+
+import json
+
+from nodes.schemas import TaskInput
+
+EXTENSIONS = ("V.O.", "O.S.", "O.C.", "CONT'D")
+TRANSITIONS = ("CUT TO:", "DISSOLVE TO:", "SMASH CUT TO:", "MATCH CUT TO:")  # Fountain reads "TO:" lines as such
+UNKNOWN_PLACE = "UNKNOWN LOCATION"
+
+# An action line opens with a capital and a lower-case letter or punctuation, so it can be neither a
+# heading ("INT.") nor a cue (all capitals); a speech line opens with anything but "(" or a line break.
+_RULES = r"""
+root ::= heading "\n" ("\n" block)+
+action ::= action_line ("\n" action_line)* "\n"
+action_line ::= [A-Z] [a-z ,.'!?;:\-] [^\n]*
+"""
+_DIALOGUE = r"""
+dialogue ::= cue extension? "\n" (parenthetical "\n")? speech "\n"
+parenthetical ::= "(" [a-z] [^()\n]* ")"
+speech ::= [^(\n] [^\n]*
+"""
+
+
+def _literal(text: str) -> str:
+    return json.dumps(text)  # an EBNF string literal uses JSON's quoting and escapes
+
+
+def _choice(options: list[str]) -> str:
+    return " | ".join(_literal(o) for o in options)
+
+
+def cast_cues(x: TaskInput) -> list[str]:
+    """Every cue the scene may use: names and aliases of C in capitals, longest first."""
+    names = {n.strip().upper() for c in x.characters for n in (c.name, *c.aliases) if n.strip()}
+    return sorted(names, key=lambda n: (-len(n), n))
+
+
+def scene_grammar(x: TaskInput, heading: str) -> str:
+    """The EBNF for one scene of ``x`` whose heading X implies as ``heading`` (see ``heading_hint``)."""
+    if UNKNOWN_PLACE in heading:
+        prefix, _, rest = heading.partition(" ")
+        time = rest.rpartition(" - ")[2]
+        head = f'heading ::= {_literal(prefix + " ")} [A-Z0-9] [A-Z0-9 \'.&/\\-]* {_literal(" - " + time)}'
+    else:
+        head = f"heading ::= {_literal(heading)}"
+    cues = cast_cues(x)
+    rules = [_RULES.strip(), head, f'transition ::= ({_choice(list(TRANSITIONS))}) "\\n"']
+    if cues:  # without a cast every cue would name nobody in C: no dialogue at all
+        rules += [
+            _DIALOGUE.strip(),
+            "block ::= action | dialogue | transition",
+            f"cue ::= {_choice(cues)}",
+            f"extension ::= {_choice([f' ({e})' for e in EXTENSIONS])}",
+        ]
+    else:
+        rules.append("block ::= action | transition")
+    return "\n".join(rules) + "\n"
