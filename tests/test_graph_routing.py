@@ -8,6 +8,8 @@ models, memory and checkpoints are exercised in tests/test_graph_e2e.py.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -318,3 +320,26 @@ def test_recording_models_keep_every_request(fake_models: RecordingModels):  # n
         model.invoke("second")
     assert model.invoke("third").content == "Mara lifted her lantern."
     assert fake_models.prompts("novelist") == ["first", "second", "third"]
+
+
+@pytest.mark.slow  # Chroma memory and the episode files make it a few seconds
+def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(tmp_path, monkeypatch, fake_models):  # noqa: F811
+    """The caps as the README states them, through `dsr write --max-retries N`."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    blame = finding("screenwriter", "F1-parse", "the orphan cue")
+    script_checks(monkeypatch, [[blame]] * 20)
+    run = tmp_path / "run"
+    example = str(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml")
+    args = ["write", example, "-o", str(run), "--scenes", "1", "--mode", "e2e", "--no-rubric", "--max-retries", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    context = json.loads((run / "run.json").read_text())["context"]
+    assert (context["max_retries_per_stage"], context["max_retries_per_scene"]) == (1, 2)
+    verdicts = json.loads((run / "scenes" / "01" / "critique.json").read_text())
+    assert [v["decision"] for v in verdicts] == ["revise", "accept_with_findings"]
+    assert fake_models.calls == {"screenwriter": 2} and told(fake_models.prompts("screenwriter")[1], blame)
+    report = json.loads((run / "report.json").read_text())
+    assert report["scenes"][0]["status"] == "accepted_with_findings"
