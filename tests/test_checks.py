@@ -258,10 +258,21 @@ def test_directives_for_an_outsider_and_unplanned_beats(x, prose, scene):
     assert errors(deterministic_checks(x, prose, scene, directives=plan)) == set()
 
 
+def short_label(beat: str, limit: int = 40) -> str:
+    """The longest run of leading words of ``beat`` that fits a pacing label."""
+    words, label = beat.rstrip(".").split(), ""
+    for word in words:
+        if len(f"{label} {word}".strip()) > limit:
+            break
+        label = f"{label} {word}".strip()
+    return label
+
+
 def test_complete_directives_pass(x, prose, scene):
     plan = CreativeDirectives(
         pacing=NarrativePacing.model_validate(
-            {"beats": [{"label": b} for b in x.outline.beats], "climax_beat": 1, "ending": "button"}
+            # Beat labels are short (at most 40 characters): the first words of each outline beat.
+            {"beats": [{"label": short_label(b)} for b in x.outline.beats], "climax_beat": 1, "ending": "button"}
         ),
         characters=[CharacterPlan(name="MARA"), CharacterPlan(name="TOM")],
     )

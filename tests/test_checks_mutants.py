@@ -1,0 +1,126 @@
+"""Tests that kill surviving mutants of the critic's checks (nodes/checks/), found with mutmut.
+
+Each pins behaviour a revising stage depends on: the exact critique line it is told, alias resolution in
+the planner's character plans, beat coverage across the plan's entries, and a dead character acting
+only in a later action paragraph of the screenplay.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nodes.checks import deterministic_checks
+from nodes.findings import Finding
+from nodes.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
+
+DATA = Path(__file__).parent / "data" / "critic"
+
+
+@pytest.fixture(scope="module")
+def x() -> TaskInput:
+    return TaskInput.model_validate(json.loads((DATA / "scene.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def prose() -> str:
+    return (DATA / "good_prose.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def scene() -> str:
+    return (DATA / "good_scene.fountain").read_text(encoding="utf-8")
+
+
+def plan(labels: list[str], names: list[str]) -> CreativeDirectives:
+    pacing = NarrativePacing.model_validate({"beats": [{"label": label} for label in labels], "ending": "button"})
+    return CreativeDirectives(pacing=pacing, characters=[CharacterPlan(name=n) for n in names])
+
+
+def planner_findings(x: TaskInput, prose: str, scene: str, directives: CreativeDirectives) -> list[Finding]:
+    return [f for f in deterministic_checks(x, prose, scene, directives=directives) if f.stage == "planner"]
+
+
+def test_planner_critique_lines_are_exact(x, prose, scene):
+    """What a rerun planner reads: check, message, evidence and fix, word for word."""
+    empty = CreativeDirectives.model_construct(
+        exposition=plan(["x"], []).exposition,
+        pacing=NarrativePacing.model_construct(beats=[], climax_beat=None, ending="button"),
+        characters=[CharacterPlan(name="MARA"), CharacterPlan(name="JONAH")],
+    )
+    lines = {f.check: f.as_critique() for f in planner_findings(x, prose, scene, empty)}
+    assert lines["P1-no-beats"] == "- [P1-no-beats] the directives plan no beats. Fix: plan the scene's beats in order"
+    assert lines["P1-missing-character"] == (
+        '- [P1-missing-character] TOM is in the outline but has no character plan (e.g. "TOM"). '
+        "Fix: add a plan (goal, emotion arc, key actions, tells) for TOM"
+    )
+    assert lines["P1-unknown-character"] == (
+        '- [P1-unknown-character] the plan names JONAH, who is not in the inputs (e.g. "JONAH"). '
+        "Fix: plan only the characters given"
+    )
+
+
+def test_a_character_planned_under_an_alias_counts_as_planned(x, prose, scene):
+    """BRENNAN is the harbour master's alias: a plan under either name covers him."""
+    outline = x.outline.model_copy(update={"characters": ["MARA", "HARBOUR MASTER"]})
+    with_alias = x.model_copy(update={"outline": outline})
+    found = planner_findings(with_alias, prose, scene, plan(["Mara spots a shape"], ["Mara", "Brennan"]))
+    assert not [f for f in found if f.check == "P1-missing-character"]
+    found = planner_findings(with_alias, prose, scene, plan(["Mara spots a shape"], ["MARA"]))
+    assert [f.evidence for f in found if f.check == "P1-missing-character"] == ["HARBOUR MASTER"]
+
+
+def test_beat_coverage_reads_every_plan_entry_whole(x, prose, scene):
+    """Each outline beat is covered by its own label, at the coverage threshold: two of the four content
+    words of a beat, so losing a label's first word to its neighbour loses the beat."""
+    labels = ["shape rocks lantern", "alive begs", "hauls steps"]
+    found = planner_findings(x, prose, scene, plan(labels, ["MARA", "TOM"]))
+    assert [f for f in found if f.check == "P1-coverage"] == []
+    found = planner_findings(x, prose, scene, plan(labels[:2], ["MARA", "TOM"]))
+    assert [f.evidence for f in found if f.check == "P1-coverage"] == [x.outline.beats[2]]
+
+
+def test_character_names_do_not_count_towards_beat_coverage(x, prose, scene):
+    """'Tom sleeps soundly' asks for two words, not three: the name is not an event the plan must repeat,
+    so one of the two (half, over the 0.34 threshold) covers it, where one of three would not."""
+    outline = x.outline.model_copy(update={"beats": ["Tom sleeps soundly."]})
+    quiet = x.model_copy(update={"outline": outline})
+    found = planner_findings(quiet, prose, scene, plan(["sleeps"], ["MARA", "TOM"]))
+    assert [f for f in found if f.check == "P1-coverage"] == []
+    found = planner_findings(quiet, prose, scene, plan(["Tom"], ["MARA", "TOM"]))
+    assert [f.evidence for f in found if f.check == "P1-coverage"] == ["Tom sleeps soundly."]
+
+
+def test_dead_character_acting_in_a_later_action_line_blames_the_screenwriter(x, prose, scene):
+    facts = ["Brennan drowned when his boat went down off the point."]
+    lines = scene.splitlines()
+    first_action = next(i for i, line in enumerate(lines) if line.strip() and i > 0 and not line.isupper())
+    draft = "\n".join([*lines[: first_action + 1], "", "Brennan walks in from the rain.", *lines[first_action + 1 :]])
+    found = [f for f in deterministic_checks(x, prose, draft, known_facts=facts) if f.check == "N5-dead-character"]
+    assert [(f.stage, f.evidence) for f in found] == [("screenwriter", facts[0])]
+
+
+def test_quoted_speech_between_a_name_and_its_verb_is_still_acting(x, prose, scene):
+    facts = ["Brennan drowned when his boat went down off the point."]
+    walking = prose + '\n\nBrennan "Evening, Mara" turned from the window.\n'
+    found = [f for f in deterministic_checks(x, walking, scene, known_facts=facts) if f.check == "N5-dead-character"]
+    assert [(f.stage, f.evidence) for f in found] == [("novelist", facts[0])]
+
+
+def test_prose_only_evidence_quotes_the_first_action_line(x):
+    block = " ".join(["Mara walked slowly along the wet rocks and remembered the long winters."] * 6)
+    found = [f for f in deterministic_checks(x, None, f"EXT. ROCKS - NIGHT\n\n{block}\n") if f.check == "F1-prose-only"]
+    assert len(found) == 1 and found[0].evidence == block[:160]
+
+
+def test_han_text_is_read_as_overlapping_character_bigrams():
+    """Chinese has no spaces: coverage compares every pair of neighbouring Han characters, and a run of
+    one character is kept whole (a single-character name or object)."""
+    from nodes.checks import content_words
+
+    assert content_words("灯塔亮了", "zh") == {"灯塔", "塔亮", "亮了"}
+    assert content_words("灯塔", "zh") == {"灯塔"}
+    assert content_words("船", "zh") == {"船"}
+    assert content_words("玛拉点灯", "zh", exclude=["玛拉"]) == {"拉点", "点灯"}
