@@ -124,3 +124,28 @@ def test_han_text_is_read_as_overlapping_character_bigrams():
     assert content_words("灯塔", "zh") == {"灯塔"}
     assert content_words("船", "zh") == {"船"}
     assert content_words("玛拉点灯", "zh", exclude=["玛拉"]) == {"拉点", "点灯"}
+
+
+def test_coverage_and_heading_critique_lines_are_exact(x, prose, scene):
+    found = planner_findings(x, prose, scene, plan(["shape rocks lantern", "alive begs"], ["MARA", "TOM"]))
+    assert [f.as_critique() for f in found if f.check == "P1-coverage"] == [
+        f'- [P1-coverage] an outline beat is not reflected in the plan (e.g. "{x.outline.beats[2]}"). '
+        "Fix: plan a beat for every outline event"
+    ]
+    two = scene + "\nINT. LAMP ROOM - NIGHT\n\nMara lights the lamp.\n"
+    heading = [f for f in deterministic_checks(x, prose, two) if f.check == "F1-heading"]
+    assert [f.as_critique() for f in heading] == [
+        "- [F1-heading] the screenplay has 2 scene headings; one scene is expected "
+        '(e.g. "EXT. LIGHTHOUSE BASE - NIGHT | INT. LAMP ROOM - NIGHT"). '
+        "Fix: start with one heading such as 'INT. LIGHTHOUSE - NIGHT' and write only this scene"
+    ]
+
+
+def test_inner_state_evidence_quotes_the_words_around_the_first_hit(x, scene):
+    opening = "Mara felt afraid of the dark water below the rocks"
+    text = opening + ", and she thought about the storm. " + " ".join(["She climbs the wet steps."] * 30)
+    found = [f for f in deterministic_checks(x, text, scene) if f.check == "N4-inner-state"]
+    assert len(found) == 1
+    evidence = found[0].evidence
+    # From the start of the text (the hit, 'felt' at 5-9, is within 60 characters of it) to 60 past the hit.
+    assert evidence == (opening + ", and she thought about")[:69]
