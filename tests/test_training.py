@@ -19,10 +19,8 @@ from types import SimpleNamespace
 import pytest
 
 from models.settings import ConfigError, load_settings
-from synthesis.pipeline import synthesize
 from tests.servers import VENV_BIN
 from tests.test_cli_models import assert_one_line_error, dsr
-from tests.test_synthesis import scripted_factory
 from training.config import resolve_config
 from training.data import load_stage1
 
@@ -37,12 +35,10 @@ SMOKE = {  # a CPU-sized version of training/configs/cpu_smoke.yaml
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, corpus_dir) -> Path:
-    """The real synthesis pipeline on the corpus with the rule-based teacher (train 6, validation 2 rows)."""
-    out = tmp_path_factory.mktemp("stage1-data")
-    synthesize(corpus_dir, out, scripted_factory())
-    return out
+@pytest.fixture
+def data_dir(synthesis_data) -> Path:
+    """The session's synthesis of the corpus with the rule-based teacher (train 6, validation 2 rows)."""
+    return synthesis_data[0]
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +217,7 @@ def test_bad_input_exits_2_without_a_model_dir(data_dir, tmp_path):
     assert not out.exists()
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path):
+def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
     config = tmp_path / "resume.yaml"
     config.write_text(json.dumps(SMOKE | {"max_steps": 3, "save_steps": 1, "max_length": 320, "samples": 0}))
     config = config.rename(config.with_suffix(".yml"))  # JSON is valid YAML
@@ -230,7 +226,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     state = out / "checkpoints" / "checkpoint-1" / "trainer_state.json"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 900  # the first checkpoint; generous, the machine may be shared
     while not state.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     first.send_signal(signal.SIGKILL)
@@ -241,7 +237,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path):
 
     with pytest.raises(ConfigError, match="unfinished"):
         load_transformers(str(out), device="cpu")
-    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    _refuses_changed_resumes(data_dir, out, config, tmp_path, monkeypatch, capsys)
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
     assert second.returncode == 0, second.stderr
     record = json.loads((out / "training.json").read_text())
     resumed_at = int(record["trainer"]["resumed_from"].rsplit("checkpoint-", 1)[1])
@@ -250,3 +247,41 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path):
     assert [e["step"] for e in log if e.get("event") == "resumed"] == [resumed_at]
     steps = [e["step"] for e in log if "loss" in e]
     assert steps == [1, 2, 3], steps  # nothing retrained from 0, nothing logged twice
+
+
+def _refuses_changed_resumes(data_dir: Path, out: Path, config: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """The interrupted run in ``out`` must not be continued with another config, data set or base model:
+    each attempt is one line naming the cause, exit 2, and leaves the checkpoints as they were."""
+    import shutil
+    import sys
+
+    from cli.main import main
+    from models.weights import ensure_embedded_safetensors
+
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    changed_config = tmp_path / "changed.yml"
+    changed_config.write_text(json.dumps(json.loads(config.read_text()) | {"learning_rate": 1e-3}))
+    changed_data = tmp_path / "changed-data"
+    shutil.copytree(data_dir, changed_data)
+    train_file = changed_data / "stage1" / "train.jsonl"
+    train_file.write_text("".join(train_file.read_text().splitlines(keepends=True)[:-1]))
+    base = ensure_embedded_safetensors(load_settings().cache_dir)
+    other_base = tmp_path / "other-base"  # the same weights under another name is another base
+    other_base.mkdir()
+    for item in base.iterdir():
+        (other_base / item.name).symlink_to(item)
+    attempts = {
+        "config": [str(data_dir), "--config", str(changed_config)],
+        "data": [str(changed_data), "--config", str(config)],
+        "base": [str(data_dir), "--config", str(config), "--base", str(other_base)],
+    }
+    for what, args in attempts.items():
+        monkeypatch.setattr(sys, "argv", ["dsr", "train", args[0], "-o", str(out), *args[1:]])
+        with pytest.raises(SystemExit) as exc:
+            main()
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert exc.value.code == 2 and len(lines) == 1, (what, err)
+        assert "interrupted run with a different base, data or config" in lines[0], (what, lines[0])
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
+    assert not (out / "training.json").exists()
