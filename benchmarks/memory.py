@@ -1,33 +1,51 @@
-"""Story-memory retrieval latency at scale (default 10,000 stored scenes) and ingest rate.
+"""Story-memory retrieval latency at series scale, before and after, side by side in one run.
 
-1. Ingest: synthetic scene summaries (150-300 chars) and one fact per two scenes, embedded once in
-   batches (timed on its own), then inserted into Chroma with the precomputed vectors (timed on its
-   own). A small sample also goes through ``add_scene`` one by one, the way ``commit`` writes.
-2. Retrieval at random points of the series (warm, after a few untimed calls): p50/p95 of
-   ``similar_scenes`` (series + order filter, MMR over 20 candidates), ``recent_scenes``, ``facts`` and
-   the whole ``build_previous_context``; the cost of embedding one query is shown for reference.
+The series: 10,000 scenes (40 per episode) with 50,000 facts, five per scene of the kinds fact extraction
+produces (object, knowledge, injury, location, relationship), and one series of its first 1,000 scenes.
+Fact texts come from templates, so many repeat, as in a long series; each distinct text is embedded once.
 
-Usage: ``.venv/bin/python benchmarks/memory.py [--scenes 10000] [--per-episode 40] [--queries 100]``.
-Ingesting 10,000 scenes embeds ~15,000 texts: about 4-5 minutes on a 2-core CPU.
+1. Ingest: the texts are embedded once in batches and cached under ``--cache`` (about 20,000 distinct
+   texts: several minutes on a busy 2-core CPU), then inserted into one Chroma store per size with the
+   precomputed vectors; the stores are cached there too, so reruns only measure retrieval.
+2. Retrieval at random points of each series (warm, after a few untimed calls), the same cases for
+   both code paths: p50/p95 of the whole ``build_previous_context``, ``recent_scenes``, facts by
+   character (newest, and most similar to the scene), ``similar_scenes`` and ``profiles``, with the
+   cost of embedding one query for reference.
+
+"Before" is the ``memory`` package as it was at ``--baseline`` (read from git into a temporary package
+and run against the same store), so both columns are measured on the same data, process and load.
+
+Usage: ``nice .venv/bin/python benchmarks/memory.py [--sizes 1000,10000] [--queries 60] [--torch-threads 2]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from memory import CharacterRecord, Fact, SceneRecord, StoryMemory, build_previous_context  # noqa: E402
+from memory import CharacterRecord, Fact, SceneRecord, StoryMemory  # noqa: E402
+from memory.embedding import SentenceEmbedding  # noqa: E402
+
+BASELINE = "96df561"  # the last commit before issue 17's retrieval work
+PER_EPISODE = 40
 
 SERIES = "bench-series"
 NAMES = [
@@ -90,18 +108,61 @@ def make_scenes(n: int, per_episode: int, rng: random.Random) -> list[SceneRecor
     return scenes
 
 
-def make_facts(scenes: list[SceneRecord], rng: random.Random) -> list[Fact]:
-    return [
-        Fact(
-            series=SERIES,
-            episode=s.episode,
-            scene_no=s.scene_no,
-            text=f"{s.characters[0].title()} now has {rng.choice(OBJECTS)} ({s.episode}.{s.scene_no}).",
-            characters=[s.characters[0]],
-            kind="object",
-        )
-        for s in scenes[::2]
+INJURIES = [
+    "a cut across the palm", "a cracked rib", "a sprained ankle", "burns on both hands", "a black eye",
+    "a fever from the cold water", "a limp from the fall", "a gash above the eyebrow",
+]  # fmt: skip
+SECRETS = [
+    "was on the wreck", "owes the harbour master money", "forged the ledger", "saw the lamp go dark",
+    "has a brother at sea", "signed the false report", "buried something on the beach", "lied about the storm",
+]  # fmt: skip
+TURNS = [
+    "no longer trust each other", "become allies", "fall out over money", "share a secret",
+    "are engaged", "stop speaking", "make peace", "become rivals",
+]  # fmt: skip
+WHEN = ["at dawn", "after the storm", "that night", "before the ferry", "during the wake", "at low tide"]
+FACTS_PER_SCENE = 5
+
+
+def scene_facts(s: SceneRecord, rng: random.Random) -> list[Fact]:
+    """Five facts per scene, one of each kind extraction will produce (object, knowledge, injury,
+    location, relationship), so a 10,000-scene series carries 50,000 facts."""
+    a, b = s.characters[0], s.characters[1]
+    when = rng.choice(WHEN)
+    rows = [
+        ("object", [a], f"{a.title()} now holds {rng.choice(OBJECTS)} {when}."),
+        ("knowledge", [b, a], f"{b.title()} learns that {a.title()} {rng.choice(SECRETS)}."),
+        ("injury", [a], f"{a.title()} has {rng.choice(INJURIES)} {when}."),
+        ("location", [b], f"{b.title()} ends the scene at {rng.choice(PLACES)} {when}."),
+        ("relationship", [a, b], f"{a.title()} and {b.title()} {rng.choice(TURNS)} {when}."),
     ]
+    return [
+        Fact(series=s.series, episode=s.episode, scene_no=s.scene_no, text=text, characters=names, kind=kind)
+        for kind, names, text in rows
+    ]
+
+
+def corpus(n_scenes: int, per_episode: int, seed: int) -> tuple[list[SceneRecord], list[Fact]]:
+    """The synthetic series: deterministic for a seed, so vectors and stores can be cached under /tmp."""
+    rng = random.Random(seed)
+    scenes = make_scenes(n_scenes, per_episode, rng)
+    return scenes, [f for s in scenes for f in scene_facts(s, rng)]
+
+
+def cached_vectors(embedding: SentenceEmbedding, texts: list[str], cache: Path, key: str) -> np.ndarray:
+    """Embeddings of ``texts`` (unique texts embedded once, in batches), cached as ``cache/key.npy``."""
+    path = cache / f"{key}.npy"
+    if path.exists():
+        vectors = np.load(path)
+        if len(vectors) == len(texts):
+            return vectors
+    unique = list(dict.fromkeys(texts))
+    index = {text: i for i, text in enumerate(unique)}
+    table = embedding.embed(unique)
+    vectors = table[[index[t] for t in texts]].astype(np.float32)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -120,131 +181,158 @@ def timed(fn: Callable[[], object], rounds: int, warmup: int = 3) -> list[float]
     return out
 
 
-def ingest(
-    console: Console,
-    mem: StoryMemory,
-    scenes: list[SceneRecord],
-    facts: list[Fact],
-    open_s: float,
-    args: argparse.Namespace,
-    rng: random.Random,
+def baseline_package(rev: str, into: Path) -> ModuleType:
+    """``memory`` as it was at ``rev``, importable as ``memory_before`` (imports rewritten to match)."""
+    files = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-tree", "--name-only", rev, "memory/"],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()  # fmt: skip
+    package = into / "memory_before"
+    package.mkdir(parents=True)
+    for name in files:
+        text = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{rev}:{name}"], check=True, capture_output=True, text=True
+        ).stdout
+        text = text.replace("from memory.", "from memory_before.").replace(
+            "import memory.", "import memory_before."
+        )
+        (package / Path(name).name).write_text(text)
+    sys.path.insert(0, str(into))
+    return importlib.import_module("memory_before")
+
+
+def build_store(
+    console: Console, path: Path, scenes: list[SceneRecord], facts: list[Fact], vectors: tuple[Any, Any]
 ) -> None:
-    """Fill the store (embedding and insert timed separately) and print the ingest table."""
-    for name in NAMES:
-        for ep in range(1, scenes[-1].episode + 1, 5):
-            mem.upsert_character(
-                CharacterRecord(
-                    series=SERIES,
-                    name=name,
-                    profile={"name": name, "state": f"as of E{ep}"},
-                    episode=ep,
-                    scene_no=0,
-                )
-            )
+    """Fill a fresh store with precomputed vectors (insert timed) plus a few one-by-one commits."""
+    with StoryMemory(path) as mem:
+        last_episode = scenes[-1].episode
+        for name in NAMES:  # a profile version every 5 episodes, as a character's profile changes
+            for ep in range(1, last_episode + 1, 5):
+                mem.upsert_character(
+                    CharacterRecord(
+                        series=SERIES, name=name, profile={"name": name, "state": f"as of E{ep}"},
+                        episode=ep, scene_no=0,
+                    )
+                )  # fmt: skip
+        started = time.perf_counter()
+        mem.add_scenes(scenes, embeddings=vectors[0])
+        mem.add_facts(facts, embeddings=vectors[1])
+        insert_s = time.perf_counter() - started
+        sample = [s.model_copy(update={"series": f"{SERIES}-commit"}) for s in scenes[:50]]
+        started = time.perf_counter()
+        for s in sample:  # a separate series, so retrieval below sees exactly the series' scenes
+            mem.add_scene(s)
+        commit_s = time.perf_counter() - started
+        n = len(scenes) + len(facts)
+        console.print(
+            f"built {path.name}: chroma insert {n:,} precomputed in {insert_s:.1f} s ({n / insert_s:,.0f}/s); "
+            f"add_scene one by one {len(sample) / commit_s:.1f}/s"
+        )
 
-    started = time.perf_counter()
-    scene_vecs = mem.embedding.embed([s.summary for s in scenes])
-    fact_vecs = mem.embedding.embed([f.text for f in facts])
-    embed_s = time.perf_counter() - started
-    started = time.perf_counter()
-    mem.add_scenes(scenes, embeddings=scene_vecs)
-    mem.add_facts(facts, embeddings=fact_vecs)
-    insert_s = time.perf_counter() - started
-    # A separate series, so the retrieval numbers below see exactly --scenes scenes.
-    sample = [
-        s.model_copy(update={"series": f"{SERIES}-commit"})
-        for s in make_scenes(args.commit_sample, args.per_episode, rng)
-    ]
-    started = time.perf_counter()
-    for s in sample:
-        mem.add_scene(s)
-    commit_s = time.perf_counter() - started
 
-    ingest = Table(title=f"ingest ({mem.stats()})")
-    for col in ("what", "seconds", "items/s"):
-        ingest.add_column(col, justify="right" if col != "what" else "left")
-    n_texts = len(scenes) + len(facts)
-    ingest.add_row("open memory (loads MiniLM)", f"{open_s:.1f}", "")
-    ingest.add_row(f"embed {n_texts:,} texts (batches of 64)", f"{embed_s:.1f}", f"{n_texts / embed_s:,.0f}")
-    ingest.add_row(f"chroma insert {n_texts:,} precomputed", f"{insert_s:.1f}", f"{n_texts / insert_s:,.0f}")
-    ingest.add_row(
-        f"add_scene one by one x{len(sample)}", f"{commit_s:.1f}", f"{len(sample) / commit_s:,.1f}"
-    )
-    console.print(ingest)
+def open_store(
+    console: Console, cache: Path, size: int, seed: int, corpus_all: tuple[list, list, Any, Any]
+) -> Path:
+    """The cached store of the series' first ``size`` scenes, built on first use."""
+    scenes, facts, scene_vecs, fact_vecs = corpus_all
+    path = cache / f"store-{size}-{PER_EPISODE}-{seed}"
+    with StoryMemory(path) as mem:
+        filled = mem.stats()["facts"] >= size * FACTS_PER_SCENE
+    if not filled:
+        n_facts = size * FACTS_PER_SCENE
+        build_store(console, path, scenes[:size], facts[:n_facts], (scene_vecs[:size], fact_vecs[:n_facts]))
+    return path
+
+
+def cases(
+    rng: random.Random, scenes: list[SceneRecord], n: int
+) -> list[tuple[tuple[int, int], str, list[str]]]:
+    """Fresh (point, query, names) per call past the first tenth of the series, so no call profits
+    from the query-vector cache."""
+    later = scenes[len(scenes) // 10 :]
+    return [((s.episode, s.scene_no), *synopsis(rng)) for s in (rng.choice(later) for _ in range(n))]
+
+
+def measure(
+    pkg: ModuleType, path: Path, scenes: list[SceneRecord], seed: int, rounds: int
+) -> dict[str, tuple[float, float]]:
+    """p50/p95 (ms) of each call of ``pkg`` (a memory package) on the store at ``path``."""
+    mem = pkg.StoryMemory(path)
+    calls: dict[str, Callable[[tuple[int, int], str, list[str]], object]] = {
+        "build_previous_context (600 tokens)": lambda p, q, n: pkg.build_previous_context(
+            mem, SERIES, p[0], p[1], q, n, premise="A keeper."
+        ),
+        "recent_scenes k=3": lambda p, q, n: mem.recent_scenes(SERIES, p, k=3),
+        "facts by character, newest k=10": lambda p, q, n: mem.facts(SERIES, characters=n, before=p, k=10),
+        "facts by character + query k=8": lambda p, q, n: mem.facts(
+            SERIES, characters=n, query=q, before=p, k=8
+        ),
+        "similar_scenes k=3 (MMR)": lambda p, q, n: mem.similar_scenes(SERIES, q, p, k=3),
+        "profiles(names)": lambda p, q, n: mem.profiles(SERIES, n, before=p),
+        "embed one query (reference)": lambda p, q, n: mem.embedding.query_vector(q),
+    }
+    out = {}
+    for i, (label, fn) in enumerate(calls.items()):  # each row its own cases: no query is embedded yet
+        it = iter(cases(random.Random(seed * 100 + i), scenes, rounds + 3))
+        out[label] = percentiles(timed(lambda fn=fn, it=it: fn(*next(it)), rounds))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", type=int, default=10_000)
-    parser.add_argument("--per-episode", type=int, default=40)
-    parser.add_argument("--queries", type=int, default=100, help="timed calls per measurement")
-    parser.add_argument(
-        "--commit-sample", type=int, default=200, help="scenes written one by one via add_scene"
-    )
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        help="keep the Chroma directory here (default: a temp dir); reused if already filled",
-    )
+    parser.add_argument("--sizes", default="1000,10000", help="series lengths in scenes, comma-separated")
+    parser.add_argument("--queries", type=int, default=60, help="timed calls per measurement")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "dsr-memory-bench")
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of the 'before' memory package")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads")
     args = parser.parse_args()
-    if args.torch_threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.torch_threads)
-    console = Console()
-    rng = random.Random(args.seed)
-    workdir = tempfile.TemporaryDirectory(prefix="dsr-memory-bench-") if args.dir is None else None
-    path = args.dir or Path(workdir.name)
-
+    torch.set_num_threads(args.torch_threads)
+    console = Console(width=150)
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    scenes, facts = corpus(sizes[-1], PER_EPISODE, args.seed)
+    embedding = SentenceEmbedding()
     started = time.perf_counter()
-    mem = StoryMemory(path)
-    open_s = time.perf_counter() - started
-    scenes = make_scenes(args.scenes, args.per_episode, rng)
-    facts = make_facts(scenes, rng)
-    console.print(f"[bold]memory benchmark[/] {len(scenes):,} scenes, {len(facts):,} facts, {path}")
-    if mem.stats()["scenes"] >= len(scenes):
-        console.print("[dim]store already filled by an earlier run with --dir: measuring retrieval only[/]")
-    else:
-        ingest(console, mem, scenes, facts, open_s, args, rng)
-    later = scenes[len(scenes) // 10 :]
-
-    def cycling(fn: Callable[[tuple[int, int], str, list[str]], object]) -> Callable[[], object]:
-        """Calls ``fn`` on fresh (point, query, names) cases, so no row profits from the query cache."""
-        cases = [((s.episode, s.scene_no), *synopsis(rng)) for s in rng.sample(later, args.queries + 3)]
-        it = iter(cases)
-        return lambda: fn(*next(it))
-
-    rows = [
-        ("embed one query (reference)", cycling(lambda p, q, n: mem.embedding.embed([q]))),
-        ("similar_scenes k=3 (filter + MMR)", cycling(lambda p, q, n: mem.similar_scenes(SERIES, q, p, k=3))),
-        ("recent_scenes k=3", cycling(lambda p, q, n: mem.recent_scenes(SERIES, p, k=3))),
-        (
-            "facts(characters, query) k=8",
-            cycling(lambda p, q, n: mem.facts(SERIES, characters=n, query=q, before=p, k=8)),
-        ),
-        ("profiles(names)", cycling(lambda p, q, n: mem.profiles(SERIES, n, before=p))),
-        (
-            "build_previous_context (600 tokens)",
-            cycling(
-                lambda p, q, n: build_previous_context(mem, SERIES, p[0], p[1], q, n, premise="A keeper.")
-            ),
-        ),
-    ]
-    latency = Table(title=f"retrieval at {len(scenes):,} scenes, {args.queries} timed calls each (ms)")
-    for col in ("call", "p50", "p95"):
-        latency.add_column(col, justify="right" if col != "call" else "left")
-    for label, fn in rows:
-        p50, p95 = percentiles(timed(fn, args.queries))
-        latency.add_row(label, f"{p50:.1f}", f"{p95:.1f}")
-    console.print(latency)
-    point, query, names = (later[0].episode, later[0].scene_no), *synopsis(rng)
-    story, _, ids = build_previous_context(mem, SERIES, *point, query, names)
-    console.print(f"[dim]sample context for E{point[0]} S{point[1]} ({len(ids)} sources):[/]\n{story}")
-    mem.close()
-    if workdir is not None:
-        workdir.cleanup()
+    key = f"{sizes[-1]}-{PER_EPISODE}-{args.seed}"
+    scene_vecs = cached_vectors(embedding, [s.summary for s in scenes], args.cache, f"scenes-{key}")
+    fact_vecs = cached_vectors(embedding, [f.text for f in facts], args.cache, f"facts-{key}")
+    console.print(
+        f"vectors for {len(scenes):,} scenes and {len(facts):,} facts: {time.perf_counter() - started:.1f} s"
+    )
+    with tempfile.TemporaryDirectory(prefix="dsr-memory-before-") as tmp:
+        before = baseline_package(args.baseline, Path(tmp))
+        after = importlib.import_module("memory")
+        table = Table(
+            title=f"retrieval latency, ms ({args.queries} calls each, torch threads {args.torch_threads}, "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
+        for col in ("call", "scenes / facts", "before p50", "before p95", "after p50", "after p95"):
+            table.add_column(col, justify="left" if col == "call" else "right")
+        for size in sizes:
+            path = open_store(console, args.cache, size, args.seed, (scenes, facts, scene_vecs, fact_vecs))
+            got = {
+                name: measure(pkg, path, scenes[:size], args.seed + size, args.queries)
+                for name, pkg in (("after", after), ("before", before))
+            }
+            for label, (b50, b95) in got["before"].items():
+                a50, a95 = got["after"][label]
+                table.add_row(
+                    label,
+                    f"{size:,} / {size * FACTS_PER_SCENE:,}",
+                    f"{b50:.1f}",
+                    f"{b95:.1f}",
+                    f"{a50:.1f}",
+                    f"{a95:.1f}",
+                )
+            table.add_section()
+        console.print(table)
+        point, query, names = cases(random.Random(args.seed), scenes, 1)[0]
+        with StoryMemory(path) as mem:
+            story, _, ids = after.build_previous_context(mem, SERIES, *point, query, names)
+        console.print(f"[dim]sample context for E{point[0]} S{point[1]} ({len(ids)} sources):[/]\n{story}")
 
 
 if __name__ == "__main__":

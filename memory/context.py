@@ -10,6 +10,8 @@ import math
 import re
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from memory.profiles import merge_profile
 from memory.records import Fact, SceneRecord, name_key
 from memory.store import StoryMemory
@@ -141,9 +143,13 @@ def profiles_for(
     details earlier episodes established (see :mod:`memory.profiles`), so a shorter profile in a later
     episode file loses nothing it does not replace. Names memory does not know are left out for the
     caller to fill from the episode."""
+
+    def vectors(texts: list[str]) -> np.ndarray:  # cached per sentence: every scene asks again
+        return np.asarray([mem.embedding.query_vector(t) for t in texts], dtype=np.float32)
+
     by_key = {name_key(n): p for p in given or [] for n in [p["name"], *(p.get("aliases") or [])]}
     merged = []
     for rec in mem.profiles(series, names, before=before):
         mine = next((by_key[k] for k in sorted(rec.keys()) if k in by_key), None)
-        merged.append(merge_profile(mine, rec.profile, rec.episode, mem.embedding.embed))
+        merged.append(merge_profile(mine, rec.profile, rec.episode, vectors))
     return merged

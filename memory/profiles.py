@@ -60,7 +60,9 @@ def _kept_sentences(given: list[str], remembered: list[tuple[str, int]], embed: 
     return [mark(text, ep) for text, ep in left]
 
 
-def merge_profile(given: dict[str, Any] | None, remembered: dict[str, Any], episode: int, embed: Embed) -> dict:
+def merge_profile(
+    given: dict[str, Any] | None, remembered: dict[str, Any], episode: int, embed: Embed
+) -> dict:
     """``given`` (the episode file's profile, or None) completed with the ``remembered`` one's details.
 
     ``episode`` is where the remembered version was stored: the origin of its unmarked details.
@@ -81,7 +83,9 @@ def merge_profile(given: dict[str, Any] | None, remembered: dict[str, Any], epis
                 relationships.append({**rel, "dynamic": mark(dynamic, ep)})
         merged["relationships"] = relationships
     if "aliases" in merged:
-        merged["aliases"] = list(dict.fromkeys([*(mine.get("aliases") or []), *(remembered.get("aliases") or [])]))
+        merged["aliases"] = list(
+            dict.fromkeys([*(mine.get("aliases") or []), *(remembered.get("aliases") or [])])
+        )
     if not mine.get("state") and remembered.get("state"):
         state, ep = unmark(remembered["state"], episode)
         merged["state"] = mark(state, ep)

@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import chromadb
 import numpy as np
@@ -44,6 +44,8 @@ COLLECTIONS = ("characters", "scenes", "facts")
 # Identical settings for every client: chroma refuses a second client on one path with different ones.
 _SETTINGS = Settings(anonymized_telemetry=False)
 _MIN_POOL = 20
+_EPISODES_BACK = 4  # episodes read one by one for the newest facts before the widening window
+_MAX_UNFILTERED = 2048  # candidates an unfiltered search may return before the filtered one is cheaper
 
 
 def _usable_dir(path: str | os.PathLike[str]) -> Path:
@@ -113,6 +115,15 @@ def _character(meta: dict[str, Any]) -> CharacterRecord:
     )
 
 
+class _Version(NamedTuple):
+    """A profile version as the character index keeps it: enough to pick the latest, no profile."""
+
+    id: str
+    ident: str
+    order: int
+    keys: frozenset[str]
+
+
 class StoryMemory:
     """Continuity memory of one or more series in a Chroma directory (see the module docstring)."""
 
@@ -130,6 +141,8 @@ class StoryMemory:
                 "start a fresh one with --memory NEW_DIR"
             ) from exc
         self._characters, self._scenes, self._facts = cols
+        self._cast: dict[str, list[_Version]] = {}
+        self._cast_count: int | None = None
 
     def _open(self, name: str) -> chromadb.Collection:
         label, dim = embedder_label(self.embedding.embedder), self.embedding.dim
@@ -173,6 +186,7 @@ class StoryMemory:
             rec.profile,
         ):
             self._characters.delete(ids=[rec.id])
+            self._cast_count = None
             return
         meta = {
             "series": rec.series,
@@ -186,6 +200,7 @@ class StoryMemory:
         }
         doc = f"{rec.name}: {json.dumps(rec.profile, ensure_ascii=False)}"
         self._characters.upsert(ids=[rec.id], documents=[doc], metadatas=[meta])
+        self._cast_count = None  # the same id again changes no count
 
     def profiles(
         self, series: str, names: list[str] | None = None, *, before: Position | None = None
@@ -195,44 +210,51 @@ class StoryMemory:
         ``names`` match case-insensitively against names and aliases (any version's), in the order
         given, unknown names skipped; ``None`` returns every character of the series sorted by name.
         """
-        where = _where(series, before)
-        if names is not None:
-            # Two small reads instead of every version of the series: the versions that answer to a
-            # wanted name or alias, then every version of those characters (each lists its own name).
-            asked = {name_key(n) for n in names if n.strip()}
-            if not asked:
-                return []
-            hits = self._characters.get(
-                where=_where(series, before, _any_of("keys", asked)), include=["metadatas"]
-            )
-            idents = {name_key(m["name"]) for m in hits["metadatas"] or []}
-            if not idents:
-                return []
-            where = _where(series, before, _any_of("keys", idents))
-        got = self._characters.get(where=where, include=["metadatas"])
-        latest: dict[str, CharacterRecord] = {}
+        versions = self._versions(series, before)
+        latest: dict[str, _Version] = {}
         keys: dict[str, set[str]] = {}
-        for meta in got["metadatas"] or []:
-            rec = _character(meta)
-            ident = name_key(rec.name)
-            keys.setdefault(ident, set()).update(rec.keys())
-            if ident not in latest or rec.order > latest[ident].order:
-                latest[ident] = rec
+        for v in versions:
+            keys.setdefault(v.ident, set()).update(v.keys)
+            if v.ident not in latest or v.order > latest[v.ident].order:
+                latest[v.ident] = v
         if names is None:
-            return sorted(latest.values(), key=lambda r: name_key(r.name))
-        found: list[CharacterRecord] = []
-        for wanted in names:
-            ident = next((i for i in latest if name_key(wanted) in keys[i]), None)
-            if ident is not None and latest[ident] not in found:
-                found.append(latest[ident])
-        return found
+            idents = sorted(latest)
+        else:
+            idents = []
+            for wanted in names:
+                ident = next((i for i in latest if name_key(wanted) in keys[i]), None)
+                if ident is not None and ident not in idents:
+                    idents.append(ident)
+        if not idents:
+            return []
+        got = self._characters.get(ids=[latest[i].id for i in idents], include=["metadatas"])
+        records = {cid: _character(meta) for cid, meta in zip(got["ids"], got["metadatas"], strict=True)}
+        return [records[latest[i].id] for i in idents if latest[i].id in records]
+
+    def _versions(self, series: str, before: Position | None) -> list[_Version]:
+        """Every profile version of ``series`` (before ``before``) without its profile, from an index
+        of the characters collection read once per process, and again when its size changes (another
+        process added versions): a metadata ``where`` would cost a SQLite pass over the whole store
+        at every scene."""
+        count = self._characters.count()
+        if self._cast_count != count:
+            got = self._characters.get(include=["metadatas"])
+            self._cast = {}
+            for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                version = _Version(
+                    cid, name_key(meta["name"]), meta["order"], frozenset(meta.get("keys") or [])
+                )
+                self._cast.setdefault(meta["series"], []).append(version)
+            self._cast_count = count
+        limit = order_of(*before) if before is not None else None
+        return [v for v in self._cast.get(series, []) if limit is None or v.order < limit]
 
     def _name_keys(self, series: str, names: list[str], before: Position | None) -> set[str]:
         """Requested names plus every alias memory knows for them."""
         wanted = {name_key(n) for n in names if n.strip()}
-        for rec in self.profiles(series, names, before=before):
-            wanted |= rec.keys()
-        return wanted
+        versions = self._versions(series, before)
+        idents = {v.ident for v in versions if v.keys & wanted}
+        return wanted.union(*(v.keys for v in versions if v.ident in idents))
 
     # scenes
 
@@ -279,12 +301,21 @@ class StoryMemory:
     def recent_scenes(self, series: str, before: Position, k: int = 3) -> list[SceneRecord]:
         """The ``k`` scenes strictly before ``before``, newest last, crossing episode boundaries.
 
-        Reads a story-position window that starts at the ``k`` scene numbers just before and widens
-        (the whole episode, then 1, 2, 4... episodes back) until it holds ``k`` scenes, so the cost
-        does not grow with the length of the series.
+        Reads the ids of the ``2k`` scene numbers just before (ids encode the position); when those do
+        not hold ``k`` scenes (an episode's start, gaps), a story-position window that widens (the whole
+        episode, then 1, 2, 4... episodes back) until it does. Either way the cost does not grow with
+        the length of the series.
         """
-        got = self._latest(self._scenes, series, before, k)
-        return [_scene(d, m) for d, m in got]
+        episode, scene_no = before
+        if k > 0 and scene_no > k:  # the common case: the k scenes just before, read by their ids
+            ids = [scene_id(series, episode, n) for n in range(max(1, scene_no - 2 * k), scene_no)]
+            got = self._scenes.get(ids=ids, include=["metadatas", "documents"])
+            if len(got["ids"]) >= k:
+                rows = sorted(
+                    zip(got["documents"], got["metadatas"], strict=True), key=lambda r: r[1]["order"]
+                )
+                return [_scene(d, m) for d, m in rows[-k:]]
+        return [_scene(d, m) for d, m in self._latest(self._scenes, series, before, k)]
 
     def _latest(
         self, col: chromadb.Collection, series: str, before: Position, k: int, *extra: dict[str, Any]
@@ -317,23 +348,55 @@ class StoryMemory:
         vector = self._vector(query)
         if k <= 0 or vector is None:
             return []
-        got = self._scenes.query(
-            query_embeddings=[vector],
-            n_results=max(4 * k, _MIN_POOL) + len(exclude_ids),
-            where=_where(series, before),
-            include=["metadatas", "documents", "embeddings"],
-        )
-        rows = [
-            (_scene(doc, meta), emb)
-            for sid, doc, meta, emb in zip(
-                got["ids"][0], got["documents"][0], got["metadatas"][0], got["embeddings"][0], strict=True
+        pool = self._nearest(self._scenes, vector, series, before, max(4 * k, _MIN_POOL), exclude_ids)
+        if not pool:
+            return []
+        got = self._scenes.get(ids=pool, include=["metadatas", "documents", "embeddings"])
+        rows = {
+            sid: (_scene(d, m), e)
+            for sid, d, m, e in zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
             )
-            if sid not in exclude_ids
-        ]
+        }
+        ranked = [rows[sid] for sid in pool if sid in rows]
         picked = maximal_marginal_relevance(
-            np.asarray(vector, dtype=np.float32), [emb for _, emb in rows], lambda_mult=mmr_lambda, k=k
+            np.asarray(vector, dtype=np.float32), [emb for _, emb in ranked], lambda_mult=mmr_lambda, k=k
         )
-        return [rows[i][0] for i in picked]
+        return [ranked[i][0] for i in picked]
+
+    def _nearest(
+        self,
+        col: chromadb.Collection,
+        vector: Sequence[float],
+        series: str,
+        before: Position | None,
+        n: int,
+        exclude_ids: set[str] | frozenset[str] = frozenset(),
+    ) -> list[str]:
+        """Ids of the ``n`` records of ``series`` before ``before`` nearest to ``vector``, nearest first.
+
+        Chroma evaluates a metadata ``where`` in SQLite over every record it matches, which at series
+        scale costs far more than the vector search; ids encode series and story position, so the
+        search runs unfiltered over a candidate pool that grows fourfold until ``n`` of them qualify,
+        and only a point with few qualifying records (early in a long store) falls back to the
+        filtered search.
+        """
+        limit = order_of(*before) if before is not None else None
+        fetch = 4 * n
+        while True:
+            got = col.query(query_embeddings=[vector], n_results=fetch, include=[])["ids"][0]
+            found = [rid for rid in got if rid not in exclude_ids and _qualifies(rid, series, limit)]
+            if len(found) >= n or len(got) < fetch:  # enough, or the whole collection was searched
+                return found[:n]
+            if fetch >= _MAX_UNFILTERED:
+                got = col.query(
+                    query_embeddings=[vector],
+                    n_results=n + len(exclude_ids),
+                    where=_where(series, before),
+                    include=[],
+                )["ids"][0]
+                return [rid for rid in got if rid not in exclude_ids][:n]
+            fetch *= 4
 
     def _vector(self, query: Query | None) -> Sequence[float] | None:
         """The query's vector: a text is embedded (cached), a vector passes through, blank is None."""
@@ -387,14 +450,29 @@ class StoryMemory:
         """
         if k <= 0:
             return []
-        extra = []
+        extra, keys = [], set()
         if characters:
             keys = self._name_keys(series, characters, before)
             if not keys:
                 return []
             extra.append(_any_of("char_keys", keys))
         vector = self._vector(query)
+        if vector is not None and not characters:
+            ids = self._nearest(self._facts, vector, series, before, k)
+            return self._facts_by_id(ids)
         if vector is not None:
+            # The nearest facts in distance order, checked for the characters as the pool grows: a
+            # character's facts are a fair share of the series', so a pool of 4k usually holds k.
+            found: list[Fact] = []
+            seen = 0
+            for pool in (4 * k, 16 * k, 64 * k):
+                ranked = self._nearest(self._facts, vector, series, before, pool)
+                found += [
+                    f for f in self._facts_by_id(ranked[seen:]) if keys & {name_key(c) for c in f.characters}
+                ]
+                if len(found) >= k or len(ranked) < pool:
+                    return found[:k]
+                seen = pool
             got = self._facts.query(
                 query_embeddings=[vector],
                 n_results=k,
@@ -403,12 +481,45 @@ class StoryMemory:
             )
             return [_fact(d, m) for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True)]
         if before is not None:
-            return [_fact(d, m) for d, m in self._latest(self._facts, series, before, k, *extra)]
+            return self._newest_facts(series, before, k, keys, extra)
         got = self._facts.get(where=_where(series, None, *extra), include=["metadatas", "documents"])
         found = sorted(
             (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True)), key=_by_order
         )
         return found[-k:]
+
+    def _newest_facts(
+        self, series: str, before: Position, k: int, keys: set[str], extra: list[dict[str, Any]]
+    ) -> list[Fact]:
+        """The ``k`` newest facts before ``before`` (about ``keys`` when given), read one episode at a
+        time with an equality filter, which SQLite answers from an index where a range or list filter
+        scans; a character absent for ``_EPISODES_BACK`` episodes falls back to the widening window."""
+        limit, found = order_of(*before), []
+        last = max(0, before[0] - _EPISODES_BACK + 1)
+        for episode in range(before[0], last - 1, -1):
+            got = self._facts.get(where={"episode": episode}, include=["metadatas", "documents"])
+            found += [
+                _fact(d, m)
+                for d, m in zip(got["documents"], got["metadatas"], strict=True)
+                if m["series"] == series
+                and m["order"] < limit
+                and (not keys or keys & set(m.get("char_keys") or []))
+            ]
+            if len(found) >= k:
+                break
+        if len(found) < k and last > 0:
+            return [_fact(d, m) for d, m in self._latest(self._facts, series, before, k, *extra)]
+        return sorted(found, key=_by_order)[-k:]
+
+    def _facts_by_id(self, ids: list[str]) -> list[Fact]:
+        """The facts with these ids, in the order given."""
+        if not ids:
+            return []
+        got = self._facts.get(ids=ids, include=["metadatas", "documents"])
+        rows = {
+            fid: _fact(d, m) for fid, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+        return [rows[fid] for fid in ids if fid in rows]
 
     def stats(self) -> dict[str, int]:
         return {
@@ -427,6 +538,16 @@ def _last_per_id(recs: list[Any], embeddings: Embeddings | None) -> tuple[list[A
 
 def _by_order(rec: SceneRecord | Fact) -> int:
     return rec.order
+
+
+def _qualifies(record_id: str, series: str, limit: int | None) -> bool:
+    """Whether a scene or fact id (``series:EEEE:SSSS[:digest]``) is of ``series`` and before ``limit``."""
+    if not record_id.startswith(series + ":"):
+        return False
+    parts = record_id[len(series) + 1 :].split(":")
+    if len(parts) not in (2, 3) or not (parts[0].isdigit() and parts[1].isdigit()):
+        return False
+    return limit is None or order_of(int(parts[0]), int(parts[1])) < limit
 
 
 def _windows(before: Position, k: int) -> Iterator[int]:

@@ -346,7 +346,9 @@ def test_other_embedder_is_refused(tmp_path: Path) -> None:
 def test_recent_scenes_in_story_order_across_gaps_and_episodes(mem: StoryMemory) -> None:
     for ep, n in [(1, 1), (1, 2), (1, 7), (4, 3), (4, 5), (4, 6), (4, 9)]:
         mem.add_scene(scene(ep, n, f"Episode {ep} scene {n}: Mara trims the lamp.", ["MARA"]))
-        mem.add_facts([Fact(series=SERIES, episode=ep, scene_no=n, text=f"Mara fact {ep}.{n}.", characters=["MARA"])])
+        mem.add_facts(
+            [Fact(series=SERIES, episode=ep, scene_no=n, text=f"Mara fact {ep}.{n}.", characters=["MARA"])]
+        )
 
     def recent(point: tuple[int, int], k: int = 3) -> list[tuple[int, int]]:
         return [(s.episode, s.scene_no) for s in mem.recent_scenes(SERIES, point, k=k)]
@@ -364,12 +366,34 @@ def test_resumed_run_and_flashback_see_the_story_as_it_stood(mem: StoryMemory) -
     not see anything from later in the story, even though memory already holds it."""
     for ep in (1, 2, 3):
         for n in (1, 2):
-            mem.add_scene(scene(ep, n, f"E{ep} S{n}: the storm season, Mara at the lamp.", ["MARA"], tail=f"end {ep}.{n}"))
-            mem.add_facts([Fact(series=SERIES, episode=ep, scene_no=n, text=f"In {ep}.{n} Mara learns a secret.", characters=["MARA"])])
+            mem.add_scene(
+                scene(
+                    ep, n, f"E{ep} S{n}: the storm season, Mara at the lamp.", ["MARA"], tail=f"end {ep}.{n}"
+                )
+            )
+            mem.add_facts(
+                [
+                    Fact(
+                        series=SERIES,
+                        episode=ep,
+                        scene_no=n,
+                        text=f"In {ep}.{n} Mara learns a secret.",
+                        characters=["MARA"],
+                    )
+                ]
+            )
         mem.upsert_character(
-            CharacterRecord(series=SERIES, name="MARA", profile={"name": "MARA", "state": f"after E{ep}"}, episode=ep, scene_no=1)
+            CharacterRecord(
+                series=SERIES,
+                name="MARA",
+                profile={"name": "MARA", "state": f"after E{ep}"},
+                episode=ep,
+                scene_no=1,
+            )
         )
-    story, tail, ids = build_previous_context(mem, SERIES, 1, 2, "the storm season, Mara at the lamp", ["MARA"])
+    story, tail, ids = build_previous_context(
+        mem, SERIES, 1, 2, "the storm season, Mara at the lamp", ["MARA"]
+    )
     assert tail == "end 1.1" and ids and all(i.startswith(f"{SERIES}:0001:0001") for i in ids)
     assert "E2" not in story and "E3" not in story
     assert profiles_for(mem, SERIES, ["MARA"], (2, 1)) == [{"name": "MARA", "state": "[from E1] after E1"}]
@@ -387,7 +411,14 @@ def committed(episode: int, scene_no: int, synopsis: str, beats: list[str]) -> t
         }
     )
     summary, tail = scene_summary(x, "Mara shuts the door. The lamp turns.")
-    rec = SceneRecord(series=SERIES, episode=episode, scene_no=scene_no, summary=summary, characters=["MARA", "JONAH"], tail=tail)
+    rec = SceneRecord(
+        series=SERIES,
+        episode=episode,
+        scene_no=scene_no,
+        summary=summary,
+        characters=["MARA", "JONAH"],
+        tail=tail,
+    )
     return rec, scene_facts(x)
 
 
@@ -401,7 +432,10 @@ def test_no_outline_line_twice_in_the_previous_context(mem: StoryMemory) -> None
             1,
             2,
             "Mara hides Jonah in the lamp room and lies to the harbour master.",
-            ["Mara hides Jonah in the lamp room", "Jonah gives Mara a silver ring stamped with a ship's crest"],
+            [
+                "Mara hides Jonah in the lamp room",
+                "Jonah gives Mara a silver ring stamped with a ship's crest",
+            ],
         ),
         *(committed(1, n, f"Tom mends the nets on the quay, day {n}.", []) for n in (3, 4, 5)),
     ]
@@ -410,7 +444,12 @@ def test_no_outline_line_twice_in_the_previous_context(mem: StoryMemory) -> None
         mem.add_facts(facts)
     for point in [(1, 3), (2, 1)]:  # scenes 1-2 recent, then only found by similarity
         story, _, ids = build_previous_context(
-            mem, SERIES, *point, "a storm, a sailor hidden in the lamp room", ["MARA", "JONAH"], budget_tokens=2000
+            mem,
+            SERIES,
+            *point,
+            "a storm, a sailor hidden in the lamp room",
+            ["MARA", "JONAH"],
+            budget_tokens=2000,
         )
         lines = story.splitlines()
         assert sum("half-drowned sailor" in line for line in lines) == 1, story
@@ -439,12 +478,19 @@ def test_a_shorter_later_profile_keeps_earlier_details_with_provenance(tmp_path:
         "background": "Lighthouse keeper, 60s. Always carries her late husband's brass compass. Trusts Tom completely.",
         "relationships": [{"target": "TOM", "relation": "old friend", "dynamic": "protective"}],
     }
-    episode_2 = {"name": "MARA", "background": "Lighthouse keeper, 60s. No longer trusts Tom.", "personality": "Guarded."}
+    episode_2 = {
+        "name": "MARA",
+        "background": "Lighthouse keeper, 60s. No longer trusts Tom.",
+        "personality": "Guarded.",
+    }
 
     def write_scene(episode: int, number: int, profile: dict) -> dict:
         x = TaskInput.model_validate(
             {
-                "outline": {"characters": ["MARA"], "synopsis": f"Mara keeps watch, night {episode}.{number}."},
+                "outline": {
+                    "characters": ["MARA"],
+                    "synopsis": f"Mara keeps watch, night {episode}.{number}.",
+                },
                 "characters": [profile],
                 "meta": {"series": SERIES, "episode": episode, "scene_no": number},
             }
@@ -462,7 +508,9 @@ def test_a_shorter_later_profile_keeps_earlier_details_with_provenance(tmp_path:
         assert mara["background"] == (
             "Lighthouse keeper, 60s. No longer trusts Tom. [from E1] Always carries her late husband's brass compass."
         ), n  # the second scene reads episode 2's stored merge: the compass is still from E1
-        assert mara["relationships"] == [{"target": "TOM", "relation": "old friend", "dynamic": "[from E1] protective"}]
+        assert mara["relationships"] == [
+            {"target": "TOM", "relation": "old friend", "dynamic": "[from E1] protective"}
+        ]
         assert mara["personality"] == "Guarded."
     with StoryMemory(memory_dir) as mem:  # one version per change, not per scene
         assert mem.stats()["characters"] == 2
