@@ -113,6 +113,7 @@ def test_prose_only_evidence_quotes_the_first_action_line(x):
     block = " ".join(["Mara walked slowly along the wet rocks and remembered the long winters."] * 6)
     found = [f for f in deterministic_checks(x, None, f"EXT. ROCKS - NIGHT\n\n{block}\n") if f.check == "F1-prose-only"]
     assert len(found) == 1 and found[0].evidence == block[:160]
+    assert found[0].fix_hint == "short present-tense action lines; every spoken line under an ALL-CAPS character cue"
 
 
 def test_han_text_is_read_as_overlapping_character_bigrams():
@@ -149,3 +150,15 @@ def test_inner_state_evidence_quotes_the_words_around_the_first_hit(x, scene):
     evidence = found[0].evidence
     # From the start of the text (the hit, 'felt' at 5-9, is within 60 characters of it) to 60 past the hit.
     assert evidence == (opening + ", and she thought about")[:69]
+
+
+def test_lint_errors_are_one_line_per_rule_with_count_and_line(x, prose, scene):
+    """The screenwriter is told each linter rule once: how often it fired and where it fired first."""
+    once = scene + "\nJONAH\nWho goes there?\n"
+    twice = once + "\nJONAH\nAnswer me.\n"
+    line = len(scene.splitlines()) + 2  # the first JONAH cue
+    for draft, count in ((once, ""), (twice, " [2x]")):
+        found = [f for f in deterministic_checks(x, prose, draft) if f.check == "F1-cast"]
+        assert [(f.severity, f.message, f.evidence) for f in found] == [
+            ("error", f"SP030 unknown-character{count}: JONAH is not among the episode's characters (line {line})", "JONAH")
+        ]
