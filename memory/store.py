@@ -2,13 +2,19 @@
 
 - ``characters``: profile versions, id ``series:name:EEEE:SSSS``; a version is valid from its scene on.
 - ``scenes``: one summary per committed scene, id ``series:EEEE:SSSS`` (upsert, so reruns replace).
-- ``facts``: atomic continuity facts, content-addressed ids (re-adding is a no-op).
+- ``facts``: atomic continuity facts, id ``series:EEEE:SSSS:digest`` (content-addressed: re-adding is a
+  no-op).
 
 Every record carries ``order = episode * 10_000 + scene_no`` so "strictly before this scene" is one
 ``$lt`` filter across episodes. Character lists are stored twice: ``chars`` as a readable "|A|B|" string
 (scalar, portable) and ``char_keys`` as a list of case-folded names, because chroma 1.5 supports
-``$contains`` only on list metadata (not substring matching on strings), and filtering inside the vector
-search keeps ``k`` honest where a post-filter would silently return fewer hits.
+``$contains`` only on list metadata (not substring matching on strings).
+
+Reads avoid metadata ``where`` filters on the hot path: chroma evaluates them in SQLite over every
+record they match (hundreds of milliseconds at 10,000 scenes and 50,000 facts), while a vector search
+or a read by id takes a few. Scene and fact ids encode series and position, so similarity searches run
+unfiltered over a candidate pool that grows until ``k`` qualify (``k`` stays honest: the filtered
+search is the fallback), recent scenes are read by id, and character versions come from a small index.
 """
 
 from __future__ import annotations
