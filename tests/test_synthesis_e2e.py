@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.servers import VENV_BIN, free_port, running
+from tests.servers import VENV_BIN, free_port
 from tests.test_synthesis_scripted import scripted_server
 
 pytestmark = pytest.mark.slow
@@ -46,16 +46,14 @@ def _cache_rows(path: Path) -> dict[str, int]:
         return dict(db.execute("SELECT key, hits FROM calls").fetchall())
 
 
-def test_embedded_teacher_through_dsr_serve(corpus_dir, tmp_path, monkeypatch):
-    port = free_port()
-    serve = [str(VENV_BIN / "dsr"), "serve", "--role", "teacher", "--port", str(port), "--name", "smol"]
-    with running(serve, f"http://127.0.0.1:{port}/health", env={"DSR_TEACHER__MAX_NEW_TOKENS": "16"}):
-        for key, value in _teacher_env(f"http://127.0.0.1:{port}/v1", "smol", MAX_NEW_TOKENS="16").items():
-            monkeypatch.setenv(key, value)
-        out = tmp_path / "data"
-        result = CliRunner().invoke(
-            app, ["synthesize", str(corpus_dir), "-o", str(out), "--limit", "1", "--max-repairs", "0"]
-        )
+def test_embedded_teacher_through_dsr_serve(corpus_dir, tmp_path, monkeypatch, model_server):
+    """The session's served real model (tests/conftest.py) as the teacher."""
+    for key, value in _teacher_env(model_server.base_url, model_server.name, MAX_NEW_TOKENS="16").items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "data"
+    result = CliRunner().invoke(
+        app, ["synthesize", str(corpus_dir), "-o", str(out), "--limit", "1", "--max-repairs", "0"]
+    )
     assert result.exit_code == 0, result.output
     assert "synthesis summary" in result.output and "cache hits" in result.output
     sheet = json.loads((out / "datasheet.json").read_text())
