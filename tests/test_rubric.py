@@ -4,6 +4,7 @@ and the rubric as the critic's router (scripted verdicts around the pass mark, a
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -260,9 +261,7 @@ def test_embedded_model_as_judge_is_honest(embedded_model, x, scene):
     for failure in result.failures:
         assert failure.attempts == 2 and len(failure.raw_outputs) == 2  # the answer and one repair turn
         assert all(isinstance(raw, str) for raw in failure.raw_outputs)
-        assert failure.reason.startswith(
-            "RubricVerdict: no valid JSON object after 2 attempts; last problem: "
-        )
+        assert re.match(r"RubricVerdict: no valid JSON object after 2 attempts( \(truncated\))?; last problem: ", failure.reason)
     if result.failed:
         assert result.score is None and result.failure_reason.startswith("all 2 judge sample(s) failed")
     else:
