@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 from nodes.checks import deterministic_checks
+from nodes.checks.format import prose_like_paragraph, prose_only_reason
+from nodes.checks.prose import _inner_state
 from nodes.findings import Finding
 from nodes.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
+from screenplay.model import Action, Character, Dialogue, Scene, SceneHeading, Screenplay
 
 DATA = Path(__file__).parent / "data" / "critic"
 
@@ -162,3 +165,64 @@ def test_lint_errors_are_one_line_per_rule_with_count_and_line(x, prose, scene):
         assert [(f.severity, f.message, f.evidence) for f in found] == [
             ("error", f"SP030 unknown-character{count}: JONAH is not among the episode's characters (line {line})", "JONAH")
         ]
+
+
+# --- prose-only screenplays at the thresholds (nodes/checks/format.py) -------------------------------------
+
+
+def words(n: int) -> str:
+    """``n`` words of present-tense, quote-free action (never prose-like by tense or speech)."""
+    return " ".join(["waves"] * n)
+
+
+def doc_of(*elements: Action | Dialogue | Character) -> Screenplay:
+    return Screenplay(scenes=[Scene(heading=SceneHeading(text="EXT. ROCKS - NIGHT"), elements=list(elements))])
+
+
+def test_a_paragraph_reads_like_prose_from_exactly_each_threshold():
+    assert prose_like_paragraph(words(45)) and not prose_like_paragraph(words(44))
+    assert prose_like_paragraph('Waves. "Get inside now."') and not prose_like_paragraph('Waves. "Inside now."')
+    assert prose_like_paragraph("She walked. He waited.") and not prose_like_paragraph("She walked. Waves.")
+    assert not prose_like_paragraph("She walked. Waves.", "zh")  # Chinese marks no tense
+
+
+def test_a_silent_scene_is_prose_with_fewer_than_three_paragraphs_one_of_them_long():
+    assert prose_only_reason(doc_of()) == ""
+    assert prose_only_reason(doc_of(Action(text=words(45)), Action(text="Waves."))) == (
+        "no dialogue, only 2 action paragraph(s) of up to 45 words"
+    )
+    assert prose_only_reason(doc_of(Action(text=words(44)), Action(text="Waves."))) == ""
+    three = [Action(text=words(45)), Action(text="Waves."), Action(text="Gulls.")]
+    assert prose_only_reason(doc_of(*three)) == ""
+    speech = [Character(name="MARA"), Dialogue(text="Inside.")]
+    assert prose_only_reason(doc_of(Action(text=words(45)), *speech)) == ""
+    # An empty speech is no dialogue.
+    assert prose_only_reason(doc_of(Action(text=words(45)), Character(name="MARA"), Dialogue(text=" "))) != ""
+
+
+def test_a_scene_with_dialogue_is_prose_when_two_prose_paragraphs_hold_half_its_action():
+    speech = [Character(name="MARA"), Dialogue(text="Inside.")]
+    past = "She walked. He waited."  # 4 words, prose-like by tense
+    half = [Action(text=past), Action(text=past), Action(text=words(8))]  # 8 of 16 action words
+    assert prose_only_reason(doc_of(*half, *speech)) == "2 of 3 action paragraphs read like prose (50% of action words)"
+    under = [Action(text=past), Action(text=past), Action(text=words(9))]
+    assert prose_only_reason(doc_of(*under, *speech)) == ""
+    one = [Action(text=past + " " + words(20)), Action(text="Waves.")]  # one prose paragraph, most of the words
+    assert prose_only_reason(doc_of(*one, *speech)) == ""
+    three = [Action(text=past)] * 3 + [Action(text=words(12))]  # 3 prose paragraphs, exactly half
+    assert prose_only_reason(doc_of(*three, *speech)).startswith("3 of 4 action paragraphs")
+
+
+def test_inner_state_is_an_error_from_two_hits_at_three_quarters_per_hundred_words():
+    one, two = "She thought about it.", "She thought about it. She was angry."
+    assert [f.severity for f in _inner_state(one, 4, "en")] == ["warning"]
+    assert [f.severity for f in _inner_state(two, 8, "en")] == ["error"]
+    three = "She thought about it. She was angry. He thought again."  # 3 hits: 0.75 per 100 words at 400
+    assert [f.severity for f in _inner_state(three, 400, "en")] == ["error"]
+    assert [f.severity for f in _inner_state(three, 401, "en")] == ["warning"]
+    five = "Waves. She thought. He thought. She was angry. He was angry. They thought."
+    (finding,) = _inner_state(five, 100, "en")
+    assert finding.message == (
+        "5 inner-state or stated-emotion phrases (5.0 per 100 words): 'thought', 'thought', 'thought', 'was angry'"
+    )
+    assert finding.evidence == five  # the first hit with 60 characters either side covers it all
