@@ -139,7 +139,7 @@ def write(
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
     from common.errors import BadInput
     from common.fsutil import prepare_output_dir
-    from graph.context import MODES, REVIEW_POINTS, RunContext, roles_for
+    from graph.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
     from graph.episode_spec import load_episode
     from graph.runner import RUN_FILE, initial_input, start_run
     from models.factory import validate_role
@@ -160,11 +160,10 @@ def write(
         prepare_output_dir(memory, ["chroma.sqlite3"], what="story memory", force=force, option="--memory")
     prepare_output_dir(out, [RUN_FILE], what="run of dsr write", force=force)
     context = RunContext(
-        mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out), max_retries_per_stage=max_retries,
-        max_retries_per_scene=2 * max_retries,
+        mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out), **retry_caps(max_retries),
         memory_dir=str(memory if memory else out / "memory"),
     )  # fmt: skip
-    start_run(spec, out, context)
+    context = start_run(spec, out, context)
     _run(out, initial_input(spec), len(spec.scenes), 0, context, interactive_reviewer)
 
 
@@ -174,10 +173,13 @@ def resume(
     reject: str | None = typer.Option(None, "--reject", help="reject the pending review with this note"),
     stage: str = typer.Option("novelist", help="with --reject at scene review: the stage to send it back to"),
     edit: Path | None = typer.Option(None, "--edit", help="replace the reviewed text with this file"),
+    reconfigure: bool = typer.Option(
+        False, "--reconfigure", help="go on with the models configured now instead of the run's own (recorded in run.json)"
+    ),
 ) -> None:
     """Continue a run after a crash, a kill, an endpoint failure or a review pause."""
     from common.errors import BadInput
-    from graph.runner import initial_input, load_run, run_state
+    from graph.runner import initial_input, keep_models, load_run, run_state
 
     spec, context = load_run(run_dir)
     finished, payload, values = run_state(run_dir)
@@ -199,15 +201,15 @@ def resume(
         scripted = {"action": "edit", "value": read_text(edit)}
     if scripted is not None and payload is None:
         raise BadInput(f"{run_dir} is not waiting for a review; run `dsr resume {run_dir}` without options")
+    context = keep_models(run_dir, context, reconfigure=reconfigure)
     answers = [scripted] if scripted else []
 
     def reviewer(p: dict[str, Any]) -> Any:
         return answers.pop(0) if answers else interactive_reviewer(p)
 
     done = len(values.get("scenes", []))
-    # Killed before the first checkpoint: start from the beginning with the recorded spec.
-    first = None if values else initial_input(spec)
-    _run(run_dir, first, len(spec.scenes), done, context, reviewer)
+    # Killed before the first checkpoint: the driver starts from the beginning with the recorded spec.
+    _run(run_dir, initial_input(spec), len(spec.scenes), done, context, reviewer)
 
 
 def register(app: typer.Typer) -> None:

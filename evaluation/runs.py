@@ -10,18 +10,15 @@ its own run directory, ``EVAL_DIR/runs/<system>/<item>/``, with SQLite checkpoin
 
 The X of an item is complete (reverse synthesis wrote P and C), so runs use no story memory.
 
-Per-role overrides reach the nodes through the ``DSR_<ROLE>__<KEY>`` environment, the same route every
-other configuration takes, set only while that system runs (systems run one after another).
+A system is a run context: its roles resolved from the configuration with the system's overrides on
+top, recorded in each item's context, so systems never change the process environment.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +28,8 @@ import yaml
 from common.bounded_yaml import load_yaml
 from common.errors import BadInput
 from evaluation import records
-from graph.context import MODES, Mode, RunContext, roles_for
+from graph.context import MODES, Mode, ModelFactory, RunContext, resolve_roles, retry_caps, roles_for
 from models.settings import ROLES, RoleConfig
-
-THREAD = {"configurable": {"thread_id": "scene"}}
-CHECKPOINTS = "checkpoints.sqlite"
-CALL_LOG = "calls.jsonl"
 
 OnItem = Callable[[str, str, str], None]  # (system, item, "cached" | "done" | "failed")
 
@@ -128,34 +121,9 @@ def unique_systems(systems: list[System]) -> list[System]:
     return systems
 
 
-def _env_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-@contextmanager
-def role_overrides(roles: dict[str, dict[str, Any]]) -> Iterator[None]:
-    """Set ``DSR_<ROLE>__<KEY>`` for the overrides, rebuild the nodes' models, restore everything after."""
-    from nodes import runtime
-
-    saved: dict[str, str | None] = {}
-    for role, overrides in roles.items():
-        for key, value in overrides.items():
-            var = f"DSR_{role.upper()}__{key.upper()}"
-            saved[var] = os.environ.get(var)
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = _env_value(value)
-    runtime.chat_model.cache_clear()
-    try:
-        yield
-    finally:
-        for var, old in saved.items():
-            if old is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = old
-        runtime.chat_model.cache_clear()
+def system_roles(system: System) -> dict[str, dict[str, Any]]:
+    """The system's role configurations: the configured ones with its overrides on top (RoleConfig dumps)."""
+    return resolve_roles(roles_for(system.mode, use_rubric=system.rubric), system.roles)
 
 
 def validate_system(system: System) -> dict[str, str]:
@@ -163,49 +131,42 @@ def validate_system(system: System) -> dict[str, str]:
     from models.factory import validate_role
     from models.settings import load_settings
 
+    settings = load_settings()
     used = {}
-    with role_overrides(system.roles):
-        settings = load_settings()
-        for role in roles_for(system.mode, use_rubric=system.rubric):
-            validate_role(role, settings)
-            cfg = settings.role(role)
-            model = cfg.model or ("SmolLM2-135M-Instruct" if cfg.provider == "embedded" else "default")
-            used[role] = f"{cfg.provider}:{model}" + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
+    for role, data in system_roles(system).items():
+        cfg = RoleConfig.model_validate(data)
+        validate_role(role, settings.model_copy(update={role: cfg}))
+        model = cfg.model or ("SmolLM2-135M-Instruct" if cfg.provider == "embedded" else "default")
+        used[role] = f"{cfg.provider}:{model}" + (f"+{Path(cfg.adapter).name}" if cfg.adapter else "")
     return used
 
 
-def run_context(system: System, run_dir: Path, max_retries: int) -> RunContext:
+def run_context(
+    system: System, run_dir: Path, max_retries: int, model_factory: ModelFactory | None = None
+) -> RunContext:
+    """One item's run of ``system``: its mode, caps and models, no review and no story memory."""
     return RunContext(
         mode=system.mode, review=[], use_rubric=system.rubric, run_dir=str(run_dir), memory_dir=None,
-        max_retries_per_stage=max_retries, max_retries_per_scene=2 * max_retries,
+        roles=system_roles(system), model_factory=model_factory, **retry_caps(max_retries),
     )  # fmt: skip
 
 
-def run_item(system: System, item: dict[str, Any], run_dir: Path, max_retries: int) -> dict[str, Any]:
+def run_item(
+    system: System, item: dict[str, Any], run_dir: Path, max_retries: int, model_factory: ModelFactory | None = None
+) -> dict[str, Any]:
     """Run (or resume) one item's scene graph; any failure becomes a failed output row, never an exception."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from graph.builder import compile_scene_graph
-    from graph.call_log import CallLog
+    from graph.runner import drive, scene_input
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    context = run_context(system, run_dir, max_retries)
+    context = run_context(system, run_dir, max_retries, model_factory)
     started = time.perf_counter()
     values: dict[str, Any] = {}
     error: str | None = None
     try:
-        with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS)) as saver:
-            graph = compile_scene_graph(checkpointer=saver)
-            snapshot = graph.get_state(THREAD)
-            if not snapshot.values or snapshot.next:  # new, or killed / failed part-way: continue
-                first = None if snapshot.values else {"x": item["x"], "calls": [], "timings": [], "scenes": []}
-                config = {**THREAD, "callbacks": [CallLog(run_dir / CALL_LOG)]}
-                for _ in graph.stream(first, config, context=context, stream_mode="updates"):
-                    pass
-                snapshot = graph.get_state(THREAD)
-            values = dict(snapshot.values)
-            if snapshot.next:
-                error = f"the scene graph stopped before finishing (next: {', '.join(snapshot.next)})"
+        result = drive(run_dir, context, scene_input(item["x"]), kind="scene")
+        values = result.state
+        if not result.finished:
+            error = "the scene graph stopped before finishing"
     except Exception as exc:  # an endpoint failure or a broken answer costs this item, not the evaluation
         error = f"{type(exc).__name__}: {exc}"[:500]
     seconds = sum(t["seconds"] for t in values.get("timings", [])) or (time.perf_counter() - started)
@@ -252,8 +213,12 @@ def run_systems(
     limit: int | None = None,
     max_retries: int = 2,
     on_item: OnItem = lambda system, item, status: None,
+    model_factory: ModelFactory | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Generate every item with every system (cached, resumable); returns per-system counts."""
+    """Generate every item with every system (cached, resumable); returns per-system counts.
+
+    ``model_factory`` builds every system's models instead of their providers (scripted models in tests).
+    """
     every = records.read_items(set_dir)
     items = every[:limit] if limit is not None else every
     if not items:
@@ -273,19 +238,18 @@ def run_systems(
         path = records.outputs_path(eval_dir, system.name)
         done = {r["item"]: r for r in records.read_outputs(eval_dir, system.name)} if path.is_file() else {}
         counts = {"cached": 0, "done": 0, "failed": 0}
-        with role_overrides(system.roles):
-            for item in items:
-                previous = done.get(item["id"])
-                if previous is not None and previous["ok"]:
-                    status = "cached"
-                else:
-                    run_dir = eval_dir / "runs" / records.slug(system.name) / records.slug(item["id"])
-                    done[item["id"]] = run_item(system, item, run_dir, max_retries)
-                    status = "done" if done[item["id"]]["ok"] else "failed"
-                    # Rows in set order; the file is rewritten after every item so a kill loses nothing.
-                    _write(eval_dir, system.name, every, done)
-                counts[status] += 1
-                on_item(system.name, item["id"], status)
+        for item in items:
+            previous = done.get(item["id"])
+            if previous is not None and previous["ok"]:
+                status = "cached"
+            else:
+                run_dir = eval_dir / "runs" / records.slug(system.name) / records.slug(item["id"])
+                done[item["id"]] = run_item(system, item, run_dir, max_retries, model_factory)
+                status = "done" if done[item["id"]]["ok"] else "failed"
+                # Rows in set order; the file is rewritten after every item so a kill loses nothing.
+                _write(eval_dir, system.name, every, done)
+            counts[status] += 1
+            on_item(system.name, item["id"], status)
         _write(eval_dir, system.name, every, done)
         summary[system.name] = counts
     return summary

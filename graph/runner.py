@@ -1,8 +1,10 @@
-"""Durable episode runs: SQLite checkpoints in the run directory, resume, review pauses.
+"""The one run driver: SQLite checkpoints in the run directory, resume, review pauses.
 
-``RUN_DIR/run.json`` holds the episode spec and the run context (context is not checkpointed);
-``RUN_DIR/checkpoints.sqlite`` holds every node's checkpoint. A killed run resumes at the last
-finished node, so no finished model call is repeated.
+``RUN_DIR/run.json`` holds the episode spec and the run context (context is not checkpointed), the
+per-role model configurations resolved when the run started included; ``RUN_DIR/checkpoints.sqlite``
+holds every node's checkpoint. A killed run resumes at the last finished node, so no finished model
+call is repeated. ``dsr write``, ``dsr resume`` (episode graph) and the evaluation runs (scene graph,
+one per item) all go through :func:`drive`.
 """
 
 from __future__ import annotations
@@ -11,24 +13,30 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from common.errors import BadInput
 from common.fsutil import write_json
-from graph.builder import compile_episode_graph
+from graph.builder import compile_episode_graph, compile_scene_graph
 from graph.call_log import CallLog
-from graph.context import RunContext
+from graph.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
 from graph.episode_spec import EpisodeSpec
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints.sqlite"
 CALL_LOG = "calls.jsonl"
-THREAD = {"configurable": {"thread_id": "episode"}}
+GraphKind = Literal["episode", "scene"]
+_COMPILE = {"episode": compile_episode_graph, "scene": compile_scene_graph}
+
+#: Builds the models of runs this process drives whose context names no factory (tests script models
+#: of CLI-started runs with it); None: the providers the run's role configurations name.
+MODEL_FACTORY: ModelFactory | None = None
 
 Progress = Callable[[str, dict[str, Any]], None]  # (node name, its state update)
 Reviewer = Callable[[dict[str, Any]], Any]  # interrupt payload -> resume value, or None to stay paused
@@ -41,27 +49,74 @@ class RunResult:
     state: dict[str, Any]
 
 
-def start_run(spec: EpisodeSpec, run_dir: Path, context: RunContext) -> None:
-    """Create the run directory's record; refuses a directory that already holds a run."""
+def with_models(context: RunContext) -> RunContext:
+    """``context`` with every role it calls resolved now (``DSR_*`` / dsr.toml), unless already recorded."""
+    if context.roles:
+        return context
+    return replace(context, roles=resolve_roles(roles_for(context.mode, use_rubric=context.use_rubric)))
+
+
+def start_run(spec: EpisodeSpec, run_dir: Path, context: RunContext) -> RunContext:
+    """Create the run directory's record, models resolved once here; refuses a directory that already holds
+    a run. Returns the context the run goes on with."""
     if (run_dir / RUN_FILE).exists():
         raise BadInput(f"{run_dir} already holds a run; continue it with `dsr resume {run_dir}` or pick a new -o")
     run_dir.mkdir(parents=True, exist_ok=True)
+    context = with_models(context)
     write_json(run_dir / RUN_FILE, {"spec": spec.model_dump(mode="json"), "context": context.to_dict()})
+    return context
 
 
 def initial_input(spec: EpisodeSpec) -> dict[str, Any]:
     return {"spec": spec.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
 
 
-def load_run(run_dir: Path) -> tuple[EpisodeSpec, RunContext]:
+def scene_input(x: dict[str, Any]) -> dict[str, Any]:
+    """The scene graph's first input: one X (a TaskInput dump)."""
+    return {"x": x, "calls": [], "timings": [], "scenes": []}
+
+
+def _read_record(run_dir: Path) -> dict[str, Any]:
     record_path = run_dir / RUN_FILE
     if not record_path.is_file():
         raise BadInput(f"{run_dir} is not a run directory (no {RUN_FILE}); start one with `dsr write`")
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        return EpisodeSpec.model_validate(record["spec"]), RunContext(**record["context"])
+        EpisodeSpec.model_validate(record["spec"]), RunContext(**record["context"])
+        return record
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BadInput(f"{record_path} is damaged ({exc}); start a new run with `dsr write`") from None
+
+
+def load_run(run_dir: Path) -> tuple[EpisodeSpec, RunContext]:
+    """The run's spec and context as recorded (models as the run started with them)."""
+    record = _read_record(run_dir)
+    return EpisodeSpec.model_validate(record["spec"]), RunContext(**record["context"])
+
+
+def keep_models(run_dir: Path, context: RunContext, *, reconfigure: bool = False) -> RunContext:
+    """The context a resumed run goes on with: its recorded models, which the current configuration must match.
+
+    A run recorded before models were part of it is resolved now and recorded. Any difference is refused
+    unless ``reconfigure``: then the current configuration is used and the switch recorded with its time.
+    """
+    now = with_models(replace(context, roles={}))
+    changes = role_changes(context.roles, now.roles) if context.roles else []
+    if changes and not reconfigure:
+        more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+        raise BadInput(
+            f"{run_dir} was started with other models: {changes[0]}{more}; restore that configuration or run "
+            f"`dsr resume {run_dir} --reconfigure` to switch the rest of the run to the current one"
+        )
+    if context.roles and not changes:
+        return context
+    record = _read_record(run_dir)
+    record["context"] = now.to_dict()
+    if changes:
+        when = datetime.now(UTC).isoformat(timespec="seconds")
+        record.setdefault("reconfigured", []).append({"time": when, "changes": changes})
+    write_json(run_dir / RUN_FILE, record)
+    return now
 
 
 def _check_checkpoints(path: Path) -> None:
@@ -80,33 +135,47 @@ def _check_checkpoints(path: Path) -> None:
         )
 
 
+def _thread(kind: GraphKind) -> dict[str, Any]:
+    return {"configurable": {"thread_id": kind}}
+
+
 @contextmanager
-def episode_graph(run_dir: Path) -> Iterator[Any]:
-    """The episode graph compiled with the run's SQLite checkpointer."""
+def run_graph(run_dir: Path, kind: GraphKind = "episode") -> Iterator[Any]:
+    """The episode (or scene) graph compiled with the run's SQLite checkpointer."""
     _check_checkpoints(run_dir / CHECKPOINTS)
     with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS)) as saver:
-        yield compile_episode_graph(checkpointer=saver)
+        yield _COMPILE[kind](checkpointer=saver)
 
 
-def _pending(graph: Any) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
-    snapshot = graph.get_state(THREAD)
+def _pending(graph: Any, kind: GraphKind) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
+    snapshot = graph.get_state(_thread(kind))
     payload = snapshot.interrupts[0].value if snapshot.interrupts else None
-    return not snapshot.next, payload, dict(snapshot.values)
+    return bool(snapshot.values) and not snapshot.next, payload, dict(snapshot.values)
 
 
 def drive(
-    run_dir: Path, context: RunContext, first_input: Any, *, on_update: Progress, reviewer: Reviewer
-) -> RunResult:
-    """Run (or continue) until the episode is finished, or a review is left pending."""
-    with episode_graph(run_dir) as graph:
-        pending_input = first_input
+    run_dir: Path, context: RunContext, first_input: Any, *, on_update: Progress = lambda node, update: None,
+    reviewer: Reviewer = lambda payload: None, kind: GraphKind = "episode",
+) -> RunResult:  # fmt: skip
+    """Run (or continue) until the graph is finished, or a review is left pending.
+
+    ``first_input`` starts a run without a checkpoint; one with checkpoints continues where it stopped
+    (a pending review is asked again), and a finished one is returned as it is.
+    """
+    if context.model_factory is None and MODEL_FACTORY is not None:
+        context = replace(context, model_factory=MODEL_FACTORY)
+    with run_graph(run_dir, kind) as graph:
+        finished, _, values = _pending(graph, kind)
+        if finished:
+            return RunResult(True, None, values)
+        pending_input = None if values else first_input
         while True:
-            config = {**THREAD, "callbacks": [CallLog(run_dir / CALL_LOG)]}
+            config = {**_thread(kind), "callbacks": [CallLog(run_dir / CALL_LOG)]}
             for chunk in graph.stream(pending_input, config, context=context, stream_mode="updates"):
                 for node, update in chunk.items():
                     if node != "__interrupt__":
                         on_update(node, update or {})
-            finished, payload, values = _pending(graph)
+            finished, payload, values = _pending(graph, kind)
             if finished or payload is None:
                 return RunResult(finished, None, values)
             answer = reviewer(payload)
@@ -115,7 +184,7 @@ def drive(
             pending_input = Command(resume=answer)
 
 
-def run_state(run_dir: Path) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
+def run_state(run_dir: Path, kind: GraphKind = "episode") -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
     """(finished, pending review payload, state values) of a run directory."""
-    with episode_graph(run_dir) as graph:
-        return _pending(graph)
+    with run_graph(run_dir, kind) as graph:
+        return _pending(graph, kind)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
-from models.settings import ConfigError, Settings, load_settings
+from models.settings import ConfigError, RoleConfig, Settings, load_settings
 
 
 def embedded_backend(settings: Settings) -> str:
@@ -38,13 +38,19 @@ def validate_role(role: str, settings: Settings) -> None:
 def get_chat_model(role: str, settings: Settings | None = None) -> BaseChatModel:
     """Build the chat model configured for ``role`` (planner, novelist, screenwriter, critic, judge, teacher),
     named after the role: traces show it, and structured-output tallies count per role by it."""
-    model = _build(role, settings or load_settings())
+    settings = settings or load_settings()
+    return build_chat_model(role, settings.role(role), settings)
+
+
+def build_chat_model(role: str, cfg: RoleConfig, settings: Settings | None = None) -> BaseChatModel:
+    """The chat model for one role's configuration (a run's recorded one); ``settings`` give the
+    process-wide embedded backend and weights cache."""
+    model = _build(role, cfg, settings or load_settings())
     model.name = role
     return model
 
 
-def _build(role: str, settings: Settings) -> BaseChatModel:
-    cfg = settings.role(role)
+def _build(role: str, cfg: RoleConfig, settings: Settings) -> BaseChatModel:
     if cfg.provider == "openai":
         from models.openai_provider import build_openai
 
@@ -60,7 +66,7 @@ def _build(role: str, settings: Settings) -> BaseChatModel:
     return _embedded(cfg, settings)
 
 
-def _embedded(cfg, settings: Settings) -> BaseChatModel:  # type: ignore[no-untyped-def]
+def _embedded(cfg: RoleConfig, settings: Settings) -> BaseChatModel:
     from models import weights
 
     if embedded_backend(settings) == "llamacpp":

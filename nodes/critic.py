@@ -17,12 +17,13 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from graph.context import RunContext
 from models.errors import ModelUnavailable
 from nodes.checks import deterministic_checks
 from nodes.findings import STAGES, Finding, Stage
 from nodes.records import CallRecord
 from nodes.rubric import RubricResult, judge_scene
-from nodes.runtime import call_record, chat_model, guarded, scene_no, timed_node, write_artefact
+from nodes.runtime import call_record, call_role, scene_no, timed_node, write_artefact
 from nodes.schemas import CreativeDirectives, TaskInput
 
 Decision = Literal["pass", "revise", "accept_with_findings", "escalate"]
@@ -85,11 +86,13 @@ def _rubric_findings(result: RubricResult, pass_score: int) -> list[Finding]:
     ]
 
 
-def _judge(number: int, x: TaskInput, screenplay: str, prose: str | None) -> tuple[RubricResult | None, CallRecord]:
+def _judge(
+    context: RunContext, number: int, x: TaskInput, screenplay: str, prose: str | None
+) -> tuple[RubricResult | None, CallRecord]:
     """The rubric call and its record; None instead of a result when the judge raised (the scene stays unjudged)."""
     started = time.perf_counter()
     try:
-        result = guarded("critic", lambda: judge_scene(chat_model("critic"), x, screenplay, prose=prose))
+        result = call_role(context, "critic", lambda model: judge_scene(model, x, screenplay, prose=prose))
     except ModelUnavailable:
         raise  # the run pauses; `dsr resume` judges this draft once the endpoint is back
     except Exception as exc:  # a broken judge costs this draft its rubric score, not the run
@@ -118,7 +121,7 @@ def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     calls: list[CallRecord] = []
     rubric = None
     if ctx.use_rubric and not any(f.severity == "error" for f in findings):
-        result, record = _judge(number, x, state["screenplay"], prose)
+        result, record = _judge(ctx, number, x, state["screenplay"], prose)
         calls.append(record)
         error = None if result else record["note"]
         rubric = rubric_record(result, ctx.pass_score, attempts=record["requests"], error=error)

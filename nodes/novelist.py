@@ -16,8 +16,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from models.settings import load_settings
-from nodes.runtime import chat_model, guarded, scene_no, timed_node, write_artefact
+from nodes.runtime import call_role, scene_no, timed_node, write_artefact
 from nodes.schemas import CreativeDirectives, TaskInput, render_x
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
 
@@ -73,12 +72,12 @@ def novelist_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     critique = dict(state.get("critique") or {})
     directives = CreativeDirectives.model_validate(state["directives"]) if state.get("directives") else None
     note = critique.pop("novelist", None)
-    if load_settings().novelist.prompt == "stage1":
-        out, own = guarded("novelist", lambda: write_stage1(chat_model("novelist"), x))
+    if runtime.context.role_config("novelist").prompt == "stage1":
+        out, own = call_role(runtime.context, "novelist", lambda model: write_stage1(model, x))
         write_artefact(
             runtime.context.run_dir, number, "novelist_directives.json", {"raw": own, "parsed": _parsed(own)}
         )
     else:
-        out = guarded("novelist", lambda: write_prose(chat_model("novelist"), x, directives, note))
+        out = call_role(runtime.context, "novelist", lambda model: write_prose(model, x, directives, note))
     write_artefact(runtime.context.run_dir, number, "prose.md", out.text + "\n")
     return {"prose": out.text, "critique": critique, "calls": [stage_record(number, "novelist", out)]}

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from models.structured import StructuredOutputError, StructuredResult, invoke_structured
-from nodes.runtime import call_record, chat_model, guarded, scene_no, timed_node, write_artefact
+from nodes.runtime import call_record, call_role, scene_no, timed_node, write_artefact
 from nodes.schemas import CreativeDirectives, TaskInput, render_x
 from nodes.stage_calls import prompt_messages
 
@@ -26,7 +26,8 @@ def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     critique = dict(state.get("critique") or {})
     started = time.perf_counter()
     try:
-        result = guarded("planner", lambda: plan(chat_model("planner"), x, critique.pop("planner", None)))
+        note = critique.pop("planner", None)
+        result = call_role(runtime.context, "planner", lambda model: plan(model, x, note))
     except StructuredOutputError as exc:
         record = call_record(
             number, "planner", "planner", requests=len(exc.raw_outputs), tokens_in=exc.input_tokens, tokens_out=exc.output_tokens,

@@ -1,43 +1,56 @@
 """What every node needs besides its inputs: the role's model, accounting, artefact files.
 
-``chat_model`` is the single place nodes get models from (routing tests replace it with scripted
-models). Endpoint failures become :class:`models.errors.ModelUnavailable`, which stops the run with
-its checkpoint intact so ``dsr resume`` continues once the endpoint is back.
+``chat_model`` is the single place nodes get models from: built from the run's context (the role
+configurations recorded when the run started, or the context's ``model_factory`` in tests), cached by
+configuration so two runs (or systems) with different settings never share a model by role name.
+Endpoint failures become :class:`models.errors.ModelUnavailable`, which stops the run with its
+checkpoint intact so ``dsr resume`` continues once the endpoint is back.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 
 from common.fsutil import atomic_write, write_json
+from graph.context import RunContext
 from models.errors import endpoint_failure
-from models.factory import get_chat_model
-from models.settings import load_settings
+from models.factory import build_chat_model
 from nodes.records import CallRecord, NodeTiming
 
 T = TypeVar("T")
 NodeFn = Callable[[Any, Any], dict[str, Any]]
 
 
-@cache
-def chat_model(role: str) -> BaseChatModel:
-    """The configured model for ``role``, built once per process (local weights are shared anyway)."""
-    return get_chat_model(role, load_settings())
+_MODELS: dict[tuple[str, str], BaseChatModel] = {}
+_MODELS_LOCK = threading.Lock()
 
 
-def guarded(role: str, fn: Callable[[], T]) -> T:
-    """Run a model call; endpoint failures become one clear :class:`ModelUnavailable`."""
+def chat_model(context: RunContext, role: str) -> BaseChatModel:
+    """The run's model for ``role``, built once per configuration (local weights are shared anyway)."""
+    cfg = context.role_config(role)
+    if context.model_factory is not None:
+        return context.model_factory(role, cfg)
+    key = (role, cfg.model_dump_json())
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = build_chat_model(role, cfg)
+        return _MODELS[key]
+
+
+def call_role(context: RunContext, role: str, fn: Callable[[BaseChatModel], T]) -> T:
+    """Call ``fn`` with the run's model for ``role``; endpoint failures become one clear
+    :class:`ModelUnavailable`."""
     try:
-        return fn()
+        return fn(chat_model(context, role))
     except Exception as exc:
-        failure = endpoint_failure(role, load_settings().role(role), exc)
+        failure = endpoint_failure(role, context.role_config(role), exc)
         if failure is not None:
             raise failure from None
         raise

@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from nodes.runtime import chat_model, guarded, scene_no, timed_node, write_artefact
+from nodes.runtime import call_role, scene_no, timed_node, write_artefact
 from nodes.schemas import TaskInput, render_x
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
 from screenplay.fountain import is_scene_heading
@@ -127,10 +127,10 @@ def screenwriter_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     number = scene_no(state)
     critique = dict(state.get("critique") or {})
     note = critique.pop("screenwriter", None)
-    model = chat_model("screenwriter")
     if runtime.context.mode == "e2e":
-        out = guarded("screenwriter", lambda: write_direct(model, x, note))
+        out = call_role(runtime.context, "screenwriter", lambda model: write_direct(model, x, note))
     else:
-        out = guarded("screenwriter", lambda: write_screenplay(model, state.get("prose") or "", x, note))
+        prose = state.get("prose") or ""
+        out = call_role(runtime.context, "screenwriter", lambda model: write_screenplay(model, prose, x, note))
     write_artefact(runtime.context.run_dir, number, "screenplay.fountain", out.text)
     return {"screenplay": out.text, "critique": critique, "calls": [stage_record(number, "screenwriter", out)]}

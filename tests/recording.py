@@ -4,8 +4,9 @@ Each role answers from its own script and keeps every request it was sent, so a 
 was told (the critique in its prompt), not only count calls. Fine for routing logic; never for quality:
 the real models run in tests/test_graph_e2e.py and tests/test_evaluation_e2e.py.
 
-Models are swapped where nodes get them (``nodes.runtime.get_chat_model`` behind the cached
-``chat_model``); the :func:`fake_models` fixture installs the recorder and clears the cache both ways.
+Models reach nodes through the run's context: a :class:`RecordingModels` is a ``model_factory``
+(``RunContext(model_factory=fake_models)``, ``run_systems(..., model_factory=fake_models)``); for runs the
+CLI starts, the :func:`fake_models` fixture sets it as the driver's ``graph.runner.MODEL_FACTORY``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from nodes import runtime as node_runtime
+from graph.context import RunContext
 from nodes.findings import Finding
 
 DIRECTIVES = '{"pacing": {"beats": [{"label": "find"}], "ending": "hook"}, "characters": [{"name": "MARA"}]}'
@@ -65,7 +66,7 @@ class RecordingChatModel(BaseChatModel):
 
 
 class RecordingModels:
-    """Stands in for ``get_chat_model``: scripted replies per role, every request kept per role."""
+    """A run's ``model_factory``: scripted replies per role, every request kept per role."""
 
     def __init__(self) -> None:
         self.scripts: dict[str, list[Reply]] = {}
@@ -81,8 +82,12 @@ class RecordingModels:
         queue = self.scripts.get(role)
         return queue.pop(0) if queue else DEFAULTS.get(role, "{}")
 
-    def __call__(self, role: str, settings: Any = None) -> BaseChatModel:
+    def __call__(self, role: str, config: Any = None) -> BaseChatModel:
         return RecordingChatModel(role=role, recorder=self)
+
+    def context(self, **fields: Any) -> RunContext:
+        """A run context whose models are these."""
+        return RunContext(model_factory=self, **fields)
 
     @property
     def calls(self) -> dict[str, int]:
@@ -98,10 +103,8 @@ class RecordingModels:
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingModels]:
     """Every role's model is a recording fake for this test."""
     models = RecordingModels()
-    monkeypatch.setattr(node_runtime, "get_chat_model", models)
-    node_runtime.chat_model.cache_clear()
+    monkeypatch.setattr("graph.runner.MODEL_FACTORY", models)
     yield models
-    node_runtime.chat_model.cache_clear()
 
 
 def script_checks(monkeypatch: pytest.MonkeyPatch, per_call: list[list[Finding]]) -> list[list[Finding]]:

@@ -36,7 +36,7 @@ def systems():
 
 def test_every_system_writes_every_item_and_a_rerun_is_cached(tmp_path, set_dir, fake_models):  # noqa: F811
     eval_dir = tmp_path / "eval"
-    summary = run_systems(set_dir, eval_dir, systems(), max_retries=0)
+    summary = run_systems(set_dir, eval_dir, systems(), max_retries=0, model_factory=fake_models)
     assert summary == {"dsr": {"cached": 0, "done": 2, "failed": 0}, "e2e": {"cached": 0, "done": 2, "failed": 0}}
     dsr, e2e = records.read_outputs(eval_dir, "dsr"), records.read_outputs(eval_dir, "e2e")
     assert [r["item"] for r in dsr] == ["s1", "s2"] and all(r["ok"] and r["screenplay"] for r in dsr + e2e)
@@ -47,20 +47,17 @@ def test_every_system_writes_every_item_and_a_rerun_is_cached(tmp_path, set_dir,
     ] * 2
     assert (eval_dir / "runs" / "dsr" / "s1" / "checkpoints.sqlite").is_file()
     calls = dict(fake_models.calls)
-    assert run_systems(set_dir, eval_dir, systems(), max_retries=0)["dsr"] == {"cached": 2, "done": 0, "failed": 0}
+    assert run_systems(set_dir, eval_dir, systems(), max_retries=0, model_factory=fake_models)["dsr"] == {"cached": 2, "done": 0, "failed": 0}
     assert fake_models.calls == calls  # nothing regenerated
     config = records.read_eval_config(eval_dir)
     assert config["item_ids"] == ["s1", "s2"] and config["models"]["e2e"] == {"screenwriter": "embedded:SmolLM2-135M-Instruct"}
 
 
-def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_dir, fake_models, monkeypatch):  # noqa: F811
-    from nodes import runtime
-
-    real = runtime.get_chat_model
+def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_dir, fake_models):  # noqa: F811
     broken = {"on": True}
 
-    def flaky(role: str, settings=None):
-        model = real(role, settings)
+    def flaky(role: str, config=None):
+        model = fake_models(role, config)
         if role == "screenwriter":
             original = model._generate
 
@@ -72,18 +69,16 @@ def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_
             object.__setattr__(model, "_generate", generate)
         return model
 
-    monkeypatch.setattr(runtime, "get_chat_model", flaky)
-    runtime.chat_model.cache_clear()
     eval_dir = tmp_path / "eval"
-    summary = run_systems(set_dir, eval_dir, [parse_system_option("dsr", rubric=False)], max_retries=0, limit=1)
+    system = [parse_system_option("dsr", rubric=False)]
+    summary = run_systems(set_dir, eval_dir, system, max_retries=0, limit=1, model_factory=flaky)
     assert summary["dsr"] == {"cached": 0, "done": 0, "failed": 1}
     (row,) = records.read_outputs(eval_dir, "dsr")
     assert not row["ok"] and "endpoint down" in row["error"]
     before = dict(fake_models.calls)
     assert before.get("planner") and before.get("novelist")
     broken["on"] = False
-    runtime.chat_model.cache_clear()
-    summary = run_systems(set_dir, eval_dir, [parse_system_option("dsr", rubric=False)], max_retries=0, limit=1)
+    summary = run_systems(set_dir, eval_dir, system, max_retries=0, limit=1, model_factory=flaky)
     assert summary["dsr"] == {"cached": 0, "done": 1, "failed": 0}
     (row,) = records.read_outputs(eval_dir, "dsr")
     assert row["ok"] and row["screenplay"]
@@ -93,9 +88,9 @@ def test_a_failing_endpoint_fails_the_item_and_a_rerun_resumes_it(tmp_path, set_
 
 def test_a_system_name_keeps_its_configuration(tmp_path, set_dir, fake_models):  # noqa: F811
     eval_dir = tmp_path / "eval"
-    run_systems(set_dir, eval_dir, [parse_system_option("mine=e2e", rubric=False)], max_retries=0, limit=1)
+    run_systems(set_dir, eval_dir, [parse_system_option("mine=e2e", rubric=False)], max_retries=0, limit=1, model_factory=fake_models)
     with pytest.raises(BadInput, match="system 'mine' .* was run with another configuration"):
-        run_systems(set_dir, eval_dir, [parse_system_option("mine=dsr", rubric=False)], max_retries=0, limit=1)
+        run_systems(set_dir, eval_dir, [parse_system_option("mine=dsr", rubric=False)], max_retries=0, limit=1, model_factory=fake_models)
 
 
 @pytest.mark.parametrize(("max_retries", "prose", "status"), [(1, "Second draft.", "passed"), (0, "First draft.", "accepted_with_findings")])
@@ -104,7 +99,7 @@ def test_max_retries_lets_the_rubric_send_an_item_back(tmp_path, set_dir, fake_m
     script_checks(monkeypatch, [])
     fake_models.script("critic", rubric_reply(3, "Weak.", plot_coherence=["the rescue is skipped"]), rubric_reply(9, "Good."))
     fake_models.script("novelist", "First draft.", "Second draft.")
-    summary = run_systems(set_dir, tmp_path / "eval", [parse_system_option("dsr")], max_retries=max_retries, limit=1)
+    summary = run_systems(set_dir, tmp_path / "eval", [parse_system_option("dsr")], max_retries=max_retries, limit=1, model_factory=fake_models)
     assert summary["dsr"] == {"cached": 0, "done": 1, "failed": 0}
     (row,) = records.read_outputs(tmp_path / "eval", "dsr")
     assert (row["prose"], row["status"]) == (prose, status)

@@ -101,7 +101,7 @@ def test_novelist_finding_reaches_the_novelists_rerun_and_nothing_else(monkeypat
     blame = finding("novelist", "N1-coverage", "the missing rescue beat")
     script_checks(monkeypatch, [[blame], []])
     fake_models.script("novelist", "First draft of the prose.", "Second draft of the prose.")
-    graph, config = _run_scene(RunContext(use_rubric=False))
+    graph, config = _run_scene(fake_models.context(use_rubric=False))
     state = graph.get_state(config).values
     assert [v["decision"] for v in state["verdicts"]] == ["revise", "pass"]
     assert fake_models.calls == {"planner": 1, "novelist": 2, "screenwriter": 2}
@@ -120,7 +120,7 @@ def test_format_finding_reruns_only_the_screenwriter_with_its_critique(monkeypat
     first_problem = finding("screenwriter", "F1-parse", "the orphan cue")
     second_problem = finding("screenwriter", "F3-heading", "the second heading")
     script_checks(monkeypatch, [[first_problem], [second_problem], []])
-    _run_scene(RunContext(use_rubric=False))
+    _run_scene(fake_models.context(use_rubric=False))
     assert fake_models.calls == {"planner": 1, "novelist": 1, "screenwriter": 3}
     initial, rerun1, rerun2 = fake_models.prompts("screenwriter")
     assert REVISE not in initial
@@ -133,7 +133,7 @@ def test_planner_finding_reaches_the_planner_and_the_chain_reruns_on_the_new_pla
     blame = finding("planner", "P1-directives", "the missing climax beat")
     script_checks(monkeypatch, [[blame], []])
     fake_models.script("planner", DIRECTIVES, DIRECTIVES.replace('"find"', '"find-the-stranger-again"'))
-    graph, config = _run_scene(RunContext(use_rubric=False))
+    graph, config = _run_scene(fake_models.context(use_rubric=False))
     assert fake_models.calls == {"planner": 2, "novelist": 2, "screenwriter": 2}
     plan_first, plan_rerun = fake_models.prompts("planner")
     assert REVISE not in plan_first and told(plan_rerun, blame) and REVISE in plan_rerun
@@ -149,7 +149,7 @@ def test_every_error_finding_reaches_the_earliest_blamed_stage_and_warnings_do_n
     fmt = finding("screenwriter", "F1-parse", "the orphan cue")
     hint = finding("novelist", "L-length", "the slight overlength", severity="warning")
     script_checks(monkeypatch, [[fmt, story, hint], []])
-    _run_scene(RunContext(use_rubric=False))
+    _run_scene(fake_models.context(use_rubric=False))
     assert fake_models.calls == {"planner": 1, "novelist": 2, "screenwriter": 2}
     rerun = fake_models.prompts("novelist")[1]
     assert told(rerun, story) and told(rerun, fmt)
@@ -160,7 +160,7 @@ def test_e2e_rerun_prompt_carries_findings_blamed_on_stages_it_does_not_have(mon
     plan = finding("planner", "P1-directives", "the flat turning point")
     story = finding("novelist", "N1-coverage", "the skipped rescue beat")
     script_checks(monkeypatch, [[plan, story], []])
-    graph, config = _run_scene(RunContext(use_rubric=False, mode="e2e"))
+    graph, config = _run_scene(fake_models.context(use_rubric=False, mode="e2e"))
     assert fake_models.calls == {"screenwriter": 2}
     first, rerun = fake_models.prompts("screenwriter")
     assert "previous screenplay" not in first and REVISE not in first
@@ -171,7 +171,7 @@ def test_e2e_rerun_prompt_carries_findings_blamed_on_stages_it_does_not_have(mon
 def test_nocot_planner_finding_goes_to_the_novelist(monkeypatch, fake_models):  # noqa: F811
     plan = finding("planner", "P1-directives", "the unplanned ending")
     script_checks(monkeypatch, [[plan], []])
-    _run_scene(RunContext(use_rubric=False, mode="dsr-nocot"))
+    _run_scene(fake_models.context(use_rubric=False, mode="dsr-nocot"))
     assert fake_models.calls == {"novelist": 2, "screenwriter": 2}
     assert told(fake_models.prompts("novelist")[1], plan)
 
@@ -181,7 +181,7 @@ def test_a_rerun_without_its_own_finding_gets_no_stale_critique(monkeypatch, fak
     story = finding("novelist", "N1-coverage", "the skipped rescue beat")
     plan = finding("planner", "P1-directives", "the missing climax beat")
     script_checks(monkeypatch, [[story], [plan], []])
-    graph, config = _run_scene(RunContext(use_rubric=False))
+    graph, config = _run_scene(fake_models.context(use_rubric=False))
     assert fake_models.calls == {"planner": 2, "novelist": 3, "screenwriter": 3}
     _, told_story, after_plan = fake_models.prompts("novelist")
     assert told(told_story, story)
@@ -195,7 +195,7 @@ def test_a_rerun_without_its_own_finding_gets_no_stale_critique(monkeypatch, fak
 def test_stage_cap_ends_the_loop_with_open_findings(monkeypatch, fake_models):  # noqa: F811
     blame = finding("novelist", "N1-coverage", "the skipped rescue beat")
     script_checks(monkeypatch, [[blame]] * 10)
-    graph, config = _run_scene(RunContext(use_rubric=False, max_retries_per_stage=2))
+    graph, config = _run_scene(fake_models.context(use_rubric=False, max_retries_per_stage=2))
     state = graph.get_state(config).values
     assert [v["decision"] for v in state["verdicts"]] == ["revise", "revise", "accept_with_findings"]
     assert fake_models.calls == {"planner": 1, "novelist": 3, "screenwriter": 3}
@@ -208,7 +208,7 @@ def test_scene_cap_ends_the_loop_before_any_stage_reaches_its_own(monkeypatch, f
     """Reruns count per scene too: stage cap 2, scene cap 3, blame alternating between two stages."""
     story, fmt = finding("novelist", "N1", "the story"), finding("screenwriter", "F1", "the format")
     script_checks(monkeypatch, [[story], [fmt], [story], [fmt], [story]])
-    graph, config = _run_scene(RunContext(use_rubric=False, max_retries_per_stage=2, max_retries_per_scene=3))
+    graph, config = _run_scene(fake_models.context(use_rubric=False, max_retries_per_stage=2, max_retries_per_scene=3))
     state = graph.get_state(config).values
     assert [(v["decision"], v["route"]) for v in state["verdicts"]] == [
         ("revise", "novelist"), ("revise", "screenwriter"), ("revise", "novelist"),
@@ -222,7 +222,7 @@ def test_scene_cap_ends_the_loop_before_any_stage_reaches_its_own(monkeypatch, f
 def test_past_the_caps_scene_review_gets_the_draft_and_its_findings(monkeypatch, fake_models):  # noqa: F811
     blame = finding("screenwriter", "F1-parse", "the orphan cue")
     script_checks(monkeypatch, [[blame]] * 10)
-    ctx = RunContext(use_rubric=False, review=["scene"], max_retries_per_stage=1, max_retries_per_scene=2)
+    ctx = fake_models.context(use_rubric=False, review=["scene"], max_retries_per_stage=1, max_retries_per_scene=2)
     graph, config = _run_scene(ctx)
     payload = graph.get_state(config).interrupts[0].value
     assert payload["point"] == "scene" and payload["decision"] == "escalate"
@@ -234,9 +234,9 @@ def test_past_the_caps_scene_review_gets_the_draft_and_its_findings(monkeypatch,
 
 def test_modes_skip_stages(monkeypatch, fake_models):  # noqa: F811
     script_checks(monkeypatch, [[], []])
-    _run_scene(RunContext(use_rubric=False, mode="dsr-nocot"))
+    _run_scene(fake_models.context(use_rubric=False, mode="dsr-nocot"))
     assert fake_models.calls == {"novelist": 1, "screenwriter": 1}
-    _run_scene(RunContext(use_rubric=False, mode="e2e"))
+    _run_scene(fake_models.context(use_rubric=False, mode="e2e"))
     assert fake_models.calls == {"novelist": 1, "screenwriter": 2}
 
 
@@ -247,7 +247,7 @@ def test_prose_reject_note_reaches_the_novelist_then_approve_edits_the_scene(mon
     script_checks(monkeypatch, [[], []])
     graph = compile_scene_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "r"}}
-    ctx = RunContext(use_rubric=False, review=["prose", "scene"])
+    ctx = fake_models.context(use_rubric=False, review=["prose", "scene"])
     graph.invoke({"x": SPEC.task_input(0).model_dump(mode="json"), "calls": [], "timings": []}, config, context=ctx)
     assert graph.get_state(config).interrupts[0].value["point"] == "prose"
     graph.invoke(Command(resume={"action": "reject", "note": "more storm, less talk"}), config, context=ctx)
@@ -267,7 +267,7 @@ def test_prose_reject_note_reaches_the_novelist_then_approve_edits_the_scene(mon
 
 def test_directives_reject_note_reaches_the_planner(monkeypatch, fake_models):  # noqa: F811
     script_checks(monkeypatch, [[]])
-    ctx = RunContext(use_rubric=False, review=["directives"])
+    ctx = fake_models.context(use_rubric=False, review=["directives"])
     graph, config = _run_scene(ctx)
     graph.invoke(Command(resume={"action": "reject", "note": "open on the lantern"}), config, context=ctx)
     assert fake_models.calls == {"planner": 2}
@@ -285,7 +285,7 @@ def test_directives_reject_note_reaches_the_planner(monkeypatch, fake_models):  
 )  # fmt: skip
 def test_scene_reject_note_reaches_the_stage_named(monkeypatch, fake_models, mode, named, reruns):  # noqa: F811
     script_checks(monkeypatch, [[], []])
-    ctx = RunContext(use_rubric=False, review=["scene"], mode=mode)
+    ctx = fake_models.context(use_rubric=False, review=["scene"], mode=mode)
     graph, config = _run_scene(ctx)
     before = fake_models.calls
     graph.invoke(Command(resume={"action": "reject", "note": "Tom must lie", "stage": named}), config, context=ctx)
@@ -302,7 +302,7 @@ def test_episode_graph_loops_over_scenes(monkeypatch, fake_models):  # noqa: F81
     graph = compile_episode_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "e"}}
     first = {"spec": SPEC.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
-    out = graph.invoke(first, config, context=RunContext(use_rubric=False))
+    out = graph.invoke(first, config, context=fake_models.context(use_rubric=False))
     assert [s["scene_no"] for s in out["scenes"]] == [1, 2]
     assert fake_models.calls == {"planner": 2, "novelist": 2, "screenwriter": 2}
     assert {c["scene"] for c in out["calls"]} == {1, 2}
@@ -314,7 +314,7 @@ def test_recording_models_keep_every_request(fake_models: RecordingModels):  # n
     from nodes.runtime import chat_model
 
     fake_models.script("novelist", "one", RuntimeError("down"))
-    model = chat_model("novelist")
+    model = chat_model(fake_models.context(), "novelist")
     assert model.invoke("first").content == "one"
     with pytest.raises(RuntimeError, match="down"):
         model.invoke("second")

@@ -23,7 +23,6 @@ from graph.episode_spec import EpisodeSpec
 from graph.runner import drive, initial_input, start_run
 from memory.records import Fact
 from models.messages import message_text
-from nodes import runtime as node_runtime
 from nodes.retrieve import open_memory
 from tests.served_models import SCENE
 from tests.servers import free_port, read_requests, served_chat_model
@@ -124,16 +123,11 @@ def _run_with_memory(tmp_path: Path, monkeypatch, facts: list[str]) -> tuple[lis
         models[role] = Recording(messages=iter([AIMessage(replies[role])] * 10), prompts=[])
         return models[role]
 
-    monkeypatch.setattr(node_runtime, "get_chat_model", scripted)
-    node_runtime.chat_model.cache_clear()
     run = tmp_path / "run"
     context = RunContext(mode="dsr-nocot", use_rubric=False, max_retries_per_stage=1, max_retries_per_scene=2,
-                         run_dir=str(run), memory_dir=str(memory))  # fmt: skip
-    start_run(SPEC, run, context)
-    try:
-        result = drive(run, context, initial_input(SPEC), on_update=lambda *_: None, reviewer=lambda _: None)
-    finally:
-        node_runtime.chat_model.cache_clear()
+                         run_dir=str(run), memory_dir=str(memory), model_factory=scripted)  # fmt: skip
+    context = start_run(SPEC, run, context)
+    result = drive(run, context, initial_input(SPEC), on_update=lambda *_: None, reviewer=lambda _: None)
     assert result.finished
     return json.loads((run / "scenes" / "01" / "critique.json").read_text()), models
 

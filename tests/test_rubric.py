@@ -15,7 +15,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
 from graph.builder import compile_episode_graph, compile_scene_graph
-from graph.context import RunContext
 from graph.episode_spec import EpisodeSpec
 from models.structured import parse_structured
 from nodes.rubric import (
@@ -30,7 +29,7 @@ from nodes.rubric import (
 )
 from nodes.schemas import TaskInput, render_x
 from nodes.stage_calls import prompt_messages
-from tests.recording import fake_models, rubric_reply, script_checks  # noqa: F401 - the fixture is used by name
+from tests.recording import RecordingModels, fake_models, rubric_reply, script_checks  # noqa: F401 - the fixture is used by name
 
 DATA = Path(__file__).parent / "data" / "critic"
 
@@ -280,11 +279,11 @@ ONE_SCENE = EpisodeSpec.model_validate(
 )  # fmt: skip
 
 
-def write_episode(run_dir: Path, **context: Any) -> dict[str, Any]:
+def write_episode(models: RecordingModels, run_dir: Path, **context: Any) -> dict[str, Any]:
     """One scene through the episode graph (fresh in-memory checkpointer); returns report.json as written."""
     graph = compile_episode_graph(InMemorySaver())
     first = {"spec": ONE_SCENE.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
-    graph.invoke(first, {"configurable": {"thread_id": "ep"}}, context=RunContext(run_dir=str(run_dir), **context))
+    graph.invoke(first, {"configurable": {"thread_id": "ep"}}, context=models.context(run_dir=str(run_dir), **context))
     return json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
 
 
@@ -292,13 +291,13 @@ def critique_json(run_dir: Path) -> list[dict[str, Any]]:
     return json.loads((run_dir / "scenes" / "01" / "critique.json").read_text(encoding="utf-8"))
 
 
-def first_verdict(pass_score: int) -> dict[str, Any]:
+def first_verdict(models: RecordingModels, pass_score: int) -> dict[str, Any]:
     """The critic's first verdict on scene 1 (scene graph, in-memory checkpointer)."""
     graph = compile_scene_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "s"}}
     x = ONE_SCENE.task_input(0).model_dump(mode="json")
     graph.invoke({"x": x, "calls": [], "timings": [], "scenes": []}, config,
-                 context=RunContext(pass_score=pass_score, max_retries_per_stage=1))  # fmt: skip
+                 context=models.context(pass_score=pass_score, max_retries_per_stage=1))  # fmt: skip
     return graph.get_state(config).values["verdicts"][0]
 
 
@@ -309,7 +308,7 @@ def first_verdict(pass_score: int) -> dict[str, Any]:
 def test_pass_mark_decides(monkeypatch, fake_models, score, pass_score, decision):  # noqa: F811
     script_checks(monkeypatch, [])
     fake_models.script("critic", rubric_reply(score, "Judged.", plot_coherence=["x"] if score < pass_score else []))
-    first = first_verdict(pass_score)
+    first = first_verdict(fake_models, pass_score)
     assert first["decision"] == decision
     assert first["rubric"]["status"] == "judged" and first["rubric"]["score"] == score
     assert first["rubric"]["pass_score"] == pass_score
@@ -326,7 +325,7 @@ def test_low_score_sends_the_draft_back_with_the_judges_errors_and_report_shows_
                 plot_coherence=["the rescue is skipped"]),
         rubric_reply(9, "Now the beats land."),
     )  # fmt: skip
-    report = write_episode(tmp_path)
+    report = write_episode(fake_models, tmp_path)
     assert fake_models.calls == {"planner": 1, "novelist": 2, "screenwriter": 2, "critic": 2}
     first, rerun = fake_models.prompts("novelist")
     for needle in ("rubric score 4.0/12 is below 7", "character_development: Tom is too calm",
@@ -353,7 +352,7 @@ def test_low_score_sends_the_draft_back_with_the_judges_errors_and_report_shows_
 def test_low_score_goes_to_the_stage_the_judge_blames(monkeypatch, fake_models, tmp_path, blame, errors, reruns):  # noqa: F811
     script_checks(monkeypatch, [])
     fake_models.script("critic", rubric_reply(3, "Weak.", blame=blame, **errors), rubric_reply(8, "Better."))
-    report = write_episode(tmp_path)
+    report = write_episode(fake_models, tmp_path)
     assert fake_models.calls[reruns] == 2
     rerun = fake_models.prompts(reruns)[1]
     assert all(f"{category}: {items[0]}" in rerun for category, items in errors.items())
@@ -363,7 +362,7 @@ def test_low_score_goes_to_the_stage_the_judge_blames(monkeypatch, fake_models, 
 def test_low_score_past_the_cap_is_accepted_with_the_rubric_finding_open(monkeypatch, fake_models, tmp_path):  # noqa: F811
     script_checks(monkeypatch, [])
     fake_models.script("critic", rubric_reply(3, "Weak.", plot_coherence=["a"]), rubric_reply(5, "Still weak.", plot_coherence=["b"]))
-    report = write_episode(tmp_path, max_retries_per_stage=1, max_retries_per_scene=2)
+    report = write_episode(fake_models, tmp_path, max_retries_per_stage=1, max_retries_per_scene=2)
     (scene,) = report["scenes"]
     assert scene["status"] == "accepted_with_findings" and scene["rubric_status"] == "judged"
     assert [f["check"] for f in scene["open_findings"]] == ["H-rubric"]
@@ -384,7 +383,7 @@ def test_a_failed_judge_leaves_the_scene_unjudged_not_passed(
 ):
     script_checks(monkeypatch, [])
     fake_models.script("critic", *replies)
-    report = write_episode(tmp_path)
+    report = write_episode(fake_models, tmp_path)
     assert fake_models.calls == {"planner": 1, "novelist": 1, "screenwriter": 1, "critic": requests}
     (verdict,) = critique_json(tmp_path)
     assert verdict["decision"] == "pass" and verdict["findings"] == []  # routing goes on from the checks
@@ -400,7 +399,7 @@ def test_a_failed_judge_leaves_the_scene_unjudged_not_passed(
 def test_a_judge_that_fails_on_the_rerun_leaves_the_accepted_draft_unjudged(monkeypatch, fake_models, tmp_path):  # noqa: F811
     script_checks(monkeypatch, [])
     fake_models.script("critic", rubric_reply(4, "Weak.", plot_coherence=["x"]), "no", "no")
-    report = write_episode(tmp_path)
+    report = write_episode(fake_models, tmp_path)
     (scene,) = report["scenes"]
     assert scene["status"] == "unjudged" and [v["rubric_score"] for v in scene["critic_verdicts"]] == [4.0, None]
     assert report["total"]["mean_rubric_score"] is None, "the first draft's score is not the accepted draft's"
@@ -415,12 +414,12 @@ def test_an_unreachable_judge_pauses_the_run_instead(monkeypatch, fake_models): 
     script_checks(monkeypatch, [])
     fake_models.script("critic", openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1")))
     with pytest.raises(ModelUnavailable, match="role 'critic'"):
-        first_verdict(7)
+        first_verdict(fake_models, 7)
 
 
 def test_rubric_off_is_neither_judged_nor_unjudged(monkeypatch, fake_models, tmp_path):  # noqa: F811
     script_checks(monkeypatch, [])
-    report = write_episode(tmp_path, use_rubric=False)
+    report = write_episode(fake_models, tmp_path, use_rubric=False)
     assert "critic" not in fake_models.calls
     (scene,) = report["scenes"]
     assert scene["status"] == "passed" and scene["rubric_status"] == "off" and scene["rubric"] is None
@@ -433,7 +432,7 @@ def test_write_summary_shows_unjudged_scenes(monkeypatch, fake_models, tmp_path)
 
     script_checks(monkeypatch, [])
     fake_models.script("critic", "not a verdict", "not a verdict either")
-    write_episode(tmp_path)
+    write_episode(fake_models, tmp_path)
     monkeypatch.setattr(console, "width", 200)
     with console.capture() as captured:
         _summary(tmp_path)

@@ -153,6 +153,7 @@ def test_smoke_training_lowers_validation_nll_and_writes_a_complete_model(traine
 
 def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_dir, monkeypatch, tmp_path):
     import nodes.runtime as node_runtime
+    from graph.context import RunContext, resolve_roles
     from nodes.novelist import novelist_node
 
     out, _ = trained
@@ -160,13 +161,10 @@ def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_d
     for key, value in {"PROVIDER": "hf", "MODEL": base_dir, "ADAPTER": str(out), "PROMPT": "stage1",
                        "MAX_NEW_TOKENS": "8", "TEMPERATURE": "0", "DEVICE": "cpu"}.items():  # fmt: skip
         monkeypatch.setenv(f"DSR_NOVELIST__{key}", value)
-    node_runtime.chat_model.cache_clear()
+    context = RunContext(run_dir=str(tmp_path), roles=resolve_roles(["novelist"]))
     state = {"x": json.loads(SCENE.read_text()), "critique": {}}
-    try:
-        update = novelist_node(state, SimpleNamespace(context=SimpleNamespace(run_dir=str(tmp_path))))
-        model = node_runtime.chat_model("novelist")
-    finally:
-        node_runtime.chat_model.cache_clear()
+    update = novelist_node(state, SimpleNamespace(context=context))
+    model = node_runtime.chat_model(context, "novelist")
     assert model.provider == "hf" and model.loaded.name == Path(base_dir).name
     call = update["calls"][0]
     assert call["note"].startswith("stage1@") and 0 < call["output_tokens"] <= 8

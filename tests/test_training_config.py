@@ -101,7 +101,8 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    import nodes.runtime as node_runtime
+    from graph.context import RunContext
+    from models.settings import RoleConfig
     from nodes.novelist import novelist_node
 
     answer = '<directives>{"pacing": {"beats": []}}</directives>\n<novel>Mara lifts the lamp.</novel>'
@@ -112,21 +113,14 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
             seen.append(messages)
             return super()._generate(messages, *args, **kwargs)
 
-    monkeypatch.setattr(
-        node_runtime,
-        "get_chat_model",
-        lambda role, settings=None: Recording(messages=iter([AIMessage(answer)])),
+    model = Recording(messages=iter([AIMessage(answer)]))
+    context = RunContext(
+        run_dir=str(tmp_path), roles={"novelist": RoleConfig(prompt="stage1").model_dump(mode="json")},
+        model_factory=lambda role, config: model,
     )
-    node_runtime.chat_model.cache_clear()
-    monkeypatch.setenv("DSR_NOVELIST__PROMPT", "stage1")
-    monkeypatch.delenv("DSR_CONFIG", raising=False)
     x = json.loads((Path(__file__).parent / "data" / "critic" / "scene.json").read_text())
     state = {"x": x, "directives": None, "critique": {"novelist": "ignored by the stage1 prompt"}}
-    runtime = type("R", (), {"context": type("C", (), {"run_dir": str(tmp_path)})()})()
-    try:
-        update = novelist_node(state, runtime)
-    finally:
-        node_runtime.chat_model.cache_clear()
+    update = novelist_node(state, type("R", (), {"context": context})())
     system, user = prompts.messages("stage1", x_text=render_x(TaskInput.model_validate(x)))
     assert [m.content for m in seen[0]] == [system[1], user[1]]
     assert update["prose"] == "Mara lifts the lamp."

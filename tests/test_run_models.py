@@ -1,0 +1,84 @@
+"""A run keeps the models it started with: resolved once by ``dsr write``, recorded in run.json (key names
+only), used unchanged by ``dsr resume``; a changed configuration is refused unless ``--reconfigure``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.recording import RecordingModels, fake_models, script_checks  # noqa: F401 - the fixture is used by name
+
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml")
+
+
+@pytest.fixture
+def paused_run(tmp_path, monkeypatch, fake_models):  # noqa: F811
+    """One scene written by `dsr write` and paused at scene review; yields (run dir, configs the models got)."""
+    for key in [k for k in __import__("os").environ if k.startswith("DSR_")]:
+        monkeypatch.delenv(key)
+    seen: list[dict[str, Any]] = []
+
+    def factory(role: str, config: Any) -> Any:
+        seen.append({"role": role, **config.model_dump()})
+        return fake_models(role, config)
+
+    monkeypatch.setattr("graph.runner.MODEL_FACTORY", factory)
+    script_checks(monkeypatch, [])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
+    run = tmp_path / "run"
+    args = ["write", EXAMPLE, "-o", str(run), "--scenes", "1", "--no-rubric", "--review", "scene"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 3, result.output
+    seen.clear()
+    return run, seen
+
+
+def _record(run: Path) -> dict[str, Any]:
+    return json.loads((run / "run.json").read_text())
+
+
+def test_run_json_holds_every_role_the_run_calls_and_no_key(paused_run):
+    run, _ = paused_run
+    roles = _record(run)["context"]["roles"]
+    assert set(roles) == {"planner", "novelist", "screenwriter"}
+    assert roles["novelist"]["api_key_env"] == "OPENAI_API_KEY"
+    assert "sk-secret-value" not in (run / "run.json").read_text()
+
+
+def test_a_changed_model_is_refused_then_switched_with_reconfigure(paused_run, monkeypatch):
+    run, seen = paused_run
+    monkeypatch.setenv("DSR_NOVELIST__MODEL", "another-model")
+    refused = CliRunner().invoke(app, ["resume", str(run), "--approve"])
+    message = str(refused.exception)  # BadInput: `dsr` prints it as one line, exit status 2
+    assert "novelist.model: None -> 'another-model'" in message and "--reconfigure" in message
+    assert not seen and _record(run)["context"]["roles"]["novelist"]["model"] is None
+    switched = CliRunner().invoke(app, ["resume", str(run), "--approve", "--reconfigure"])
+    assert switched.exit_code == 0, switched.output
+    record = _record(run)
+    assert record["context"]["roles"]["novelist"]["model"] == "another-model"
+    (entry,) = record["reconfigured"]
+    assert entry["changes"] == ["novelist.model: None -> 'another-model'"] and entry["time"]
+
+
+def test_an_unchanged_configuration_resumes_on_the_recorded_models(paused_run, monkeypatch):
+    run, seen = paused_run
+    monkeypatch.setenv("DSR_JUDGE__MODEL", "a-role-this-run-does-not-call")
+    result = CliRunner().invoke(app, ["resume", str(run), "--reject", "more storm", "--stage", "novelist"])
+    assert result.exit_code in (0, 3), result.output
+    assert {s["role"] for s in seen} >= {"novelist"} and all(s["model"] is None for s in seen)
+    assert "reconfigured" not in _record(run)
+
+
+def test_a_run_recorded_without_models_resumes_and_records_them(paused_run):
+    run, _ = paused_run
+    record = _record(run)
+    del record["context"]["roles"]
+    (run / "run.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(app, ["resume", str(run), "--approve"])
+    assert result.exit_code == 0, result.output
+    assert set(_record(run)["context"]["roles"]) == {"planner", "novelist", "screenwriter"}
