@@ -26,7 +26,6 @@ from screenplay.lint_rules.core import text_of
 from screenplay.model import Action, Dialogue
 
 LEAK_RULES = frozenset({"SP042", "SP043", "SP045"})
-METRICS = ("format_valid", "lint_errors_per_scene", "beat_coverage", "prose_leakage", "dialogue_share", "words")
 
 
 def scene_metrics(x: TaskInput, screenplay: str) -> dict[str, Any]:

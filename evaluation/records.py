@@ -373,7 +373,3 @@ def read_calibration(eval_dir: Path) -> dict[str, Any] | None:
 
 def write_metrics(eval_dir: Path, metrics: dict[str, Any]) -> Path:
     return write_json(metrics_path(eval_dir), metrics)
-
-
-def read_metrics(eval_dir: Path) -> dict[str, Any]:
-    return read_json(metrics_path(eval_dir))

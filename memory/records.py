@@ -69,7 +69,6 @@ class SceneRecord(BaseModel):
     scene_no: int
     summary: str
     characters: list[str] = Field(default_factory=list)
-    heading: str | None = None
     tail: str | None = None
 
     @field_validator("summary")

@@ -94,7 +94,6 @@ def _scene(doc: str, meta: dict[str, Any]) -> SceneRecord:
         scene_no=meta["scene_no"],
         summary=doc,
         characters=split_names(meta.get("chars")),
-        heading=meta.get("heading"),
         tail=meta.get("tail"),
     )
 
@@ -277,7 +276,6 @@ class StoryMemory:
                 "episode": rec.episode,
                 "scene_no": rec.scene_no,
                 "order": rec.order,
-                "heading": rec.heading,
                 "tail": rec.tail,
                 **_names_meta(rec.characters),
             }

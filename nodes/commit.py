@@ -42,10 +42,14 @@ def scene_facts(x: TaskInput) -> list[Fact]:
 
 
 def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) -> str:
+    """How the scene was accepted; a pass on the deterministic checks alone because the rubric judge gave no
+    verdict is ``unjudged``, never ``passed`` (report.json and ``dsr evaluate`` rows read this)."""
     if last_review and last_review.get("point") == "scene" and last_review.get("action") in ("approve", "edit"):
         return "approved_by_human" if last_review["action"] == "approve" else "edited_by_human"
-    last = verdicts[-1]["decision"] if verdicts else "pass"
-    return "passed" if last == "pass" else "accepted_with_findings"
+    last = verdicts[-1] if verdicts else {"decision": "pass"}
+    if last["decision"] != "pass":
+        return "accepted_with_findings"
+    return "unjudged" if (last.get("rubric") or {}).get("status") == "unjudged" else "passed"
 
 
 @timed_node("commit")
@@ -83,9 +87,8 @@ def commit_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
         mem = open_memory(ctx.memory_dir)
         mem.delete_scene(meta.series, meta.episode, meta.scene_no)  # a rerun replaces, never duplicates
         mem.add_scene(
-            SceneRecord(id=f"{meta.series}:{meta.episode:04d}:{meta.scene_no:04d}", series=meta.series,
-                        episode=meta.episode, scene_no=meta.scene_no, summary=summary,
-                        characters=list(x.outline.characters), heading=None, tail=tail)
+            SceneRecord(series=meta.series, episode=meta.episode, scene_no=meta.scene_no, summary=summary,
+                        characters=list(x.outline.characters), tail=tail)
         )  # fmt: skip
         mem.add_facts(scene_facts(x))
         for profile in x.characters:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_NOTE = re.compile(r"\[\[.*?\]\]", re.DOTALL)
 _MARKUP_CHARS = re.compile(r"[*_\\\[]")
 
 
@@ -87,10 +86,6 @@ def to_runs(text: str) -> list[Run]:
 def plain(text: str) -> str:
     """The printable text with markup and inline notes removed."""
     return "".join(run.text for run in to_runs(text))
-
-
-def strip_notes(text: str) -> str:
-    return _NOTE.sub("", text)
 
 
 def escape(text: str) -> str:
