@@ -155,6 +155,7 @@ def run_item(
     system: System, item: dict[str, Any], run_dir: Path, max_retries: int, model_factory: ModelFactory | None = None
 ) -> dict[str, Any]:
     """Run (or resume) one item's scene graph; any failure becomes a failed output row, never an exception."""
+    from graph.call_log import CALL_LOG, read_call_log
     from graph.runner import drive, scene_input
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -170,7 +171,7 @@ def run_item(
     except Exception as exc:  # an endpoint failure or a broken answer costs this item, not the evaluation
         error = f"{type(exc).__name__}: {exc}"[:500]
     seconds = sum(t["seconds"] for t in values.get("timings", [])) or (time.perf_counter() - started)
-    calls = int(sum(c["requests"] for c in values.get("calls", [])))
+    calls = len(read_call_log(run_dir / CALL_LOG))  # every model request of this item, resumed runs included
     accepted = values.get("accepted") if error is None else None
     if accepted is None:
         return records.output_row(

@@ -1,8 +1,10 @@
-"""``RUN_DIR/calls.jsonl``: every model call as it happens (node, scene step, tokens, seconds).
+"""``RUN_DIR/calls.jsonl``: every model call as it happens (scene, node, role, step, tokens, seconds).
 
-An append-only audit log written by a langchain callback, independent of graph state: it records
-calls made by nodes that were later interrupted or killed too, which is how a resumed run can be
-shown to repeat no finished node's calls. Holds no prompt text and no keys.
+The one place model calls and tokens are counted: a langchain callback on the run, reading scene and
+role from the metadata ``nodes.runtime.call_role`` puts in the run config. report.json and the
+evaluation's rows are built from it. Append-only and independent of graph state, it records calls made
+by nodes that were later interrupted or killed too, which is how a resumed run can be shown to repeat
+no finished node's calls. Holds no prompt text and no keys.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+
+CALL_LOG = "calls.jsonl"
 
 
 class CallLog(BaseCallbackHandler):
@@ -30,7 +34,10 @@ class CallLog(BaseCallbackHandler):
         meta = metadata or {}
         self._started[run_id] = (
             time.time(),
-            {"node": meta.get("langgraph_node"), "step": meta.get("langgraph_step"), "model": meta.get("ls_model_name")},
+            {
+                "scene": meta.get("dsr_scene"), "role": meta.get("dsr_role"), "node": meta.get("langgraph_node"),
+                "step": meta.get("langgraph_step"), "model": meta.get("ls_model_name"),
+            },  # fmt: skip
         )
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:

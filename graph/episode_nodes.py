@@ -7,6 +7,7 @@ from typing import Any
 
 from common.fsutil import write_json
 from graph.artifacts import accepted_scene, assemble_episode, write_episode
+from graph.call_log import CALL_LOG, read_call_log
 from graph.episode_spec import EpisodeSpec
 from graph.report import build_report
 from nodes.runtime import timed_node, write_artefact
@@ -62,7 +63,8 @@ def assemble_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     if ctx.run_dir:
         run_dir = Path(ctx.run_dir)
         outputs = {path.suffix.lstrip("."): str(path) for path in write_episode(run_dir, doc)}
-        report = build_report({**state, "scenes": records}, ctx.to_dict())
+        logged = read_call_log(run_dir / CALL_LOG)
+        report = build_report({**state, "scenes": records}, ctx.to_dict(), logged)
         write_json(run_dir / "report.json", report)
         outputs["report"] = str(run_dir / "report.json")
     return {"outputs": outputs}

@@ -1,5 +1,8 @@
 """report.json: per scene and in total, calls and tokens per role, wall time per node, retries per
-stage with the critic's reasons, final lint findings and rubric score (DESIGN.md)."""
+stage with the critic's reasons, final lint findings and rubric score (DESIGN.md).
+
+Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`graph.call_log`, the one count);
+failed calls are the nodes' own records of answers they could not use."""
 
 from __future__ import annotations
 
@@ -10,17 +13,19 @@ from models.structured import tally
 from screenplay.lint import lint_text, summarize
 
 
-def _role_totals(calls: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def _role_totals(logged: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per role: logged model calls, tokens and seconds; node records whose answer was unusable."""
     totals: dict[str, dict[str, float]] = defaultdict(
         lambda: {"calls": 0, "failed_calls": 0, "input_tokens": 0, "output_tokens": 0, "seconds": 0.0}
     )
-    for call in calls:
-        bucket = totals[call["role"]]
-        bucket["calls"] += call["requests"]
-        bucket["failed_calls"] += 0 if call["ok"] else 1
+    for call in logged:
+        bucket = totals[call.get("role") or "unknown"]
+        bucket["calls"] += 1
         bucket["input_tokens"] += call["input_tokens"]
         bucket["output_tokens"] += call["output_tokens"]
         bucket["seconds"] = round(bucket["seconds"] + call["seconds"], 3)
+    for record in records:
+        totals[record["role"]]["failed_calls"] += 0 if record["ok"] else 1
     return dict(totals)
 
 
@@ -53,7 +58,9 @@ def scene_status(record: dict[str, Any]) -> str:
     return record["status"]
 
 
-def scene_report(record: dict[str, Any], calls: list[dict[str, Any]], timings: list[dict[str, Any]]) -> dict[str, Any]:
+def scene_report(
+    record: dict[str, Any], logged: list[dict[str, Any]], calls: list[dict[str, Any]], timings: list[dict[str, Any]]
+) -> dict[str, Any]:
     number = record["scene_no"]
     findings = lint_text(record["screenplay"])
     lint_summary = summarize(findings)
@@ -61,7 +68,7 @@ def scene_report(record: dict[str, Any], calls: list[dict[str, Any]], timings: l
         "scene": number,
         "status": scene_status(record),
         "rubric_status": rubric_status(record),
-        "roles": _role_totals([c for c in calls if c["scene"] == number]),
+        "roles": _role_totals([c for c in logged if c.get("scene") == number], [c for c in calls if c["scene"] == number]),
         "node_seconds": _node_totals([t for t in timings if t["scene"] == number]),
         "retries": _retries(record.get("verdict_log", [])),
         "critic_verdicts": record.get("verdict_log", []),
@@ -75,9 +82,10 @@ def scene_report(record: dict[str, Any], calls: list[dict[str, Any]], timings: l
     }
 
 
-def build_report(state: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+def build_report(state: dict[str, Any], context: dict[str, Any], logged: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report of a finished run; ``logged``: its calls.jsonl entries."""
     calls, timings = state.get("calls", []), state.get("timings", [])
-    scenes = [scene_report(r, calls, timings) for r in state.get("scenes", [])]
+    scenes = [scene_report(r, logged, calls, timings) for r in state.get("scenes", [])]
     spec = state.get("spec", {})
     scored = [s["rubric"]["score"] for s in scenes if s["rubric"] and s["rubric"].get("score") is not None]
     return {
@@ -92,10 +100,10 @@ def build_report(state: dict[str, Any], context: dict[str, Any]) -> dict[str, An
             "passed": sum(s["status"] == "passed" for s in scenes),
             "judged": sum(s["rubric_status"] == "judged" for s in scenes),
             "unjudged": sum(s["rubric_status"] == "unjudged" for s in scenes),
-            "roles": _role_totals(calls),
+            "roles": _role_totals(logged, calls),
             "node_seconds": _node_totals(timings),
             "wall_seconds": round(sum(t["seconds"] for t in timings), 2),
-            "model_seconds": round(sum(c["seconds"] for c in calls), 2),
+            "model_seconds": round(sum(c["seconds"] for c in logged), 2),
             "retries": sum(len(v) for s in scenes for v in s["retries"].values()),
             "lint_errors": sum(s["lint"]["errors"] for s in scenes),
             "scenes_lint_clean": sum(s["lint"]["errors"] == 0 for s in scenes),

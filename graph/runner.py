@@ -24,13 +24,12 @@ from langgraph.types import Command
 from common.errors import BadInput
 from common.fsutil import write_json
 from graph.builder import compile_episode_graph, compile_scene_graph
-from graph.call_log import CallLog
+from graph.call_log import CALL_LOG, CallLog
 from graph.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
 from graph.episode_spec import EpisodeSpec
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints.sqlite"
-CALL_LOG = "calls.jsonl"
 GraphKind = Literal["episode", "scene"]
 _COMPILE = {"episode": compile_episode_graph, "scene": compile_scene_graph}
 

@@ -45,16 +45,12 @@ class StructuredOutputError(RuntimeError):
         self,
         message: str,
         raw_outputs: list[str],
-        input_tokens: int = 0,
-        output_tokens: int = 0,
         *,
         reason: Reason = "invalid",
         mechanism: Mechanism = "prompt",
     ):
         super().__init__(message)
         self.raw_outputs = raw_outputs
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
         self.reason = reason
         self.mechanism = mechanism
 
@@ -68,8 +64,6 @@ class StructuredResult(Generic[T]):
     value: T
     attempts: int
     raw_outputs: list[str] = field(default_factory=list)
-    input_tokens: int = 0
-    output_tokens: int = 0
     mechanism: Mechanism = "prompt"
     truncations: int = 0
 
@@ -300,7 +294,7 @@ def invoke_structured(
     where only semantic validators can fail), then raise."""
     convo: list[BaseMessage] = [*messages, HumanMessage(content=instructions(schema))]
     raw: list[str] = []
-    tokens_in = tokens_out = truncations = 0
+    truncations = 0
     problem, mech, reason = "", mechanism(model), "invalid"
     attempts = max_repairs + 1
     attempt = 0
@@ -309,8 +303,6 @@ def invoke_structured(
         reply, mech = _call(model, convo, schema, invoke_kwargs)
         if mech == "grammar":
             attempts = min(attempts, 2)
-        tokens_in += reply.input_tokens
-        tokens_out += reply.output_tokens
         raw.append(reply.text)
         truncations += reply.truncated
         try:
@@ -322,13 +314,11 @@ def invoke_structured(
             convo += [AIMessage(content=reply.text), HumanMessage(content=repair)]
             continue
         record(role_of(model), mech, attempt, valid=True, truncations=truncations)
-        return StructuredResult(value, attempt, raw, tokens_in, tokens_out, mech, truncations)
+        return StructuredResult(value, attempt, raw, mech, truncations)
     record(role_of(model), mech, attempt, valid=False, truncations=truncations)
     raise StructuredOutputError(
         f"{schema.__name__}: no valid JSON object after {attempt} attempts ({reason}); last problem: {problem}",
         raw,
-        tokens_in,
-        tokens_out,
         reason=reason,  # type: ignore[arg-type]
         mechanism=mech,
     )

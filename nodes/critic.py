@@ -92,18 +92,18 @@ def _judge(
     """The rubric call and its record; None instead of a result when the judge raised (the scene stays unjudged)."""
     started = time.perf_counter()
     try:
-        result = call_role(context, "critic", lambda model: judge_scene(model, x, screenplay, prose=prose))
+        result = call_role(context, "critic", number, lambda model: judge_scene(model, x, screenplay, prose=prose))
     except ModelUnavailable:
         raise  # the run pauses; `dsr resume` judges this draft once the endpoint is back
     except Exception as exc:  # a broken judge costs this draft its rubric score, not the run
         error = f"{type(exc).__name__}: {exc}"[:300]
         # How many requests went out before the exception is not known here; the failing one is counted.
         return None, call_record(
-            number, "critic", "critic", requests=1, tokens_in=0, tokens_out=0,
+            number, "critic", "critic", requests=1,
             seconds=time.perf_counter() - started, ok=False, note=error,
         )  # fmt: skip
     return result, call_record(
-        number, "critic", "critic", requests=result.attempts, tokens_in=result.input_tokens, tokens_out=result.output_tokens,
+        number, "critic", "critic", requests=result.attempts,
         seconds=time.perf_counter() - started, ok=not result.failed, note=result.failure_reason or "",
     )  # fmt: skip
 

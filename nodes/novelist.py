@@ -73,11 +73,11 @@ def novelist_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     directives = CreativeDirectives.model_validate(state["directives"]) if state.get("directives") else None
     note = critique.pop("novelist", None)
     if runtime.context.role_config("novelist").prompt == "stage1":
-        out, own = call_role(runtime.context, "novelist", lambda model: write_stage1(model, x))
+        out, own = call_role(runtime.context, "novelist", number, lambda model: write_stage1(model, x))
         write_artefact(
             runtime.context.run_dir, number, "novelist_directives.json", {"raw": own, "parsed": _parsed(own)}
         )
     else:
-        out = call_role(runtime.context, "novelist", lambda model: write_prose(model, x, directives, note))
+        out = call_role(runtime.context, "novelist", number, lambda model: write_prose(model, x, directives, note))
     write_artefact(runtime.context.run_dir, number, "prose.md", out.text + "\n")
     return {"prose": out.text, "critique": critique, "calls": [stage_record(number, "novelist", out)]}

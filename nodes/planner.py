@@ -27,10 +27,10 @@ def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         note = critique.pop("planner", None)
-        result = call_role(runtime.context, "planner", lambda model: plan(model, x, note))
+        result = call_role(runtime.context, "planner", number, lambda model: plan(model, x, note))
     except StructuredOutputError as exc:
         record = call_record(
-            number, "planner", "planner", requests=len(exc.raw_outputs), tokens_in=exc.input_tokens, tokens_out=exc.output_tokens,
+            number, "planner", "planner", requests=len(exc.raw_outputs),
             seconds=time.perf_counter() - started, ok=False, note=str(exc)[:300],
         )  # fmt: skip
         write_artefact(runtime.context.run_dir, number, "directives.json", {"error": str(exc)})
@@ -38,7 +38,7 @@ def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     directives = result.value.model_dump(mode="json")
     write_artefact(runtime.context.run_dir, number, "directives.json", directives)
     record = call_record(
-        number, "planner", "planner", requests=result.attempts, tokens_in=result.input_tokens, tokens_out=result.output_tokens,
+        number, "planner", "planner", requests=result.attempts,
         seconds=time.perf_counter() - started, note=f"attempts={result.attempts}",
     )  # fmt: skip
     return {"directives": directives, "critique": critique, "calls": [record]}

@@ -1,4 +1,6 @@
-"""Accounting records nodes add to the graph state (the report is built from them)."""
+"""Records nodes add to the graph state: what each model-calling node did and how long nodes took.
+
+Tokens and model calls are counted once, by :class:`graph.call_log.CallLog` (``calls.jsonl``)."""
 
 from __future__ import annotations
 
@@ -6,14 +8,12 @@ from typing import TypedDict
 
 
 class CallRecord(TypedDict):
-    """One model call: what the report counts per role and scene."""
+    """One node's model work: its outcome (``ok``: a usable answer) and the requests behind it."""
 
     scene: int
     node: str
     role: str
     requests: int  # model requests behind this record (structured output may need repair turns)
-    input_tokens: int
-    output_tokens: int
     seconds: float
     ok: bool
     note: str

@@ -296,8 +296,6 @@ class RubricResult(BaseModel):
     coercions: list[str] = Field(default_factory=list, description="lenient readings applied, per sample")
     samples: int = 0
     attempts: int = Field(default=0, description="model calls, repair turns included")
-    input_tokens: int = 0
-    output_tokens: int = 0
     prompt_version: str = ""
 
     @property
@@ -381,8 +379,6 @@ def judge_scene(
         try:
             out = invoke_structured(model, messages, RubricVerdict, max_repairs=max_repairs, **invoke_kwargs)
         except StructuredOutputError as exc:
-            result.input_tokens += exc.input_tokens
-            result.output_tokens += exc.output_tokens
             result.attempts += len(exc.raw_outputs)
             salvaged = bare_score(exc.raw_outputs)
             if salvaged is not None:
@@ -397,8 +393,6 @@ def judge_scene(
                 )
             )
             continue
-        result.input_tokens += out.input_tokens
-        result.output_tokens += out.output_tokens
         result.attempts += out.attempts
         result.verdicts.append(out.value)
         result.coercions += [f"sample {sample}: {note}" for note in coercions_applied(out.raw_outputs[-1])]

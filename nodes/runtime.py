@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables.config import ensure_config, set_config_context
 
 from common.fsutil import atomic_write, write_json
 from graph.context import RunContext
@@ -44,11 +45,15 @@ def chat_model(context: RunContext, role: str) -> BaseChatModel:
         return _MODELS[key]
 
 
-def call_role(context: RunContext, role: str, fn: Callable[[BaseChatModel], T]) -> T:
-    """Call ``fn`` with the run's model for ``role``; endpoint failures become one clear
+def call_role(context: RunContext, role: str, scene: int, fn: Callable[[BaseChatModel], T]) -> T:
+    """Call ``fn`` with the run's model for ``role``, its model calls tagged with role and scene in the run
+    config's metadata (how :class:`graph.call_log.CallLog` counts them); endpoint failures become one clear
     :class:`ModelUnavailable`."""
+    config = ensure_config()
+    config["metadata"] = {**config.get("metadata", {}), "dsr_role": role, "dsr_scene": scene}
     try:
-        return fn(chat_model(context, role))
+        with set_config_context(config) as scoped:
+            return scoped.run(fn, chat_model(context, role))
     except Exception as exc:
         failure = endpoint_failure(role, context.role_config(role), exc)
         if failure is not None:
@@ -57,13 +62,9 @@ def call_role(context: RunContext, role: str, fn: Callable[[BaseChatModel], T]) 
 
 
 def call_record(
-    scene: int, node: str, role: str, *, requests: int, tokens_in: int, tokens_out: int, seconds: float,
-    ok: bool = True, note: str = "",
-) -> CallRecord:  # fmt: skip
-    return CallRecord(
-        scene=scene, node=node, role=role, requests=requests, input_tokens=tokens_in, output_tokens=tokens_out,
-        seconds=round(seconds, 3), ok=ok, note=note,
-    )  # fmt: skip
+    scene: int, node: str, role: str, *, requests: int, seconds: float, ok: bool = True, note: str = ""
+) -> CallRecord:
+    return CallRecord(scene=scene, node=node, role=role, requests=requests, seconds=round(seconds, 3), ok=ok, note=note)
 
 
 def scene_no(state: dict[str, Any]) -> int:

@@ -128,9 +128,9 @@ def screenwriter_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
     critique = dict(state.get("critique") or {})
     note = critique.pop("screenwriter", None)
     if runtime.context.mode == "e2e":
-        out = call_role(runtime.context, "screenwriter", lambda model: write_direct(model, x, note))
+        out = call_role(runtime.context, "screenwriter", number, lambda model: write_direct(model, x, note))
     else:
         prose = state.get("prose") or ""
-        out = call_role(runtime.context, "screenwriter", lambda model: write_screenplay(model, prose, x, note))
+        out = call_role(runtime.context, "screenwriter", number, lambda model: write_screenplay(model, prose, x, note))
     write_artefact(runtime.context.run_dir, number, "screenplay.fountain", out.text)
     return {"screenplay": out.text, "critique": critique, "calls": [stage_record(number, "screenwriter", out)]}

@@ -16,13 +16,11 @@ from nodes.records import CallRecord
 
 @dataclass
 class StageOutput:
-    """Text a stage produced plus its accounting (goes into per-scene artefacts and report.json)."""
+    """Text a stage produced, the prompt behind it and how long the call took (tokens: calls.jsonl)."""
 
     text: str
     prompt: str
     prompt_version: str
-    input_tokens: int
-    output_tokens: int
     seconds: float
 
 
@@ -39,13 +37,10 @@ def call_prompt(
     messages = prompt_messages(prompt_name, **variables)
     started = time.perf_counter()
     reply = model.invoke(messages, **(invoke_kwargs or {}))
-    usage = reply.usage_metadata or {}
     return StageOutput(
         text=message_text(reply).strip(),
         prompt=prompt_name,
         prompt_version=prompts.version(prompt_name),
-        input_tokens=usage.get("input_tokens", 0),
-        output_tokens=usage.get("output_tokens", 0),
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -53,6 +48,5 @@ def call_prompt(
 def stage_record(scene: int, role: str, out: StageOutput) -> CallRecord:
     """The report's record of one stage call (node name = role for the three writing stages)."""
     return CallRecord(
-        scene=scene, node=role, role=role, requests=1, input_tokens=out.input_tokens, output_tokens=out.output_tokens,
-        seconds=out.seconds, ok=bool(out.text), note=f"{out.prompt}@{out.prompt_version}",
+        scene=scene, node=role, role=role, requests=1, seconds=out.seconds, ok=bool(out.text), note=f"{out.prompt}@{out.prompt_version}",
     )  # fmt: skip

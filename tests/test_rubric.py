@@ -15,6 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
 from graph.builder import compile_episode_graph, compile_scene_graph
+from graph.call_log import CALL_LOG, CallLog
 from graph.episode_spec import EpisodeSpec
 from models.structured import parse_structured
 from nodes.rubric import (
@@ -253,7 +254,7 @@ def test_embedded_model_as_judge_is_honest(embedded_model, x, scene):
     result = judge_scene(embedded_model, x, scene, samples=2, max_new_tokens=48)
     assert result.samples == 2
     assert len(result.verdicts) + len(result.failures) == 2
-    assert result.attempts >= 2 and result.input_tokens > 500 and result.output_tokens > 0
+    assert result.attempts >= 2
     for verdict in result.verdicts:
         assert 1 <= verdict.score <= 12 and verdict.rationale.strip()
         assert set(verdict.errors) == set(ERROR_CATEGORIES)
@@ -283,7 +284,8 @@ def write_episode(models: RecordingModels, run_dir: Path, **context: Any) -> dic
     """One scene through the episode graph (fresh in-memory checkpointer); returns report.json as written."""
     graph = compile_episode_graph(InMemorySaver())
     first = {"spec": ONE_SCENE.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
-    graph.invoke(first, {"configurable": {"thread_id": "ep"}}, context=models.context(run_dir=str(run_dir), **context))
+    config = {"configurable": {"thread_id": "ep"}, "callbacks": [CallLog(run_dir / CALL_LOG)]}
+    graph.invoke(first, config, context=models.context(run_dir=str(run_dir), **context))
     return json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
 
 

@@ -152,6 +152,8 @@ def test_smoke_training_lowers_validation_nll_and_writes_a_complete_model(traine
 
 
 def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_dir, monkeypatch, tmp_path):
+    from langchain_core.callbacks import get_usage_metadata_callback
+
     import nodes.runtime as node_runtime
     from graph.context import RunContext, resolve_roles
     from nodes.novelist import novelist_node
@@ -163,11 +165,13 @@ def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_d
         monkeypatch.setenv(f"DSR_NOVELIST__{key}", value)
     context = RunContext(run_dir=str(tmp_path), roles=resolve_roles(["novelist"]))
     state = {"x": json.loads(SCENE.read_text()), "critique": {}}
-    update = novelist_node(state, SimpleNamespace(context=context))
+    with get_usage_metadata_callback() as usage:
+        update = novelist_node(state, SimpleNamespace(context=context))
     model = node_runtime.chat_model(context, "novelist")
     assert model.provider == "hf" and model.loaded.name == Path(base_dir).name
     call = update["calls"][0]
-    assert call["note"].startswith("stage1@") and 0 < call["output_tokens"] <= 8
+    (tokens,) = usage.usage_metadata.values()
+    assert call["note"].startswith("stage1@") and 0 < tokens["output_tokens"] <= 8
     assert (next((tmp_path / "scenes").iterdir()) / "novelist_directives.json").is_file()
 
 
