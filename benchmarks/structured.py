@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--stage2", type=int, default=0, help="also measure Stage 2 on this many example scenes")
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress per step even when the output goes to a file
 
     from models import constrained
     from models.constrained import Grammar
