@@ -32,15 +32,18 @@ from nodes.screenwriter import screenwriter_node
 
 
 def _add_scene_nodes(builder: StateGraph) -> None:
-    builder.add_node("retrieve_context", retrieve_context_node)
-    builder.add_node("planner", planner_node)
-    builder.add_node("review_directives", review_directives_node)
-    builder.add_node("novelist", novelist_node)
-    builder.add_node("review_prose", review_prose_node)
-    builder.add_node("screenwriter", screenwriter_node)
-    builder.add_node("critic", critic_node)
-    builder.add_node("review_scene", review_scene_node)
-    builder.add_node("commit", commit_node)
+    """The scene nodes, each reading the whole state of the graph it is in (its routers read the episode's
+    fields too), whatever the narrower SceneState its signature declares."""
+    schema = builder.state_schema
+    builder.add_node("retrieve_context", retrieve_context_node, input_schema=schema)
+    builder.add_node("planner", planner_node, input_schema=schema)
+    builder.add_node("review_directives", review_directives_node, input_schema=schema)
+    builder.add_node("novelist", novelist_node, input_schema=schema)
+    builder.add_node("review_prose", review_prose_node, input_schema=schema)
+    builder.add_node("screenwriter", screenwriter_node, input_schema=schema)
+    builder.add_node("critic", critic_node, input_schema=schema)
+    builder.add_node("review_scene", review_scene_node, input_schema=schema)
+    builder.add_node("commit", commit_node, input_schema=schema)
     builder.add_conditional_edges("retrieve_context", route_after_retrieve)
     builder.add_conditional_edges("planner", route_after_planner)
     builder.add_conditional_edges("review_directives", route_after_review_directives)

@@ -5,18 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from langgraph.runtime import Runtime
+
 from common.fsutil import write_json
 from graph.artifacts import accepted_scene, assemble_episode, write_episode
 from graph.call_log import CALL_LOG, read_call_log
+from graph.context import RunContext
 from graph.episode_spec import EpisodeSpec
 from graph.report import build_report
+from graph.state import EpisodeState
+from nodes.findings import STAGES
 from nodes.runtime import timed_node, write_artefact
 from screenplay.fountain import write_fountain
 from screenplay.model import Screenplay
 
 
 @timed_node("start_scene")
-def start_scene_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+def start_scene_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """X for the next scene from the episode file; the per-scene fields start empty."""
     index = state["scene_index"] + 1 if state.get("accepted") else state.get("scene_index", 0)
     spec = EpisodeSpec.model_validate(state["spec"])
@@ -27,7 +32,7 @@ def start_scene_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
         "directives": None,
         "prose": None,
         "screenplay": None,
-        "critique": {},
+        "critique": dict.fromkeys(STAGES),  # every stage's note consumed
         "verdicts": [],
         "retries": {},
         "known_facts": [],
@@ -37,7 +42,7 @@ def start_scene_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
 
 
 @timed_node("assemble")
-def assemble_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+def assemble_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """episode.fountain / .fdx / .pdf and report.json in the run directory.
 
     Each accepted scene becomes exactly one scene of the episode; what assembly changed in a scene is

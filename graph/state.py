@@ -1,7 +1,8 @@
 """Graph state: plain JSON data only, so the SQLite checkpointer restores it exactly.
 
-Pydantic objects (X, I_c, verdicts) are stored as dumps. Fields for the scene being written are reset
-by ``start_scene``; ``calls``, ``timings`` and ``scenes`` accumulate over the whole episode.
+Pydantic objects (X, I_c, verdicts) are stored as dumps (DESIGN.md) and validated once per scene pass
+through ``nodes.runtime.task_input`` / ``directives_of``. Fields for the scene being written are reset by
+``start_scene``; ``calls``, ``timings`` and ``scenes`` accumulate over the whole episode.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from typing import Annotated, Any, TypedDict
 from nodes.records import CallRecord, NodeTiming
 
 
+def merge_notes(current: dict[str, str], update: dict[str, str | None]) -> dict[str, str]:
+    """Critique notes per stage: an update sets a stage's note, or consumes it with None."""
+    merged = {**(current or {}), **update}
+    return {stage: note for stage, note in merged.items() if note}
+
+
 class SceneState(TypedDict, total=False):
     """State of the scene graph; the episode graph extends it."""
 
@@ -19,7 +26,7 @@ class SceneState(TypedDict, total=False):
     directives: dict[str, Any] | None  # CreativeDirectives dump
     prose: str | None
     screenplay: str | None
-    critique: dict[str, str]  # stage -> critique for its next attempt
+    critique: Annotated[dict[str, str], merge_notes]  # stage -> critique for its next attempt
     verdicts: list[dict[str, Any]]  # every critic verdict of this scene, in order
     retries: dict[str, int]  # stage -> reruns so far
     known_facts: list[str]  # continuity facts from memory about this scene's characters

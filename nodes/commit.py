@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from langgraph.runtime import Runtime
+
+from graph.context import RunContext
+from graph.state import SceneState
 from memory import CharacterRecord, Fact, SceneRecord
 from nodes.retrieve import open_memory
-from nodes.runtime import scene_no, timed_node
+from nodes.runtime import scene_no, task_input, timed_node
 from nodes.schemas import TaskInput
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -53,10 +57,8 @@ def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) 
 
 
 @timed_node("commit")
-def commit_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
-    ctx = runtime.context
-    x = TaskInput.model_validate(state["x"])
-    number = scene_no(state)
+def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx, x, number = runtime.context, task_input(state), scene_no(state)
     verdicts = state.get("verdicts") or []
     last = verdicts[-1] if verdicts else {}
     open_findings = [f for f in last.get("findings", []) if f.get("severity") == "error"]

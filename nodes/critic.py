@@ -17,14 +17,25 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from langgraph.runtime import Runtime
+
 from graph.context import RunContext
+from graph.state import SceneState
 from models.errors import ModelUnavailable
 from nodes.checks import deterministic_checks
 from nodes.findings import STAGES, Finding, Stage
 from nodes.records import CallRecord
 from nodes.rubric import RubricResult, judge_scene
-from nodes.runtime import call_record, call_role, scene_no, timed_node, write_artefact
-from nodes.schemas import CreativeDirectives, TaskInput
+from nodes.runtime import (
+    call_record,
+    call_role,
+    directives_of,
+    scene_no,
+    task_input,
+    timed_node,
+    write_artefact,
+)
+from nodes.schemas import TaskInput
 
 Decision = Literal["pass", "revise", "accept_with_findings", "escalate"]
 
@@ -109,19 +120,16 @@ def _judge(
 
 
 @timed_node("critic")
-def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
-    ctx = runtime.context
-    x = TaskInput.model_validate(state["x"])
-    number = scene_no(state)
-    directives = CreativeDirectives.model_validate(state["directives"]) if state.get("directives") else None
+def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx, x, number = runtime.context, task_input(state), scene_no(state)
     prose = state.get("prose") if ctx.mode != "e2e" else None
     findings = deterministic_checks(
-        x, prose, state.get("screenplay"), directives=directives, known_facts=state.get("known_facts") or []
+        x, prose, state.get("screenplay"), directives=directives_of(state), known_facts=state.get("known_facts") or []
     )
     calls: list[CallRecord] = []
     rubric = None
     if ctx.use_rubric and not any(f.severity == "error" for f in findings):
-        result, record = _judge(ctx, number, x, state["screenplay"], prose)
+        result, record = _judge(ctx, number, x, state.get("screenplay") or "", prose)
         calls.append(record)
         error = None if result else record["note"]
         rubric = rubric_record(result, ctx.pass_score, attempts=record["requests"], error=error)
@@ -132,7 +140,7 @@ def critic_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
         findings, retries, mode=ctx.mode, stage_cap=ctx.max_retries_per_stage,
         scene_cap=ctx.max_retries_per_scene, review_scene="scene" in ctx.review,
     )  # fmt: skip
-    critique = dict(state.get("critique") or {})
+    critique: dict[str, str] = {}
     if decision == "revise" and stage is not None:
         retries[stage] = retries.get(stage, 0) + 1
         critique[stage] = "\n".join(f.as_critique() for f in findings if f.severity == "error")

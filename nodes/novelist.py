@@ -15,8 +15,11 @@ from dataclasses import replace
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import Runtime
 
-from nodes.runtime import call_role, scene_no, timed_node, write_artefact
+from graph.context import RunContext
+from graph.state import SceneState
+from nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
 from nodes.schemas import CreativeDirectives, TaskInput, render_x
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
 
@@ -66,18 +69,14 @@ def _parsed(directives: str | None) -> Any:
 
 
 @timed_node("novelist")
-def novelist_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
-    x = TaskInput.model_validate(state["x"])
-    number = scene_no(state)
-    critique = dict(state.get("critique") or {})
-    directives = CreativeDirectives.model_validate(state["directives"]) if state.get("directives") else None
-    note = critique.pop("novelist", None)
+def novelist_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("novelist")
     if runtime.context.role_config("novelist").prompt == "stage1":
         out, own = call_role(runtime.context, "novelist", number, lambda model: write_stage1(model, x))
         write_artefact(
             runtime.context.run_dir, number, "novelist_directives.json", {"raw": own, "parsed": _parsed(own)}
         )
     else:
-        out = call_role(runtime.context, "novelist", number, lambda model: write_prose(model, x, directives, note))
+        out = call_role(runtime.context, "novelist", number, lambda model: write_prose(model, x, directives_of(state), note))
     write_artefact(runtime.context.run_dir, number, "prose.md", out.text + "\n")
-    return {"prose": out.text, "critique": critique, "calls": [stage_record(number, "novelist", out)]}
+    return {"prose": out.text, "critique": {"novelist": None}, "calls": [stage_record(number, "novelist", out)]}

@@ -6,9 +6,12 @@ import time
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import Runtime
 
+from graph.context import RunContext
+from graph.state import SceneState
 from models.structured import StructuredOutputError, StructuredResult, invoke_structured
-from nodes.runtime import call_record, call_role, scene_no, timed_node, write_artefact
+from nodes.runtime import call_record, call_role, remember, scene_no, task_input, timed_node, write_artefact
 from nodes.schemas import CreativeDirectives, TaskInput, render_x
 from nodes.stage_calls import prompt_messages
 
@@ -19,14 +22,11 @@ def plan(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> Str
 
 
 @timed_node("planner")
-def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+def planner_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """On unusable output the scene goes on without directives (as in dsr-nocot); the report counts it."""
-    x = TaskInput.model_validate(state["x"])
-    number = scene_no(state)
-    critique = dict(state.get("critique") or {})
+    x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("planner")
     started = time.perf_counter()
     try:
-        note = critique.pop("planner", None)
         result = call_role(runtime.context, "planner", number, lambda model: plan(model, x, note))
     except StructuredOutputError as exc:
         record = call_record(
@@ -34,11 +34,12 @@ def planner_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
             seconds=time.perf_counter() - started, ok=False, note=str(exc)[:300],
         )  # fmt: skip
         write_artefact(runtime.context.run_dir, number, "directives.json", {"error": str(exc)})
-        return {"directives": None, "critique": critique, "calls": [record]}
+        return {"directives": None, "critique": {"planner": None}, "calls": [record]}
     directives = result.value.model_dump(mode="json")
+    remember(directives, result.value)
     write_artefact(runtime.context.run_dir, number, "directives.json", directives)
     record = call_record(
         number, "planner", "planner", requests=result.attempts,
         seconds=time.perf_counter() - started, note=f"attempts={result.attempts}",
     )  # fmt: skip
-    return {"directives": directives, "critique": critique, "calls": [record]}
+    return {"directives": directives, "critique": {"planner": None}, "calls": [record]}

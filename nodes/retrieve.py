@@ -5,9 +5,13 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from langgraph.runtime import Runtime
+
+from graph.context import RunContext
+from graph.state import SceneState
 from memory import StoryMemory
 from memory.context import build_previous_context, profiles_for
-from nodes.runtime import scene_no, timed_node, write_artefact
+from nodes.runtime import remember, scene_no, timed_node, write_artefact
 from nodes.schemas import CharacterProfile, TaskInput
 
 
@@ -26,7 +30,7 @@ def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any
 
 
 @timed_node("retrieve_context")
-def retrieve_context_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+def retrieve_context_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     x = TaskInput.model_validate(state["x"])
     number = scene_no(state)
@@ -47,5 +51,6 @@ def retrieve_context_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]
         x.characters = merge_profiles(x.characters, remembered)
         facts = [f.text for f in mem.facts(meta.series, characters=outline.characters, before=here, k=10)]
     dumped = x.model_dump(mode="json")
+    remember(dumped, x)  # the scene's one validation of X; later nodes reuse it
     write_artefact(ctx.run_dir, number, "inputs.json", dumped)
     return {"x": dumped, "known_facts": facts}

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
+from graph.context import RunContext
+from graph.state import SceneState
 from nodes.critic import effective_stage
 from nodes.findings import STAGES
 from nodes.runtime import scene_no, timed_node, write_artefact
@@ -37,14 +40,12 @@ def _answer(raw: Any, point: str) -> dict[str, Any]:
     return answer
 
 
-def _reject(state: dict[str, Any], stage: str, note: str) -> dict[str, Any]:
-    critique = dict(state.get("critique") or {})
-    critique[stage] = f"- [human] {note.strip()}"
-    return {"critique": critique}
+def _reject(stage: str, note: str) -> dict[str, Any]:
+    return {"critique": {stage: f"- [human] {note.strip()}"}}
 
 
 @timed_node("review_directives")
-def review_directives_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+def review_directives_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     answer = _answer(
         interrupt({"point": "directives", "scene": scene_no(state), "outline": state["x"]["outline"],
                    "directives": state.get("directives"), "actions": list(ACTIONS)}),
@@ -60,12 +61,12 @@ def review_directives_node(state: dict[str, Any], runtime: Any) -> dict[str, Any
         update["directives"] = directives.model_dump(mode="json")
         write_artefact(runtime.context.run_dir, scene_no(state), "directives.json", update["directives"])
     elif answer["action"] == "reject":
-        update |= _reject(state, "planner", answer["note"])
+        update |= _reject("planner", answer["note"])
     return update
 
 
 @timed_node("review_prose")
-def review_prose_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+def review_prose_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     answer = _answer(
         interrupt({"point": "prose", "scene": scene_no(state), "outline": state["x"]["outline"],
                    "prose": state.get("prose"), "actions": list(ACTIONS)}),
@@ -76,12 +77,12 @@ def review_prose_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
         update["prose"] = str(answer["value"]).strip()
         write_artefact(runtime.context.run_dir, scene_no(state), "prose.md", update["prose"] + "\n")
     elif answer["action"] == "reject":
-        update |= _reject(state, "novelist", answer["note"])
+        update |= _reject("novelist", answer["note"])
     return update
 
 
 @timed_node("review_scene")
-def review_scene_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
+def review_scene_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     last = (state.get("verdicts") or [{}])[-1]
     answer = _answer(
         interrupt({"point": "scene", "scene": scene_no(state), "screenplay": state.get("screenplay"),
@@ -98,6 +99,6 @@ def review_scene_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
         if stage not in STAGES:
             raise BadReview(f"review 'scene': stage must be one of {', '.join(STAGES)}")
         stage = effective_stage(stage, runtime.context.mode)
-        update |= _reject(state, stage, answer["note"])
+        update |= _reject(stage, answer["note"])
         update["last_review"]["stage"] = stage
     return update

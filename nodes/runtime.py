@@ -18,15 +18,51 @@ from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables.config import ensure_config, set_config_context
+from pydantic import BaseModel
 
 from common.fsutil import atomic_write, write_json
 from graph.context import RunContext
 from models.errors import endpoint_failure
 from models.factory import build_chat_model
 from nodes.records import CallRecord, NodeTiming
+from nodes.schemas import CreativeDirectives, TaskInput
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 NodeFn = Callable[[Any, Any], dict[str, Any]]
+
+# Dumps in state -> their validated models, by identity: the nodes of one scene pass read the same X and
+# directives objects from the graph's channels, so each is validated once (a resumed run validates again).
+# The dump is held with its model, so an id is never reused while cached.
+_VALIDATED: dict[int, tuple[Any, BaseModel]] = {}
+_VALIDATED_MAX = 64
+
+
+def validated(dump: Any, schema: type[M]) -> M:
+    """``schema.model_validate(dump)``, once per dump object; callers must not mutate the result."""
+    hit = _VALIDATED.get(id(dump))
+    if hit is not None and hit[0] is dump and isinstance(hit[1], schema):
+        return hit[1]
+    return remember(dump, schema.model_validate(dump))
+
+
+def remember(dump: Any, model: M) -> M:
+    """Record ``model`` as the validated form of ``dump`` (a node that built the model dumps it into state)."""
+    if len(_VALIDATED) >= _VALIDATED_MAX:
+        _VALIDATED.pop(next(iter(_VALIDATED)))
+    _VALIDATED[id(dump)] = (dump, model)
+    return model
+
+
+def task_input(state: Any) -> TaskInput:
+    """The scene's X (read-only)."""
+    return validated(state["x"], TaskInput)
+
+
+def directives_of(state: Any) -> CreativeDirectives | None:
+    """The scene's creative directives, or None (no planner, or it failed)."""
+    dump = state.get("directives")
+    return validated(dump, CreativeDirectives) if dump else None
 
 
 _MODELS: dict[tuple[str, str], BaseChatModel] = {}

@@ -6,8 +6,11 @@ import re
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import Runtime
 
-from nodes.runtime import call_role, scene_no, timed_node, write_artefact
+from graph.context import RunContext
+from graph.state import SceneState
+from nodes.runtime import call_role, scene_no, task_input, timed_node, write_artefact
 from nodes.schemas import TaskInput, render_x
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
 from screenplay.fountain import is_scene_heading
@@ -122,15 +125,13 @@ def write_direct(model: BaseChatModel, x: TaskInput, critique: str | None = None
 
 
 @timed_node("screenwriter")
-def screenwriter_node(state: dict[str, Any], runtime: Any) -> dict[str, Any]:
-    x = TaskInput.model_validate(state["x"])
-    number = scene_no(state)
-    critique = dict(state.get("critique") or {})
-    note = critique.pop("screenwriter", None)
+def screenwriter_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("screenwriter")
     if runtime.context.mode == "e2e":
         out = call_role(runtime.context, "screenwriter", number, lambda model: write_direct(model, x, note))
     else:
         prose = state.get("prose") or ""
         out = call_role(runtime.context, "screenwriter", number, lambda model: write_screenplay(model, prose, x, note))
     write_artefact(runtime.context.run_dir, number, "screenplay.fountain", out.text)
-    return {"screenplay": out.text, "critique": critique, "calls": [stage_record(number, "screenwriter", out)]}
+    update = {"screenplay": out.text, "critique": {"screenwriter": None}}
+    return update | {"calls": [stage_record(number, "screenwriter", out)]}
