@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
+from pydantic.json_schema import SkipJsonSchema
 
 from models.settings import RoleConfig, load_settings
 
@@ -45,7 +46,8 @@ class RunContext:
     run_dir: str | None = None
     context_budget_tokens: int = 600
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
-    model_factory: ModelFactory | None = field(default=None, compare=False, repr=False)
+    # Not an option Studio can show or set (no JSON schema for a callable).
+    model_factory: SkipJsonSchema[ModelFactory | None] = field(default=None, compare=False, repr=False)
 
     def role_config(self, role: str) -> RoleConfig:
         """The run's configuration of ``role``; one the run did not record is resolved now."""

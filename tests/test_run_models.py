@@ -82,3 +82,10 @@ def test_a_run_recorded_without_models_resumes_and_records_them(paused_run):
     result = CliRunner().invoke(app, ["resume", str(run), "--approve"])
     assert result.exit_code == 0, result.output
     assert set(_record(run)["context"]["roles"]) == {"planner", "novelist", "screenwriter"}
+
+
+def test_studio_shows_the_context_without_the_model_factory():
+    from graph.builder import compile_episode_graph
+
+    properties = compile_episode_graph().get_context_jsonschema()["properties"]
+    assert "roles" in properties and "model_factory" not in properties
