@@ -120,7 +120,8 @@ def _run_with_memory(tmp_path: Path, monkeypatch, facts: list[str]) -> tuple[lis
     models: dict[str, Recording] = {}
 
     def scripted(role: str, settings: Any = None) -> BaseChatModel:
-        models[role] = Recording(messages=iter([AIMessage(replies[role])] * 10), prompts=[])
+        if role not in models:  # the factory is asked on every call: one recording model per role
+            models[role] = Recording(messages=iter([AIMessage(replies[role])] * 10), prompts=[])
         return models[role]
 
     run = tmp_path / "run"
