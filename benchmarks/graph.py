@@ -41,7 +41,7 @@ def run_episode(run_dir: Path, scenes: int, retries: int) -> dict:
         run_dir=str(run_dir), memory_dir=str(run_dir / "memory"),
         max_retries_per_stage=retries, max_retries_per_scene=2 * retries,
     )  # fmt: skip
-    start_run(spec, run_dir, context)
+    context = start_run(spec, run_dir, context)
     started = time.perf_counter()
     result = drive(run_dir, context, initial_input(spec), on_update=lambda node, update: None, reviewer=lambda p: None)
     wall = time.perf_counter() - started
