@@ -43,7 +43,7 @@ def train_command(
     from training.run import train
 
     # Before the base model loads; training refuses to mix a finished or foreign run in MODEL_DIR itself.
-    prepare_output_dir(out, [TRAIN_RUN, TRAIN_MARKER], what="training run", can_force=False)
+    prepare_output_dir(out, [TRAIN_RUN, TRAIN_MARKER], what="training run", can_force=False, create=False)
     method = None if lora is None else ("lora" if lora else "full")
     config = resolve_config(method, config_file)
     record = train(

@@ -65,14 +65,22 @@ def write_json(path: str | os.PathLike[str], data: object, *, mode: int | None =
 
 
 def prepare_output_dir(
-    path: Path, markers: Iterable[str], *, what: str, force: bool = False, can_force: bool = True, option: str = "-o"
+    path: Path,
+    markers: Iterable[str],
+    *,
+    what: str,
+    force: bool = False,
+    can_force: bool = True,
+    option: str = "-o",
+    create: bool = True,
 ) -> Path:
     """Create ``path`` for a command's output, refusing to write among a user's files.
 
     A directory is ours when it holds one of ``markers`` (the file the command writes to recognise its
     own output, e.g. run.json): a rerun may continue in it. A non-empty directory without one is the
     user's, and only ``force`` writes there (``can_force``: the command has a --force to offer); a path
-    that is a file is never a directory to write in.
+    that is a file is never a directory to write in. ``create=False`` only checks, for a command that
+    creates the directory itself once its other inputs are validated (a refused run leaves nothing behind).
     Called before any model loads, so a refusal costs nothing.
     """
     names = list(markers)
@@ -89,6 +97,8 @@ def prepare_output_dir(
                 f"{path}: directory is not empty and holds no {what} ({names[0]}); "
                 f"give {option} a new or empty directory{anyway}"
             )
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

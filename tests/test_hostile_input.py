@@ -7,7 +7,6 @@ instead of eating the machine, and assert its peak memory and time stay small.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,33 +49,43 @@ class Probe:
     peak_mib: float
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+# Linux keeps a process's peak RSS across fork and exec, so a probe forked from this (large) pytest
+# process would report pytest's peak. A small Python wrapper forks the probe instead and reports the
+# probe's own peak (os.wait4) through a file; the probe runs under the address-space limit.
+_WRAPPER = """
+import os, resource, sys
+report, limit, *command = sys.argv[1:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    os.execv(command[0], command)
+_, status, usage = os.wait4(pid, 0)
+open(report, "w").write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 def dsr_bounded(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Probe:
-    """Run ``dsr`` with a memory limit and a timeout; ``os.wait4`` gives this child's own peak RSS."""
+    """Run ``dsr`` with a memory limit and a timeout, and measure its own peak RSS."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "peak_kib"
         start = time.monotonic()
         proc = subprocess.Popen(
-            [str(DSR), *args], stdout=subprocess.DEVNULL, stderr=err, cwd=cwd,
-            env={**clean, "HF_HUB_OFFLINE": "1", **(env or {})}, preexec_fn=_limit_memory,
+            [sys.executable, "-c", _WRAPPER, str(report), str(ADDRESS_SPACE), str(DSR), *args],
+            stdout=subprocess.DEVNULL, stderr=err, cwd=cwd, start_new_session=True,
+            env={**clean, "HF_HUB_OFFLINE": "1", **(env or {})},
         )  # fmt: skip
-        timer = threading.Timer(TIMEOUT_S, proc.kill)
+        timer = threading.Timer(TIMEOUT_S, lambda: os.killpg(proc.pid, 9))
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            returncode = proc.wait()
         finally:
             timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
-        return Probe(
-            proc.returncode,
-            err.read().decode(errors="replace"),
-            time.monotonic() - start,
-            usage.ru_maxrss / 1024,
-        )
+        peak_kib = float(report.read_text()) if report.is_file() else float("inf")
+        return Probe(returncode, err.read().decode(errors="replace"), time.monotonic() - start, peak_kib / 1024)
 
 
 def assert_refused(probe: Probe, *needles: str) -> None:

@@ -35,7 +35,7 @@ SMOKE = {  # a CPU-sized version of training/configs/cpu_smoke.yaml
 }  # fmt: skip
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def data_dir(synthesis_data) -> Path:
     """The session's synthesis of the corpus with the rule-based teacher (train 6, validation 2 rows)."""
     return synthesis_data[0]
