@@ -68,11 +68,13 @@ def ask(schema: type[BaseModel]) -> list:
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.__name__)
 def test_every_schema_in_use_decodes_valid_json_under_its_grammar(embedded_model, schema):
-    result = invoke_structured(embedded_model, ask(schema), schema, max_repairs=1, max_new_tokens=320)
+    # Greedy: the session model samples at the critic's 0.1, and a sampled run may legally answer {}
+    # for a schema without required fields; greedy gives one reproducible answer per schema.
+    result = invoke_structured(embedded_model, ask(schema), schema, max_repairs=1, max_new_tokens=320, temperature=0)
     assert result.mechanism == "grammar" and result.truncations == 0
     first = json.loads(result.raw_outputs[0])  # parses by construction, even when a validator asked for a repair
     assert set(first) <= set(schema.model_json_schema()["properties"])
-    assert re.match(r'^\{"\w+":', result.raw_outputs[0])  # compact: no whitespace between tokens
+    assert re.match(r'^\{("\w+":|\}$)', result.raw_outputs[0])  # compact: no whitespace between tokens
 
 
 def test_budget_too_small_is_reported_truncated_not_a_crash(embedded_model):
