@@ -75,7 +75,8 @@ def judge_server(delay_s: float) -> AbstractContextManager[str]:
 def make_eval(corpus: Path, n_items: int, target: Path) -> Path:
     """An EVAL_DIR as `dsr evaluate run` leaves it: N items, two systems and the human reference, from real scenes."""
     from evaluation import records
-    from screenplay.fountain import parse_fountain, write_fountain
+    from screenplay.fountain_reader import parse_fountain
+    from screenplay.fountain_writer import write_fountain
     from screenplay.model import Screenplay
 
     scenes = []

@@ -32,8 +32,8 @@ console = Console()
 def run_episode(run_dir: Path, scenes: int, retries: int) -> dict:
     from graph.call_log import read_call_log
     from graph.context import RunContext
-    from graph.episode_spec import load_episode
     from graph.runner import drive, initial_input, start_run
+    from story.episode_spec import load_episode
 
     spec = load_episode(ROOT / "examples" / "harbor-lights.yaml")
     spec.scenes = spec.scenes[:scenes]

@@ -34,7 +34,7 @@ from screenplain.parsers import fountain as screenplain_fountain  # noqa: E402
 from screenplain.types import Action as SPAction  # noqa: E402
 from screenplain.types import Dialog, DualDialog, PageBreak, Section, Slug, Transition  # noqa: E402
 
-from screenplay.fountain import parse_fountain  # noqa: E402
+from screenplay.fountain_reader import parse_fountain  # noqa: E402
 from screenplay.inline import plain, to_runs  # noqa: E402
 from screenplay.model import Character, Screenplay  # noqa: E402
 

@@ -38,12 +38,12 @@ def cases() -> list[tuple[str, type, list]]:
 
     from evaluation.calibration import PROMPT as STORY_PROMPT
     from evaluation.calibration import StoryVerdict, load_stories
-    from evaluation.pairwise import PROMPT as PAIR_PROMPT
-    from evaluation.pairwise import PairVerdict
-    from graph.episode_spec import load_episode
-    from nodes.rubric import CATEGORY_MEANING, JUDGE_PROMPT, RUBRIC_TIERS, RubricVerdict
-    from nodes.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing, render_x
-    from nodes.stage_calls import prompt_messages
+    from judging.pairwise import PROMPT as PAIR_PROMPT
+    from judging.pairwise import PairVerdict
+    from judging.rubric import CATEGORY_MEANING, JUDGE_PROMPT, RUBRIC_TIERS, RubricVerdict
+    from prompts import prompt_messages
+    from story.episode_spec import load_episode
+    from story.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing, render_x
     from synthesis import drafts
     from synthesis.steps import chat
 
@@ -97,12 +97,12 @@ def one(model, messages: list, schema: type, grammar: object | None, tokens: int
 
 def stage2(scenes: int, tokens: int) -> list[dict]:
     """First screenwriter drafts without and with the Fountain grammar: F1 errors of each."""
-    from graph.episode_spec import load_episode
     from models.factory import get_chat_model
     from models.settings import load_settings
-    from nodes.checks import deterministic_checks
     from nodes.novelist import write_prose
     from nodes.screenwriter import write_screenplay
+    from story.checks import deterministic_checks
+    from story.episode_spec import load_episode
 
     spec = load_episode(ROOT / "examples" / "harbor-lights.yaml")
     budget = {"max_new_tokens": tokens, "temperature": 0.0}

@@ -20,7 +20,7 @@ from common.errors import BadInput
 @contextmanager
 def _input_warnings(source: Path) -> Iterator[None]:
     """What the reader or writer changed in the text (control characters) as one warning line each."""
-    from screenplay.fountain import ControlCharacterWarning
+    from screenplay.control import ControlCharacterWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ControlCharacterWarning)

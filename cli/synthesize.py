@@ -119,7 +119,7 @@ def _summary(sheet: dict[str, Any], out: Path, usd_in: float, usd_out: float) ->
 
 
 def _show(example: Any) -> None:
-    from nodes.schemas import render_x
+    from story.schemas import render_x
 
     console.print(Panel(escape(render_x(example.x)), title=f"X  {escape(example.id)}"))
     console.print(Panel(escape(example.directives.model_dump_json(indent=1)), title="I_c (directives)"))
@@ -131,7 +131,7 @@ def _edit(example: Any, *, prose: bool) -> dict[str, Any]:
     """The reviewer's change in $EDITOR as a decision's ``edits``; no change or invalid directives: none."""
     from pydantic import ValidationError
 
-    from nodes.schemas import CreativeDirectives
+    from story.schemas import CreativeDirectives
 
     before = example.prose if prose else example.directives.model_dump_json(indent=1)
     edited = click.edit(before)

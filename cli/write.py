@@ -140,10 +140,10 @@ def write(
     from common.errors import BadInput
     from common.fsutil import prepare_output_dir
     from graph.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
-    from graph.episode_spec import load_episode
     from graph.runner import RUN_FILE, initial_input, start_run
     from models.factory import validate_role
     from models.settings import load_settings
+    from story.episode_spec import load_episode
 
     if mode not in MODES:
         raise BadInput(f"unknown mode '{mode}'; use one of: {', '.join(MODES)}")

@@ -23,18 +23,10 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field, model_validator
 
 import prompts
+from judging.rubric import MAX_SCORE, MIN_SCORE, RATIONALE_CHARS, RUBRIC_TIERS, bare_score
+from judging.verdict import JudgeVerdict, common_slips, free_text
 from models.structured import StructuredOutputError, invoke_structured, tally
-from nodes.rubric import (
-    MAX_SCORE,
-    MIN_SCORE,
-    RATIONALE_CHARS,
-    RUBRIC_TIERS,
-    JudgeVerdict,
-    bare_score,
-    common_slips,
-    free_text,
-)
-from nodes.stage_calls import prompt_messages
+from prompts import prompt_messages
 
 PROMPT = "judge_story"
 DATA_FILE = Path(__file__).parent / "data" / "hanna_human_stories.jsonl"

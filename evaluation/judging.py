@@ -1,6 +1,6 @@
 """The LLM judge over an evaluation: rubric scores per (item, system) and pairwise verdicts per pair.
 
-Scores come from :func:`nodes.rubric.judge_scene`, the critic's own rubric (one implementation). The
+Scores come from :func:`judging.rubric.judge_scene`, the critic's own rubric (one implementation). The
 judge sees what a blind human rater would: the brief X and the screenplay, no prose and no reference,
 the same for every system including the human one.
 
@@ -25,11 +25,11 @@ from typing import Any
 import prompts
 from common.errors import BadInput
 from evaluation import records
-from evaluation.pairwise import PROMPT as PAIR_PROMPT
-from evaluation.pairwise import judge_pair
+from judging.pairwise import PROMPT as PAIR_PROMPT
+from judging.pairwise import judge_pair
+from judging.rubric import ERROR_CATEGORIES, JUDGE_PROMPT, judge_scene
 from models.structured import tally
-from nodes.rubric import ERROR_CATEGORIES, JUDGE_PROMPT, judge_scene
-from nodes.schemas import TaskInput
+from story.schemas import TaskInput
 
 
 def default_label(cfg: Any) -> str:

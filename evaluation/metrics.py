@@ -18,8 +18,8 @@ from typing import Any
 
 from common.errors import BadInput
 from evaluation import judge_free, records, stats
-from nodes.rubric import ERROR_CATEGORIES
-from nodes.schemas import TaskInput
+from judging.rubric import ERROR_CATEGORIES
+from story.schemas import TaskInput
 
 HUMAN_RATER = "human:"
 

@@ -34,11 +34,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from common.errors import BadInput
 from common.fsutil import PRIVATE, atomic_write, write_json
 from evaluation import records
-from nodes.rubric import CATEGORY_MEANING, RUBRIC_TIERS
-from nodes.schemas import TaskInput, render_x
-from screenplay.fountain import parse_fountain
+from judging.rubric import CATEGORY_MEANING, RUBRIC_TIERS
+from screenplay.fountain_reader import parse_fountain
 from screenplay.model import Boneyard, Note, Screenplay, TitleField
 from screenplay.pdf import FONT_DIR, render_pdf
+from story.schemas import TaskInput, render_x
 
 HUMAN = records.HUMAN
 KEY_FILE = "key.json"

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from common.fsutil import atomic_write  # noqa: E402
-from nodes.rubric import ERROR_CATEGORIES, MAX_SCORE, MIN_SCORE  # noqa: E402
+from judging.rubric import ERROR_CATEGORIES, MAX_SCORE, MIN_SCORE  # noqa: E402
 
 DPI = 110
 

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from common.fsutil import atomic_write, write_json
 from evaluation import plots
-from nodes.rubric import ERROR_CATEGORIES
+from judging.rubric import ERROR_CATEGORIES
 
 TEMPLATES = Path(__file__).with_name("templates")
 HUMAN = "human"

@@ -14,12 +14,13 @@ import re
 import warnings
 from pathlib import Path
 
-from nodes.findings import Finding
-from nodes.schemas import TaskInput
-from nodes.screenwriter import CHAT_CLOSER, CHAT_OPENER, heading_hint
-from screenplay.fountain import ControlCharacterWarning, parse_fountain
+from screenplay.control import ControlCharacterWarning
+from screenplay.fountain_reader import parse_fountain
 from screenplay.inline import plain
 from screenplay.model import Action, Element, Scene, SceneHeading, Screenplay, TitleField
+from story.findings import Finding
+from story.fountain_text import CHAT_CLOSER, CHAT_OPENER, heading_hint
+from story.schemas import TaskInput
 
 
 def _finding(check: str, message: str, evidence: str = "") -> Finding:

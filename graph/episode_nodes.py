@@ -11,13 +11,13 @@ from common.fsutil import write_json
 from graph.artifacts import accepted_scene, assemble_episode, write_episode
 from graph.call_log import CALL_LOG, read_call_log
 from graph.context import RunContext
-from graph.episode_spec import EpisodeSpec
 from graph.report import build_report
 from graph.state import EpisodeState
-from nodes.findings import STAGES
 from nodes.runtime import timed_node, write_artefact
-from screenplay.fountain import write_fountain
+from screenplay.fountain_writer import write_fountain
 from screenplay.model import Screenplay
+from story.episode_spec import EpisodeSpec
+from story.findings import STAGES
 
 
 @timed_node("start_scene")

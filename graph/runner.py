@@ -26,7 +26,7 @@ from common.fsutil import write_json
 from graph.builder import compile_episode_graph, compile_scene_graph
 from graph.call_log import CALL_LOG, CallLog
 from graph.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
-from graph.episode_spec import EpisodeSpec
+from story.episode_spec import EpisodeSpec
 
 RUN_FILE = "run.json"
 CHECKPOINTS = "checkpoints.sqlite"

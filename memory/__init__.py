@@ -7,6 +7,7 @@ sentence-transformers can be imported by any submodule (``setdefault``, so a use
 from __future__ import annotations
 
 import os
+from functools import cache
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -16,6 +17,13 @@ from memory.context import approx_tokens, build_previous_context, profiles_for  
 from memory.records import CharacterRecord, Fact, SceneRecord  # noqa: E402
 from memory.store import StoryMemory  # noqa: E402
 
+
+@cache
+def open_memory(path: str) -> StoryMemory:
+    """One client per memory directory per process (Chroma forbids two with different settings)."""
+    return StoryMemory(path)
+
+
 __all__ = [
     "CharacterRecord",
     "Fact",
@@ -23,5 +31,6 @@ __all__ = [
     "StoryMemory",
     "approx_tokens",
     "build_previous_context",
+    "open_memory",
     "profiles_for",
 ]

@@ -20,12 +20,10 @@ from typing import Any, Literal
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
+from graph.records import CallRecord
 from graph.state import SceneState
+from judging.rubric import RubricResult, judge_scene
 from models.errors import ModelUnavailable
-from nodes.checks import deterministic_checks
-from nodes.findings import STAGES, Finding, Stage
-from nodes.records import CallRecord
-from nodes.rubric import RubricResult, judge_scene
 from nodes.runtime import (
     call_record,
     call_role,
@@ -35,7 +33,9 @@ from nodes.runtime import (
     timed_node,
     write_artefact,
 )
-from nodes.schemas import TaskInput
+from story.checks import deterministic_checks
+from story.findings import STAGES, Finding, Stage
+from story.schemas import TaskInput
 
 Decision = Literal["pass", "revise", "accept_with_findings", "escalate"]
 

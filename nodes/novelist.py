@@ -10,7 +10,6 @@ state and the model's own are kept as an artefact.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -20,11 +19,9 @@ from langgraph.runtime import Runtime
 from graph.context import RunContext
 from graph.state import SceneState
 from nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
-from nodes.schemas import CreativeDirectives, TaskInput, render_x
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
-
-_DIRECTIVES = re.compile(r"<directives>(.*?)(?:</directives>|$)", re.DOTALL)
-_NOVEL = re.compile(r"<novel>(.*?)(?:</novel>|$)", re.DOTALL)
+from story.schemas import CreativeDirectives, TaskInput, render_x
+from story.stage1 import split_stage1
 
 
 def write_prose(
@@ -35,23 +32,6 @@ def write_prose(
 ) -> StageOutput:
     directives_text = directives.model_dump_json(indent=1, exclude_defaults=True) if directives else None
     return call_prompt(model, "novelist", x_text=render_x(x), directives_text=directives_text, critique=critique)
-
-
-def split_stage1(text: str) -> tuple[str | None, str]:
-    """(directives text or None, prose) of a Stage 1 answer; lenient about a missing closing tag.
-
-    Without a ``<novel>`` tag the prose is what follows ``</directives>``, or the whole answer when it has
-    no tags at all; an answer cut off inside its directives has no prose.
-    """
-    directives = _DIRECTIVES.search(text)
-    novel = _NOVEL.search(text)
-    if novel:
-        prose = novel.group(1)
-    elif "</directives>" in text:
-        prose = text.split("</directives>", 1)[1]
-    else:
-        prose = "" if directives else text
-    return (directives.group(1).strip() if directives else None), prose.strip()
 
 
 def write_stage1(model: BaseChatModel, x: TaskInput) -> tuple[StageOutput, str | None]:

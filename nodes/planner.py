@@ -12,8 +12,8 @@ from graph.context import RunContext
 from graph.state import SceneState
 from models.structured import StructuredOutputError, StructuredResult, invoke_structured
 from nodes.runtime import call_record, call_role, remember, scene_no, task_input, timed_node, write_artefact
-from nodes.schemas import CreativeDirectives, TaskInput, render_x
-from nodes.stage_calls import prompt_messages
+from prompts import prompt_messages
+from story.schemas import CreativeDirectives, TaskInput, render_x
 
 
 def plan(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> StructuredResult[CreativeDirectives]:

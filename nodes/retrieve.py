@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
 from graph.state import SceneState
-from memory import StoryMemory
+from memory import open_memory
 from memory.context import build_previous_context, profiles_for
 from nodes.runtime import remember, scene_no, timed_node, write_artefact
-from nodes.schemas import CharacterProfile, TaskInput
-
-
-@cache
-def open_memory(path: str) -> StoryMemory:
-    """One client per memory directory per process (Chroma forbids two with different settings)."""
-    return StoryMemory(path)
+from story.schemas import CharacterProfile, TaskInput
 
 
 def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any]]) -> list[CharacterProfile]:

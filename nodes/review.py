@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from graph.context import RunContext
 from graph.state import SceneState
 from nodes.critic import effective_stage
-from nodes.findings import STAGES
 from nodes.runtime import scene_no, timed_node, write_artefact
-from nodes.schemas import CreativeDirectives
+from story.findings import STAGES
+from story.schemas import CreativeDirectives
 
 ACTIONS = ("approve", "edit", "reject")
 

@@ -22,10 +22,10 @@ from pydantic import BaseModel
 
 from common.fsutil import atomic_write, write_json
 from graph.context import RunContext
+from graph.records import CallRecord, NodeTiming
 from models.errors import endpoint_failure
 from models.factory import build_chat_model
-from nodes.records import CallRecord, NodeTiming
-from nodes.schemas import CreativeDirectives, TaskInput
+from story.schemas import CreativeDirectives, TaskInput
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 import prompts
+from graph.records import CallRecord
 from models.messages import message_text
-from nodes.records import CallRecord
 
 
 @dataclass
@@ -24,17 +23,11 @@ class StageOutput:
     seconds: float
 
 
-def prompt_messages(prompt_name: str, **variables: object) -> list[BaseMessage]:
-    """``prompts/<prompt_name>.md`` rendered as system + user turns."""
-    turns = prompts.messages(prompt_name, **variables)
-    return [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in turns]
-
-
 def call_prompt(
     model: BaseChatModel, prompt_name: str, invoke_kwargs: dict[str, Any] | None = None, **variables: object
 ) -> StageOutput:
     """Invoke ``model`` once on a rendered prompt file (``invoke_kwargs``: e.g. a grammar for the answer)."""
-    messages = prompt_messages(prompt_name, **variables)
+    messages = prompts.prompt_messages(prompt_name, **variables)
     started = time.perf_counter()
     reply = model.invoke(messages, **(invoke_kwargs or {}))
     return StageOutput(

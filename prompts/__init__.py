@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 PROMPT_DIR = Path(__file__).parent
 _VERSION = re.compile(r"\{#\s*version:\s*(\S+)\s*#\}")
@@ -44,3 +45,8 @@ def version(name: str) -> str:
     text = (PROMPT_DIR / f"{name}.md").read_text(encoding="utf-8")
     match = _VERSION.search(text)
     return match.group(1) if match else "0"
+
+
+def prompt_messages(name: str, **variables: object) -> list[BaseMessage]:
+    """``prompts/<name>.md`` rendered as system + user chat messages."""
+    return [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in messages(name, **variables)]

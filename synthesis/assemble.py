@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import prompts
-from nodes.schemas import CreativeDirectives, TaskInput, render_x
+from story.schemas import CreativeDirectives, TaskInput, render_x
 from synthesis.records import Example, write_jsonl
 from synthesis.review import ReviewDecision
 

@@ -11,13 +11,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nodes.checks import prose_only_reason, word_count
 from screenplay.errors import ScreenplayError
-from screenplay.fountain import write_fountain
+from screenplay.fountain_writer import write_fountain
 from screenplay.io import READ_SUFFIXES, read_document
 from screenplay.lint_rules.cast import normalise_name
 from screenplay.lint_rules.core import text_of
 from screenplay.model import Action, Character, Dialogue, Scene, Screenplay
+from story.checks import prose_only_reason, word_count
 from synthesis.dedupe import near_duplicates
 from synthesis.licences import licence_for, read_licences
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from nodes.schemas import CreativeDirectives, TaskInput
+from story.schemas import CreativeDirectives, TaskInput
 
 EXAMPLES_FILE = "examples.jsonl"
 REJECTIONS_FILE = "rejections.jsonl"

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import prompts
-from nodes.checks import beat_coverage, deterministic_checks
-from nodes.schemas import (
+from screenplay.lint_rules.cast import normalise_name
+from story.checks import beat_coverage, deterministic_checks
+from story.schemas import (
     CreativeDirectives,
     ExpositionStrategy,
     Metadata,
@@ -24,7 +25,6 @@ from nodes.schemas import (
     TaskInput,
     render_x,
 )
-from screenplay.lint_rules.cast import normalise_name
 from synthesis.corpus import SourceScene
 from synthesis.drafts import (
     MAX_GUIDELINES,

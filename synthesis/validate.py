@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from nodes.checks import beat_coverage
-from nodes.schemas import CharacterProfile
 from screenplay.lint_rules.cast import normalise_name
 from screenplay.lint_rules.core import text_of
 from screenplay.model import Dialogue, Scene
+from story.checks import beat_coverage
+from story.schemas import CharacterProfile
 
 COPY_CHARS = 16  # "no copied dialogue (>15 consecutive chars)"
 _SPACE = re.compile(r"\s+")
@@ -49,7 +49,7 @@ def copied_dialogue(text: str, lines: list[str]) -> str | None:
 
 
 def traceable_beats(beats: list[str], scene_text: str, names: list[str]) -> tuple[list[str], list[str]]:
-    """Split beats into those with a lexical trace in S and those without (nodes.checks coverage)."""
+    """Split beats into those with a lexical trace in S and those without (story.checks coverage)."""
     coverage = beat_coverage(beats, scene_text, "en", names)
     kept = [c.beat for c in coverage if c.covered]
     dropped = [c.beat for c in coverage if not c.covered]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nodes.checks import (
+from screenplay.fountain_reader import parse_fountain
+from story.checks import (
     beat_coverage,
     content_words,
     deterministic_checks,
@@ -16,9 +17,8 @@ from nodes.checks import (
     prose_only_reason,
     stem,
 )
-from nodes.findings import Finding
-from nodes.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
-from screenplay.fountain import parse_fountain
+from story.findings import Finding
+from story.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
 
 DATA = Path(__file__).parent / "data" / "critic"
 

@@ -1,4 +1,4 @@
-"""Tests that kill surviving mutants of the critic's checks (nodes/checks/), found with mutmut.
+"""Tests that kill surviving mutants of the critic's checks (story/checks/), found with mutmut.
 
 Each pins behaviour a revising stage depends on: the exact critique line it is told, alias resolution in
 the planner's character plans, beat coverage across the plan's entries, and a dead character acting
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from nodes.checks import deterministic_checks
-from nodes.checks.format import prose_like_paragraph, prose_only_reason
-from nodes.checks.prose import _inner_state
-from nodes.findings import Finding
-from nodes.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
 from screenplay.model import Action, Character, Dialogue, Scene, SceneHeading, Screenplay
+from story.checks import deterministic_checks
+from story.checks.format import prose_like_paragraph, prose_only_reason
+from story.checks.prose import _inner_state
+from story.findings import Finding
+from story.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
 
 DATA = Path(__file__).parent / "data" / "critic"
 
@@ -122,7 +122,7 @@ def test_prose_only_evidence_quotes_the_first_action_line(x):
 def test_han_text_is_read_as_overlapping_character_bigrams():
     """Chinese has no spaces: coverage compares every pair of neighbouring Han characters, and a run of
     one character is kept whole (a single-character name or object)."""
-    from nodes.checks import content_words
+    from story.checks import content_words
 
     assert content_words("灯塔亮了", "zh") == {"灯塔", "塔亮", "亮了"}
     assert content_words("灯塔", "zh") == {"灯塔"}
@@ -167,7 +167,7 @@ def test_lint_errors_are_one_line_per_rule_with_count_and_line(x, prose, scene):
         ]
 
 
-# --- prose-only screenplays at the thresholds (nodes/checks/format.py) -------------------------------------
+# --- prose-only screenplays at the thresholds (story/checks/format.py) -------------------------------------
 
 
 def words(n: int) -> str:

@@ -23,13 +23,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from evaluation.calibration import StoryVerdict
-from evaluation.pairwise import PairVerdict
+from judging.pairwise import PairVerdict
+from judging.rubric import RubricVerdict
 from models import openai_provider
 from models.openai_provider import build_openai, structured_mode
 from models.settings import RoleConfig
 from models.structured import StructuredOutputError, invoke_structured, tally
-from nodes.rubric import RubricVerdict
-from nodes.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing
+from story.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing
 from synthesis.cache import CallCache
 from synthesis.drafts import (
     CharacterPlans,
@@ -169,9 +169,10 @@ def test_endpoint_rejecting_response_format_falls_back_once_and_remembers():
 def test_screenwriter_draft_under_the_fountain_grammar_has_the_scene_shape(embedded_model):
     from pathlib import Path
 
-    from graph.episode_spec import load_episode
-    from nodes.checks import deterministic_checks
-    from nodes.screenwriter import fountain_grammar, heading_hint, write_screenplay
+    from nodes.screenwriter import fountain_grammar, write_screenplay
+    from story.checks import deterministic_checks
+    from story.episode_spec import load_episode
+    from story.fountain_text import heading_hint
 
     x = load_episode(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml").task_input(0)
     cfg = RoleConfig(max_new_tokens=120, temperature=0.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import BadInput
-from graph.episode_spec import MAX_LIST, MAX_LONG, MAX_SCENES, load_episode
+from story.episode_spec import MAX_LIST, MAX_LONG, MAX_SCENES, load_episode
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml"
 

@@ -14,7 +14,8 @@ import pytest
 from evaluation import records
 from evaluation.packets import COLUMNS, build_packets
 from evaluation.ratings import import_ratings
-from screenplay.fountain import parse_fountain, write_fountain
+from screenplay.fountain_reader import parse_fountain
+from screenplay.fountain_writer import write_fountain
 from screenplay.model import Screenplay
 
 DSR = Path(sys.executable).parent / "dsr"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from evaluation import records
 from evaluation.items import build_from_corpus, build_from_synthesis
-from nodes.schemas import TaskInput
-from screenplay.fountain import parse_fountain
+from screenplay.fountain_reader import parse_fountain
+from story.schemas import TaskInput
 from synthesis.pipeline import synthesize
 from synthesis.teacher import Teacher
 from tests.test_synthesis_scripted import ScriptedTeacher

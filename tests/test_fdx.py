@@ -10,7 +10,9 @@ from lxml import etree
 
 from screenplay import fountain
 from screenplay.errors import ScreenplayError
-from screenplay.fdx import parse_fdx, split_cue, split_heading, write_fdx
+from screenplay.fdx_reader import parse_fdx, split_cue
+from screenplay.fdx_writer import write_fdx
+from screenplay.headings import split_heading
 from screenplay.inline import from_runs, plain, to_runs
 from screenplay.model import (
     Action,

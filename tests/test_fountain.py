@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from screenplay.fountain import parse_fountain, write_fountain
+from screenplay.fountain_reader import parse_fountain
+from screenplay.fountain_writer import write_fountain
 from screenplay.model import (
     Action,
     Boneyard,

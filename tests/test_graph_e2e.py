@@ -19,8 +19,8 @@ import pytest
 
 from graph.call_log import read_call_log
 from graph.runner import run_state
-from screenplay.fdx import parse_fdx
-from screenplay.fountain import parse_fountain
+from screenplay.fdx_reader import parse_fdx
+from screenplay.fountain_reader import parse_fountain
 from tests.servers import VENV_BIN, free_port, running
 
 pytestmark = pytest.mark.slow
@@ -206,7 +206,7 @@ def test_interrupt_and_resume_over_langgraph_dev(tmp_path):
     """Studio's server: the scene graph pauses at prose review and resumes via langgraph-sdk."""
     from langgraph_sdk import get_client
 
-    from graph.episode_spec import load_episode
+    from story.episode_spec import load_episode
 
     port = free_port()
     env = {**SMALL, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}

@@ -19,9 +19,9 @@ from langgraph.types import Command
 
 from graph.builder import compile_episode_graph, compile_scene_graph
 from graph.context import RunContext
-from graph.episode_spec import EpisodeSpec
 from nodes.critic import decide
-from nodes.findings import Finding
+from story.episode_spec import EpisodeSpec
+from story.findings import Finding
 from tests.recording import DIRECTIVES, SCENE, RecordingModels, fake_models, script_checks  # noqa: F401
 
 REVISE = "## Revise:"  # the heading every stage prompt puts above a critique

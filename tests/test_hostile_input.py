@@ -19,7 +19,7 @@ import pytest
 
 from common.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
 from common.errors import BadInput
-from graph.episode_spec import MAX_FILE_BYTES, MAX_LONG
+from story.episode_spec import MAX_FILE_BYTES, MAX_LONG
 
 DSR = Path(sys.executable).parent / "dsr"
 ADDRESS_SPACE = 1 << 30  # `dsr write` refuses a bad file in about 120 MiB resident

@@ -174,8 +174,8 @@ def test_convert_refuses_a_directory_as_its_output(monkeypatch, capsys, corpus_d
 def run_dir(tmp_path: Path) -> Path:
     """A run directory as `dsr write` starts it (run.json), before any checkpoint."""
     from graph.context import RunContext
-    from graph.episode_spec import load_episode
     from graph.runner import start_run
+    from story.episode_spec import load_episode
 
     folder = tmp_path / "run"
     start_run(load_episode(EXAMPLE), folder, RunContext(run_dir=str(folder)))
@@ -235,8 +235,9 @@ def test_control_characters_are_removed_with_a_warning(monkeypatch, capsys, tmp_
 
 def test_fdx_writer_cleans_a_document_built_in_code() -> None:
     """A model's draft never read from a file: the FDX writer itself drops what XML cannot hold."""
-    from screenplay.fdx import parse_fdx, write_fdx
-    from screenplay.fountain import ControlCharacterWarning
+    from screenplay.fdx_reader import parse_fdx
+    from screenplay.fdx_writer import write_fdx
+    from screenplay.control import ControlCharacterWarning
     from screenplay.model import Action, Scene, SceneHeading, Screenplay
 
     doc = Screenplay(scenes=[Scene(heading=SceneHeading(text="INT. HOUSE - DAY"), elements=[Action(text="a\x00b\x1bc")])])
@@ -393,8 +394,8 @@ def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> No
 
     from graph.context import RunContext
     from graph.episode_nodes import assemble_node
-    from graph.episode_spec import load_episode
     from screenplay.io import read_document
+    from story.episode_spec import load_episode
 
     (tmp_path / "episode.yaml").write_text(EPISODE, encoding="utf-8")
     spec = load_episode(tmp_path / "episode.yaml")
@@ -435,8 +436,8 @@ def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> No
 
 
 def test_screenwriter_output_never_gets_a_fallback_heading_above_its_own() -> None:
-    from nodes.schemas import SceneOutline, TaskInput
-    from nodes.screenwriter import clean_fountain, heading_hint
+    from story.fountain_text import clean_fountain, heading_hint
+    from story.schemas import SceneOutline, TaskInput
 
     x = TaskInput(outline=SceneOutline(synopsis="Mara finds Tom hiding on the car deck as the ferry lurches."))
     assert clean_fountain("Here's your script for the scene:\n\nINT. CAR DECK - NIGHT\n\nCars strain.", x) == (

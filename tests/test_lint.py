@@ -447,7 +447,7 @@ def test_summary_counts_errors_per_scene():
 
 def test_broken_fdx_draft():
     """FDX keeps paragraph types as written, so misplaced speech shows up as model-level errors."""
-    from screenplay.fdx import parse_fdx
+    from screenplay.fdx_reader import parse_fdx
 
     found = lint(parse_fdx((DATA / "broken.fdx").read_bytes()))
     assert {(f.rule, f.line) for f in found if f.severity == "error"} == {
@@ -535,8 +535,8 @@ def test_unparseable_text_is_one_finding(monkeypatch):
 
 
 def _lint_corpus_file(path: Path) -> tuple[list[Finding], Screenplay]:
-    from screenplay.fdx import parse_fdx
-    from screenplay.fountain import parse_fountain
+    from screenplay.fdx_reader import parse_fdx
+    from screenplay.fountain_reader import parse_fountain
 
     if path.suffix == ".fdx":
         doc = parse_fdx(path.read_bytes())
@@ -580,7 +580,7 @@ def test_corpus_specifics(corpus_dir: Path):
 
 
 def bob1_doc(corpus_dir: Path) -> Screenplay:
-    from screenplay.fountain import parse_fountain
+    from screenplay.fountain_reader import parse_fountain
 
     return parse_fountain(
         (corpus_dir / "earthbound19__Cyber_Bob_ep00001.fountain").read_text(encoding="utf-8")

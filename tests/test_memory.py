@@ -401,8 +401,8 @@ def test_resumed_run_and_flashback_see_the_story_as_it_stood(mem: StoryMemory) -
 
 def committed(episode: int, scene_no: int, synopsis: str, beats: list[str]) -> tuple[SceneRecord, list[Fact]]:
     """What commit stores for an accepted scene (its summary record and its outline facts)."""
-    from nodes.commit import scene_facts, scene_summary
-    from nodes.schemas import TaskInput
+    from story.schemas import TaskInput
+    from story.summary import scene_facts, scene_summary
 
     x = TaskInput.model_validate(
         {
@@ -469,7 +469,7 @@ def test_a_shorter_later_profile_keeps_earlier_details_with_provenance(tmp_path:
     from graph.context import RunContext
     from nodes.commit import commit_node
     from nodes.retrieve import retrieve_context_node
-    from nodes.schemas import TaskInput
+    from story.schemas import TaskInput
 
     memory_dir, run_dir = tmp_path / "memory", tmp_path / "run"
     runtime = SimpleNamespace(context=RunContext(memory_dir=str(memory_dir), run_dir=str(run_dir)))

@@ -32,7 +32,8 @@ from screenplay.model import (
     TitleField,
     Transition,
 )
-from screenplay.pagination import BODY_LINES, paginate
+from screenplay.page import BODY_LINES
+from screenplay.pagination import paginate
 from screenplay.pdf import render_pdf
 from tests.conftest import corpus_files
 
@@ -451,7 +452,7 @@ def test_forced_cue_keeps_its_case_and_contd_is_not_doubled() -> None:
 
 @pytest.mark.parametrize("path", corpus_files(".fdx"), ids=lambda p: p.name)
 def test_corpus_fdx_renders_every_cue_and_heading(path) -> None:
-    from screenplay.fdx import parse_fdx
+    from screenplay.fdx_reader import parse_fdx
 
     doc = parse_fdx(path.read_bytes())
     pages = read_pages(doc)

@@ -16,9 +16,7 @@ from pydantic import ValidationError
 
 from graph.builder import compile_episode_graph, compile_scene_graph
 from graph.call_log import CALL_LOG, CallLog
-from graph.episode_spec import EpisodeSpec
-from models.structured import parse_structured
-from nodes.rubric import (
+from judging.rubric import (
     CATEGORY_BLAME,
     CATEGORY_MEANING,
     ERROR_CATEGORIES,
@@ -28,8 +26,10 @@ from nodes.rubric import (
     judge_scene,
     tier,
 )
-from nodes.schemas import TaskInput, render_x
-from nodes.stage_calls import prompt_messages
+from models.structured import parse_structured
+from prompts import prompt_messages
+from story.episode_spec import EpisodeSpec
+from story.schemas import TaskInput, render_x
 from tests.recording import RecordingModels, fake_models, rubric_reply, script_checks  # noqa: F401 - the fixture is used by name
 
 DATA = Path(__file__).parent / "data" / "critic"

@@ -19,7 +19,7 @@ from models.structured import (
     parse_structured,
     schema_example,
 )
-from nodes.schemas import CreativeDirectives
+from story.schemas import CreativeDirectives
 
 DATA = Path(__file__).parent / "data" / "structured"
 

@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 from models.settings import load_settings
-from nodes.schemas import CharacterProfile
 from screenplay.io import read_document
+from story.schemas import CharacterProfile
 from synthesis.assemble import assign_splits
 from synthesis.cache import CachedCall, CallCache, call_key
 from synthesis.corpus import load_corpus, scene_problem, scene_text, series_and_episode

@@ -20,7 +20,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from models.messages import message_text, usage
 from models.structured import extract_json
-from screenplay.fountain import parse_fountain
+from screenplay.fountain_reader import parse_fountain
 from screenplay.lint_rules.core import text_of
 from screenplay.model import Action
 

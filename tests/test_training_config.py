@@ -9,8 +9,8 @@ import pytest
 
 import prompts
 from common.errors import BadInput
-from nodes.novelist import split_stage1
-from nodes.schemas import TaskInput, render_x
+from story.schemas import TaskInput, render_x
+from story.stage1 import split_stage1
 from training.config import CONFIG_DIR, resolve_config
 from training.data import load_stage1
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from nodes.checks.helpers import _f
-from nodes.checks.text import _name_words, beat_coverage
-from nodes.findings import Finding
-from nodes.schemas import CreativeDirectives, TaskInput
 from screenplay.lint import Cast
 from screenplay.lint_rules.cast import normalise_name
+from story.checks.helpers import _f
+from story.checks.text import _name_words, beat_coverage
+from story.findings import Finding
+from story.schemas import CreativeDirectives, TaskInput
 
 
 def _planner_checks(

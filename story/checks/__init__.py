@@ -1,7 +1,7 @@
 """The critic's deterministic half: cheap rule checks on directives, prose N and screenplay S.
 
 They run before the LLM rubric because they are fast, repeatable and precise about *where* a draft
-went wrong: each :class:`~nodes.findings.Finding` blames the stage whose output failed (DSR-SPEC 5.1),
+went wrong: each :class:`~story.findings.Finding` blames the stage whose output failed (DSR-SPEC 5.1),
 so routing sends a prose problem to the novelist and a format problem to the screenwriter. Errors
 route the draft back; warnings are recorded in the critique but never block a scene.
 
@@ -54,11 +54,12 @@ words ("rain", "door") from counting as coverage.
 
 from __future__ import annotations
 
-from nodes.checks.continuity import _continuity_checks
-from nodes.checks.format import _parse, _screenplay_checks, prose_only_reason
-from nodes.checks.plan import _planner_checks
-from nodes.checks.prose import _prose_checks
-from nodes.checks.text import (
+from screenplay.lint import cast_from
+from story.checks.continuity import _continuity_checks
+from story.checks.format import _parse, _screenplay_checks, prose_only_reason
+from story.checks.plan import _planner_checks
+from story.checks.prose import _prose_checks
+from story.checks.text import (
     LANGUAGES,
     BeatCoverage,
     LanguageData,
@@ -70,9 +71,8 @@ from nodes.checks.text import (
     stem,
     word_count,
 )
-from nodes.findings import Finding
-from nodes.schemas import CreativeDirectives, TaskInput
-from screenplay.lint import cast_from
+from story.findings import Finding
+from story.schemas import CreativeDirectives, TaskInput
 
 __all__ = [
     "LANGUAGES",

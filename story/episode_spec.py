@@ -28,7 +28,7 @@ from pydantic import (
 from common.bounded_yaml import load_yaml
 from common.errors import BadInput
 from memory.records import ORDER_STRIDE
-from nodes.schemas import CharacterProfile, Metadata, PreviousContext, SceneOutline, TaskInput
+from story.schemas import CharacterProfile, Metadata, PreviousContext, SceneOutline, TaskInput
 
 MAX_FILE_BYTES = 1024 * 1024  # 150 scenes of 1,200-char outlines and 6 beats, a cast of 60: 455 KB
 MAX_SCENES = 300  # a feature has about 150 scenes; memory orders scenes by episode * ORDER_STRIDE + scene_no

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 
-from nodes.checks.helpers import _f, _first_action
-from nodes.checks.prose import MIN_PROSE_WORDS
-from nodes.checks.text import (
+from screenplay.errors import ScreenplayError
+from screenplay.fountain_reader import parse_fountain
+from screenplay.lint import Cast, lint
+from screenplay.lint import Finding as LintFinding
+from screenplay.lint_rules.cast import normalise_name
+from screenplay.lint_rules.core import text_of
+from screenplay.model import Action, Character, Dialogue, Screenplay
+from story.checks.helpers import _f, _first_action
+from story.checks.prose import MIN_PROSE_WORDS
+from story.checks.text import (
     _QUOTED,
     _WORD,
     LANGUAGES,
@@ -17,15 +24,8 @@ from nodes.checks.text import (
     person_like_names,
     word_count,
 )
-from nodes.findings import Finding
-from nodes.schemas import TaskInput
-from screenplay.errors import ScreenplayError
-from screenplay.fountain import parse_fountain
-from screenplay.lint import Cast, lint
-from screenplay.lint import Finding as LintFinding
-from screenplay.lint_rules.cast import normalise_name
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Action, Character, Dialogue, Screenplay
+from story.findings import Finding
+from story.schemas import TaskInput
 
 # Length bounds.
 MIN_SCREENPLAY_SHARE = 0.20  # S words / N words

@@ -13,17 +13,11 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field, model_validator
 
+from judging.rubric import CATEGORY_MEANING, RATIONALE_CHARS, RUBRIC_TIERS
+from judging.verdict import JudgeVerdict, common_slips, free_text
 from models.structured import StructuredOutputError, invoke_structured
-from nodes.rubric import (
-    CATEGORY_MEANING,
-    RATIONALE_CHARS,
-    RUBRIC_TIERS,
-    JudgeVerdict,
-    common_slips,
-    free_text,
-)
-from nodes.schemas import TaskInput, render_x
-from nodes.stage_calls import prompt_messages
+from prompts import prompt_messages
+from story.schemas import TaskInput, render_x
 
 PROMPT = "judge_pairwise"
 _WINNER = re.compile(r"^\W*(?:scene\s+)?(a|b|tie|draw|equal|neither|both)\W*$", re.IGNORECASE)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
-from nodes.checks.helpers import _around, _f
-from nodes.checks.text import (
+from screenplay.lexicon import Category, find
+from screenplay.lint import Cast
+from screenplay.lint_rules.structure import looks_like_heading
+from story.checks.helpers import _around, _f
+from story.checks.text import (
     _QUOTED,
     LANGUAGES,
     _known_name_words,
@@ -14,11 +17,8 @@ from nodes.checks.text import (
     person_like_names,
     word_count,
 )
-from nodes.findings import Finding
-from nodes.schemas import TaskInput
-from screenplay.lexicon import Category, find
-from screenplay.lint import Cast
-from screenplay.lint_rules.structure import looks_like_heading
+from story.findings import Finding
+from story.schemas import TaskInput
 
 # Length bounds.
 MIN_PROSE_WORDS = 60

@@ -23,13 +23,13 @@ from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
-from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 
 import prompts
+from judging.verdict import PLACEHOLDER, RATIONALE_ALIASES, JudgeVerdict, common_slips, free_text
 from models.structured import StructuredOutputError, extract_json, invoke_structured
-from nodes.findings import Stage
-from nodes.schemas import TaskInput, render_x
-from nodes.stage_calls import prompt_messages
+from prompts import prompt_messages
+from story.findings import Stage
+from story.schemas import TaskInput, render_x
 
 JUDGE_PROMPT = "judge"
 MIN_SCORE, MAX_SCORE = 1, 12
@@ -110,7 +110,6 @@ def tier(score: float) -> str:
     return next(t.name for t in RUBRIC_TIERS if t.low <= whole <= t.high)
 
 
-_SCORE_TEXT = re.compile(r"^\s*\**\s*(\d{1,3})\s*(?:/\s*12)?\s*\**\s*(?:\(?\s*[A-Za-z ]+\s*\)?)?\s*\.?\s*$")
 _BARE_SCORE = re.compile(
     r"^\s*(?:(?:final\s+)?score\s*[:=]?\s*)?\**\s*(\d{1,3})\s*(?:/\s*12)?\s*\**\s*\.?\s*$", re.I
 )
@@ -125,17 +124,7 @@ _CATEGORY_ALIASES: dict[str, ErrorCategory] = {
     "pacing": "narrative_pacing",
     "formatting": "format",
 }
-_RATIONALE_ALIASES = ("reason", "reasoning", "explanation", "justification", "comment", "comments")
-_PLACEHOLDER = re.compile(r"^\s*<.*>\s*$", re.S)
 RATIONALE_CHARS, ERROR_CHARS, ERRORS_PER_CATEGORY = 240, 80, 2
-
-
-def free_text(max_chars: int) -> dict[str, Any]:
-    """JSON-schema bound of a judge's text for a grammar: at most ``max_chars``, and not opening with '<'
-    (small models copy the example's '<placeholder>' otherwise). Schema only: validation stays lenient,
-    the placeholder check is the validator's."""
-    banned = '"\\\\\\x00-\\x1f'  # what plain JSON string content cannot hold: quote, backslash, control characters
-    return {"pattern": f"^[^<{banned}][^{banned}]{{0,{max_chars - 1}}}$"}
 
 
 _ERRORS_SCHEMA = {
@@ -147,51 +136,6 @@ _ERRORS_SCHEMA = {
     "required": list(ERROR_CATEGORIES),
     "additionalProperties": False,
 }
-
-
-class _KeepOrder(GenerateJsonSchema):
-    """Keep the schema and its example in field order: a small model copies the example's order, and the
-    score must come first, before a short token budget runs out (pydantic sorts keys by default)."""
-
-    def sort(self, value: JsonSchemaValue, parent_key: str | None = None) -> JsonSchemaValue:
-        return value
-
-
-def common_slips(data: dict[str, Any]) -> dict[str, Any]:
-    """The harmless slips every judge verdict accepts: key case, 'reason' for 'rationale', '7/12' for 7.
-
-    Values are never changed, only unwrapped or renamed.
-    """
-    data = {str(k).strip().lower(): v for k, v in data.items()}
-    if "rationale" not in data:
-        alias = next((a for a in _RATIONALE_ALIASES if a in data), None)
-        if alias:
-            data["rationale"] = data.pop(alias)
-    score = data.get("score")
-    if isinstance(score, str) and (match := _SCORE_TEXT.match(score)):
-        data["score"] = int(match.group(1))
-    elif isinstance(score, float) and score.is_integer():
-        data["score"] = int(score)
-    return data
-
-
-class JudgeVerdict(BaseModel):
-    """Shared by every judge's verdict (rubric, pairwise, story calibration): the schema keeps field order
-    and the rationale must be real text. Subclasses declare their fields (score first) themselves."""
-
-    @classmethod
-    def model_json_schema(
-        cls, *args: Any, schema_generator: type[GenerateJsonSchema] = _KeepOrder, **kwargs: Any
-    ) -> dict[str, Any]:
-        return super().model_json_schema(*args, schema_generator=schema_generator, **kwargs)
-
-    @field_validator("rationale", check_fields=False)
-    @classmethod
-    def _real_rationale(cls, value: str) -> str:
-        value = value.strip()
-        if not value or _PLACEHOLDER.match(value):
-            raise ValueError("write a real rationale, not the example's placeholder")
-        return value
 
 
 class RubricVerdict(JudgeVerdict):
@@ -246,7 +190,7 @@ class RubricVerdict(JudgeVerdict):
     @field_validator("errors")
     @classmethod
     def _real_errors(cls, value: dict[ErrorCategory, list[str]]) -> dict[ErrorCategory, list[str]]:
-        if any(_PLACEHOLDER.match(e) for items in value.values() for e in items):
+        if any(PLACEHOLDER.match(e) for items in value.values() for e in items):
             raise ValueError(
                 "list real errors or leave the lists empty; do not copy the example's placeholder"
             )
@@ -420,7 +364,7 @@ def coercions_applied(raw: str) -> list[str]:
     keys = {str(k).strip().lower(): v for k, v in data.items()}
     if isinstance(keys.get("score"), str | float):
         notes.append(f"score {keys['score']!r} read as a whole number")
-    if "rationale" not in keys and any(a in keys for a in _RATIONALE_ALIASES):
+    if "rationale" not in keys and any(a in keys for a in RATIONALE_ALIASES):
         notes.append("rationale taken from another key")
     errors = keys.get("errors")
     if isinstance(errors, dict):
