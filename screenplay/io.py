@@ -22,7 +22,8 @@ from pathlib import Path
 
 from common.fsutil import atomic_write
 from screenplay.errors import ScreenplayError
-from screenplay.fountain import parse_fountain, write_fountain
+from screenplay.fountain_reader import parse_fountain
+from screenplay.fountain_writer import write_fountain
 from screenplay.model import Screenplay
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -100,13 +101,13 @@ def read_document(path: str | os.PathLike[str]) -> Screenplay:
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".fdx":
-        from screenplay.fdx import parse_fdx
+        from screenplay.fdx_reader import parse_fdx
 
         return parse_fdx(read_bytes(target))
     if suffix in FOUNTAIN_SUFFIXES:
         text = read_text(target)
         if _looks_like_fdx(text):
-            from screenplay.fdx import parse_fdx
+            from screenplay.fdx_reader import parse_fdx
 
             return parse_fdx(text)
         return parse_fountain(text)
@@ -123,7 +124,7 @@ def render_document(doc: Screenplay, suffix: str) -> bytes:
     if suffix in FOUNTAIN_SUFFIXES:
         return write_fountain(doc).encode("utf-8")
     if suffix == ".fdx":
-        from screenplay.fdx import write_fdx
+        from screenplay.fdx_writer import write_fdx
 
         return write_fdx(doc)
     if suffix == ".pdf":

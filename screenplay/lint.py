@@ -89,7 +89,7 @@ def lint(
 
 def lint_text(text: str, *, profiles: Profiles | None = None, language: str | None = None) -> list[Finding]:
     """Parse Fountain and lint it; a text that does not parse gives one SP000 finding."""
-    from screenplay.fountain import parse_fountain  # written alongside; imported when first needed
+    from screenplay.fountain_reader import parse_fountain  # written alongside; imported when first needed
 
     try:
         doc = parse_fountain(text)

@@ -16,7 +16,7 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
 from screenplay.model import Screenplay
-from screenplay.pagination import (
+from screenplay.page import (
     CHAR_WIDTH,
     LINE_HEIGHT,
     PAGE_HEIGHT,
@@ -26,8 +26,8 @@ from screenplay.pagination import (
     TOP_MARGIN,
     Line,
     Page,
-    paginate,
 )
+from screenplay.pagination import paginate
 
 FONT_SIZE = 12.0
 BASELINE = 0.8 * FONT_SIZE  # from the top of a row to the text baseline, as fpdf2's own cells do

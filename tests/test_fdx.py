@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from screenplay import fountain
 from screenplay.errors import ScreenplayError
 from screenplay.fdx_reader import parse_fdx, split_cue
 from screenplay.fdx_writer import write_fdx
+from screenplay.fountain_reader import parse_fountain
 from screenplay.headings import split_heading
 from screenplay.inline import from_runs, plain, to_runs
 from screenplay.model import (
@@ -143,14 +143,14 @@ def test_dual_dialogue_from_screenplain(corpus_dir: Path) -> None:
 
 @pytest.mark.parametrize("stem", PAIRS)
 def test_fountain_twin_parses_to_same_body(corpus_dir: Path, stem: str) -> None:
-    from_fountain = fountain.parse_fountain((corpus_dir / f"{stem}.fountain").read_text(encoding="utf-8"))
+    from_fountain = parse_fountain((corpus_dir / f"{stem}.fountain").read_text(encoding="utf-8"))
     from_fdx = parse_fdx((corpus_dir / f"{stem}.fdx").read_bytes())
     assert _body(from_fdx) == _body(from_fountain)
 
 
 def test_fade_in_title_page_agrees_with_fountain_twin(corpus_dir: Path) -> None:
     stem = "screenplay-tools__TestFDX-FI"
-    twin = fountain.parse_fountain((corpus_dir / f"{stem}.fountain").read_text(encoding="utf-8"))
+    twin = parse_fountain((corpus_dir / f"{stem}.fountain").read_text(encoding="utf-8"))
     fdx = {f.key: plain(f.value) for f in parse_fdx((corpus_dir / f"{stem}.fdx").read_bytes()).title_page}
     # The FDX adds a 'Written by' credit and underlines the title; every Fountain key is recovered.
     assert {f.key: plain(f.value) for f in twin.title_page}.items() <= fdx.items()
@@ -169,7 +169,7 @@ def _without_inline_notes(doc: Screenplay) -> dict:
 
 @pytest.mark.parametrize("path", corpus_files(".fountain"), ids=lambda p: p.name)
 def test_fountain_corpus_converts_to_fdx_and_back(path: Path) -> None:
-    doc = fountain.parse_fountain(path.read_text(encoding="utf-8"))
+    doc = parse_fountain(path.read_text(encoding="utf-8"))
     again = parse_fdx(write_fdx(doc))
     assert again.model_dump() == _without_inline_notes(doc)
 

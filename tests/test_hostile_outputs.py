@@ -235,9 +235,9 @@ def test_control_characters_are_removed_with_a_warning(monkeypatch, capsys, tmp_
 
 def test_fdx_writer_cleans_a_document_built_in_code() -> None:
     """A model's draft never read from a file: the FDX writer itself drops what XML cannot hold."""
+    from screenplay.control import ControlCharacterWarning
     from screenplay.fdx_reader import parse_fdx
     from screenplay.fdx_writer import write_fdx
-    from screenplay.control import ControlCharacterWarning
     from screenplay.model import Action, Scene, SceneHeading, Screenplay
 
     doc = Screenplay(scenes=[Scene(heading=SceneHeading(text="INT. HOUSE - DAY"), elements=[Action(text="a\x00b\x1bc")])])

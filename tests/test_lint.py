@@ -519,12 +519,12 @@ def test_missing_heading_draft():
 
 
 def test_unparseable_text_is_one_finding(monkeypatch):
-    import screenplay.fountain
+    import screenplay.fountain_reader
 
     def broken(text: str):
         raise ScreenplayError("input is binary, not text")
 
-    monkeypatch.setattr(screenplay.fountain, "parse_fountain", broken)
+    monkeypatch.setattr(screenplay.fountain_reader, "parse_fountain", broken)
     found = lint_text("\x00\x01")
     assert [(f.rule, f.severity, f.message) for f in found] == [
         ("SP000", "error", "input is binary, not text")

@@ -13,7 +13,7 @@ from collections import defaultdict
 import pdfplumber
 import pytest
 
-from screenplay import fountain
+from screenplay.fountain_reader import parse_fountain
 from screenplay.model import (
     Action,
     Boneyard,
@@ -467,7 +467,7 @@ def test_corpus_fdx_renders_every_cue_and_heading(path) -> None:
 
 @pytest.mark.parametrize("path", corpus_files(".fountain"), ids=lambda p: p.name)
 def test_corpus_fountain_renders_every_cue_and_heading(path) -> None:
-    doc = fountain.parse_fountain(path.read_text(encoding="utf-8-sig"))
+    doc = parse_fountain(path.read_text(encoding="utf-8-sig"))
     pages = read_pages(doc)
     numbered = pages[1:] if doc.title_page else pages
     text = " ".join(" ".join(line["text"] for line in body(page)) for page in numbered).casefold()

@@ -13,6 +13,7 @@ from screenplay.lexicon import Category, find
 from screenplay.lint_rules.core import Context, register, rule, text_of
 from screenplay.lint_rules.structure import is_title_block
 from screenplay.model import Action, Centered, Shot
+from screenplay.page import FULL_WIDTH
 
 rule("SP040", "action-too-long", "warning", "an action paragraph longer than about 5 printed lines")
 rule(
@@ -29,7 +30,6 @@ rule("SP046", "markdown-artefact", "error", "markdown code fences or rules that 
 rule("SP047", "not-screenplay-text", "error", "a model's remarks to the reader ('Here is the screenplay:')")
 rule("SP048", "shot", "info", "a SHOT element: camera directions only when the episode asks for them")
 
-ACTION_WIDTH = 60  # characters per printed action line (6 inches of 12-point Courier)
 ACTION_WARN_LINES = 5
 ACTION_ERROR_LINES = 12  # a wall of novel prose, not a screenplay paragraph
 
@@ -50,7 +50,7 @@ _PROSE_RULES: tuple[tuple[Category, str, str], ...] = (
 )
 
 
-def printed_lines(text: str, width: int = ACTION_WIDTH) -> int:
+def printed_lines(text: str, width: int = FULL_WIDTH) -> int:
     """Lines the paragraph takes on the page: hard line breaks kept, long lines wrapped at ``width``."""
     return sum(max(1, math.ceil(len(line) / width)) for line in text.split("\n"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from screenplay.headings import MEANT_HEADING_PREFIX
 from screenplay.lexicon import TIMES_OF_DAY
 from screenplay.lint_rules.core import Context, register, rule, shorten, strip_markdown, text_of
 from screenplay.model import (
@@ -20,6 +21,7 @@ from screenplay.model import (
     Shot,
     Transition,
 )
+from screenplay.page import FULL_WIDTH
 
 rule("SP001", "text-before-first-heading", "warning", "body text before the first scene heading")
 rule("SP002", "no-scene-headings", "warning", "content but no scene heading at all (fine for a stage play)")
@@ -54,9 +56,6 @@ rule(
 rule("SP050", "dangling-transition", "warning", "a transition not followed by a scene heading")
 rule("SP051", "transition-case", "warning", "a transition that is not upper case")
 
-HEADING_PREFIX = re.compile(
-    r"^(?:INT\.?\s*/\s*EXT|EXT\.?\s*/\s*INT|I\s*/\s*E|E\s*/\s*I|INT|EXT|EST)(?:\.|\s)", re.IGNORECASE
-)
 _TIME_SPLIT = re.compile(r"\s*(?:--+|—|–)\s*|(?:^|\s+)-(?:\s+|$)")
 _SCENE_LABEL = re.compile(r"^(?:scene\s*\d+\s*[:.\-–—]?\s*|\d+[.)]\s+)", re.IGNORECASE)
 _NUMBER = re.compile(r"^(\d+)")
@@ -76,7 +75,7 @@ OPENING_TRANSITIONS = frozenset({"FADE IN:", "FADE IN", "OPEN ON:", "FADE IN.", 
 def split_heading(heading: SceneHeading) -> tuple[str | None, str, str | None]:
     """(prefix, location, time) read from the heading text itself, so every reader's headings split alike."""
     text = " ".join(heading.text.split())
-    match = HEADING_PREFIX.match(text)
+    match = MEANT_HEADING_PREFIX.match(text)
     prefix = match.group(0).strip() if match else heading.int_ext
     rest = text[match.end() :].strip(" .") if match else text
     parts = _TIME_SPLIT.split(rest)
@@ -103,13 +102,19 @@ def looks_like_heading(text: str) -> bool:
     line = strip_markdown(text)
     line = _SCENE_LABEL.sub("", line).strip()
     line = strip_markdown(line)
-    return bool(HEADING_PREFIX.match(line)) and len(line) > 4 and any(c.isalpha() for c in line[4:])
+    return bool(MEANT_HEADING_PREFIX.match(line)) and len(line) > 4 and any(c.isalpha() for c in line[4:])
 
 
 def is_slug_like(text: str) -> bool:
     """A single short all-caps line without sentence punctuation: 'KITCHEN - NIGHT', 'LIVING ROOM'."""
     line = text.strip()
-    if "\n" in line or not line or len(line) > 60 or line[-1] in ".!?…:;,\"')" or line.startswith("("):
+    if (
+        "\n" in line
+        or not line
+        or len(line) > FULL_WIDTH
+        or line[-1] in ".!?…:;,\"')"
+        or line.startswith("(")
+    ):
         return False
     letters = [c for c in line if c.isalpha()]
     return bool(letters) and all(c.isupper() for c in letters) and len(line.split()) <= 8

@@ -1,4 +1,4 @@
-"""Fountain 1.1 reader and writer (https://fountain.io/syntax).
+"""Fountain 1.1 reader (https://fountain.io/syntax); :mod:`screenplay.fountain_writer` writes it back.
 
 The reader is one pass over the lines with precompiled patterns; only the first line of a paragraph
 is classified, continuation lines follow the paragraph's mode (action, dialogue block). Hand written
@@ -24,38 +24,19 @@ Reader rules beyond the plain spec, chosen for real files:
 ``forced`` flags record the forcing character written in the source; an action is also marked
 forced when, written as its own paragraph, it would read back as something else (an all-caps line
 that followed a lyric without a blank line). The writer writes the forcing character when the flag
-is set or when the element would otherwise read back differently, so read -> write -> read is exact.
+is set or when the element would otherwise read back differently (:func:`classify` and
+:func:`action_needs_force` are the rules it asks), so read -> write -> read is exact.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 
-from screenplay.model import (
-    Action,
-    Boneyard,
-    Centered,
-    Character,
-    Dialogue,
-    Element,
-    Lyrics,
-    Note,
-    PageBreak,
-    Parenthetical,
-    SceneHeading,
-    Screenplay,
-    Section,
-    Shot,
-    Synopsis,
-    TitleField,
-    Transition,
-)
+from screenplay.control import strip_control_characters, warn_control_characters
+from screenplay.headings import HEADING_START, split_heading
+from screenplay.model import Screenplay
 
-HEADING_PREFIX = re.compile(r"(INT\.?/EXT|INT/EXT|EXT\.?/INT|I/E|INT|EXT|EST)(?:\.|(?=\s)|$)\s*", re.IGNORECASE)
-_HEADING_START = re.compile(r"(?:INT\.?/EXT|INT/EXT|EXT\.?/INT|I/E|INT|EXT|EST)[.\s]", re.IGNORECASE)
 _SCENE_NUMBER = re.compile(r"\s*#([\w.\-]+)#\s*$")
-_TIME_SPLIT = re.compile(r"\s+-+\s+|\s*--\s*")
 _NOTES_ONLY = re.compile(r"\s*(?:\[\[.*?\]\]\s*)+", re.DOTALL)
 _NOTE = re.compile(r"\[\[(.*?)\]\]", re.DOTALL)
 _BONE_TOKEN = re.compile(r"/\*|\*/")
@@ -71,16 +52,12 @@ _KNOWN_TITLE_KEYS = frozenset(
 _VOID = "\ue000"
 _VOID_LINE = "\ue001"
 _VOID_ONLY = re.compile("^[ \t]*\ue000[\ue000 \t]*$", re.MULTILINE)
-# Characters XML 1.0 cannot hold (so no FDX can), which print as nothing or as boxes: C0 controls but
-# tab and line ends, the two non-characters, lone surrogates. Vertical tab and form feed separate words.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-_CONTROL_SPACES = {"\x0b": " ", "\x0c": " "}
-_SOFT_BLANK = "  "  # the spec's "two spaces" line: a blank line inside action or dialogue
+SOFT_BLANK = "  "  # the spec's "two spaces" line: a blank line inside action or dialogue
 _TRANSITION_INDENT = 10
 
 
 def _is_blank(line: str) -> bool:
-    return not line.strip() and line != _SOFT_BLANK
+    return not line.strip() and line != SOFT_BLANK
 
 
 def _indent(line: str) -> int:
@@ -98,7 +75,7 @@ def _is_cue(s: str) -> bool:
     return name.isupper()
 
 
-def _classify(s: str, raw: str, prev_blank: bool, next_blank: bool) -> str:
+def classify(s: str, raw: str, prev_blank: bool, next_blank: bool) -> str:
     """The element type the paragraph line ``raw`` (``s`` = stripped) starts, given its neighbours.
 
     Shared by reader and writer so the writer can tell exactly when a forcing character is needed.
@@ -124,7 +101,7 @@ def _classify(s: str, raw: str, prev_blank: bool, next_blank: bool) -> str:
         return "notes"
     if not prev_blank:
         return "action"
-    if _HEADING_START.match(s):
+    if HEADING_START.match(s):
         return "heading"
     upper = s.isupper()
     if upper and s.endswith("TO:"):
@@ -139,23 +116,7 @@ def _classify(s: str, raw: str, prev_blank: bool, next_blank: bool) -> str:
 def is_scene_heading(line: str) -> bool:
     """Whether ``line``, as a paragraph of its own, reads as a scene heading: the reader's own rule."""
     s = line.strip()
-    return bool(s) and _classify(s, line, True, True).startswith("heading")
-
-
-def split_heading(text: str) -> tuple[str | None, str | None, str | None]:
-    """``'INT. HOUSE - DAY'`` -> ``('INT.', 'HOUSE', 'DAY')``; the same split as the FDX reader."""
-    match = HEADING_PREFIX.match(text)
-    int_ext = None
-    rest = text
-    if match:
-        parts = match.group(1).upper().split("/")
-        int_ext = "I/E" if parts == ["I", "E"] else "/".join(part.rstrip(".") + "." for part in parts)
-        rest = text[match.end() :]
-    separators = list(_TIME_SPLIT.finditer(rest))
-    if not separators:
-        return int_ext, rest.strip() or None, None
-    last = separators[-1]
-    return int_ext, rest[: last.start()].strip() or None, rest[last.end() :].strip() or None
+    return bool(s) and classify(s, line, True, True).startswith("heading")
 
 
 def _heading(text: str, forced: bool, line: int) -> dict:
@@ -299,7 +260,7 @@ def _logical_lines(text: str) -> tuple[list[str], list[int], dict[int, list[str]
 # ------------------------------------------------------------------------------------------ reader
 
 
-def _action_needs_force(lines: list[str], first_in_body: bool) -> bool:
+def action_needs_force(lines: list[str], first_in_body: bool) -> bool:
     """Would these action lines, written as their own paragraph, read back as something else?
 
     The reader sets ``forced`` by this rule too (an action that followed a lyric or a heading without
@@ -309,7 +270,7 @@ def _action_needs_force(lines: list[str], first_in_body: bool) -> bool:
     """
     first = lines[0]
     s = first.strip()
-    if not s or _classify(s, first, True, len(lines) == 1) != "action":
+    if not s or classify(s, first, True, len(lines) == 1) != "action":
         return True
     return first_in_body and bool(_title_page(lines, list(range(1, len(lines) + 1)), {})[0])
 
@@ -402,27 +363,6 @@ def _title_page(
 _NONE, _ACTION, _DIALOGUE = 0, 1, 2
 
 
-class ControlCharacterWarning(UserWarning):
-    """Control characters were removed from a screenplay's text; the message says how many."""
-
-
-def strip_control_characters(text: str) -> tuple[str, list[str]]:
-    """``text`` without the characters no FDX can hold (see ``_CONTROL``), and the ones removed."""
-    found = _CONTROL.findall(text)
-    return (_CONTROL.sub(lambda m: _CONTROL_SPACES.get(m.group(), ""), text) if found else text), found
-
-
-def warn_control_characters(found: list[str]) -> None:
-    """One :class:`ControlCharacterWarning` for the control characters a reader or writer removed."""
-    if found:
-        kinds = ", ".join(f"U+{ord(c):04X}" for c in sorted(set(found))[:4])
-        warnings.warn(
-            f"removed {len(found)} control character(s) ({kinds}) that FDX cannot hold and PDF cannot print",
-            ControlCharacterWarning,
-            stacklevel=3,
-        )
-
-
 def parse_fountain(text: str) -> Screenplay:
     """Read Fountain text (str; BOM, CRLF and CR line ends accepted) into a :class:`Screenplay`.
 
@@ -448,7 +388,7 @@ def parse_fountain(text: str) -> Screenplay:
         if buf_kind == "action":
             body = "\n".join(buf).rstrip("\n")
             if body or buf_forced:
-                forced = buf_forced or _action_needs_force(
+                forced = buf_forced or action_needs_force(
                     body.split("\n"), not title_page and not scenes and _only_hidden(preamble)
                 )
                 out.append({"type": "action", "text": body, "forced": forced, "line": buf_line})
@@ -483,7 +423,7 @@ def parse_fountain(text: str) -> Screenplay:
             continue
         s = raw.strip()
         if not s:
-            if raw == _SOFT_BLANK and mode != _NONE:
+            if raw == SOFT_BLANK and mode != _NONE:
                 if buf_kind != ("action" if mode == _ACTION else "dialogue"):
                     begin("dialogue", numbers[i])
                 buf.append("")
@@ -516,7 +456,7 @@ def parse_fountain(text: str) -> Screenplay:
                 continue
             kind = "lyrics"
         else:
-            kind = _classify(s, raw, prev_blank, _next_blank(lines, i))
+            kind = classify(s, raw, prev_blank, _next_blank(lines, i))
         prev_blank = False
         mode = _NONE
         if kind == "action":
@@ -580,127 +520,3 @@ def parse_fountain(text: str) -> Screenplay:
             "scenes": [{"heading": heading, "elements": elements} for heading, elements in scenes],
         }
     )
-
-
-# ------------------------------------------------------------------------------------------ writer
-
-_BLOCK = frozenset({"parenthetical", "dialogue", "lyrics"})
-
-
-def _continues_block(elements: list[Element], index: int, last: str) -> bool:
-    """Does ``elements[index]`` belong to the dialogue block whose last non-boneyard type is ``last``?"""
-    while index < len(elements) and elements[index].type == "boneyard":
-        index += 1
-    if index >= len(elements):
-        return False
-    kind = elements[index].type
-    return kind in _BLOCK and not (kind == "lyrics" and last == "lyrics")
-
-
-def _spaced(lines: list[str]) -> list[str]:
-    """Blank lines inside an element are written as two spaces so they do not end the paragraph."""
-    return [line if line.strip() else _SOFT_BLANK for line in lines]
-
-
-def _title_lines(fields: list[TitleField]) -> list[str]:
-    out: list[str] = []
-    for field in fields:
-        values = field.value.split("\n")
-        if len(values) == 1:
-            out.append(f"{field.key}: {field.value}" if field.value else f"{field.key}:")
-        else:
-            out.append(f"{field.key}:")
-            out.extend(f"    {value}" if value.strip() else _SOFT_BLANK for value in values)
-    return out
-
-
-def _heading_line(heading: SceneHeading) -> str:
-    text = heading.text.strip()
-    if heading.forced or not text or _classify(text, text, True, True) != "heading":
-        text = "." + text
-    return f"{text} #{heading.scene_number}#" if heading.scene_number else text
-
-
-def _action_lines(action: Action, first_in_body: bool) -> list[str]:
-    lines = _spaced(action.text.split("\n"))
-    if action.forced or _action_needs_force(lines, first_in_body):
-        lines[0] = "!" + lines[0]
-    return lines
-
-
-def _cue_line(character: Character, next_blank: bool) -> str:
-    cue = character.name + (f" ({character.extension})" if character.extension else "")
-    if character.dual:
-        cue += " ^"
-    if character.forced or not cue.strip() or _classify(cue, cue, True, next_blank) != "character":
-        cue = "@" + cue
-    return cue
-
-
-def _element_lines(element: Element, next_blank: bool, first_in_body: bool) -> list[str]:
-    if isinstance(element, Action):
-        return _action_lines(element, first_in_body)
-    if isinstance(element, Character):
-        return [_cue_line(element, next_blank)]
-    if isinstance(element, Parenthetical):
-        text = element.text.strip().replace("\n", " ")
-        return [text if text.startswith("(") and text.endswith(")") else f"({text})"]
-    if isinstance(element, Dialogue):
-        return _spaced(element.text.split("\n"))
-    if isinstance(element, Lyrics):
-        return ["~" + line for line in element.text.split("\n")]
-    if isinstance(element, Transition):
-        text = element.text.strip()
-        natural = bool(text) and _classify(text, text, True, True) == "transition"
-        return [text if natural and not element.forced else "> " + text]
-    if isinstance(element, Centered):
-        return [f"> {line} <" for line in element.text.split("\n")]
-    if isinstance(element, PageBreak):
-        return ["==="]
-    if isinstance(element, Section):
-        return ["#" * element.depth + " " + element.text.replace("\n", " ")]
-    if isinstance(element, Synopsis):
-        return ["= " + line for line in element.text.split("\n")]
-    if isinstance(element, Note):
-        return _spaced(f"[[{element.text}]]".split("\n"))
-    if isinstance(element, Boneyard):
-        return f"/*{element.text}*/".split("\n")
-    assert isinstance(element, Shot)  # Fountain has no shot element: an all-caps action line
-    return _action_lines(Action(text=element.text), first_in_body)
-
-
-def _write_elements(elements: list[Element], chunks: list[list[str]], first_in_body: bool) -> None:
-    in_block = False
-    last = ""
-    for index, element in enumerate(elements):
-        kind = element.type
-        if in_block and _continues_block(elements, index, last):
-            target = chunks[-1]
-        else:
-            in_block = False
-            target = []
-            chunks.append(target)
-        if kind == "character":
-            in_block = True
-            target.extend(_element_lines(element, not _continues_block(elements, index + 1, kind), False))
-        else:
-            target.extend(_element_lines(element, True, first_in_body))
-        if kind not in ("note", "boneyard"):
-            first_in_body = False
-        if kind != "boneyard":
-            last = kind
-
-
-def write_fountain(doc: Screenplay) -> str:
-    """Canonical Fountain for ``doc``: one blank line between paragraphs, forcing marks only where set or needed.
-
-    ``parse_fountain(write_fountain(doc))`` gives ``doc`` back for every document the reader makes.
-    """
-    chunks: list[list[str]] = []
-    if doc.title_page:
-        chunks.append(_title_lines(doc.title_page))
-    _write_elements(doc.preamble, chunks, first_in_body=not doc.title_page)
-    for scene in doc.scenes:
-        chunks.append([_heading_line(scene.heading)])
-        _write_elements(scene.elements, chunks, first_in_body=False)
-    return "\n\n".join("\n".join(chunk) for chunk in chunks if chunk) + "\n"
