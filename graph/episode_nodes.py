@@ -37,6 +37,7 @@ def start_scene_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[
         "retries": {},
         "known_facts": [],
         "last_review": None,
+        "writer_edit": None,
         "accepted": None,
     }
 

@@ -33,6 +33,7 @@ from nodes.runtime import (
     timed_node,
     write_artefact,
 )
+from nodes.writer_edit import protect_decision
 from story.checks import deterministic_checks
 from story.findings import STAGES, Finding, Stage
 from story.schemas import TaskInput
@@ -140,6 +141,7 @@ def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
         findings, retries, mode=ctx.mode, stage_cap=ctx.max_retries_per_stage,
         scene_cap=ctx.max_retries_per_scene, review_scene="scene" in ctx.review,
     )  # fmt: skip
+    decision = protect_decision(decision, stage, state.get("writer_edit"))  # a writer's edit goes to review
     critique: dict[str, str] = {}
     if decision == "revise" and stage is not None:
         retries[stage] = retries.get(stage, 0) + 1
