@@ -103,17 +103,20 @@ def _summary(run_dir: Path) -> None:
     )
 
 
-def _run(run_dir: Path, first_input: Any, total_scenes: int, done: int, context: Any, reviewer: Any) -> None:
-    from graph.runlock import holding
+def _run(
+    run_dir: Path, first_input: Any, total_scenes: int, done: int, context: Any, reviewer: Any,
+    checkpoints: str | None = None,
+) -> None:  # fmt: skip
     from graph.runner import drive
     from models.errors import ModelUnavailable
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     try:
-        with holding(run_dir, "a dsr write or resume"), Progress(*columns, console=err_console, transient=True) as progress:
+        with Progress(*columns, console=err_console, transient=True) as progress:
             result = drive(
-                run_dir, context, first_input, on_update=_LiveProgress(progress, total_scenes, done), reviewer=reviewer
-            )
+                run_dir, context, first_input, on_update=_LiveProgress(progress, total_scenes, done), reviewer=reviewer,
+                checkpoints=checkpoints,
+            )  # fmt: skip
     except ModelUnavailable as exc:
         raise ModelUnavailable(f"{exc}; the run is paused with its state kept, continue with `dsr resume {run_dir}`") from None
     if result.paused_for is not None:
@@ -131,7 +134,12 @@ def write(
     out: Path = typer.Option(..., "-o", "--out", help="run directory"),
     mode: str = typer.Option("dsr", help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)"),
     review: str = typer.Option("", help="comma list of review points: directives,prose,scene"),
-    memory: Path | None = typer.Option(None, help="story memory directory (share it across a series' episodes)"),
+    memory: str | None = typer.Option(
+        None, help="story memory: a directory, or a Chroma server http://HOST:PORT (share it across a series' episodes)"
+    ),
+    checkpoints: str | None = typer.Option(
+        None, help="checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite in OUT)"
+    ),
     max_scenes: int | None = typer.Option(None, "--scenes", min=1, help="write only the first N scenes"),
     no_rubric: bool = typer.Option(False, "--no-rubric", help="critic runs deterministic checks only"),
     max_retries: int = typer.Option(2, min=0, max=10, help="reruns per stage before a scene is accepted as is"),
@@ -142,6 +150,7 @@ def write(
     from common.fsutil import prepare_output_dir
     from graph.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
     from graph.runner import RUN_FILE, initial_input, start_run
+    from memory.client import memory_location
     from models.factory import validate_role
     from models.settings import load_settings
     from story.episode_spec import load_episode
@@ -157,15 +166,14 @@ def write(
     settings = load_settings()  # configuration problems surface before anything is written
     for role in roles_for(mode, use_rubric=not no_rubric):
         validate_role(role, settings)
-    if memory is not None:  # shared across a series' episodes: Chroma's own file marks it
-        prepare_output_dir(memory, ["chroma.sqlite3"], what="story memory", force=force, option="--memory")
+    memory_at = memory_location(memory, force=force) if memory else str(out / "memory")
     prepare_output_dir(out, [RUN_FILE], what="run of dsr write", force=force)
     context = RunContext(
         mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out), **retry_caps(max_retries),
-        memory_dir=str(memory if memory else out / "memory"),
+        memory_dir=memory_at,
     )  # fmt: skip
-    context = start_run(spec, out, context)
-    _run(out, initial_input(spec), len(spec.scenes), 0, context, interactive_reviewer)
+    context = start_run(spec, out, context, checkpoints)
+    _run(out, initial_input(spec), len(spec.scenes), 0, context, interactive_reviewer, checkpoints)
 
 
 def resume(
@@ -177,13 +185,16 @@ def resume(
     reconfigure: bool = typer.Option(
         False, "--reconfigure", help="go on with the models configured now instead of the run's own (recorded in run.json)"
     ),
+    checkpoints: str | None = typer.Option(
+        None, help="the run's checkpoint database again, with its password (else $DSR_CHECKPOINTS, PGPASSWORD, ~/.pgpass)"
+    ),
 ) -> None:
     """Continue a run after a crash, a kill, an endpoint failure or a review pause."""
     from common.errors import BadInput
     from graph.runner import initial_input, keep_models, load_run, run_state
 
     spec, context = load_run(run_dir)
-    finished, payload, values = run_state(run_dir)
+    finished, payload, values = run_state(run_dir, checkpoints=checkpoints)
     if finished and values:
         console.print(f"{run_dir} is already complete")
         _summary(run_dir)
@@ -210,7 +221,7 @@ def resume(
 
     done = len(values.get("scenes", []))
     # Killed before the first checkpoint: the driver starts from the beginning with the recorded spec.
-    _run(run_dir, initial_input(spec), len(spec.scenes), done, context, reviewer)
+    _run(run_dir, initial_input(spec), len(spec.scenes), done, context, reviewer, checkpoints)
 
 
 def register(app: typer.Typer) -> None:

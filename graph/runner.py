@@ -1,35 +1,35 @@
-"""The one run driver: SQLite checkpoints in the run directory, resume, review pauses.
+"""The one run driver: checkpoints, resume, review pauses.
 
 ``RUN_DIR/run.json`` holds the episode spec and the run context (context is not checkpointed), the
-per-role model configurations resolved when the run started included; ``RUN_DIR/checkpoints.sqlite``
-holds every node's checkpoint. A killed run resumes at the last finished node, so no finished model
-call is repeated. ``dsr write``, ``dsr resume`` (episode graph) and the evaluation runs (scene graph,
-one per item) all go through :func:`drive`.
+per-role model configurations resolved when the run started included, and where its checkpoints are
+(graph/checkpoints.py: ``RUN_DIR/checkpoints.sqlite`` by default, or a PostgreSQL database). Every node
+is a checkpoint. A killed run resumes at the last finished node, so no finished model call is repeated.
+``dsr write``, ``dsr resume``, ``dsr season`` (episode graph) and the evaluation runs (scene graph, one per
+item) all go through :func:`drive`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from common.errors import BadInput
 from common.fsutil import write_json
 from graph.builder import compile_episode_graph, compile_scene_graph
 from graph.call_log import CALL_LOG, CallLog
+from graph.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
 from graph.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
 from story.episode_spec import EpisodeSpec
 
 RUN_FILE = "run.json"
-CHECKPOINTS = "checkpoints.sqlite"
+CHECKPOINTS = SQLITE_FILE
 GraphKind = Literal["episode", "scene"]
 _COMPILE = {"episode": compile_episode_graph, "scene": compile_scene_graph}
 
@@ -55,14 +55,20 @@ def with_models(context: RunContext) -> RunContext:
     return replace(context, roles=resolve_roles(roles_for(context.mode, use_rubric=context.use_rubric)))
 
 
-def start_run(spec: EpisodeSpec, run_dir: Path, context: RunContext) -> RunContext:
+def start_run(spec: EpisodeSpec, run_dir: Path, context: RunContext, checkpoints: str | None = None) -> RunContext:
     """Create the run directory's record, models resolved once here; refuses a directory that already holds
-    a run. Returns the context the run goes on with."""
+    a run. ``checkpoints``: ``--checkpoints`` (else ``DSR_CHECKPOINTS``, else SQLite in the run directory),
+    reached before anything is written. Returns the context the run goes on with."""
     if (run_dir / RUN_FILE).exists():
         raise BadInput(f"{run_dir} already holds a run; continue it with `dsr resume {run_dir}` or pick a new -o")
+    store = choose(checkpoints)
+    prepare(store, checkpoints)
     run_dir.mkdir(parents=True, exist_ok=True)
     context = with_models(context)
-    write_json(run_dir / RUN_FILE, {"spec": spec.model_dump(mode="json"), "context": context.to_dict()})
+    record = {"spec": spec.model_dump(mode="json"), "context": context.to_dict()}
+    if store.store != "sqlite":
+        record["checkpoints"] = store.record()
+    write_json(run_dir / RUN_FILE, record)
     return context
 
 
@@ -118,63 +124,62 @@ def keep_models(run_dir: Path, context: RunContext, *, reconfigure: bool = False
     return now
 
 
-def _check_checkpoints(path: Path) -> None:
-    """A damaged checkpoint file (truncated, overwritten) is bad input with its fix, not a traceback."""
-    if not path.exists():
-        return
-    try:
-        with closing(sqlite3.connect(path)) as db:
-            problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        problem = str(exc)
-    if problem != "ok":
-        raise BadInput(
-            f"{path} is damaged ({problem}); move {path.name}* aside and run `dsr resume {path.parent}` to "
-            "write the episode again from its first scene"
-        )
+def checkpoint_store(run_dir: Path) -> CheckpointStore:
+    """Where the run's checkpoints are (SQLite in the run directory unless run.json names another store)."""
+    try:  # evaluation items and runs killed before their record have none: SQLite
+        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return CheckpointStore()
+    return CheckpointStore.from_record(record.get("checkpoints") if isinstance(record, dict) else None)
 
 
-def _thread(kind: GraphKind) -> dict[str, Any]:
-    return {"configurable": {"thread_id": kind}}
+def _thread(kind: GraphKind, run_dir: Path | None = None) -> dict[str, Any]:
+    """The run's thread config: ``kind`` for a run in SQLite, ``<run id>:kind`` in a shared database."""
+    store = checkpoint_store(run_dir) if run_dir is not None else CheckpointStore()
+    return {"configurable": {"thread_id": store.thread_id(kind)}}
 
 
 @contextmanager
-def run_graph(run_dir: Path, kind: GraphKind = "episode") -> Iterator[Any]:
-    """The episode (or scene) graph compiled with the run's SQLite checkpointer."""
-    _check_checkpoints(run_dir / CHECKPOINTS)
-    with SqliteSaver.from_conn_string(str(run_dir / CHECKPOINTS)) as saver:
+def run_graph(run_dir: Path, kind: GraphKind = "episode", checkpoints: str | None = None) -> Iterator[Any]:
+    """The episode (or scene) graph compiled with the run's checkpointer (its thread: ``_thread(kind, run_dir)``).
+
+    ``checkpoints``: an address given now (``--checkpoints``), used for its password when it names the
+    run's database (graph/checkpoints.py)."""
+    with open_saver(run_dir, checkpoint_store(run_dir), checkpoints) as saver:
         yield _COMPILE[kind](checkpointer=saver)
 
 
-def _pending(graph: Any, kind: GraphKind) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
-    snapshot = graph.get_state(_thread(kind))
+def _pending(graph: Any, thread: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
+    snapshot = graph.get_state(thread)
     payload = snapshot.interrupts[0].value if snapshot.interrupts else None
     return bool(snapshot.values) and not snapshot.next, payload, dict(snapshot.values)
 
 
 def drive(
     run_dir: Path, context: RunContext, first_input: Any, *, on_update: Progress = lambda node, update: None,
-    reviewer: Reviewer = lambda payload: None, kind: GraphKind = "episode",
+    reviewer: Reviewer = lambda payload: None, kind: GraphKind = "episode", checkpoints: str | None = None,
 ) -> RunResult:  # fmt: skip
     """Run (or continue) until the graph is finished, or a review is left pending.
 
     ``first_input`` starts a run without a checkpoint; one with checkpoints continues where it stopped
-    (a pending review is asked again), and a finished one is returned as it is.
+    (a pending review is asked again), and a finished one is returned as it is. ``checkpoints``: see
+    :func:`run_graph`.
     """
     if context.model_factory is None and MODEL_FACTORY is not None:
         context = replace(context, model_factory=MODEL_FACTORY)
-    with run_graph(run_dir, kind) as graph:
-        finished, _, values = _pending(graph, kind)
+    thread = _thread(kind, run_dir)
+    with run_graph(run_dir, kind, checkpoints) as graph:
+        finished, _, values = _pending(graph, thread)
         if finished:
             return RunResult(True, None, values)
         pending_input = None if values else first_input
         while True:
-            config = {**_thread(kind), "callbacks": [CallLog(run_dir / CALL_LOG)]}
+            config = {**thread, "callbacks": [CallLog(run_dir / CALL_LOG)]}
             for chunk in graph.stream(pending_input, config, context=context, stream_mode="updates"):
                 for node, update in chunk.items():
                     if node != "__interrupt__":
                         on_update(node, update or {})
-            finished, payload, values = _pending(graph, kind)
+            finished, payload, values = _pending(graph, thread)
             if finished or payload is None:
                 return RunResult(finished, None, values)
             answer = reviewer(payload)
@@ -183,7 +188,9 @@ def drive(
             pending_input = Command(resume=answer)
 
 
-def run_state(run_dir: Path, kind: GraphKind = "episode") -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
+def run_state(
+    run_dir: Path, kind: GraphKind = "episode", checkpoints: str | None = None
+) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
     """(finished, pending review payload, state values) of a run directory."""
-    with run_graph(run_dir, kind) as graph:
-        return _pending(graph, kind)
+    with run_graph(run_dir, kind, checkpoints) as graph:
+        return _pending(graph, _thread(kind, run_dir))

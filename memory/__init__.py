@@ -7,7 +7,7 @@ sentence-transformers can be imported by any submodule (``setdefault``, so a use
 from __future__ import annotations
 
 import os
-from functools import cache
+import threading
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -17,11 +17,20 @@ from memory.context import approx_tokens, build_previous_context, profiles_for  
 from memory.records import CharacterRecord, Fact, SceneRecord  # noqa: E402
 from memory.store import StoryMemory  # noqa: E402
 
+_OPEN: dict[tuple[str, int], StoryMemory] = {}
+_OPEN_LOCK = threading.Lock()
 
-@cache
+
 def open_memory(path: str) -> StoryMemory:
-    """One client per memory directory per process (Chroma forbids two with different settings)."""
-    return StoryMemory(path)
+    """The StoryMemory of a memory directory or Chroma server URL, one per thread: the episodes of a
+    ``dsr season`` run in threads of one process, and a StoryMemory's indexes are its own. Clients of one
+    directory share Chroma's system within the process (every one is opened with the same settings, as
+    Chroma requires)."""
+    key = (path, threading.get_ident())
+    with _OPEN_LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = StoryMemory(path)
+        return _OPEN[key]
 
 
 __all__ = [

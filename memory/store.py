@@ -32,6 +32,7 @@ from chromadb.config import Settings
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from common.errors import BadInput
+from memory.client import check_vectors, connect, is_server
 from memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
 from memory.records import (
     CharacterRecord,
@@ -130,13 +131,15 @@ class _Version(NamedTuple):
 
 
 class StoryMemory:
-    """Continuity memory of one or more series in a Chroma directory (see the module docstring)."""
+    """Continuity memory of one or more series in a Chroma directory or on a Chroma server (``path`` an
+    ``http(s)://HOST:PORT`` URL; memory/client.py); see the module docstring."""
 
     def __init__(self, path: str | os.PathLike[str], *, embedder: str | None = None) -> None:
-        self.path = _usable_dir(path)
+        self.path = path if is_server(path) else _usable_dir(path)
         self.embedding = SentenceEmbedding(embedder or DEFAULT_EMBEDDER)
         try:
-            self._client = chromadb.PersistentClient(path=str(self.path), settings=_SETTINGS)
+            self._client = connect(self.path, _SETTINGS)
+            check_vectors(self._client, self.path, embedder_label(self.embedding.embedder), self.embedding.dim, COLLECTIONS)
             cols = [self._open(name) for name in COLLECTIONS]
         except BadInput:
             raise

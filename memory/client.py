@@ -1,0 +1,101 @@
+"""Where a story memory lives: a Chroma directory (embedded ``PersistentClient``, the default) or a Chroma
+server (``--memory http://HOST:PORT``, Chroma's ``HttpClient``), with the same collections, filters and
+embeddings either way: vectors are computed here, by the packaged MiniLM, and sent with the records.
+
+A server that wants a token gets it from ``DSR_CHROMA_TOKEN`` (never from the command line or a file the
+run writes), as ``Authorization: Bearer <token>``, or raw in the header ``DSR_CHROMA_TOKEN_HEADER`` names
+(``X-Chroma-Token`` for Chroma's own token auth). Run directories record the URL only.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import chromadb
+from chromadb.config import Settings
+
+from common.errors import BadInput
+
+TOKEN_ENV = "DSR_CHROMA_TOKEN"
+HEADER_ENV = "DSR_CHROMA_TOKEN_HEADER"
+SCHEMES = ("http", "https")
+#: What marks a directory as a Chroma store (``--memory DIR`` of an earlier run may be reused).
+STORE_MARKER = "chroma.sqlite3"
+
+
+def is_server(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` is a Chroma server's URL rather than a directory."""
+    return isinstance(location, str) and urlsplit(location).scheme in SCHEMES
+
+
+def _server_parts(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or port == -1 or parts.path.strip("/") or parts.query:
+        raise BadInput(f"--memory {url!r} is not a Chroma server address; use http://HOST:PORT (or a directory)")
+    ssl = parts.scheme == "https"
+    return parts.hostname, port or (443 if ssl else 8000), ssl
+
+
+def auth_headers() -> dict[str, str]:
+    """The token header from ``DSR_CHROMA_TOKEN`` (and ``DSR_CHROMA_TOKEN_HEADER``), or none."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        return {}
+    header = os.environ.get(HEADER_ENV, "").strip() or "Authorization"
+    return {header: f"Bearer {token}" if header.lower() == "authorization" else token}
+
+
+def memory_location(memory: str, *, force: bool = False) -> str:
+    """``--memory`` checked before a run is recorded: a server URL as given (trailing slash dropped), or a
+    directory that may be created or is already a Chroma store (``--force`` for any other non-empty one)."""
+    if is_server(memory):
+        connect(memory, Settings(anonymized_telemetry=False))  # reachable (and the token accepted) now
+        return memory.rstrip("/")
+    from common.fsutil import prepare_output_dir
+
+    prepare_output_dir(Path(memory), [STORE_MARKER], what="story memory", force=force, option="--memory")
+    return str(memory)
+
+
+def connect(location: str | os.PathLike[str], settings: Settings) -> Any:
+    """A Chroma client for a directory (``PersistentClient``) or a server URL (``HttpClient``, which checks
+    the server is there before returning)."""
+    if not is_server(location):
+        return chromadb.PersistentClient(path=str(location), settings=settings)
+    host, port, ssl = _server_parts(str(location))
+    try:
+        # HttpClient writes host, port and headers into the settings it is given: a copy keeps ours clean.
+        return chromadb.HttpClient(
+            host=host, port=port, ssl=ssl, headers=auth_headers(), settings=copy.deepcopy(settings)
+        )
+    except Exception as exc:  # httpx errors, chroma's auth and version errors
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = f"check {TOKEN_ENV}" if "401" in reason or "403" in reason or "auth" in reason.lower() else (
+            f"start it (chroma run --host {host} --port {port} --path DIR) or fix --memory"
+        )
+        raise BadInput(f"Chroma server {location} is unreachable ({reason[:200]}); {hint}") from None
+
+
+def check_vectors(client: Any, location: object, label: str, dim: int, names: tuple[str, ...]) -> None:
+    """Refuse a store whose collections were filled with other vectors (another embedder or dimension, or
+    another application's embedding function), before any collection is opened with ours."""
+    for col in client.list_collections():
+        if col.name not in names:
+            continue
+        meta = col.metadata or {}
+        function = (getattr(col, "configuration_json", None) or {}).get("embedding_function") or {}
+        if (meta.get("embedder"), meta.get("dim")) != (label, dim):
+            theirs = meta.get("embedder") or function.get("name") or "unknown"
+            size = f"{meta['dim']}-d" if meta.get("dim") else "dimension unknown"
+            raise BadInput(
+                f"memory at {location} was built with embedder {theirs!r} ({size}), not {label!r} ({dim}-d) "
+                f"(collection {col.name!r}): use that embedder, or another server or a fresh --memory DIR"
+            )

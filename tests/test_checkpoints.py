@@ -1,0 +1,62 @@
+"""Choosing a run's checkpoint store (graph/checkpoints.py): SQLite by default, Postgres by address, never a
+password in what a run records. The runs against a real PostgreSQL are in tests/test_shared_servers.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.errors import BadInput
+from graph.checkpoints import ENV, CheckpointStore, choose, connection_string, redact
+
+URL = "postgresql://dsr:pw@db.example:6543/screen"
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+
+
+def test_sqlite_is_the_default_and_keeps_the_old_thread():
+    store = choose(None)
+    assert store == CheckpointStore() and store.thread_id("episode") == "episode" and store.record() == {"store": "sqlite"}
+    assert choose("sqlite") == CheckpointStore()
+
+
+def test_a_postgres_address_records_no_password_and_a_thread_of_its_own(monkeypatch):
+    first, second = choose(URL), choose(URL)
+    assert first.url == "postgresql://dsr@db.example:6543/screen" and "pw" not in str(first.record())
+    assert first.thread != second.thread and first.thread_id("episode") == f"{first.thread}:episode"
+    monkeypatch.setenv(ENV, URL)
+    assert choose(None).store == "postgres"  # the environment chooses when the option does not
+    assert CheckpointStore.from_record(first.record()) == first
+
+
+def test_redact_removes_the_password_wherever_it_is():
+    assert redact("postgresql://u:p%40ss@h/db?password=x&sslmode=require") == "postgresql://u@h/db?sslmode=require"
+    assert redact("postgres://h:5432/db") == "postgres://h:5432/db"
+
+
+def test_anything_else_is_refused_in_one_line():
+    for bad in ("mysql://h/db", "/tmp/checkpoints.db", "postgresql://h:notaport/db"):
+        with pytest.raises(BadInput, match="checkpoint|--checkpoints") as info:
+            choose(bad)
+        assert "\n" not in str(info.value)
+
+
+def test_resume_takes_the_password_from_an_address_naming_the_same_database(monkeypatch):
+    store = choose(URL)
+    assert connection_string(store) == store.url  # libpq then reads PGPASSWORD or ~/.pgpass
+    assert connection_string(store, URL) == URL
+    monkeypatch.setenv(ENV, "postgresql://dsr:pw@db.example:6543/screen")
+    assert connection_string(store) == URL
+    monkeypatch.setenv(ENV, "postgresql://dsr:pw@elsewhere:5432/other")  # another database: ignored
+    assert connection_string(store) == store.url
+    with pytest.raises(BadInput, match="keeps its checkpoints in postgresql://dsr@db.example:6543/screen"):
+        connection_string(store, "postgresql://dsr:pw@elsewhere:5432/other")  # named explicitly: refused
+
+
+def test_a_damaged_record_is_bad_input():
+    with pytest.raises(BadInput, match="damaged"):
+        CheckpointStore.from_record({"store": "postgres", "colour": "blue"})
+    with pytest.raises(BadInput, match="without its url"):
+        CheckpointStore.from_record({"store": "postgres"})
