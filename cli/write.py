@@ -107,12 +107,13 @@ def _run(
     run_dir: Path, first_input: Any, total_scenes: int, done: int, context: Any, reviewer: Any,
     checkpoints: str | None = None,
 ) -> None:  # fmt: skip
+    from graph.runlock import holding
     from graph.runner import drive
     from models.errors import ModelUnavailable
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err_console, transient=True) as progress:
+        with holding(run_dir, "a dsr write or resume"), Progress(*columns, console=err_console, transient=True) as progress:
             result = drive(
                 run_dir, context, first_input, on_update=_LiveProgress(progress, total_scenes, done), reviewer=reviewer,
                 checkpoints=checkpoints,
