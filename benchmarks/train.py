@@ -54,7 +54,7 @@ def variant(name: str, steps: int, max_length: int) -> dict:
             gradient_checkpointing=False, lora_r=16, lora_alpha=32, save_steps=10_000, eval_steps=10_000,
         )  # fmt: skip
         base = resolve_base(None, load_settings().cache_dir)
-        trainer = build_trainer(load_stage1(Path(tmp) / "data"), base, config, Path(tmp) / "model")
+        trainer = build_trainer(load_stage1(Path(tmp) / "data"), base, config, Path(tmp) / "model").trainer
         started = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - started

@@ -82,7 +82,7 @@ def test_loss_mask_is_exactly_the_assistant_target(data_dir, base_dir, tmp_path,
         global_batch_size=2,
         max_steps=1,
     )
-    trainer = build_trainer(data, base_dir, config, tmp_path / "model")
+    trainer = build_trainer(data, base_dir, config, tmp_path / "model").trainer
     tok = trainer.processing_class
     rows = {r["completion"][0]["content"]: r for r in data.train}
     seen = set()

@@ -15,6 +15,7 @@ import re
 import resource
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -196,14 +197,36 @@ def _peft_config(config: TrainConfig) -> Any:
     )  # fmt: skip
 
 
-def build_trainer(data: Stage1Data, base: str, config: TrainConfig, model_dir: Path) -> Any:
-    """The SFT trainer on the Stage 1 rows (also used by the tests to inspect the exact batches)."""
+@dataclass(frozen=True)
+class PreparedTraining:
+    """What :func:`build_trainer` sets up: the trainer and what it learnt about the rows on the way."""
+
+    trainer: Any  # training.trainer.CountingSFTTrainer (imported lazily: it pulls in TRL)
+    eval_split: str  # "validation", or "train" when no validation row fits max_length
+    train_rows_prompt_too_long: int  # training rows dropped: the prompt alone fills max_length
+
+    @property
+    def eval_note(self) -> str | None:
+        if self.eval_split == "validation":
+            return None
+        return (
+            "no usable validation rows (empty split, or prompts longer than max_length): metrics are on the TRAIN "
+            "split and say nothing about generalisation"
+        )
+
+
+def build_trainer(data: Stage1Data, base: str, config: TrainConfig, model_dir: Path) -> PreparedTraining:
+    """The SFT trainer on the Stage 1 rows (also used by the tests to inspect the exact batches).
+
+    The trainer's eval dataset is what the NLL before and after training is measured on, tokenized by TRL
+    one example per row: the validation rows, or the training rows when no validation row fits (then
+    ``eval_strategy`` is "no", so training never evaluates on them).
+    """
     import torch
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
     from transformers import PrinterCallback
 
-    from training.progress import TokenCounter
     from training.trainer import CountingSFTTrainer
 
     disable_progress_bar()  # our own progress display is the only one
@@ -223,17 +246,12 @@ def build_trainer(data: Stage1Data, base: str, config: TrainConfig, model_dir: P
         model=model,
         args=args,
         train_dataset=Dataset.from_list([{k: r[k] for k in columns} for r in train_rows]),
-        eval_dataset=Dataset.from_list([{k: r[k] for k in columns} for r in eval_rows])
-        if eval_rows
-        else None,
+        eval_dataset=Dataset.from_list([{k: r[k] for k in columns} for r in eval_rows or train_rows]),
         processing_class=tokenizer,
         peft_config=_peft_config(config),
     )
     trainer.remove_callback(PrinterCallback)
-    trainer.counter = TokenCounter()
-    trainer.dropped_train_rows = dropped
-    trainer.fitting_train = train_rows
-    return trainer
+    return PreparedTraining(trainer, "validation" if eval_rows else "train", dropped)
 
 
 def fitting_rows(
@@ -246,26 +264,6 @@ def fitting_rows(
         < max_length - 1
     ]  # fmt: skip
     return kept, len(rows) - len(kept)
-
-
-def _eval_rows(trainer: Any) -> tuple[Any, str, str | None]:
-    if trainer.eval_dataset is not None and len(trainer.eval_dataset):
-        return trainer.eval_dataset, "validation", None
-    note = (
-        "no usable validation rows (empty split, or prompts longer than max_length): metrics are on the TRAIN "
-        "split and say nothing about generalisation"
-    )
-    return _unpacked(trainer, trainer.fitting_train), "train", note
-
-
-def _unpacked(trainer: Any, rows: list[dict[str, Any]]) -> Any:
-    """Rows tokenized one per example, as TRL does (the trainer's own train copy may be packed)."""
-    from datasets import Dataset
-
-    dataset = Dataset.from_list([{k: r[k] for k in ("id", "prompt", "completion")} for r in rows])
-    return trainer._prepare_dataset(
-        dataset, trainer.processing_class, trainer.args, False, None, "train-eval"
-    )
 
 
 def _too_long(rows: Any, max_length: int) -> int:
@@ -329,11 +327,12 @@ def _train(
     from training.progress import TrainProgress
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    trainer = build_trainer(data, base, config, model_dir)
+    prepared = build_trainer(data, base, config, model_dir)
+    trainer = prepared.trainer
     progress = TrainProgress(trainer.counter, model_dir / LOG_FILE, console, world_size)
     trainer.add_callback(progress)
     main = trainer.is_world_process_zero()
-    eval_rows, eval_split, note = _eval_rows(trainer)
+    eval_rows, eval_split, note = trainer.eval_dataset, prepared.eval_split, prepared.eval_note
     if note and main:
         console.print(f"warning: {note}", style="bold yellow")
     before = target_nll(trainer.model, eval_rows)
@@ -366,7 +365,7 @@ def _train(
         "train_target_tokens": trainer.counter.target
         * world_size,  # this session's (after a resume: since it)
         "target_tokens_per_s": round(trainer.counter.target * world_size / max(seconds, 1e-9), 2),
-        "train_rows_prompt_too_long": trainer.dropped_train_rows,
+        "train_rows_prompt_too_long": prepared.train_rows_prompt_too_long,
         "eval_rows_truncated": _too_long(eval_rows, config.max_length),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3)

@@ -12,7 +12,9 @@ from training.progress import TokenCounter
 class CountingSFTTrainer(SFTTrainer):
     """Adds every training micro-batch's target and input token counts to ``self.counter``."""
 
-    counter: TokenCounter
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.counter = TokenCounter()
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
