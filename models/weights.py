@@ -8,6 +8,7 @@ only; nothing is downloaded (``local_files_only`` unless the user opted into a h
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import shutil
 import tempfile
@@ -56,12 +57,28 @@ def embedded_cache_dir(cache_root: Path) -> Path:
     return cache_root / "models" / f"{EMBEDDED_ID}-from-Q4_1"
 
 
+def _converted(target: Path) -> bool:
+    return (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file()
+
+
 def ensure_embedded_safetensors(cache_root: Path) -> Path:
-    """Convert the GGUF to a safetensors directory once; later calls return the cached path."""
+    """Convert the GGUF to a safetensors directory once; later calls return the cached path.
+
+    Processes that start together on a fresh machine (parallel test workers, a season's workers) take a
+    file lock, so one converts and the others wait and reuse it instead of replacing a directory in use.
+    """
     target = embedded_cache_dir(cache_root)
-    if (target / "model.safetensors").is_file() and (target / "tokenizer.json").is_file():
+    if _converted(target):
         return target
-    source = gguf_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _converted(target):
+            _convert(gguf_path(), target)
+    return target
+
+
+def _convert(source: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
@@ -83,7 +100,6 @@ def ensure_embedded_safetensors(cache_root: Path) -> Path:
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def quiet_transformers() -> None:
