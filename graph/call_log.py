@@ -37,6 +37,8 @@ class CallLog(BaseCallbackHandler):
             {
                 "scene": meta.get("dsr_scene"), "role": meta.get("dsr_role"), "node": meta.get("langgraph_node"),
                 "step": meta.get("langgraph_step"), "model": meta.get("ls_model_name"),
+                # the half of a split Stage 1 answer ("directives" / "novel") and the answer's id
+                **{key: meta[f"dsr_{key}"] for key in ("split", "answer") if f"dsr_{key}" in meta},
             },  # fmt: skip
         )
 
@@ -61,6 +63,8 @@ class CallLog(BaseCallbackHandler):
             "input_tokens": usage.get("input_tokens", 0),
             "output_tokens": usage.get("output_tokens", 0),
         }
+        if cached := (usage.get("input_token_details") or {}).get("cache_read"):
+            entry["cached_tokens"] = cached  # input tokens a kept KV cache served: not prefilled again
         line = json.dumps(entry) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)

@@ -30,6 +30,7 @@ def start_scene_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[
         "scene_index": index,
         "x": x.model_dump(mode="json"),
         "directives": None,
+        "stage1": None,
         "prose": None,
         "screenplay": None,
         "critique": dict.fromkeys(STAGES),  # every stage's note consumed

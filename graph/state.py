@@ -24,6 +24,7 @@ class SceneState(TypedDict, total=False):
 
     x: dict[str, Any]  # TaskInput dump
     directives: dict[str, Any] | None  # CreativeDirectives dump
+    stage1: dict[str, Any] | None  # split decoding: the planner's half of the Stage 1 answer (nodes/stage1_split.py)
     prose: str | None
     screenplay: str | None
     critique: Annotated[dict[str, str], merge_notes]  # stage -> critique for its next attempt

@@ -4,10 +4,18 @@ Serves the ``embedded`` provider (SmolLM2 from the packaged GGUF) and the ``hf``
 or fine-tuned checkpoint). ``_generate`` calls ``model.generate`` directly so the provider costs
 nothing over raw generation; ``_stream`` runs generation in a worker thread and yields tokens, which
 is what LangGraph's ``stream_mode="messages"`` and Studio display.
+
+``continue_final_message=True`` (an invoke keyword, as in vLLM's API) continues the last message, an
+assistant prefix, instead of opening a new turn: the chat template is rendered with that prefix and no
+generation prompt. Such a call keeps its KV cache on the shared weights (``LoadedModel.prefix_cache``), and
+the next continuation that starts with the same tokens (the novelist's half of a split Stage 1 answer after
+the planner's, models/continuation.py) prefills only what is new; ``usage_metadata`` reports the reused
+tokens as ``input_token_details.cache_read``.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +27,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
+from models.continuation import CONTINUE
 from models.messages import to_chat_dicts, usage
 from models.settings import RoleConfig
 
@@ -40,12 +49,72 @@ class LocalChatModel(BaseChatModel):
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.loaded.name, "provider": self.provider, "device": self.loaded.device}
 
-    def _prompt_ids(self, messages: list[BaseMessage]) -> Any:
+    def _prompt_ids(self, messages: list[BaseMessage], continue_final: bool = False) -> Any:
         tok = self.loaded.tokenizer
-        encoded = tok.apply_chat_template(
-            to_chat_dicts(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+        chat = to_chat_dicts(messages)
+        if continue_final:
+            if not chat or chat[-1]["role"] != "assistant" or not chat[-1]["content"]:
+                raise ValueError(
+                    "continue_final_message needs a final assistant message with the prefix to continue"
+                )
+            encoded = tok.apply_chat_template(
+                chat, continue_final_message=True, return_tensors="pt", return_dict=True
+            )
+        else:
+            encoded = tok.apply_chat_template(
+                chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
         return encoded["input_ids"].to(self.loaded.model.device)
+
+    def _run(self, input_ids: Any, gen_kwargs: dict[str, Any], keep_prefix: bool) -> tuple[Any, int, int]:
+        """``generate`` (the caller holds the lock): (new token ids, prompt tokens, prompt tokens reused).
+
+        With ``keep_prefix`` (a continuation) the last continuation's KV cache is reused when this prompt
+        extends it: when the cached tokens decode to the start of this prompt's text, the prompt becomes
+        those very tokens (what the model generated, whose tokenization a fresh render may split
+        differently) plus the rest of the text tokenized; otherwise the longest common token prefix is
+        reused. At least one prompt token is always computed, and this call's cache is kept for the next.
+        Other calls neither read nor replace it: a reused cache changes bf16 arithmetic slightly, so
+        ordinary calls stay exactly as they were.
+        """
+        import torch
+
+        past, reused = None, 0
+        if keep_prefix:
+            held, self.loaded.prefix_cache = self.loaded.prefix_cache, None
+            if held is not None:
+                input_ids, reused = self._extend(held[0], input_ids)
+                if reused > 0:
+                    cache = held[1]
+                    if (extra := int(cache.get_seq_length()) - reused) > 0:
+                        cache.crop(-extra)  # a negative count removes tokens in transformers 4 and 5 alike
+                    past = cache
+        if past is not None:
+            gen_kwargs = gen_kwargs | {_cache_argument(): past}
+        out = self.loaded.model.generate(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), return_dict_in_generate=True,
+            **gen_kwargs,
+        )  # fmt: skip
+        sequence = out.sequences[0]
+        kept = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if keep_prefix and kept is not None:
+            self.loaded.prefix_cache = (sequence[: int(kept.get_seq_length())].clone(), kept)
+        return sequence[input_ids.shape[1] :], int(input_ids.shape[1]), reused
+
+    def _extend(self, cached: Any, input_ids: Any) -> tuple[Any, int]:
+        """(the prompt to run, how many of its first tokens the cache of ``cached`` holds)."""
+        import torch
+
+        tok = self.loaded.tokenizer
+        text = tok.decode(input_ids[0], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        done = tok.decode(cached, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if len(text) > len(done) and text.startswith(done):
+            rest = tok(text[len(done) :], add_special_tokens=False, return_tensors="pt")["input_ids"]
+            spliced = torch.cat([cached.to(input_ids.device), rest[0].to(input_ids.device)]).unsqueeze(0)
+            return spliced, int(cached.shape[0])
+        n = min(int(cached.shape[0]), int(input_ids.shape[1]) - 1)
+        same = (cached[:n].to(input_ids.device) == input_ids[0, :n]).to(torch.int8)
+        return input_ids, n if bool(same.all()) else int(same.argmin())
 
     def context_tokens(self, messages: list[BaseMessage]) -> tuple[int, int]:
         """(context length, prompt length) in tokens: `dsr serve` caps a request's max_tokens with them."""
@@ -59,6 +128,8 @@ class LocalChatModel(BaseChatModel):
             "repetition_penalty": cfg.repetition_penalty,
             "pad_token_id": self.loaded.tokenizer.pad_token_id or self.loaded.tokenizer.eos_token_id,
         }
+        if overrides.get("min_new_tokens"):  # benchmarks: a fixed length, as vLLM's ignore_eos gives
+            kwargs["min_new_tokens"] = overrides["min_new_tokens"]
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature, top_p=overrides.get("top_p", cfg.top_p))
         else:
@@ -71,7 +142,9 @@ class LocalChatModel(BaseChatModel):
 
             vocab = self.loaded.model.config.vocab_size
             kwargs["logits_processor"] = [constrained.logits_processor(self.loaded.tokenizer, vocab, grammar)]
-        if (cancel := overrides.get("cancel")) is not None:  # a threading.Event: `dsr serve` stops a generation
+        if (
+            cancel := overrides.get("cancel")
+        ) is not None:  # a threading.Event: `dsr serve` stops a generation
             from transformers import StoppingCriteriaList
 
             kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel)])
@@ -101,22 +174,20 @@ class LocalChatModel(BaseChatModel):
     ) -> ChatResult:
         import torch
 
-        input_ids = self._prompt_ids(messages)
+        continuing = bool(kwargs.get(CONTINUE))
+        input_ids = self._prompt_ids(messages, continuing)
         gen_kwargs = self._generation_kwargs(stop, **kwargs)
         started = time.perf_counter()
         with self.loaded.lock, torch.inference_mode():
             self._seed()
-            output = self.loaded.model.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **gen_kwargs
-            )
-        new_tokens = output[0, input_ids.shape[1] :]
+            new_tokens, prompt_tokens, reused = self._run(input_ids, gen_kwargs, continuing)
         # "length" like OpenAI's finish_reason: the budget ran out before the model ended its answer.
         ended = new_tokens.shape[0] < gen_kwargs["max_new_tokens"] or int(new_tokens[-1]) in self._end_ids()
         text = self.loaded.tokenizer.decode(new_tokens, skip_special_tokens=True)
         text = self._cut_at_stop(text, [*(self.config.stop or []), *(stop or [])])
         message = AIMessage(
             content=text,
-            usage_metadata=usage(int(input_ids.shape[1]), int(new_tokens.shape[0])),
+            usage_metadata=usage(prompt_tokens, int(new_tokens.shape[0]), reused),
             response_metadata={
                 "model_name": self.loaded.name,
                 "provider": self.provider,
@@ -136,7 +207,8 @@ class LocalChatModel(BaseChatModel):
         import torch
         from transformers import TextIteratorStreamer
 
-        input_ids = self._prompt_ids(messages)
+        continuing = bool(kwargs.get(CONTINUE))
+        input_ids = self._prompt_ids(messages, continuing)
         streamer = TextIteratorStreamer(self.loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
         gen_kwargs = self._generation_kwargs(stop, **kwargs)
         counter = _TokenCounter()
@@ -146,13 +218,10 @@ class LocalChatModel(BaseChatModel):
             try:
                 with self.loaded.lock, torch.inference_mode():
                     self._seed()
-                    out = self.loaded.model.generate(
-                        input_ids=input_ids,
-                        attention_mask=torch.ones_like(input_ids),
-                        streamer=streamer,
-                        **gen_kwargs,
+                    new_tokens, counter.prompt, counter.reused = self._run(
+                        input_ids, gen_kwargs | {"streamer": streamer}, continuing
                     )
-                counter.count = int(out.shape[1] - input_ids.shape[1])
+                counter.count = int(new_tokens.shape[0])
             except BaseException as exc:  # surfaced in the caller's thread below
                 failure.append(exc)
                 streamer.end()
@@ -181,14 +250,25 @@ class LocalChatModel(BaseChatModel):
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
-                usage_metadata=usage(int(input_ids.shape[1]), counter.count),
+                usage_metadata=usage(counter.prompt, counter.count, counter.reused),
                 response_metadata={"model_name": self.loaded.name, "provider": self.provider},
             )
         )
 
 
+@functools.cache
+def _cache_argument() -> str:
+    """``generate``'s keyword for a KV cache to start from: ``cache`` since transformers 5.2x,
+    ``past_key_values`` before (now deprecated)."""
+    from transformers.generation.utils import GenerateDecoderOnlyOutput
+
+    return "cache" if "cache" in GenerateDecoderOnlyOutput.__dataclass_fields__ else "past_key_values"
+
+
 class _TokenCounter:
     count: int = 0
+    prompt: int = 0
+    reused: int = 0
 
 
 class _Cancelled:
@@ -204,4 +284,6 @@ class _Cancelled:
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )

@@ -41,8 +41,13 @@ def from_chat_dicts(messages: list[dict[str, Any]]) -> list[BaseMessage]:
     return out
 
 
-def usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
-    """``usage_metadata`` as every provider reports it (LangGraph and the report sum these)."""
-    return UsageMetadata(
+def usage(input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> UsageMetadata:
+    """``usage_metadata`` as every provider reports it (LangGraph and the report sum these); ``cached_tokens``
+    of the input came from a kept KV cache, not a new prefill (langchain's ``input_token_details.cache_read``,
+    as langchain-openai reports an endpoint's ``prompt_tokens_details.cached_tokens``)."""
+    meta = UsageMetadata(
         input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens
     )
+    if cached_tokens:
+        meta["input_token_details"] = {"cache_read": cached_tokens}
+    return meta

@@ -4,7 +4,9 @@ One process holds the model and every client (the ``openai`` provider, the synth
 tools) talks to it over ``/v1/chat/completions``. Binds 127.0.0.1 unless told otherwise. Only the
 subset of the API that chat clients use is implemented: models list, chat completions with
 streaming (SSE) and usage, stop sequences, sampling parameters,
-``response_format`` json_schema / json_object (held to by constrained decoding).
+``response_format`` json_schema / json_object (held to by constrained decoding), and vLLM's
+assistant-prefix continuation (``continue_final_message: true, add_generation_prompt: false``: the answer
+continues the final assistant message; split decoding of a Stage 1 model uses it).
 
 No one client can take the server down: request bodies are size-limited and validated (400 with an
 OpenAI-style JSON error, never 500); ``max_tokens`` is capped at what the model's context leaves
@@ -39,6 +41,7 @@ from starlette.types import Receive, Scope, Send
 
 from models import constrained
 from models.constrained import Grammar
+from models.continuation import CONTINUE
 from models.messages import from_chat_dicts, message_text
 from models.settings import RoleConfig
 
@@ -129,6 +132,8 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         request.kwargs["stop"] = stop
     if (grammar := _response_format(body.get("response_format"))) is not None:
         request.kwargs["grammar"] = grammar
+    if _continues(body, request.messages):
+        request.kwargs[CONTINUE] = True
     limits = {key: _positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")}
     request.max_tokens = limits["max_completion_tokens"] or limits["max_tokens"]
     request.stream = _flag(body, "stream")
@@ -137,6 +142,26 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         raise RequestError(400, "'stream_options' must be an object", param="stream_options")
     request.include_usage = _flag(options or {}, "include_usage", "stream_options.include_usage")
     return request
+
+
+def _continues(body: dict[str, Any], messages: list[BaseMessage]) -> bool:
+    """vLLM's ``continue_final_message`` / ``add_generation_prompt`` pair, refused as vLLM refuses it when
+    both are true or when there is no final assistant message to continue."""
+    continues = _flag(body, CONTINUE)
+    generation_prompt = body.get("add_generation_prompt", True)
+    if not isinstance(generation_prompt, bool):
+        raise RequestError(400, "'add_generation_prompt' must be true or false", param="add_generation_prompt")
+    if not continues:
+        return False
+    if generation_prompt and "add_generation_prompt" in body:
+        raise RequestError(
+            400, "'continue_final_message' and 'add_generation_prompt' cannot both be true", param=CONTINUE
+        )
+    if messages[-1].type != "ai" or not message_text(messages[-1]):
+        raise RequestError(
+            400, "'continue_final_message' needs a final assistant message with the text to continue", param=CONTINUE
+        )
+    return True
 
 
 def _response_format(value: Any) -> Grammar | None:

@@ -33,13 +33,18 @@ _LOADED: dict[tuple[str, str | None, str], LoadedModel] = {}
 
 @dataclass
 class LoadedModel:
-    """A tokenizer/model pair plus a lock: one generate at a time per shared model."""
+    """A tokenizer/model pair plus a lock: one generate at a time per shared model.
+
+    ``prefix_cache``: (token ids, KV cache) of the last assistant-prefix continuation, shared by every role
+    on these weights, so the next continuation of the same answer prefills only its new tokens.
+    """
 
     model: Any
     tokenizer: Any
     name: str
     device: str
     lock: threading.Lock
+    prefix_cache: tuple[Any, Any] | None = None
 
 
 def gguf_path() -> Path:

@@ -2,9 +2,16 @@
 
 With ``prompt = "stage1"`` the novelist is a model fine-tuned by ``dsr train``: it gets exactly the SFT
 prompt (``prompts/stage1.md`` with X), answers ``<directives>…</directives><novel>…</novel>``, and the
-prose is the text inside ``<novel>``. That prompt has no slot for the planner's directives or the critic's
-notes (the model was not trained with them), so a rerun resamples; the planner's directives stay in the
-state and the model's own are kept as an artefact.
+prose is the text inside ``<novel>``.
+
+When the planner is the same model (split decoding, nodes/stage1_split.py) the novelist continues the
+planner's half of that answer: the directives as the model wrote them (or as a person edited them), then
+``<novel>``; a rerun for a novelist-blamed finding keeps the directives and continues from
+``…</directives>\n<note>critique</note>\n<novel>``. The whole answer goes to ``stage1_answer.txt``.
+
+With a different planner the SFT prompt has no slot for the planner's directives or the critic's notes (the
+model was not trained with them), so a rerun resamples; the planner's directives stay in the state and the
+model's own are kept as an artefact (``novelist_directives.json``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from langgraph.runtime import Runtime
 from graph.context import RunContext
 from graph.state import SceneState
 from nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
+from nodes.stage1_split import continue_novel, new_answer_id, planner_half, split_decoding
 from nodes.stage_calls import StageOutput, call_prompt, stage_record
 from story.schemas import CreativeDirectives, TaskInput, render_x
 from story.stage1 import split_stage1
@@ -51,7 +59,16 @@ def _parsed(directives: str | None) -> Any:
 @timed_node("novelist")
 def novelist_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("novelist")
-    if runtime.context.role_config("novelist").prompt == "stage1":
+    if split_decoding(runtime.context):
+        part = planner_half(state.get("stage1"), state.get("directives"))
+        answer = (state.get("stage1") or {}).get("answer") or new_answer_id(number)
+        out, whole = call_role(
+            runtime.context, "novelist", number, lambda model: continue_novel(model, x, part, note),
+            tags={"dsr_split": "novel" if part else "whole", "dsr_answer": answer},
+        )  # fmt: skip
+        write_artefact(runtime.context.run_dir, number, "stage1_answer.txt", whole + "\n")
+        out.prompt = "stage1-split" if part else "stage1"
+    elif runtime.context.role_config("novelist").prompt == "stage1":
         out, own = call_role(runtime.context, "novelist", number, lambda model: write_stage1(model, x))
         write_artefact(
             runtime.context.run_dir, number, "novelist_directives.json", {"raw": own, "parsed": _parsed(own)}

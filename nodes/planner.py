@@ -1,4 +1,9 @@
-"""Planner: creative directives I_c (exposition, pacing, per-character action and emotion) from X."""
+"""Planner: creative directives I_c (exposition, pacing, per-character action and emotion) from X.
+
+When planner and novelist are one Stage 1 model (nodes/stage1_split.py) the planner decodes the directives
+half of that model's answer on the SFT prompt instead of its own prompt; a rerun's critique goes into the
+answer as a ``<note>`` before ``<directives>``. ``directives.json`` is then the Stage 1 model's own.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from graph.context import RunContext
 from graph.state import SceneState
 from models.structured import StructuredOutputError, StructuredResult, invoke_structured
 from nodes.runtime import call_record, call_role, remember, scene_no, task_input, timed_node, write_artefact
+from nodes.stage1_split import DirectivesHalf, new_answer_id, plan_directives, split_decoding
 from prompts import prompt_messages
 from story.schemas import CreativeDirectives, TaskInput, render_x
 
@@ -25,21 +31,33 @@ def plan(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> Str
 def planner_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """On unusable output the scene goes on without directives (as in dsr-nocot); the report counts it."""
     x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("planner")
+    split = split_decoding(runtime.context)
     started = time.perf_counter()
+    half: DirectivesHalf | None = None
     try:
-        result = call_role(runtime.context, "planner", number, lambda model: plan(model, x, note))
+        if split:
+            answer = new_answer_id(number)
+            half = call_role(
+                runtime.context, "planner", number, lambda model: plan_directives(model, x, note, answer),
+                tags={"dsr_split": "directives", "dsr_answer": answer},
+            )  # fmt: skip
+            result = half.result
+        else:
+            result = call_role(runtime.context, "planner", number, lambda model: plan(model, x, note))
     except StructuredOutputError as exc:
         record = call_record(
             number, "planner", "planner", requests=len(exc.raw_outputs),
             seconds=time.perf_counter() - started, ok=False, note=str(exc)[:300],
         )  # fmt: skip
         write_artefact(runtime.context.run_dir, number, "directives.json", {"error": str(exc)})
-        return {"directives": None, "critique": {"planner": None}, "calls": [record]}
+        return {"directives": None, "stage1": None, "critique": {"planner": None}, "calls": [record]}
     directives = result.value.model_dump(mode="json")
     remember(directives, result.value)
     write_artefact(runtime.context.run_dir, number, "directives.json", directives)
+    how = f"split:directives answer={half.answer} " if half else ""
     record = call_record(
         number, "planner", "planner", requests=result.attempts,
-        seconds=time.perf_counter() - started, note=f"attempts={result.attempts}",
+        seconds=time.perf_counter() - started, note=f"{how}attempts={result.attempts}",
     )  # fmt: skip
-    return {"directives": directives, "critique": {"planner": None}, "calls": [record]}
+    update = {"directives": directives, "critique": {"planner": None}, "calls": [record]}
+    return update | ({"stage1": half.state()} if half else {})

@@ -81,12 +81,14 @@ def chat_model(context: RunContext, role: str) -> BaseChatModel:
         return _MODELS[key]
 
 
-def call_role(context: RunContext, role: str, scene: int, fn: Callable[[BaseChatModel], T]) -> T:
+def call_role(
+    context: RunContext, role: str, scene: int, fn: Callable[[BaseChatModel], T], *, tags: dict[str, Any] | None = None
+) -> T:
     """Call ``fn`` with the run's model for ``role``, its model calls tagged with role and scene in the run
-    config's metadata (how :class:`graph.call_log.CallLog` counts them); endpoint failures become one clear
-    :class:`ModelUnavailable`."""
+    config's metadata (how :class:`graph.call_log.CallLog` counts them; ``tags``: more ``dsr_*`` metadata,
+    e.g. the half of a split Stage 1 answer); endpoint failures become one clear :class:`ModelUnavailable`."""
     config = ensure_config()
-    config["metadata"] = {**config.get("metadata", {}), "dsr_role": role, "dsr_scene": scene}
+    config["metadata"] = {**config.get("metadata", {}), "dsr_role": role, "dsr_scene": scene, **(tags or {})}
     try:
         with set_config_context(config) as scoped:
             return scoped.run(fn, chat_model(context, role))
