@@ -97,5 +97,5 @@ def episode_yaml(series: str, episode: int, scenes: int, *, title: str | None = 
     ]
     for n in range(scenes):
         mark = f" {FAIL_MARK}" if fail and n == scenes - 1 else ""
-        lines.append(f"  - outline: {OUTLINE}{mark}")
+        lines.append(f"  - outline: {json.dumps(OUTLINE + mark)}")
     return "\n".join(lines) + "\n"
