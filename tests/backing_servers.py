@@ -53,16 +53,18 @@ def _as_postgres_user() -> list[str]:
         pwd.getpwnam("postgres")
     except KeyError:
         raise Missing("running as root and there is no 'postgres' user to run PostgreSQL as") from None
-    if not shutil.which("runuser"):
+    runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if not runuser:
         raise Missing("running as root without runuser to start PostgreSQL as the 'postgres' user")
-    return ["runuser", "-u", "postgres", "--"]
+    return [runuser, "-u", "postgres", "--"]
 
 
 @contextmanager
 def throwaway_postgres() -> Iterator[str]:
     """A fresh PostgreSQL cluster on 127.0.0.1; yields ``postgresql://dsr:PASSWORD@127.0.0.1:PORT/postgres``."""
     bindir, prefix = postgres_bindir(), _as_postgres_user()
-    root = Path(tempfile.mkdtemp(prefix="dsr-pg-"))
+    # Under root the server runs as 'postgres', which must reach the directory: /tmp, not a private TMPDIR.
+    root = Path(tempfile.mkdtemp(prefix="dsr-pg-", dir="/tmp" if prefix else None))
     data, log = root / "data", root / "server.log"
     try:
         pwfile = root / "pw"
@@ -76,21 +78,21 @@ def throwaway_postgres() -> Iterator[str]:
         subprocess.run(
             [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, f"--pwfile={pwfile}", "-E", "UTF8",
              "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-            check=True, capture_output=True, text=True, timeout=120,
+            check=True, capture_output=True, text=True, timeout=120, cwd=root,
         )  # fmt: skip
         port = free_port()
         options = f"-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=200"
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
              "start"],
-            check=True, capture_output=True, text=True, timeout=90,
+            check=True, capture_output=True, text=True, timeout=90, cwd=root,
         )  # fmt: skip
         try:
             yield f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/postgres"
         finally:
             subprocess.run(
                 [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True, timeout=60,
+                capture_output=True, timeout=60, cwd=root,
             )  # fmt: skip
     except subprocess.CalledProcessError as exc:
         tail = log.read_text()[-1500:] if log.exists() else ""
