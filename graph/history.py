@@ -10,6 +10,8 @@ the edit that made it (the nearest edit among its ancestors).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,26 +122,64 @@ class Tree:
 
 
 def episode_thread(run_dir: Path) -> dict[str, Any]:
-    """The run's episode thread config, as the run driver names it."""
-    try:
-        return _thread("episode", run_dir)  # type: ignore[call-arg]
-    except TypeError:  # a driver whose threads do not depend on the run
-        return _thread("episode")
+    """The run's episode thread config, as the run driver names it (its own thread in a shared database)."""
+    return _thread("episode", run_dir)
+
+
+#: What a tree keeps of each checkpoint's state: the scene pass, not what accumulates over the episode (the
+#: accepted records, call and timing logs, the spec), so a tree stays linear in the number of checkpoints.
+_EPISODE_WIDE = frozenset({"scenes", "calls", "timings", "spec", "known_facts", "continuity_facts"})
+_CACHE: dict[str, dict[str, Node]] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def _node(snapshot: Any) -> Node:
     parent = snapshot.parent_config["configurable"]["checkpoint_id"] if snapshot.parent_config else None
+    values = {k: v for k, v in snapshot.values.items() if k not in _EPISODE_WIDE}
     return Node(
         id=snapshot.config["configurable"]["checkpoint_id"], parent=parent, next=tuple(snapshot.next),
-        values=dict(snapshot.values), created=snapshot.created_at or "", config=snapshot.config,
+        values=values, created=snapshot.created_at or "", config=snapshot.config,
     )  # fmt: skip
 
 
+def _newest_first(graph: Any, thread: dict[str, Any], batch: int = 8) -> Iterator[Any]:
+    """The thread's checkpoints newest first, read in growing pages (``get_state_history`` reads and decodes
+    every checkpoint it is asked for at once)."""
+    before = None
+    while True:
+        page = list(graph.get_state_history(thread, before=before, limit=batch))
+        yield from page
+        if len(page) < batch:
+            return
+        before, batch = page[-1].config, min(batch * 4, 512)
+
+
 def tree_of(graph: Any, run_dir: Path) -> Tree:
-    """The checkpoint tree of a compiled episode graph (with the run's checkpointer)."""
-    nodes = {node.id: node for node in map(_node, graph.get_state_history(episode_thread(run_dir)))}
-    head = max(nodes.values(), key=lambda node: node.id) if nodes else None  # ids are time-ordered (uuid6)
-    return Tree(nodes=nodes, head=head, edits=read_edits(run_dir))
+    """The checkpoint tree of a compiled episode graph (with the run's checkpointer).
+
+    Checkpoints never change once written and a new one always has the newest id (uuid6), so the nodes read
+    before are kept per run in this process and only the newer ones are read (newest first, up to the first
+    one known): the writers' room reads a 30-scene run's tree once, then a few checkpoints per refresh.
+    """
+    key = str(Path(run_dir).resolve())
+    with _CACHE_LOCK:
+        known = _CACHE.get(key, {})
+        fresh: dict[str, Node] = {}
+        newest: str | None = None
+        for snapshot in _newest_first(graph, episode_thread(run_dir)):
+            checkpoint = snapshot.config["configurable"]["checkpoint_id"]
+            newest = newest or checkpoint
+            if checkpoint in known:
+                break
+            fresh[checkpoint] = _node(snapshot)
+        else:
+            known = {}  # read whole: nothing read before is (still) there
+        if newest is not None and known and newest in known and newest != max(known):
+            known, fresh = {}, {n.id: n for n in map(_node, graph.get_state_history(episode_thread(run_dir)))}
+        nodes = {**known, **fresh}
+        _CACHE[key] = nodes
+    head = nodes.get(newest) if newest else None
+    return Tree(nodes=dict(nodes), head=head, edits=read_edits(run_dir))
 
 
 def read_tree(run_dir: Path) -> Tree:

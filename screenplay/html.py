@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from screenplay.inline import to_runs
-from screenplay.model import Character, Element, Screenplay
+from screenplay.model import Character, Element, Scene, Screenplay
 
 _CSS = """
 body { background: #eee; }
@@ -66,6 +66,16 @@ def _body(elements: list[Element]) -> list[str]:
     return out
 
 
+def scene_html(scene: Scene) -> str:
+    """One scene as HTML paragraphs (heading first), for pages that lay scenes out themselves; style them
+    with :data:`CSS` inside an element of class ``page``."""
+    number = f"{escape(scene.heading.scene_number)} " if scene.heading.scene_number else ""
+    return "\n".join([f'<p class="heading">{number}{_inline(scene.heading.text)}</p>', *_body(scene.elements)])
+
+
+CSS = _CSS
+
+
 def render_html(doc: Screenplay) -> str:
     """The whole document as an HTML5 page (UTF-8)."""
     title = doc.title() or "Screenplay"
@@ -79,9 +89,6 @@ def render_html(doc: Screenplay) -> str:
         parts.extend(f"<p>{_inline(field.value)}</p>" for field in doc.title_page)
         parts.append('</div><hr class="page-break">')
     parts.extend(_body(doc.preamble))
-    for scene in doc.scenes:
-        number = f"{escape(scene.heading.scene_number)} " if scene.heading.scene_number else ""
-        parts.append(f'<p class="heading">{number}{_inline(scene.heading.text)}</p>')
-        parts.extend(_body(scene.elements))
+    parts.extend(scene_html(scene) for scene in doc.scenes)
     parts.append("</div></body></html>")
     return "\n".join(parts) + "\n"
