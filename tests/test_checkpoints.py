@@ -60,3 +60,12 @@ def test_a_damaged_record_is_bad_input():
         CheckpointStore.from_record({"store": "postgres", "colour": "blue"})
     with pytest.raises(BadInput, match="without its url"):
         CheckpointStore.from_record({"store": "postgres"})
+
+
+def test_a_memory_server_address_is_host_and_port_only():
+    from memory.client import is_server, memory_location
+
+    assert is_server("http://127.0.0.1:8000") and is_server("https://chroma.example") and not is_server("runs/memory")
+    for bad in ("http://127.0.0.1:8000/some/path", "http://:8000", "http://h:port", "http://h:8000?tenant=x"):
+        with pytest.raises(BadInput, match="is not a Chroma server address"):
+            memory_location(bad)

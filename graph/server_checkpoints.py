@@ -1,0 +1,38 @@
+"""Checkpoints of LangGraph Server runs in PostgreSQL: the ``checkpointer`` that ``langgraph.postgres.json``
+names, so ``langgraph dev`` (and an image built from that file) keeps every node of its threads in the
+database ``DSR_CHECKPOINTS`` names, with langgraph-checkpoint-postgres's own tables: the ones ``dsr write
+--checkpoints`` uses. LangGraph Server's licensed image brings its own Postgres persistence (``DATABASE_URI``);
+this is for the server without it, and for sharing one database with CLI runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from graph.checkpoints import ENV, is_postgres
+
+
+@asynccontextmanager
+async def checkpointer() -> AsyncIterator[Any]:
+    """An ``AsyncPostgresSaver`` on a connection pool, tables created, for the server's lifetime."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    address = os.environ.get(ENV, "").strip()
+    if not is_postgres(address):
+        raise RuntimeError(f"{ENV} must name the PostgreSQL database for the server's checkpoints (postgresql://...)")
+    pool = AsyncConnectionPool(
+        address, min_size=1, max_size=16, open=False,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    )  # fmt: skip
+    await pool.open(wait=True, timeout=30)
+    try:
+        saver = AsyncPostgresSaver(pool)
+        await saver.setup()
+        yield saver
+    finally:
+        await pool.close()
