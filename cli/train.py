@@ -34,6 +34,12 @@ def train_command(
         Path | None,
         typer.Option("--config", help="YAML or TOML hyperparameters, e.g. training/configs/lora_1gpu.yaml"),
     ] = None,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge", help="also write MODEL_DIR/merged: the adapter merged into the base (see dsr export)"
+        ),
+    ] = False,
 ) -> None:
     """Fine-tune the Stage 1 model (X -> directives + prose) with TRL; loss on the assistant target only."""
     from common.fsutil import prepare_output_dir
@@ -51,6 +57,35 @@ def train_command(
     )
     if record:
         _summary(record, out)
+        if merge:
+            _export(out, out / MERGED_DIR, None, force=False)
+
+
+MERGED_DIR = "merged"
+
+
+def export_command(
+    model_dir: Annotated[Path, typer.Argument(help="the -o directory of a finished dsr train run")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="the merged model directory to write")],
+    base: Annotated[
+        str | None, typer.Option("--base", help="the base model's directory, if it moved since training")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing directory")] = False,
+) -> None:
+    """Merge a LoRA run into its base: one full model directory (safetensors, tokenizer, chat template) for
+    vLLM without --enable-lora, the hf provider without adapter, and llama.cpp's converter."""
+    _export(model_dir, out, base, force=force)
+
+
+def _export(model_dir: Path, out: Path, base: str | None, *, force: bool) -> None:
+    from training.export import export_merged
+
+    with err_console.status("merging the adapter into the base model"):
+        info = export_merged(model_dir, out, base=base, force=force)
+    console.print(
+        f"merged model ({info['method']}, {info['parameters']:,} parameters, {info['dtype']}): {escape(str(out))}",
+        highlight=False,
+    )
 
 
 def _summary(record: dict[str, Any], out: Path) -> None:
@@ -75,3 +110,4 @@ def _summary(record: dict[str, Any], out: Path) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train_command)
+    app.command("export")(export_command)

@@ -1,0 +1,37 @@
+"""One tiny ``dsr train --merge`` LoRA run per test session, for the tests that need a real adapter directory
+(export, vLLM): one optimizer step of tests/test_training.py's smoke configuration, through the CLI, kept
+under the session's base temporary directory and reused by every module that asks (each module importing
+the fixture gets its own fixture instance; the directory on disk is what they share)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.servers import VENV_BIN
+from tests.test_training import SMOKE
+
+TINY = SMOKE | {"max_steps": 1, "eval_steps": 1, "save_steps": 1, "samples": 0}
+
+
+@pytest.fixture(scope="session")
+def stage1_adapter(synthesis_data, tmp_path_factory) -> Path:
+    """A finished LoRA run (rank 16, all linear layers) on the embedded SmolLM2 base, with ``merged/`` beside
+    its adapter (``--merge``)."""
+    from models.weights import TRAIN_MARKER
+
+    out = tmp_path_factory.getbasetemp() / "stage1-adapter"
+    if not (out / TRAIN_MARKER).is_file():
+        config = tmp_path_factory.getbasetemp() / "stage1-adapter.yml"
+        config.write_text(json.dumps(TINY), encoding="utf-8")  # JSON is valid YAML
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+        result = subprocess.run(
+            [str(VENV_BIN / "dsr"), "train", str(synthesis_data[0]), "-o", str(out), "--config", str(config), "--merge"],
+            env=env, capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+    return out
