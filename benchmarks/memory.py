@@ -9,8 +9,9 @@ Fact texts come from templates, so many repeat, as in a long series; each distin
    precomputed vectors; the stores are cached there too, so reruns only measure retrieval.
 2. Retrieval at random points of each series (warm, after a few untimed calls), the same cases for
    both code paths: p50/p95 of the whole ``build_previous_context``, ``recent_scenes``, facts by
-   character (newest, and most similar to the scene), ``similar_scenes`` and ``profiles``, with the
-   cost of embedding one query for reference.
+   character (newest, and most similar to the scene), ``similar_scenes``, ``profiles`` and the characters'
+   state derived from typed facts (issue 17 item 2; the baseline has none), with the cost of embedding one
+   query for reference.
 
 "Before" is the ``memory`` package as it was at ``--baseline`` (read from git into a temporary package
 and run against the same store), so both columns are measured on the same data, process and load.
@@ -129,17 +130,19 @@ def scene_facts(s: SceneRecord, rng: random.Random) -> list[Fact]:
     location, relationship), so a 10,000-scene series carries 50,000 facts."""
     a, b = s.characters[0], s.characters[1]
     when = rng.choice(WHEN)
-    rows = [
-        ("object", [a], f"{a.title()} now holds {rng.choice(OBJECTS)} {when}."),
-        ("knowledge", [b, a], f"{b.title()} learns that {a.title()} {rng.choice(SECRETS)}."),
-        ("injury", [a], f"{a.title()} has {rng.choice(INJURIES)} {when}."),
-        ("location", [b], f"{b.title()} ends the scene at {rng.choice(PLACES)} {when}."),
-        ("relationship", [a, b], f"{a.title()} and {b.title()} {rng.choice(TURNS)} {when}."),
+    obj, secret = rng.choice(OBJECTS), rng.choice(SECRETS)
+    rows = [  # (kind, characters, subject, about, text): typed as extraction types them (memory.state)
+        ("object", [a], obj, a, f"{a.title()} now holds {obj} {when}."),
+        ("knowledge", [b, a], b, secret, f"{b.title()} learns that {a.title()} {secret}."),
+        ("injury", [a], a, "", f"{a.title()} has {rng.choice(INJURIES)} {when}."),
+        ("location", [b], b, "", f"{b.title()} ends the scene at {rng.choice(PLACES)} {when}."),
+        ("relationship", [a, b], a, b, f"{a.title()} and {b.title()} {rng.choice(TURNS)} {when}."),
     ]
     return [
-        Fact(series=s.series, episode=s.episode, scene_no=s.scene_no, text=text, characters=names, kind=kind)
-        for kind, names, text in rows
-    ]
+        Fact(series=s.series, episode=s.episode, scene_no=s.scene_no, text=text, characters=names, kind=kind,
+             subject=subject, about=about)
+        for kind, names, subject, about, text in rows
+    ]  # fmt: skip
 
 
 def corpus(n_scenes: int, per_episode: int, seed: int) -> tuple[list[SceneRecord], list[Fact]]:
@@ -236,7 +239,7 @@ def open_store(
 ) -> Path:
     """The cached store of the series' first ``size`` scenes, built on first use."""
     scenes, facts, scene_vecs, fact_vecs = corpus_all
-    path = cache / f"store-{size}-{PER_EPISODE}-{seed}"
+    path = cache / f"store-{size}-{PER_EPISODE}-{seed}-typed"  # typed facts (subject, slot) since issue 17 item 1
     with StoryMemory(path) as mem:
         filled = mem.stats()["facts"] >= size * FACTS_PER_SCENE
     if not filled:
@@ -270,6 +273,7 @@ def measure(
         ),
         "similar_scenes k=3 (MMR)": lambda p, q, n: mem.similar_scenes(SERIES, q, p, k=3),
         "profiles(names)": lambda p, q, n: mem.profiles(SERIES, n, before=p),
+        "character state (typed facts, 2 names)": lambda p, q, n: character_state(pkg, mem, p, n),
         "embed one query (reference)": lambda p, q, n: mem.embedding.query_vector(q),
     }
     out = {}
@@ -277,6 +281,18 @@ def measure(
         it = iter(cases(random.Random(seed * 100 + i), scenes, rounds + 3))
         out[label] = percentiles(timed(lambda fn=fn, it=it: fn(*next(it)), rounds))
     return out
+
+
+def character_state(pkg: ModuleType, mem: Any, point: tuple[int, int], names: list[str]) -> object:
+    """What retrieve_context derives for the scene's characters: the history of every slot they touch,
+    resolved at the point, as state lines (a package from before typed facts has none: skipped)."""
+    if not hasattr(mem, "fact_history"):
+        return None
+    from memory.records import name_key
+    from memory.state import character_states, resolve
+
+    current, _ = resolve(mem.fact_history(SERIES, characters=names, before=point))
+    return character_states(current, {n: {name_key(n)} for n in names})
 
 
 def main() -> None:
@@ -319,11 +335,12 @@ def main() -> None:
             }
             for label, (b50, b95) in got["before"].items():
                 a50, a95 = got["after"][label]
+                new = label.startswith("character state")  # not in the baseline package
                 table.add_row(
                     label,
                     f"{size:,} / {size * FACTS_PER_SCENE:,}",
-                    f"{b50:.1f}",
-                    f"{b95:.1f}",
+                    "-" if new else f"{b50:.1f}",
+                    "-" if new else f"{b95:.1f}",
                     f"{a50:.1f}",
                     f"{a95:.1f}",
                 )

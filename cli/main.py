@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli import doctor, edit, evaluate, formats, lint, room, season, serve, synthesize, train, write
+from cli import doctor, edit, evaluate, formats, lint, memory, room, season, serve, synthesize, train, write
 from cli.console import err_console
 from common.errors import BadInput
 
@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (doctor, edit, evaluate, formats, lint, room, season, serve, synthesize, train, write):
+for module in (doctor, edit, evaluate, formats, lint, memory, room, season, serve, synthesize, train, write):
     module.register(app)
 
 

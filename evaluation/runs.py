@@ -123,7 +123,7 @@ def unique_systems(systems: list[System]) -> list[System]:
 
 def system_roles(system: System) -> dict[str, dict[str, Any]]:
     """The system's role configurations: the configured ones with its overrides on top (RoleConfig dumps)."""
-    return resolve_roles(roles_for(system.mode, use_rubric=system.rubric), system.roles)
+    return resolve_roles(roles_for(system.mode, use_rubric=system.rubric, memory=False), system.roles)
 
 
 def validate_system(system: System) -> dict[str, str]:

@@ -64,12 +64,13 @@ def retry_caps(max_retries: int) -> dict[str, int]:
     return {"max_retries_per_stage": max_retries, "max_retries_per_scene": 2 * max_retries}
 
 
-def roles_for(mode: Mode, *, use_rubric: bool) -> list[str]:
-    """The model roles a run in ``mode`` calls."""
+def roles_for(mode: Mode, *, use_rubric: bool, memory: bool = True) -> list[str]:
+    """The model roles a run in ``mode`` calls (``memory``: fact extraction at commit and the continuity
+    check, in every run with a story memory)."""
     roles = {"dsr": ["planner", "novelist", "screenwriter"], "dsr-nocot": ["novelist", "screenwriter"]}.get(
         mode, ["screenwriter"]
     )
-    return [*roles, "critic"] if use_rubric else roles
+    return [*roles, *(["critic"] if use_rubric else []), *(["memory"] if memory else [])]
 
 
 def resolve_roles(roles: list[str], overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -86,9 +87,10 @@ def resolve_roles(roles: list[str], overrides: dict[str, dict[str, Any]] | None 
 
 
 def role_changes(stored: dict[str, dict[str, Any]], now: dict[str, dict[str, Any]]) -> list[str]:
-    """'role.setting: old -> new' for every setting that differs (any change counts)."""
+    """'role.setting: old -> new' for every setting that differs (any change counts), in the roles the run
+    recorded: a role it did not record (a run started before the role existed) is resolved when called."""
     changes = []
-    for role in sorted(set(stored) | set(now)):
+    for role in sorted(set(stored) & set(now)):
         before, after = stored.get(role, {}), now.get(role, {})
         for key in sorted(set(before) | set(after)):
             if before.get(key) != after.get(key):

@@ -31,6 +31,7 @@ class SceneState(TypedDict, total=False):
     verdicts: list[dict[str, Any]]  # every critic verdict of this scene, in order
     retries: dict[str, int]  # stage -> reruns so far
     known_facts: list[str]  # continuity facts from memory about this scene's characters
+    continuity_facts: list[dict[str, Any]]  # typed facts in force for them (Fact dumps): the continuity check's
     last_review: dict[str, Any] | None  # the latest human decision (point, action, stage)
     writer_edit: dict[str, Any] | None  # set by `dsr edit` on the scene pass it forks (nodes/writer_edit.py)
     accepted: dict[str, Any] | None  # set by commit: the scene's final record

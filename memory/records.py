@@ -88,10 +88,37 @@ class SceneRecord(BaseModel):
         return order_of(self.episode, self.scene_no)
 
 
+#: Kinds of typed facts and how a later fact of the same kind replaces an earlier one (see :meth:`Fact.slot`).
+#: ``state`` is a physical state or injury; ``holder`` says who holds an object (the object is the subject,
+#: the holder is ``about``); ``knowledge`` is who learns what (``about`` names what is known).
+FACT_KINDS = ("event", "knowledge", "state", "holder", "location", "relationship", "death", "other")
+#: Older or looser names for the same kinds (stores written before typed facts, benchmarks, people).
+KIND_ALIASES = {"injury": "state", "physical": "state", "object": "holder", "possession": "holder",
+                "knows": "knowledge", "secret": "knowledge", "place": "location"}  # fmt: skip
+#: Kinds whose slot is (kind, subject): the newest fact is the whole truth about the subject.
+_SUBJECT_SLOTS = frozenset({"state", "holder", "location", "death"})
+#: Kinds whose slot is (kind, subject, about): one per relationship target, one per thing known.
+_PAIR_SLOTS = frozenset({"relationship", "knowledge"})
+FACT_SOURCES = ("outline", "extracted", "writer")
+FACT_STATUSES = ("active", "corrected", "forgotten")
+
+
+def canonical_kind(kind: str) -> str:
+    key = " ".join((kind or "").split()).casefold()
+    key = KIND_ALIASES.get(key, key)
+    return key if key in FACT_KINDS else "other"
+
+
 class Fact(BaseModel):
     """An atomic continuity fact established by a scene (who knows what, injuries, objects, ...).
 
     ``id`` is content-addressed (series, position, normalised text); an ``id=`` argument is ignored.
+    Typed facts name a ``subject`` (a character, or for ``holder`` the object) and, for relationships,
+    knowledge and holders, what they are ``about``; ``quote`` is the line of the scene that established
+    the fact. ``source`` says who said so (the outline, the extraction model, a writer); ``by`` who
+    recorded or last changed it, ``changed_at`` when. A writer's correction is a new ``writer`` fact that
+    ``replaces`` the one it corrects, whose ``status`` becomes ``corrected``; a forgotten fact stays in the
+    store as ``forgotten`` so the change and who made it remain on record. Only ``active`` facts are read.
     """
 
     series: str
@@ -100,6 +127,14 @@ class Fact(BaseModel):
     text: str
     characters: list[str] = Field(default_factory=list)
     kind: str = "other"
+    subject: str = ""
+    about: str = ""
+    quote: str = ""
+    source: str = "extracted"
+    status: str = "active"
+    by: str = ""
+    changed_at: str = ""
+    replaces: str = ""
 
     @field_validator("text")
     @classmethod
@@ -116,6 +151,30 @@ class Fact(BaseModel):
     @property
     def order(self) -> int:
         return order_of(self.episode, self.scene_no)
+
+    @property
+    def slot(self) -> str | None:
+        """What the fact is the latest word on: a later active fact with the same slot supersedes it.
+
+        ``state:mara`` (her condition), ``location:mara``, ``holder:the brass key``, ``death:jon``,
+        ``relationship:mara:tom``, ``knowledge:tom:the letter``. Events (and untyped facts) have no slot:
+        they happened and stay true.
+        """
+        kind = canonical_kind(self.kind)
+        if not self.subject.strip() or kind not in _SUBJECT_SLOTS | _PAIR_SLOTS:
+            return None
+        if kind in _PAIR_SLOTS:
+            return f"{kind}:{name_key(self.subject)}:{name_key(self.about)}"
+        return f"{kind}:{name_key(self.subject)}"
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    @property
+    def where(self) -> str:
+        """``E1 S3``: the story position that established the fact."""
+        return f"E{self.episode} S{self.scene_no}"
 
 
 def scene_id(series: str, episode: int, scene_no: int) -> str:

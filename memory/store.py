@@ -3,7 +3,10 @@
 - ``characters``: profile versions, id ``series:name:EEEE:SSSS``; a version is valid from its scene on.
 - ``scenes``: one summary per committed scene, id ``series:EEEE:SSSS`` (upsert, so reruns replace).
 - ``facts``: atomic continuity facts, id ``series:EEEE:SSSS:digest`` (content-addressed: re-adding is a
-  no-op).
+  no-op). Typed facts carry a slot (``location:mara``, ``holder:the key``): a later one of the same slot
+  supersedes an earlier one, both stay stored (:meth:`StoryMemory.fact_history`, :mod:`memory.state`).
+  A writer's correction or deletion changes a fact's status instead of removing it; reads see only
+  active facts.
 
 Every record carries ``order = episode * 10_000 + scene_no`` so "strictly before this scene" is one
 ``$lt`` filter across episodes. Character lists are stored twice: ``chars`` as a readable "|A|B|" string
@@ -14,7 +17,8 @@ Reads avoid metadata ``where`` filters on the hot path: chroma evaluates them in
 record they match (hundreds of milliseconds at 10,000 scenes and 50,000 facts), while a vector search
 or a read by id takes a few. Scene and fact ids encode series and position, so similarity searches run
 unfiltered over a candidate pool that grows until ``k`` qualify (``k`` stays honest: the filtered
-search is the fallback), recent scenes are read by id, and character versions come from a small index.
+search is the fallback), recent scenes are read by id, and character versions and typed facts come from
+small per-process indexes.
 """
 
 from __future__ import annotations
@@ -99,7 +103,11 @@ def _scene(doc: str, meta: dict[str, Any]) -> SceneRecord:
     )
 
 
+_FACT_FIELDS = ("subject", "about", "quote", "source", "status", "by", "changed_at", "replaces")
+
+
 def _fact(doc: str, meta: dict[str, Any]) -> Fact:
+    # Stores written before typed facts carry none of the optional fields: Fact's defaults fill them.
     return Fact(
         series=meta["series"],
         episode=meta["episode"],
@@ -107,7 +115,28 @@ def _fact(doc: str, meta: dict[str, Any]) -> Fact:
         text=doc,
         characters=split_names(meta.get("chars")),
         kind=meta.get("kind", "other"),
+        **{key: meta[key] for key in _FACT_FIELDS if isinstance(meta.get(key), str)},
     )
+
+
+def _fact_meta(f: Fact) -> dict[str, Any]:
+    slot = f.slot
+    return {
+        "series": f.series,
+        "episode": f.episode,
+        "scene_no": f.scene_no,
+        "order": f.order,
+        "kind": f.kind,
+        **{key: getattr(f, key) for key in _FACT_FIELDS},
+        "slot": slot or "",
+        # An equality filter SQLite answers from its index: the typed facts that carry state.
+        "stateful": slot is not None,
+        **_names_meta(f.characters),
+    }
+
+
+def _is_active(meta: dict[str, Any]) -> bool:
+    return meta.get("status", "active") == "active"
 
 
 def _character(meta: dict[str, Any]) -> CharacterRecord:
@@ -128,6 +157,35 @@ class _Version(NamedTuple):
     ident: str
     order: int
     keys: frozenset[str]
+
+
+class _Typed:
+    """One series' active typed facts: by id, by slot, and the slots each name is the subject or the
+    ``about`` of, so a character's history is read without a pass over the series."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Fact] = {}
+        self.by_slot: dict[str, dict[str, Fact]] = {}
+        self.slots_of: dict[str, set[str]] = {}
+
+    def put(self, fact: Fact) -> None:
+        self.drop(fact.id)
+        if fact.slot is None or not fact.active:
+            return
+        self.by_id[fact.id] = fact
+        self.by_slot.setdefault(fact.slot, {})[fact.id] = fact
+        for name in (fact.subject, fact.about):
+            if name.strip():
+                self.slots_of.setdefault(name_key(name), set()).add(fact.slot)
+
+    def drop(self, fact_id: str) -> None:
+        old = self.by_id.pop(fact_id, None)
+        if old is not None and old.slot is not None:
+            self.by_slot.get(old.slot, {}).pop(fact_id, None)  # slots_of may keep a name: a harmless superset
+
+    def about(self, keys: set[str]) -> list[Fact]:
+        slots = set().union(*(self.slots_of.get(k, set()) for k in keys))
+        return [f for slot in slots for f in self.by_slot.get(slot, {}).values()]
 
 
 class StoryMemory:
@@ -151,6 +209,8 @@ class StoryMemory:
         self._characters, self._scenes, self._facts = cols
         self._cast: dict[str, list[_Version]] = {}
         self._cast_count: int | None = None
+        self._typed: dict[str, _Typed] = {}  # series -> its active facts with a slot
+        self._typed_count: int | None = None  # the facts count the index was read at
 
     def _open(self, name: str) -> chromadb.Collection:
         label, dim = embedder_label(self.embedding.embedder), self.embedding.dim
@@ -412,34 +472,118 @@ class StoryMemory:
         return query if query is not None and len(query) else None
 
     def delete_scene(self, series: str, episode: int, scene_no: int) -> None:
-        """Forget a scene's summary and facts, so a rerun of the scene replaces its memory.
+        """Forget a scene's summary and what it established, so a rerun of the scene replaces its memory.
 
-        Character versions are left alone: a rerun's commit replaces them (same id), and episode-level
-        profiles may share the position.
+        A writer's facts and the record of facts a writer corrected or forgot stay: a rerun must not undo
+        a person's decision. Character versions are left alone: a rerun's commit replaces them (same id),
+        and episode-level profiles may share the position.
         """
         self._scenes.delete(ids=[scene_id(series, episode, scene_no)])
-        self._facts.delete(where=_where(series, None, {"order": order_of(episode, scene_no)}))
+        got = self._facts.get(
+            where=_where(series, None, {"order": order_of(episode, scene_no)}), include=["metadatas"]
+        )
+        doomed = [
+            fid for fid, meta in zip(got["ids"], got["metadatas"], strict=True)
+            if _is_active(meta) and meta.get("source") != "writer"
+        ]  # fmt: skip
+        if doomed:
+            fresh = self._typed_fresh()
+            self._facts.delete(ids=doomed)
+            for fid in doomed:
+                self._typed.setdefault(series, _Typed()).drop(fid)
+            self._typed_count = self._facts.count() if fresh else None
 
     # facts
 
     def add_facts(self, facts: list[Fact], *, embeddings: Embeddings | None = None) -> None:
         """Store facts; the same text for the same scene keeps one id, so re-adding never duplicates.
 
+        A fact a writer corrected or forgot is not brought back by adding it again (a rerun that extracts
+        the same line): only a fact that is itself not active (a status change) replaces such a record.
         ``embeddings`` (one per fact) skips embedding the texts.
         """
         rows, vectors = _last_per_id(facts, embeddings)
-        metas = [
-            {
-                "series": f.series,
-                "episode": f.episode,
-                "scene_no": f.scene_no,
-                "order": f.order,
-                "kind": f.kind,
-                **_names_meta(f.characters),
-            }
-            for f in rows
-        ]
-        self._upsert(self._facts, [f.id for f in rows], [f.text for f in rows], metas, vectors)
+        if any(f.active for f in rows) and len(rows) <= _MAX_UNFILTERED:
+            got = self._facts.get(ids=[f.id for f in rows if f.active], include=["metadatas"])
+            settled = {fid for fid, meta in zip(got["ids"], got["metadatas"], strict=True) if not _is_active(meta)}
+            if settled:
+                keep = [i for i, f in enumerate(rows) if f.id not in settled]
+                rows = [rows[i] for i in keep]
+                vectors = None if vectors is None else [vectors[i] for i in keep]
+        if not rows:
+            return
+        fresh = self._typed_fresh()
+        self._upsert(self._facts, [f.id for f in rows], [f.text for f in rows], [_fact_meta(f) for f in rows], vectors)
+        self._index_typed(rows)
+        self._typed_count = self._facts.count() if fresh else None
+
+    def _typed_fresh(self) -> bool:
+        """Whether the typed-fact index matches the store (so a write can update it in place)."""
+        return self._typed_count is not None and self._typed_count == self._facts.count()
+
+    def _index_typed(self, rows: list[Fact]) -> None:
+        for f in rows:
+            self._typed.setdefault(f.series, _Typed()).put(f)
+
+    def _typed_facts(self, series: str) -> _Typed:
+        """The series' active facts that carry state (a slot), from a per-process index read once and
+        again when the store's fact count changes under it (another process wrote); this process's own
+        writes update it in place, so a run does not reread it at every scene."""
+        count = self._facts.count()
+        if self._typed_count != count:
+            got = self._facts.get(where={"stateful": True}, include=["metadatas", "documents"])
+            self._typed = {}
+            for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
+                if _is_active(meta):
+                    self._typed.setdefault(meta["series"], _Typed()).put(_fact(doc, meta))
+            self._typed_count = count
+        return self._typed.get(series) or _Typed()
+
+    def fact_history(
+        self, series: str, *, characters: list[str] | None = None, before: Position | None = None
+    ) -> list[Fact]:
+        """Every active fact that carries state (see :attr:`Fact.slot`) strictly before ``before``, in
+        story order, superseded ones included: the story as it stood at any point can be read back from
+        it (:func:`memory.state.resolve`). With ``characters`` (aliases resolved): the whole history of
+        every slot one of them is the subject or the ``about`` of at some point, so an object a character
+        once held is followed into other hands."""
+        limit = order_of(*before) if before is not None else None
+        typed = self._typed_facts(series)
+        if characters is None:
+            facts = list(typed.by_id.values())
+        else:  # every slot a name touched before ``before``, then each such slot's whole history there
+            keys = self._name_keys(series, characters, before)
+            touched = {
+                f.slot for f in typed.about(keys)
+                if (limit is None or f.order < limit) and {name_key(f.subject), name_key(f.about)} & keys
+            }  # fmt: skip
+            facts = [f for slot in touched if slot for f in typed.by_slot.get(slot, {}).values()]
+        return sorted((f for f in facts if limit is None or f.order < limit), key=lambda f: (f.order, f.id))
+
+    def get_fact(self, fact_id: str) -> Fact | None:
+        """One fact by id, whatever its status."""
+        got = self._facts.get(ids=[fact_id], include=["metadatas", "documents"])
+        return _fact(got["documents"][0], got["metadatas"][0]) if got["ids"] else None
+
+    def all_facts(self, series: str) -> list[Fact]:
+        """Every fact of the series, whatever its status, in story order (review: ``dsr memory show``)."""
+        got = self._facts.get(where={"series": series}, include=["metadatas", "documents"])
+        rows = (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True))
+        return sorted(rows, key=lambda f: (f.order, f.id))
+
+    def set_fact(self, fact: Fact) -> None:
+        """Store ``fact`` as it is, status included (a writer's correction, or the record of one)."""
+        fresh = self._typed_fresh()
+        self._facts.upsert(ids=[fact.id], documents=[fact.text], metadatas=[_fact_meta(fact)])
+        self._index_typed([fact])
+        self._typed_count = self._facts.count() if fresh else None
+
+    def series(self) -> list[str]:
+        """Every series the store holds anything of."""
+        names: set[str] = set()
+        for col in (self._scenes, self._facts, self._characters):
+            names.update(meta["series"] for meta in col.get(include=["metadatas"])["metadatas"])
+        return sorted(names)
 
     def facts(
         self,
@@ -486,12 +630,15 @@ class StoryMemory:
                 where=_where(series, before, *extra),
                 include=["metadatas", "documents"],
             )
-            return [_fact(d, m) for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True)]
+            return [
+                _fact(d, m) for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True) if _is_active(m)
+            ]
         if before is not None:
             return self._newest_facts(series, before, k, keys, extra)
         got = self._facts.get(where=_where(series, None, *extra), include=["metadatas", "documents"])
         found = sorted(
-            (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True)), key=_by_order
+            (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True) if _is_active(m)),
+            key=_by_order,
         )
         return found[-k:]
 
@@ -510,12 +657,14 @@ class StoryMemory:
                 for d, m in zip(got["documents"], got["metadatas"], strict=True)
                 if m["series"] == series
                 and m["order"] < limit
+                and _is_active(m)
                 and (not keys or keys & set(m.get("char_keys") or []))
             ]
             if len(found) >= k:
                 break
         if len(found) < k and last > 0:
-            return [_fact(d, m) for d, m in self._latest(self._facts, series, before, k, *extra)]
+            rows = self._latest(self._facts, series, before, k, *extra)
+            return [_fact(d, m) for d, m in rows if _is_active(m)]
         return sorted(found, key=_by_order)[-k:]
 
     def _facts_by_id(self, ids: list[str]) -> list[Fact]:
@@ -524,7 +673,9 @@ class StoryMemory:
             return []
         got = self._facts.get(ids=ids, include=["metadatas", "documents"])
         rows = {
-            fid: _fact(d, m) for fid, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            fid: _fact(d, m)
+            for fid, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            if _is_active(m)
         }
         return [rows[fid] for fid in ids if fid in rows]
 

@@ -19,8 +19,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from common.errors import BadInput
 
-Role = Literal["planner", "novelist", "screenwriter", "critic", "judge", "teacher"]
-ROLES: tuple[Role, ...] = ("planner", "novelist", "screenwriter", "critic", "judge", "teacher")
+Role = Literal["planner", "novelist", "screenwriter", "critic", "judge", "teacher", "memory"]
+ROLES: tuple[Role, ...] = ("planner", "novelist", "screenwriter", "critic", "judge", "teacher", "memory")
 Provider = Literal["embedded", "openai", "hf"]
 
 
@@ -93,6 +93,8 @@ _ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "judge": {"temperature": 0.1, "max_new_tokens": 384},
     "planner": {"temperature": 0.5, "max_new_tokens": 384},
     "teacher": {"temperature": 0.3},
+    # Fact extraction at commit and the continuity check: reading, not writing; six facts fit in 640 tokens.
+    "memory": {"temperature": 0.1, "max_new_tokens": 640},
 }
 
 
@@ -135,6 +137,7 @@ class Settings(BaseSettings):
     critic: RoleConfig = _role_field("critic")
     judge: RoleConfig = _role_field("judge")
     teacher: RoleConfig = _role_field("teacher")
+    memory: RoleConfig = _role_field("memory")
     cache_dir: Path = Field(
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dsr",
         description="converted embedded weights (safetensors) live here",

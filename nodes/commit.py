@@ -1,15 +1,27 @@
-"""commit: the accepted scene becomes part of the story: its record, its summary and facts in memory."""
+"""commit: the accepted scene becomes part of the story: its record, its summary and facts in memory.
+
+With a story memory, the ``memory`` role extracts typed facts from the accepted scene first
+(:mod:`story.extraction`); they go to memory with the outline's events, and ``scenes/NN/facts.json`` keeps
+what was stored and what was dropped. An extraction that fails (no valid answer, a broken model) is
+recorded there and in the scene's record, and the scene is committed without extracted facts; an
+unreachable endpoint pauses the run before memory is touched, so ``dsr resume`` extracts again.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from graph.context import RunContext
+from graph.records import CallRecord
 from graph.state import SceneState
-from memory import CharacterRecord, SceneRecord, open_memory
-from nodes.runtime import scene_no, task_input, timed_node
+from memory import CharacterRecord, Fact, SceneRecord, open_memory
+from models.errors import ModelUnavailable
+from nodes.runtime import call_record, call_role, scene_no, task_input, timed_node, write_artefact
+from story.extraction import extract_facts
+from story.schemas import TaskInput
 from story.summary import scene_facts, scene_summary
 
 
@@ -22,6 +34,25 @@ def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) 
     if last["decision"] != "pass":
         return "accepted_with_findings"
     return "unjudged" if (last.get("rubric") or {}).get("status") == "unjudged" else "passed"
+
+
+def extract(
+    ctx: RunContext, number: int, x: TaskInput, screenplay: str | None, prose: str | None
+) -> tuple[list[Fact], dict[str, Any], CallRecord]:
+    """The scene's extracted facts, what ``facts.json`` records of the extraction, and its call record."""
+    started = time.perf_counter()
+    try:
+        got = call_role(ctx, "memory", number, lambda model: extract_facts(model, x, screenplay, prose))
+    except ModelUnavailable:
+        raise  # the run pauses before memory is written; `dsr resume` extracts again
+    except Exception as exc:  # a failed extraction costs the scene its extracted facts, never the scene
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        raw = getattr(exc, "raw_outputs", None) or []
+        record = call_record(number, "commit", "memory", requests=max(1, len(raw)),
+                             seconds=time.perf_counter() - started, ok=False, note=error)  # fmt: skip
+        return [], {"status": "failed", "reason": error, "attempts": record["requests"], "facts": []}, record
+    record = call_record(number, "commit", "memory", requests=got.attempts, seconds=time.perf_counter() - started)
+    return got.facts, got.summary(), record
 
 
 @timed_node("commit")
@@ -52,20 +83,24 @@ def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
             for v in verdicts
         ],
     }
+    calls: list[CallRecord] = []
     if ctx.memory_dir:
         meta = x.meta
+        extracted, extraction, call = extract(ctx, number, x, state.get("screenplay"), state.get("prose"))
+        calls.append(call)
+        record["facts"] = {k: extraction[k] for k in ("status", "attempts")} | {"extracted": len(extracted)}
+        write_artefact(ctx.run_dir, number, "facts.json", extraction)
         mem = open_memory(ctx.memory_dir)
         mem.delete_scene(meta.series, meta.episode, meta.scene_no)  # a rerun replaces, never duplicates
         mem.add_scene(
             SceneRecord(series=meta.series, episode=meta.episode, scene_no=meta.scene_no, summary=summary,
                         characters=list(x.outline.characters), tail=tail)
         )  # fmt: skip
-        mem.add_facts(scene_facts(x))
+        mem.add_facts([*scene_facts(x), *extracted])
         for profile in x.characters:
             if profile.name in x.outline.characters:
                 mem.upsert_character(
                     CharacterRecord(series=meta.series, name=profile.name, aliases=profile.aliases,
-                                    profile=profile.model_dump(mode="json"), episode=meta.episode,
-                                    scene_no=meta.scene_no)
+                                    profile=profile.stored(), episode=meta.episode, scene_no=meta.scene_no)
                 )  # fmt: skip
-    return {"accepted": record, "scenes": [record]}
+    return {"accepted": record, "scenes": [record], "calls": calls}

@@ -5,6 +5,11 @@ before the prose, the prose before the format) with the critique in its prompt, 
 Past the retry caps the scene is accepted with its open findings, or escalated to a human when
 scene review is on. The rubric is skipped when the deterministic checks already fail.
 
+Between the two, when memory holds facts in force about the scene's characters (``continuity_facts``, set by
+retrieve_context), the continuity critic (:mod:`judging.continuity`, the ``memory`` role) checks the draft
+against them; its ``N5-continuity`` findings cite a fact id and a draft line and route like any other, and
+an answer it cannot use leaves the draft ``unchecked`` (the verdict's ``continuity`` record says why).
+
 A judge that gives no usable verdict (unparseable answers after its repair turn, or an exception other
 than an unreachable endpoint) leaves the draft **unjudged**: the verdict's rubric record says so, with
 the reason, and routing goes on from the deterministic checks alone. It is never read as a pass mark;
@@ -14,6 +19,7 @@ report.json and ``dsr write`` show the scene as unjudged. An unreachable endpoin
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Literal
 
@@ -22,7 +28,9 @@ from langgraph.runtime import Runtime
 from graph.context import RunContext
 from graph.records import CallRecord
 from graph.state import SceneState
+from judging.continuity import check_continuity
 from judging.rubric import RubricResult, judge_scene
+from memory import Fact
 from models.errors import ModelUnavailable
 from nodes.runtime import (
     call_record,
@@ -120,6 +128,31 @@ def _judge(
     )  # fmt: skip
 
 
+def _continuity(
+    context: RunContext, number: int, x: TaskInput, state: SceneState, prose: str | None
+) -> tuple[list[Finding], dict[str, Any], CallRecord]:
+    """The continuity check (``memory`` role) against the facts in force for the scene's characters; a
+    check that gives no usable answer leaves the draft ``unchecked`` (recorded), never failed."""
+    facts = [Fact.model_validate(f) for f in state.get("continuity_facts") or []]
+    directives = state.get("directives")
+    started = time.perf_counter()
+    try:
+        got = call_role(context, "memory", number, lambda model: check_continuity(
+            model, x, facts, state.get("screenplay") or "", prose=prose,
+            directives=json.dumps(directives, ensure_ascii=False) if directives else None,
+        ))  # fmt: skip
+    except ModelUnavailable:
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        attempts = max(1, len(getattr(exc, "raw_outputs", None) or []))
+        record = call_record(number, "critic", "memory", requests=attempts,
+                             seconds=time.perf_counter() - started, ok=False, note=error)  # fmt: skip
+        return [], {"status": "unchecked", "facts": len(facts), "reason": error, "attempts": attempts}, record
+    record = call_record(number, "critic", "memory", requests=got.attempts, seconds=time.perf_counter() - started)
+    return got.findings, got.record(), record
+
+
 @timed_node("critic")
 def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx, x, number = runtime.context, task_input(state), scene_no(state)
@@ -128,7 +161,10 @@ def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
         x, prose, state.get("screenplay"), directives=directives_of(state), known_facts=state.get("known_facts") or []
     )
     calls: list[CallRecord] = []
-    rubric = None
+    rubric, continuity = None, None
+    if state.get("continuity_facts") and not any(f.severity == "error" for f in findings):
+        found, continuity, call = _continuity(ctx, number, x, state, prose)
+        findings, calls = [*findings, *found], [call]
     if ctx.use_rubric and not any(f.severity == "error" for f in findings):
         result, record = _judge(ctx, number, x, state.get("screenplay") or "", prose)
         calls.append(record)
@@ -152,6 +188,7 @@ def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
         "route": stage,
         "findings": [f.model_dump() for f in findings],
         "rubric": rubric,
+        "continuity": continuity,
     }
     verdicts = [*(state.get("verdicts") or []), verdict]
     write_artefact(ctx.run_dir, number, "critique.json", verdicts)

@@ -1,4 +1,5 @@
-"""retrieve_context: completes X with what memory knows (P: story so far; C: profiles; facts)."""
+"""retrieve_context: completes X with what memory knows (P: story so far; C: profiles with each character's
+state as the facts have it; the facts in force, for the critic)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from langgraph.runtime import Runtime
 
 from graph.context import RunContext
 from graph.state import SceneState
-from memory import open_memory
+from memory import StoryMemory, open_memory
 from memory.context import build_previous_context, profiles_for
+from memory.records import name_key
+from memory.state import character_states, in_priority, resolve
 from nodes.runtime import remember, scene_no, timed_node, write_artefact
 from story.schemas import CharacterProfile, TaskInput
 
@@ -22,12 +25,34 @@ def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any
     return [*kept, *merged.values()]
 
 
+def story_states(
+    mem: StoryMemory, x: TaskInput, here: tuple[int, int]
+) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    """``(states, facts)`` for the scene's characters (the outline's, or the whole cast when it names none):
+    each one's state as of ``here`` from memory's typed facts, every detail with the episode and scene that
+    established it, and the facts in force about them (dumps, most important first) for the continuity
+    check. Superseded facts are resolved away; memory keeps them."""
+    names = x.outline.characters or x.character_names()
+    history = mem.fact_history(x.meta.series, characters=names, before=here)
+    if not history:
+        return {}, []
+    current, _ = resolve(history)
+    cast = {
+        p.name: {name_key(n) for n in [p.name, *p.aliases] if n.strip()}
+        for p in x.characters
+        if p.name in names or not x.outline.characters
+    }
+    states = {name: state.lines() for name, state in character_states(current, cast).items()}
+    return states, [f.model_dump(mode="json") for f in in_priority(current)]
+
+
 @timed_node("retrieve_context")
 def retrieve_context_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     x = TaskInput.model_validate(state["x"])
     number = scene_no(state)
     facts: list[str] = []
+    in_force: list[dict[str, Any]] = []
     if ctx.memory_dir:
         mem = open_memory(ctx.memory_dir)
         meta, outline = x.meta, x.outline
@@ -42,8 +67,11 @@ def retrieve_context_node(state: SceneState, runtime: Runtime[RunContext]) -> di
         given = [p.model_dump(mode="json") for p in x.characters]
         remembered = profiles_for(mem, meta.series, outline.characters, here, given)
         x.characters = merge_profiles(x.characters, remembered)
+        states, in_force = story_states(mem, x, here)
+        for profile in x.characters:
+            profile.story_state = states.get(profile.name, [])
         facts = [f.text for f in mem.facts(meta.series, characters=outline.characters, before=here, k=10)]
     dumped = x.model_dump(mode="json")
     remember(dumped, x)  # the scene's one validation of X; later nodes reuse it
     write_artefact(ctx.run_dir, number, "inputs.json", dumped)
-    return {"x": dumped, "known_facts": facts}
+    return {"x": dumped, "known_facts": facts, "continuity_facts": in_force}

@@ -32,7 +32,12 @@ class Relationship(_Strict):
 
 
 class CharacterProfile(_Strict):
-    """C item: ``name`` is canonical and must equal the cue name in the screenplay."""
+    """C item: ``name`` is canonical and must equal the cue name in the screenplay.
+
+    ``story_state`` is what memory's facts say about the character as of this scene (where they are, what
+    they hold, their condition, what they know, relationships), each detail with the episode and scene that
+    established it; derived at retrieval (``memory.state``), never stored with the profile.
+    """
 
     name: str
     aliases: list[str] = Field(default_factory=list)
@@ -40,6 +45,11 @@ class CharacterProfile(_Strict):
     personality: str = ""
     relationships: list[Relationship] = Field(default_factory=list)
     state: str | None = None
+    story_state: list[str] = Field(default_factory=list)
+
+    def stored(self) -> dict[str, Any]:
+        """The profile as memory keeps it: without the state derived from facts."""
+        return self.model_dump(mode="json", exclude={"story_state"})
 
 
 class SceneOutline(_Strict):

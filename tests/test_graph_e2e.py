@@ -32,6 +32,7 @@ SMALL = {
     "DSR_NOVELIST__MAX_NEW_TOKENS": "64",
     "DSR_SCREENWRITER__MAX_NEW_TOKENS": "64",
     "DSR_CRITIC__MAX_NEW_TOKENS": "48",
+    "DSR_MEMORY__MAX_NEW_TOKENS": "128",  # fact extraction at commit: one short fact (or a recorded failure)
     "DSR_NOVELIST__SEED": "7",
     "DSR_SCREENWRITER__SEED": "7",
 }
@@ -64,7 +65,8 @@ def check_rubric_accounting(run: Path, report: dict) -> list[dict]:
             assert not errors and verdict["rubric"]["status"] in ("judged", "unjudged")
             ran.append(verdict)
         assert scene["rubric_status"] == ((verdicts[-1]["rubric"] or {}).get("status") or "off")
-    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic"]
+    # The rubric's calls: the critic node also runs the continuity check, on the memory role.
+    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic" and c["role"] == "critic"]
     assert len(critic_calls) == sum(v["rubric"]["attempts"] for v in ran)
     assert report["total"]["unjudged"] == sum(s["rubric_status"] == "unjudged" for s in report["scenes"])
     return ran
@@ -121,7 +123,7 @@ def test_rubric_runs_with_the_embedded_judge_when_the_checks_pass(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((run / "report.json").read_text())
     (verdict,) = check_rubric_accounting(run, report)
-    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic"]
+    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic" and c["role"] == "critic"]
     assert 1 <= len(critic_calls) <= 2  # the answer, and a repair turn when it was not a verdict
     rubric, (scene,) = verdict["rubric"], report["scenes"]
     assert scene["roles"]["critic"]["calls"] == len(critic_calls)
@@ -163,9 +165,9 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
 
     made_after_resume = len(read_call_log(log)) - logged_before
     assert made_after_resume == requests(after["calls"]) - requests(before["calls"])
-    # Only the calls of the node running at the kill can be lost (and made again): one stage call, or the
-    # critic's rubric answer plus its repair turn.
-    assert len(read_call_log(log)) - requests(after["calls"]) <= 2
+    # Only the calls of the node running at the kill can be lost (and made again): one stage call, the
+    # critic's continuity check and rubric (each an answer plus a repair turn), or commit's fact extraction.
+    assert len(read_call_log(log)) - requests(after["calls"]) <= 4
     assert len(json.loads((run / "report.json").read_text())["scenes"]) == 2
 
 

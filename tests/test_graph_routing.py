@@ -340,6 +340,7 @@ def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(tmp_p
     assert (context["max_retries_per_stage"], context["max_retries_per_scene"]) == (1, 2)
     verdicts = json.loads((run / "scenes" / "01" / "critique.json").read_text())
     assert [v["decision"] for v in verdicts] == ["revise", "accept_with_findings"]
-    assert fake_models.calls == {"screenwriter": 2} and told(fake_models.prompts("screenwriter")[1], blame)
+    # The screenwriter twice; the memory role once, for the facts of the scene commit accepted.
+    assert fake_models.calls == {"screenwriter": 2, "memory": 1} and told(fake_models.prompts("screenwriter")[1], blame)
     report = json.loads((run / "report.json").read_text())
     assert report["scenes"][0]["status"] == "accepted_with_findings"

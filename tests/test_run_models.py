@@ -45,7 +45,7 @@ def _record(run: Path) -> dict[str, Any]:
 def test_run_json_holds_every_role_the_run_calls_and_no_key(paused_run):
     run, _ = paused_run
     roles = _record(run)["context"]["roles"]
-    assert set(roles) == {"planner", "novelist", "screenwriter"}
+    assert set(roles) == {"planner", "novelist", "screenwriter", "memory"}
     assert roles["novelist"]["api_key_env"] == "OPENAI_API_KEY"
     assert "sk-secret-value" not in (run / "run.json").read_text()
 
@@ -81,7 +81,7 @@ def test_a_run_recorded_without_models_resumes_and_records_them(paused_run):
     (run / "run.json").write_text(json.dumps(record))
     result = CliRunner().invoke(app, ["resume", str(run), "--approve"])
     assert result.exit_code == 0, result.output
-    assert set(_record(run)["context"]["roles"]) == {"planner", "novelist", "screenwriter"}
+    assert set(_record(run)["context"]["roles"]) == {"planner", "novelist", "screenwriter", "memory"}
 
 
 def test_studio_shows_the_context_without_the_model_factory():

@@ -17,7 +17,7 @@ def _clean_env(monkeypatch, tmp_path):
 
 def test_every_role_defaults_to_embedded():
     settings = load_settings()
-    assert [settings.role(r).provider for r in ROLES] == ["embedded"] * 6
+    assert [settings.role(r).provider for r in ROLES] == ["embedded"] * 7
     assert settings.role("judge").temperature <= 0.2 < settings.role("novelist").temperature
 
 

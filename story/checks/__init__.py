@@ -31,6 +31,9 @@ N4-format-leak          novelist      sluglines, ALL-CAPS cues or 'NAME: line' d
 N4-unknown-name         novelist      a person-like name in N that is not in C or the outline (warning)
 N5-dead-character       novelist      a character memory records as dead acts or speaks (screenwriter if
                                       only in S)
+N5-continuity           by the line   the continuity critic (a model, ``judging/continuity.py``, run by the
+                                      critic node after these checks pass) finds the draft contradicting a
+                                      fact in force: the stage whose text holds the cited line
 P1-no-beats             planner       the directives plan no beats
 P1-missing-character    planner       a character named in the outline has no plan
 P1-unknown-character    planner       a plan for someone not in X (warning)
