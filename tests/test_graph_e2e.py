@@ -76,10 +76,18 @@ def report_calls(report: dict) -> int:
     return int(sum(role["calls"] for role in report["total"]["roles"].values()))
 
 
-def test_episode_end_to_end(tmp_path):
-    run = tmp_path / "run"
-    result = dsr("write", str(EXAMPLE), "-o", str(run), "--scenes", "2")
+@pytest.fixture(scope="module")
+def episode_one(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """Episode 1 written once (two scenes, the whole DSR pipeline, rubric on) into a series memory:
+    (run directory, memory directory, the dsr write result). The episode and the series tests share it."""
+    root = tmp_path_factory.mktemp("episode-one")
+    result = dsr("write", str(EXAMPLE), "-o", str(root / "run"), "--scenes", "2", "--memory", str(root / "memory"), timeout=1200)
     assert result.returncode == 0, result.stderr[-2000:]
+    return root / "run", root / "memory", result
+
+
+def test_episode_end_to_end(episode_one):
+    run, _, result = episode_one
     doc = parse_fountain((run / "episode.fountain").read_text())
     assert len(doc.scenes) == 2 and [s.heading.scene_number for s in doc.scenes] == ["1", "2"]
     assert doc.title() == "Harbor Lights"
@@ -171,11 +179,8 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
     assert len(json.loads((run / "report.json").read_text())["scenes"]) == 2
 
 
-def test_series_memory_carries_into_the_next_episode(tmp_path):
-    memory = tmp_path / "series-memory"
-    first = dsr("write", str(EXAMPLE), "-o", str(tmp_path / "ep1"), "--scenes", "1", "--mode", "e2e",
-                "--no-rubric", "--memory", str(memory))  # fmt: skip
-    assert first.returncode == 0, first.stderr[-2000:]
+def test_series_memory_carries_into_the_next_episode(episode_one, tmp_path):
+    _, memory, _ = episode_one
     episode2 = tmp_path / "ep2.yaml"
     episode2.write_text(
         "title: Harbor Lights 2\nseries: harbor-lights\nepisode: 2\n"
