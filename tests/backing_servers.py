@@ -60,8 +60,9 @@ def _as_postgres_user() -> list[str]:
 
 
 @contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on 127.0.0.1; yields ``postgresql://dsr:PASSWORD@127.0.0.1:PORT/postgres``."""
+def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
+    """A fresh PostgreSQL cluster on 127.0.0.1; yields ``postgresql://dsr:PASSWORD@127.0.0.1:PORT/postgres``.
+    Tests run it without fsync (``-F``); ``durable`` keeps PostgreSQL's defaults (benchmarks)."""
     bindir, prefix = postgres_bindir(), _as_postgres_user()
     # Under root the server runs as 'postgres', which must reach the directory: /tmp, not a private TMPDIR.
     root = Path(tempfile.mkdtemp(prefix="dsr-pg-", dir="/tmp" if prefix else None))
@@ -81,7 +82,7 @@ def throwaway_postgres() -> Iterator[str]:
             check=True, capture_output=True, text=True, timeout=120, cwd=root,
         )  # fmt: skip
         port = free_port()
-        options = f"-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=200"
+        options = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=200" + ("" if durable else " -F")
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
              "start"],
