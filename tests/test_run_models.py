@@ -89,3 +89,40 @@ def test_studio_shows_the_context_without_the_model_factory():
 
     properties = compile_episode_graph().get_context_jsonschema()["properties"]
     assert "roles" in properties and "model_factory" not in properties
+
+
+def test_x_and_the_directives_are_validated_once_per_scene_pass(monkeypatch, fake_models):  # noqa: F811
+    """Every node reads X (and the directives) through one accessor: a scene pass with a rerun validates
+    the scene's X once and each directives dump once, however many nodes read them."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graph.builder import compile_scene_graph
+    from story.episode_spec import load_episode
+    from story.findings import Finding
+    from story.schemas import CreativeDirectives, TaskInput
+
+    x = load_episode(Path(EXAMPLE)).task_input(0).model_dump(mode="json")
+    counts = {"x": 0, "directives": 0}
+    for schema, key in ((TaskInput, "x"), (CreativeDirectives, "directives")):
+        original = schema.model_validate.__func__
+
+        def counting(cls, *args, _original=original, _key=key, **kwargs):  # type: ignore[no-untyped-def]
+            counts[_key] += 1
+            return _original(cls, *args, **kwargs)
+
+        monkeypatch.setattr(schema, "model_validate", classmethod(counting))
+    built = {"x": 0}
+    init = TaskInput.__init__
+
+    def counting_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        built["x"] += 1
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(TaskInput, "__init__", counting_init)
+    blame = Finding(check="N1-coverage", stage="novelist", severity="error", message="the rescue beat is missing")
+    script_checks(monkeypatch, [[blame], []])
+    graph = compile_scene_graph(InMemorySaver())
+    graph.invoke({"x": x, "calls": [], "timings": [], "scenes": []}, {"configurable": {"thread_id": "once"}},
+                 context=fake_models.context(use_rubric=False))  # fmt: skip
+    assert fake_models.calls["novelist"] == 2, "the pass includes a rerun, so X is read by many nodes"
+    assert (counts["x"] + built["x"], counts["directives"]) == (1, 1), (counts, built)
