@@ -12,7 +12,12 @@ node calls it (the facts in force, the draft, the prose when the item has one), 
   model would, so its figures measure the pipeline around the model (prompt, wire, validation, citing the
   fact and the line, blame), not a model's judgement.
 
-Usage: ``nice .venv/bin/python benchmarks/continuity.py [--models embedded,served] [--limit N] [--out FILE]``.
+``--extract`` measures fact extraction instead, on the same drafts: how many answers validate, how many facts
+the model proposes, how many survive grounding (quote in the scene, subject a character) and why the rest
+are dropped.
+
+Usage: ``nice .venv/bin/python benchmarks/continuity.py [--models embedded,served] [--limit N] [--extract]
+[--out FILE]``.
 """
 
 from __future__ import annotations
@@ -75,13 +80,54 @@ def run(kind: str, limit: int | None, console: Console) -> list[ItemResult]:
     return results
 
 
+def extraction(kind: str, limit: int | None, console: Console) -> dict[str, Any]:
+    """Fact extraction on the set's drafts: valid answers, facts proposed, kept, dropped by reason."""
+    from collections import Counter
+
+    from story.extraction import extract_facts
+
+    items = load_continuity_set()[:limit]
+    out: dict[str, Any] = {"items": len(items), "valid": 0, "proposed": 0, "kept": 0, "dropped": Counter(),
+                           "attempts": 0, "seconds": 0.0, "kept_facts": []}  # fmt: skip
+    with model_for(kind) as model:
+        for item in items:
+            started = time.perf_counter()
+            try:
+                got = extract_facts(model, item.task_input(), item.screenplay, item.prose)
+            except Exception as exc:
+                console.print(f"[dim]{kind} extract {item.id}: failed ({type(exc).__name__})[/]")
+                out["attempts"] += len(getattr(exc, "raw_outputs", None) or [None])
+            else:
+                out["valid"] += 1
+                out["attempts"] += got.attempts
+                out["proposed"] += len(got.facts) + len(got.dropped)
+                out["kept"] += len(got.facts)
+                out["dropped"].update(d["reason"].split(" '")[0] for d in got.dropped)
+                out["kept_facts"] += [f"{item.id}: [{f.kind}] {f.subject}: {f.text} <- {f.quote!r}" for f in got.facts]
+                console.print(f"[dim]{kind} extract {item.id}: kept {len(got.facts)}, dropped {len(got.dropped)}[/]")
+            out["seconds"] += time.perf_counter() - started
+    out["dropped"] = dict(out["dropped"])
+    out["seconds_per_item"] = round(out.pop("seconds") / max(1, len(items)), 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="embedded,served", help="embedded, served, or both (comma-separated)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N items")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    parser.add_argument("--extract", action="store_true", help="measure fact extraction on the drafts instead")
     args = parser.parse_args()
     console = Console(width=140)
+    if args.extract:
+        got = {k.strip(): extraction(k.strip(), args.limit, console) for k in args.models.split(",") if k.strip()}
+        for kind, figures in got.items():
+            console.print(f"[bold]{kind}[/]: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k != "kept_facts"))
+            for line in figures["kept_facts"]:
+                console.print(f"  {line}", markup=False)
+        if args.out:
+            args.out.write_text(json.dumps(got, indent=1, default=str))
+        return
     table = Table(title="continuity critic on the continuity test set")
     for column in ("model", "items", "findings", "precision", "recall", "false alarms", "unchecked", "blame right",
                    "s / item"):  # fmt: skip

@@ -84,6 +84,7 @@ def build_previous_context(
     *,
     premise: str | None = None,
     budget_tokens: int = 600,
+    shown: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[str, str | None, list[str]]:
     """``(story_so_far, prev_scene_tail, source_ids)`` for scene (episode, scene_no).
 
@@ -94,7 +95,8 @@ def build_previous_context(
     item already says (``ECHO`` of its word 3-grams) is left out, and a scene that says all of an
     already chosen fact replaces it, so an outline line never appears twice. They are printed in story
     order, one line each: ``Earlier (E1 S2): ...`` (similar hits), ``Recently (E2 S4): ...``,
-    ``Known (E1 S3): fact``. The query (synopsis and names) is embedded once for both searches.
+    ``Known (E1 S3): fact``. The query (synopsis and names) is embedded once for both searches. Facts
+    whose ids are in ``shown`` are left out: the scene's inputs already show them (a character's state).
     """
     before = (episode, scene_no)
     query = " ".join([synopsis, *names]).strip()
@@ -102,6 +104,7 @@ def build_previous_context(
     recent = mem.recent_scenes(series, before, k=RECENT_K)
     similar = mem.similar_scenes(series, vector, before, k=SIMILAR_K, exclude_ids={s.id for s in recent})
     facts = mem.facts(series, characters=names or None, query=vector, before=before, k=FACTS_K)
+    facts = [f for f in facts if f.id not in shown]
 
     tail = recent[-1].tail.strip() if recent and recent[-1].tail else None
     if tail:

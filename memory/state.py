@@ -64,11 +64,14 @@ class CharacterState:
     name: str
     details: list[tuple[str, Fact]] = field(default_factory=list)  # (label, fact)
 
-    def lines(self, limit: int = MAX_DETAILS) -> list[str]:
-        """``label: fact text (E1 S3)``, at most ``limit``: deaths and whereabouts first, then newest."""
+    def ranked(self, limit: int = MAX_DETAILS) -> list[tuple[str, Fact]]:
+        """At most ``limit`` details: deaths and whereabouts first, then the other kinds, newest first."""
         order = list(LABELS.values())
-        ranked = sorted(self.details, key=lambda d: (order.index(d[0]), -d[1].order))[:limit]
-        return [f"{label}: {fact.text.strip()} ({fact.where})" for label, fact in ranked]
+        return sorted(self.details, key=lambda d: (order.index(d[0]), -d[1].order))[:limit]
+
+    def lines(self, limit: int = MAX_DETAILS) -> list[str]:
+        """``label: fact text (E1 S3)`` for each of :meth:`ranked`."""
+        return [f"{label}: {fact.text.strip()} ({fact.where})" for label, fact in self.ranked(limit)]
 
 
 def _touches(fact: Fact, keys: set[str]) -> str | None:

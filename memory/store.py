@@ -57,6 +57,7 @@ _SETTINGS = Settings(anonymized_telemetry=False)
 _MIN_POOL = 20
 _EPISODES_BACK = 4  # episodes read one by one for the newest facts before the widening window
 _MAX_UNFILTERED = 2048  # candidates an unfiltered search may return before the filtered one is cheaper
+_PAGE = 1000  # records per get when reading a whole index
 
 
 def _usable_dir(path: str | os.PathLike[str]) -> Path:
@@ -531,7 +532,7 @@ class StoryMemory:
         writes update it in place, so a run does not reread it at every scene."""
         count = self._facts.count()
         if self._typed_count != count:
-            got = self._facts.get(where={"stateful": True}, include=["metadatas", "documents"])
+            got = _read_all(self._facts, ["metadatas", "documents"], {"stateful": True})
             self._typed = {}
             for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
                 if _is_active(meta):
@@ -567,7 +568,7 @@ class StoryMemory:
 
     def all_facts(self, series: str) -> list[Fact]:
         """Every fact of the series, whatever its status, in story order (review: ``dsr memory show``)."""
-        got = self._facts.get(where={"series": series}, include=["metadatas", "documents"])
+        got = _read_all(self._facts, ["metadatas", "documents"], {"series": series})
         rows = (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True))
         return sorted(rows, key=lambda f: (f.order, f.id))
 
@@ -582,7 +583,7 @@ class StoryMemory:
         """Every series the store holds anything of."""
         names: set[str] = set()
         for col in (self._scenes, self._facts, self._characters):
-            names.update(meta["series"] for meta in col.get(include=["metadatas"])["metadatas"])
+            names.update(meta["series"] for meta in _read_all(col, ["metadatas"])["metadatas"])
         return sorted(names)
 
     def facts(
@@ -685,6 +686,20 @@ class StoryMemory:
             "scenes": self._scenes.count(),
             "facts": self._facts.count(),
         }
+
+
+def _read_all(col: chromadb.Collection, include: list[str], where: dict[str, Any] | None = None) -> dict[str, list]:
+    """``col.get`` of everything ``where`` matches, in pages: one get of tens of thousands of records can
+    exceed SQLite's bound-variable limit inside chroma ("too many SQL variables")."""
+    out: dict[str, list] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        got = col.get(where=where, include=include, limit=_PAGE, offset=offset)
+        for key in out:
+            out[key] += got[key]
+        if len(got["ids"]) < _PAGE:
+            return out
+        offset += _PAGE
 
 
 def _last_per_id(recs: list[Any], embeddings: Embeddings | None) -> tuple[list[Any], Embeddings | None]:

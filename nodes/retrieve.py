@@ -27,23 +27,25 @@ def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any
 
 def story_states(
     mem: StoryMemory, x: TaskInput, here: tuple[int, int]
-) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
-    """``(states, facts)`` for the scene's characters (the outline's, or the whole cast when it names none):
-    each one's state as of ``here`` from memory's typed facts, every detail with the episode and scene that
-    established it, and the facts in force about them (dumps, most important first) for the continuity
-    check. Superseded facts are resolved away; memory keeps them."""
+) -> tuple[dict[str, list[str]], list[dict[str, Any]], set[str]]:
+    """``(states, facts, shown)`` for the scene's characters (the outline's, or the whole cast when it names
+    none): each one's state as of ``here`` from memory's typed facts, every detail with the episode and scene
+    that established it; the facts in force about them (dumps, most important first) for the continuity
+    check; and the ids of the facts the states show. Superseded facts are resolved away; memory keeps them."""
     names = x.outline.characters or x.character_names()
     history = mem.fact_history(x.meta.series, characters=names, before=here)
     if not history:
-        return {}, []
+        return {}, [], set()
     current, _ = resolve(history)
     cast = {
         p.name: {name_key(n) for n in [p.name, *p.aliases] if n.strip()}
         for p in x.characters
         if p.name in names or not x.outline.characters
     }
-    states = {name: state.lines() for name, state in character_states(current, cast).items()}
-    return states, [f.model_dump(mode="json") for f in in_priority(current)]
+    derived = character_states(current, cast)
+    shown = {fact.id for state in derived.values() for _, fact in state.ranked()}
+    states = {name: state.lines() for name, state in derived.items()}
+    return states, [f.model_dump(mode="json") for f in in_priority(current)], shown
 
 
 @timed_node("retrieve_context")
@@ -57,19 +59,19 @@ def retrieve_context_node(state: SceneState, runtime: Runtime[RunContext]) -> di
         mem = open_memory(ctx.memory_dir)
         meta, outline = x.meta, x.outline
         here = (meta.episode, meta.scene_no)
-        story, tail, sources = build_previous_context(
-            mem, meta.series, meta.episode, meta.scene_no, outline.synopsis, outline.characters,
-            premise=x.previous.premise, budget_tokens=ctx.context_budget_tokens,
-        )  # fmt: skip
-        x.previous.story_so_far = story or x.previous.story_so_far
-        x.previous.prev_scene_tail = tail or x.previous.prev_scene_tail
-        x.previous.source_ids = sources
         given = [p.model_dump(mode="json") for p in x.characters]
         remembered = profiles_for(mem, meta.series, outline.characters, here, given)
         x.characters = merge_profiles(x.characters, remembered)
-        states, in_force = story_states(mem, x, here)
+        states, in_force, shown = story_states(mem, x, here)
         for profile in x.characters:
             profile.story_state = states.get(profile.name, [])
+        story, tail, sources = build_previous_context(
+            mem, meta.series, meta.episode, meta.scene_no, outline.synopsis, outline.characters,
+            premise=x.previous.premise, budget_tokens=ctx.context_budget_tokens, shown=shown,
+        )  # fmt: skip
+        x.previous.story_so_far = story or x.previous.story_so_far
+        x.previous.prev_scene_tail = tail or x.previous.prev_scene_tail
+        x.previous.source_ids = [*sources, *sorted(shown)]  # the state's facts are memory's too
         facts = [f.text for f in mem.facts(meta.series, characters=outline.characters, before=here, k=10)]
     dumped = x.model_dump(mode="json")
     remember(dumped, x)  # the scene's one validation of X; later nodes reuse it

@@ -272,6 +272,10 @@ def test_a_two_episode_series_carries_episode_1s_facts_and_states_into_episode_2
     mara = next(c for c in x["characters"] if c["name"] == "MARA")
     assert "[from E1]" in mara["background"] + mara["personality"]
     assert any(s.startswith("harbor-lights:0001:0001") for s in x["previous"]["source_ids"])
+    # A fact the state shows is not said again in the story so far (no echo); its id is among the sources.
+    assert "at the lighthouse base at the end of the scene" not in x["previous"]["story_so_far"]
+    shown = Fact(series="harbor-lights", episode=1, scene_no=1, text="Mara is at the lighthouse base at the end of the scene.")
+    assert shown.id in x["previous"]["source_ids"]
     (verdict,) = json.loads((tmp_path / "ep2" / "scenes" / "01" / "critique.json").read_text())
     assert verdict["continuity"]["status"] == "checked" and verdict["continuity"]["facts"] == 2
     report = json.loads((tmp_path / "ep2" / "report.json").read_text())
