@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from graph.checkpoints import ENV, is_postgres
+from graph.checkpoints import ENV, is_postgres, redact
 
 
 @asynccontextmanager
 async def checkpointer() -> AsyncIterator[Any]:
     """An ``AsyncPostgresSaver`` on a connection pool, tables created, for the server's lifetime."""
+    import psycopg
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
@@ -25,6 +26,12 @@ async def checkpointer() -> AsyncIterator[Any]:
     address = os.environ.get(ENV, "").strip()
     if not is_postgres(address):
         raise RuntimeError(f"{ENV} must name the PostgreSQL database for the server's checkpoints (postgresql://...)")
+    try:  # one plain connection first: its error says why (refused, authentication, no database)
+        conn = await psycopg.AsyncConnection.connect(address, connect_timeout=10)
+        await conn.close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(f"checkpoint database {redact(address)} is unreachable ({reason})") from None
     pool = AsyncConnectionPool(
         address, min_size=1, max_size=16, open=False,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},

@@ -244,8 +244,12 @@ def test_langgraph_server_keeps_its_threads_in_postgres(tmp_path, room, postgres
     x = load_episode(episode).task_input(0).model_dump(mode="json")
     port = free_port()
     env = room_env(room, DSR_CHECKPOINTS=postgres_url, LANGGRAPH_CLI_NO_ANALYTICS="1")
-    cmd = [str(VENV_BIN / "langgraph"), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser",
-           "--no-reload", "--config", str(root / "langgraph.postgres.json")]  # fmt: skip
+    # In a directory of its own: langgraph dev keeps its thread list in ./.langgraph_api, which another server
+    # started from the project root (tests/test_graph_e2e.py, on another xdist worker) would overwrite.
+    (tmp_path / "server").mkdir()
+    cmd = ["/bin/sh", "-c", f'cd "{tmp_path / "server"}" && exec "$0" "$@"', str(VENV_BIN / "langgraph"), "dev",
+           "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload", "--config",
+           str(root / "langgraph.postgres.json")]  # fmt: skip
     context = {"review": ["prose"], "memory_dir": chroma_url}
 
     async def until_review() -> str:
@@ -267,7 +271,7 @@ def test_langgraph_server_keeps_its_threads_in_postgres(tmp_path, room, postgres
     assert paused >= 3, "the server's checkpoints are in PostgreSQL"
     with running(cmd, f"http://127.0.0.1:{port}/ok", env=env, timeout=300):
         final = asyncio.run(approve(thread_id))
-    assert final["accepted"]["status"] == "passed"
+    assert final["accepted"]["status"] == "passed" and (tmp_path / "server" / ".langgraph_api").is_dir()
     assert pg_rows(postgres_url, count, thread_id)[0][0] > paused
     with StoryMemory(chroma_url) as memory:
         assert [s.scene_no for s in memory.recent_scenes("server-series", (1, 2), k=1)] == [1]
