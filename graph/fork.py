@@ -108,8 +108,10 @@ def _stale(scene: int, stage: str, total: int) -> dict[int, str]:
 
 
 def _retire(context: Any, spec: Any, scene: int) -> int:
-    if not context.memory_dir or not Path(context.memory_dir).is_dir():
-        return 0
+    from memory.client import is_server
+
+    if not context.memory_dir or not (is_server(context.memory_dir) or Path(context.memory_dir).is_dir()):
+        return 0  # no memory yet: nothing was committed to it
     from memory import open_memory
     from memory.retire import retire_scenes
 

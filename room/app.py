@@ -9,6 +9,7 @@ server-sent events. Everything the page runs is in room/static (no CDN); guard.p
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Room:
     def __init__(self, root: Path, key: str) -> None:
         self.root, self.key = root, key
         self.jobs = Jobs()
+        self._warmed: set[str] = set()
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape()
         )
@@ -54,6 +56,16 @@ class Room:
         if run_id not in runs:
             raise KeyError(run_id)
         return run_id, runs[run_id]
+
+    def warm(self, run_id: str, run_dir: Path) -> None:
+        """Read the run's checkpoint tree in the background once, so the first scene opened is quick."""
+        from graph.history import read_tree
+
+        if run_id not in self._warmed:
+            self._warmed.add(run_id)
+            threading.Thread(
+                target=read_tree, args=(run_dir,), name=f"room-warm-{run_id}", daemon=True
+            ).start()
 
     def page(self, name: str, **values: Any) -> HTMLResponse:
         html = self.templates.get_template(name).render(key=self.key, screenplay_css=SCREENPLAY_CSS, **values)
@@ -129,6 +141,7 @@ def create_app(
         except KeyError:
             return HTMLResponse("no such run here\n", 404)
         view = run_view(run_id, run_dir)
+        room.warm(run_id, run_dir)
         job = room.jobs.job(run_id)
         return room.page("run.html", view=view, job=job, after=room.jobs.last_id(run_id), stages=STAGES)
 

@@ -16,7 +16,7 @@ from graph.artifacts import accepted_scene
 from graph.call_log import CALL_LOG, read_call_log
 from graph.edits import read_edits
 from graph.fork import IN_MODE, as_text, current_outputs
-from graph.history import Node, read_tree, scene_now
+from graph.history import Node, Tree, read_tree, scene_now
 from graph.runner import RUN_FILE, load_run, run_state
 from screenplay.html import scene_html
 from story.episode_spec import EpisodeSpec
@@ -129,6 +129,35 @@ def run_view(run_id: str, run_dir: Path) -> RunView:
     )  # fmt: skip
 
 
+REJECTED_TO = {"directives": "planner", "prose": "novelist"}
+
+
+def timeline(tree: Tree, chain: list[Node]) -> list[dict[str, Any]]:
+    """What decided where a scene pass's draft went, in order: the writer's edit that forked it, every critic
+    verdict (findings, route) and every human review (action, the stage a rejection went to, its note)."""
+    forks = {edit["fork"]: edit for edit in tree.edits}
+    events: list[dict[str, Any]] = []
+    for node in chain:
+        parent = tree.nodes.get(node.parent) if node.parent else None
+        step = parent.next[0] if parent is not None and parent.next else ""
+        if node.id in forks:
+            edit = forks[node.id]
+            what = f"restored version {edit['restored']}" if edit.get("restored") else f"the {edit['stage']}"
+            events.append({"kind": "edit", "text": f"writer's edit #{edit['id']}: {what}"})
+        elif step == "critic" and node.values.get("verdicts"):
+            events.append({"kind": "verdict", **node.values["verdicts"][-1]})
+        elif step.startswith("review_"):
+            review = node.values.get("last_review") or {}
+            stage = review.get("stage") or REJECTED_TO.get(review.get("point", ""))
+            note = (
+                (node.values.get("critique") or {}).get(stage or "")
+                if review.get("action") == "reject"
+                else None
+            )
+            events.append({"kind": "review", **review, "stage": stage, "note": note})
+    return events
+
+
 def scene_detail(run_dir: Path, number: int) -> dict[str, Any]:
     """A scene's X, directives, prose, screenplay, critique timeline, calls and versions."""
     spec, context = load_run(run_dir)
@@ -140,11 +169,11 @@ def scene_detail(run_dir: Path, number: int) -> dict[str, Any]:
     versions = tree.versions().get(number, [])
     latest = next((v for v in versions if v.current), versions[-1] if versions else None)
     if node is not None:
-        values, verdicts = node.values, list(node.values.get("verdicts") or [])
+        values, events = node.values, timeline(tree, [n for n in lineage if n.scene == number])
     elif latest is not None:  # stale: not on the run as it stands; its last version
-        values, verdicts = latest.record, latest.verdicts
+        values, events = latest.record, [{"kind": "verdict", **v} for v in latest.verdicts]
     else:
-        values, verdicts = {}, []
+        values, events = {}, []
     outputs = current_outputs(Node("", None, (), values, "", {}))
     calls = [c for c in read_call_log(run_dir / CALL_LOG) if c.get("scene") == number]
     roles: dict[str, dict[str, float]] = {}
@@ -163,7 +192,8 @@ def scene_detail(run_dir: Path, number: int) -> dict[str, Any]:
         "on_lineage": node is not None,
         "x": json.dumps(x, indent=1, ensure_ascii=False) if x else "",
         "texts": {stage: as_text(stage, outputs[stage]) for stage in IN_MODE[context.mode]},
-        "verdicts": verdicts,
+        "timeline": events,
+        "verdicts": sum(e["kind"] == "verdict" for e in events),
         "roles": roles,
         "versions": [
             {

@@ -84,7 +84,7 @@ def test_scene_details_are_one_click_away(tmp_path, fake_models, passing):
     detail = client.get("/scene", params={"run": "run", "n": 2})
     assert detail.status_code == 200
     html = detail.text
-    assert "Critique timeline (1 verdict)" in html and "#1 pass" in html
+    assert "Critique timeline (1 verdict)" in html and "critic #1: pass" in html
     assert (
         'data-stage="prose"' in html
         and 'data-stage="directives"' in html
@@ -147,6 +147,10 @@ def test_approve_and_reject_with_a_note_through_the_api(tmp_path, fake_models, p
     assert state["pending"]["scene"] == 2
     _, pending, values = run_state(run)
     assert pending["scene"] == 2 and values["last_review"]["action"] == "reject"
+    # The timeline shows where the draft went: the critic, your rejection and its note, the critic again.
+    html = client.get("/scene", params={"run": "run", "n": 2}).text
+    assert html.index("critic #1: pass") < html.index("you: reject the scene</b> → novelist") < html.index(note)
+    assert html.index(note) < html.index("critic #2: pass")
 
 
 def test_edit_through_the_api_shows_the_diff_and_reruns_only_downstream(tmp_path, fake_models, passing):
