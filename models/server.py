@@ -180,8 +180,8 @@ def _response_format(value: Any) -> Grammar | None:
         schema = {"type": "object"}
     elif not isinstance(schema, dict):
         raise RequestError(400, f"'{param}.json_schema.schema' must be a JSON Schema object", param=param)
-    grammar = Grammar.json_schema(schema)
     try:
+        grammar = Grammar.json_schema(schema)  # ValueError: length bounds it cannot keep beside a pattern
         constrained.check(grammar)
     except ValueError as exc:
         raise RequestError(400, f"'{param}' schema is not usable: {exc}", param=param) from None
