@@ -14,18 +14,18 @@ import json
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 from pydantic import ConfigDict, Field, model_validator
 
 import prompts
 from judging.rubric import MAX_SCORE, MIN_SCORE, RATIONALE_CHARS, RUBRIC_TIERS, bare_score
 from judging.verdict import JudgeVerdict, common_slips, free_text
-from models.structured import StructuredOutputError, invoke_structured, tally
+from models.structured import StructuredOutputError, counting, invoke_structured, tally
 from prompts import prompt_messages
 
 PROMPT = "judge_story"
@@ -232,7 +232,8 @@ def calibrate(
             on_done()
         return result
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    # The pool carries the context, so every judge call of this run lands in its count.
+    with counting() as structured, ContextThreadPoolExecutor(max_workers=concurrency) as pool:
         records = list(pool.map(one, chosen))
     judge_seconds = time.perf_counter() - started
     n_failed = sum(r["failed"] for r in records)
@@ -255,7 +256,7 @@ def calibrate(
         "n_items": len(records),
         "n_failed": n_failed,
         **stats,
-        "structured": tally(),
+        "structured": tally(structured),
         "note": note,
         "samples": samples,
         "max_words": max_words,

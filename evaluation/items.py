@@ -26,6 +26,7 @@ import prompts
 from common.errors import BadInput
 from common.fsutil import write_json
 from evaluation import records
+from models.structured import counting, tally
 from synthesis.cache import CallCache
 from synthesis.corpus import Rejection, SourceScene, load_corpus
 from synthesis.loop import run_async
@@ -108,7 +109,8 @@ def build_from_corpus(
     try:
         teacher = teacher_factory(cache)
         on_start(len(scenes))
-        outcomes = run_async(_reverse_all(teacher, scenes, on_done))
+        with counting() as structured:  # this build's teacher calls
+            outcomes = run_async(_reverse_all(teacher, scenes, on_done))
     finally:
         cache.close()
     items = [row for row, _ in outcomes if row is not None]
@@ -123,6 +125,7 @@ def build_from_corpus(
         },  # fmt: skip
         teacher=teacher.identity,
         teacher_usage=asdict(teacher.usage) | {"wall_seconds": round(time.perf_counter() - started, 3)},
+        structured=tally(structured),
         licences=corpus.licences,
     )
     records.write_items(set_dir, items)

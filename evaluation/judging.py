@@ -18,9 +18,11 @@ import itertools
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
+
+from langchain_core.runnables.config import ContextThreadPoolExecutor
 
 import prompts
 from common.errors import BadInput
@@ -28,7 +30,7 @@ from evaluation import records
 from judging.pairwise import PROMPT as PAIR_PROMPT
 from judging.pairwise import judge_pair
 from judging.rubric import ERROR_CATEGORIES, JUDGE_PROMPT, judge_scene
-from models.structured import tally
+from models.structured import counting, tally
 from story.schemas import TaskInput
 
 
@@ -210,7 +212,8 @@ def judge_eval(
                     else:
                         jobs.append(pair_job(item_id, a, b, first, key, ra, rb))
     on_start(len(jobs) + cached, cached)
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+    # The pool carries the context, so every judge call of this run lands in its count.
+    with counting() as structured, ContextThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for future in as_completed([pool.submit(job) for job in jobs]):
             future.result()
             on_done()
@@ -218,10 +221,13 @@ def judge_eval(
     records.write_judgments(eval_dir, label, list(files.scores.values()))
     records.write_pairwise(eval_dir, label, list(files.pairs.values()))
     config = records.read_eval_config(eval_dir)
+    before = config.get("judges", {}).get(label, {}).get("structured", {})
     config.setdefault("judges", {})[label] = {
         "role": "judge", "config": cfg.public_dict(), "identity": identity, "samples": samples,
         "pairwise": pairwise, "pairwise_human": pairwise_human, "prompt_versions": versions,
-        "structured": tally(),  # this process's judge calls: mechanism, first-try validity, repairs, truncations
+        # This run's judge calls (the last run that called the judge, when all was cached): per role the
+        # mechanism, first-try validity, repair turns and truncations.
+        "structured": tally(structured) if jobs else before,
     }  # fmt: skip
     records.write_eval_config(eval_dir, config)
     scored = list(files.scores.values())

@@ -18,7 +18,9 @@ from typing import Any
 
 from common.errors import BadInput
 from evaluation import judge_free, records, stats
+from graph.call_log import CALL_LOG, read_structured
 from judging.rubric import ERROR_CATEGORIES
+from models.structured import tally
 from story.schemas import TaskInput
 
 HUMAN_RATER = "human:"
@@ -226,6 +228,21 @@ def _ablation(metrics: dict[str, Any], systems: list[str], config: dict[str, Any
     return sorted(rows, key=lambda r: (order[r["pipeline"]], r["cot"] == "w/", r["system"]))
 
 
+def _structured(
+    eval_dir: Path, config: dict[str, Any], label: str | None, systems: list[str], items: list[str]
+) -> dict[str, Any]:
+    """This evaluation's JSON answers per role (mechanism, first-try validity, repair turns, truncations):
+    each system's from its items' run records (calls.jsonl), the judge's from its judging run."""
+    runs = eval_dir / "runs"
+    return {
+        "systems": {
+            s: tally(e for i in items for e in read_structured(runs / records.slug(s) / records.slug(i) / CALL_LOG))
+            for s in systems
+        },
+        "judge": config.get("judges", {}).get(label, {}).get("structured") if label else None,
+    }
+
+
 def compute_metrics(eval_dir: Path, *, judge: str | None = None, allow_partial: bool = False) -> dict[str, Any]:
     """metrics.json's content (see the evaluation data contract); raises :class:`BadInput` on bad inputs."""
     config = records.read_eval_config(eval_dir)
@@ -272,6 +289,7 @@ def compute_metrics(eval_dir: Path, *, judge: str | None = None, allow_partial: 
     metrics["best_of"] = {"k": best["k"], "n_items": best["n_items"], "systems": {s: {"value": v["value"], "ci": v["ci"]} for s, v in best["systems"].items()}}
     if label is not None and best["n_items"] < len(items):
         notes.append(f"best-of-{best['k']} win rate covers the {best['n_items']} of {len(items)} items every system got a score on")
+    metrics["structured"] = _structured(eval_dir, config, label, systems, items)
     metrics["calibration"] = records.read_calibration(eval_dir)
     if metrics["calibration"] is None:
         notes.append("no judge calibration (calibration.json); run `dsr evaluate calibrate` to measure agreement with people")

@@ -5,6 +5,11 @@ role from the metadata ``nodes.runtime.call_role`` puts in the run config. repor
 evaluation's rows are built from it. Append-only and independent of graph state, it records calls made
 by nodes that were later interrupted or killed too, which is how a resumed run can be shown to repeat
 no finished node's calls. Holds no prompt text and no keys.
+
+Each structured call (:func:`models.structured.record`: mechanism, attempts, validity, truncations) is a
+line of its own with ``"kind": "structured"``, so report.json's structured figures are this run's, every
+process of a resumed run included. :func:`read_call_log` gives the model calls, :func:`read_structured`
+the structured calls.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+
+from models.structured import STRUCTURED_EVENT
 
 CALL_LOG = "calls.jsonl"
 
@@ -48,6 +55,14 @@ class CallLog(BaseCallbackHandler):
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._write(run_id, None, ok=False, error=type(error).__name__)
 
+    def on_custom_event(
+        self, name: str, data: Any, *, run_id: UUID, metadata: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if name == STRUCTURED_EVENT:
+            meta = metadata or {}
+            entry = {"kind": "structured", "time": round(time.time(), 3), "scene": meta.get("dsr_scene"), **data}
+            self._append(entry | {"role": meta.get("dsr_role") or data["role"]})  # the run's name for the role
+
     def _write(self, run_id: UUID, response: Any, *, ok: bool, error: str | None = None) -> None:
         started, info = self._started.pop(run_id, (time.time(), {}))
         usage: dict[str, Any] = {}
@@ -65,13 +80,26 @@ class CallLog(BaseCallbackHandler):
         }
         if cached := (usage.get("input_token_details") or {}).get("cache_read"):
             entry["cached_tokens"] = cached  # input tokens a kept KV cache served: not prefilled again
+        self._append(entry)
+
+    def _append(self, entry: dict[str, Any]) -> None:
         line = json.dumps(entry) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
 
 
-def read_call_log(path: Path) -> list[dict[str, Any]]:
+def _entries(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_call_log(path: Path) -> list[dict[str, Any]]:
+    """The run's model calls."""
+    return [e for e in _entries(path) if e.get("kind", "call") == "call"]
+
+
+def read_structured(path: Path) -> list[dict[str, Any]]:
+    """The run's structured calls (for :func:`models.structured.tally`)."""
+    return [e for e in _entries(path) if e.get("kind") == "structured"]

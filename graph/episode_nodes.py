@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from common.fsutil import write_json
 from graph.artifacts import accepted_scene, assemble_episode, write_episode
-from graph.call_log import CALL_LOG, read_call_log
+from graph.call_log import CALL_LOG, read_call_log, read_structured
 from graph.context import RunContext
 from graph.report import build_report
 from graph.state import EpisodeState
@@ -71,7 +71,7 @@ def assemble_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[str
         run_dir = Path(ctx.run_dir)
         outputs = {path.suffix.lstrip("."): str(path) for path in write_episode(run_dir, doc)}
         logged = read_call_log(run_dir / CALL_LOG)
-        report = build_report({**state, "scenes": records}, ctx.to_dict(), logged)
+        report = build_report({**state, "scenes": records}, ctx.to_dict(), logged, read_structured(run_dir / CALL_LOG))
         write_json(run_dir / "report.json", report)
         outputs["report"] = str(run_dir / "report.json")
     return {"outputs": outputs}

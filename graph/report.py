@@ -1,12 +1,15 @@
 """report.json: per scene and in total, calls and tokens per role, wall time per node, retries per
 stage with the critic's reasons, final lint findings and rubric score (DESIGN.md).
 
-Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`graph.call_log`, the one count);
-failed calls are the nodes' own records of answers they could not use."""
+Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`graph.call_log`, the one count),
+and so do the structured-output figures per role (mechanism, first-try validity, repair turns,
+truncations: :func:`models.structured.tally` of the run's structured calls); failed calls are the
+nodes' own records of answers they could not use."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from models.structured import tally
@@ -59,8 +62,9 @@ def scene_status(record: dict[str, Any]) -> str:
 
 
 def scene_report(
-    record: dict[str, Any], logged: list[dict[str, Any]], calls: list[dict[str, Any]], timings: list[dict[str, Any]]
-) -> dict[str, Any]:
+    record: dict[str, Any], logged: list[dict[str, Any]], calls: list[dict[str, Any]], timings: list[dict[str, Any]],
+    structured: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:  # fmt: skip
     number = record["scene_no"]
     findings = lint_text(record["screenplay"])
     lint_summary = summarize(findings)
@@ -71,6 +75,7 @@ def scene_report(
         "roles": _role_totals([c for c in logged if c.get("scene") == number], [c for c in calls if c["scene"] == number]),
         "node_seconds": _node_totals([t for t in timings if t["scene"] == number]),
         "retries": _retries(record.get("verdict_log", [])),
+        "structured": tally(e for e in structured if e.get("scene") == number),
         "critic_verdicts": record.get("verdict_log", []),
         "open_findings": record.get("open_findings", []),
         "rubric": record.get("rubric"),
@@ -82,10 +87,14 @@ def scene_report(
     }
 
 
-def build_report(state: dict[str, Any], context: dict[str, Any], logged: list[dict[str, Any]]) -> dict[str, Any]:
-    """The report of a finished run; ``logged``: its calls.jsonl entries."""
+def build_report(
+    state: dict[str, Any], context: dict[str, Any], logged: list[dict[str, Any]],
+    structured: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """The report of a finished run; ``logged`` and ``structured``: its calls.jsonl model calls and
+    structured calls (:func:`graph.call_log.read_call_log`, :func:`graph.call_log.read_structured`)."""
     calls, timings = state.get("calls", []), state.get("timings", [])
-    scenes = [scene_report(r, logged, calls, timings) for r in state.get("scenes", [])]
+    scenes = [scene_report(r, logged, calls, timings, structured) for r in state.get("scenes", [])]
     spec = state.get("spec", {})
     scored = [s["rubric"]["score"] for s in scenes if s["rubric"] and s["rubric"].get("score") is not None]
     return {
@@ -107,8 +116,8 @@ def build_report(state: dict[str, Any], context: dict[str, Any], logged: list[di
             "retries": sum(len(v) for s in scenes for v in s["retries"].values()),
             "lint_errors": sum(s["lint"]["errors"] for s in scenes),
             "scenes_lint_clean": sum(s["lint"]["errors"] == 0 for s in scenes),
-            # This process's JSON calls per role (a resumed run counts its last process only).
-            "structured": tally(),
+            # This run's JSON calls per role, from calls.jsonl (every process of a resumed run).
+            "structured": tally(structured),
             "mean_rubric_score": round(sum(scored) / len(scored), 2) if scored else None,
         },
     }

@@ -9,21 +9,25 @@ Mechanisms: ``grammar`` (embedded, ``hf``, llama.cpp: decoding constrained by th
 parses by construction), ``json_schema`` / ``json_object`` (an OpenAI-compatible ``response_format``;
 ``auto`` roles fall back when the endpoint rejects it) and ``prompt`` (instructions only). Under a
 grammar only semantic validators can fail, and they get one repair turn. An answer the token budget cut
-off is reason ``truncated``. Every call is tallied per role (:func:`tally`) for report.json and the
-evaluation metrics. Planner, critic, judges and the synthesis teacher all come through here.
+off is reason ``truncated``. Every call is reported to its run (:func:`record`: the run's calls.jsonl,
+or a :func:`counting` block) and counted per role by :func:`tally` for report.json and the evaluation
+metrics. Planner, critic, judges and the synthesis teacher all come through here.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, Literal, TypeVar
 
 from json_repair import repair_json
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.runnables.config import ensure_config, get_callback_manager_for_config
 from pydantic import BaseModel, ValidationError
 
 import prompts
@@ -145,43 +149,74 @@ def parse_structured(text: str, schema: type[T]) -> T:
     return schema.model_validate(extract_json(text))
 
 
-@dataclass
-class RoleTally:
-    """How one role's structured calls went in this process."""
-
-    mechanisms: dict[str, int] = field(default_factory=dict)
-    calls: int = 0
-    first_try_valid: int = 0
-    repair_turns: int = 0
-    truncations: int = 0
-    failures: int = 0
-
-
-_TALLY: dict[str, RoleTally] = {}
-_TALLY_LOCK = threading.Lock()
-
-
-def tally() -> dict[str, dict[str, Any]]:
-    """Per role: mechanisms used, calls, first-try validity, repair turns, truncations, failures."""
-    with _TALLY_LOCK:
-        return {role: asdict(t) for role, t in sorted(_TALLY.items())}
-
-
-def reset_tally() -> None:
-    with _TALLY_LOCK:
-        _TALLY.clear()
+STRUCTURED_EVENT = "dsr_structured"
+_SINKS: ContextVar[tuple[Callable[[dict[str, Any]], None], ...]] = ContextVar(
+    "dsr_structured_sinks", default=()
+)
 
 
 def record(role: str, mechanism: Mechanism, attempts: int, *, valid: bool, truncations: int) -> None:
-    """Count one structured call (all its attempts) for ``role``."""
-    with _TALLY_LOCK:
-        t = _TALLY.setdefault(role, RoleTally())
-        t.mechanisms[mechanism] = t.mechanisms.get(mechanism, 0) + 1
-        t.calls += 1
-        t.first_try_valid += valid and attempts == 1
-        t.repair_turns += attempts - 1
-        t.truncations += truncations
-        t.failures += not valid
+    """Report one structured call (all its attempts) to the run it belongs to.
+
+    Inside a graph run it is a langchain custom event on the node's run, which the run's
+    :class:`graph.call_log.CallLog` writes to calls.jsonl beside the model calls (role and scene from the
+    run metadata); a :func:`counting` block (an evaluation or synthesis run) collects it too. Nothing is
+    kept per process, so two runs in one process never share figures.
+    """
+    event = {
+        "role": role,
+        "mechanism": mechanism,
+        "attempts": attempts,
+        "valid": valid,
+        "truncations": truncations,
+    }
+    for sink in _SINKS.get():
+        sink(event)
+    manager = get_callback_manager_for_config(ensure_config())
+    if manager.parent_run_id is not None and manager.handlers:
+        manager.on_custom_event(STRUCTURED_EVENT, event, run_id=manager.parent_run_id)
+
+
+@contextmanager
+def counting() -> Iterator[list[dict[str, Any]]]:
+    """Collect the block's structured calls (:func:`record` events); :func:`tally` counts them.
+
+    Carried by context: threads must start in a copy of it (``ContextThreadPoolExecutor``,
+    ``asyncio.to_thread``, :func:`synthesis.loop.run_async`), as a run's own workers do.
+    """
+    events: list[dict[str, Any]] = []
+    token = _SINKS.set((*_SINKS.get(), events.append))
+    try:
+        yield events
+    finally:
+        _SINKS.reset(token)
+
+
+def tally(events: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per role: mechanisms used, calls, first-try validity, repair turns, truncations, failures.
+
+    The one place structured calls are counted: report.json (from calls.jsonl), the judges' and the
+    calibration's evaluation records and synthesis's run.json all come from it."""
+    roles: dict[str, dict[str, Any]] = {}
+    for event in events:
+        t = roles.setdefault(
+            event["role"],
+            {
+                "mechanisms": {},
+                "calls": 0,
+                "first_try_valid": 0,
+                "repair_turns": 0,
+                "truncations": 0,
+                "failures": 0,
+            },
+        )
+        t["mechanisms"][event["mechanism"]] = t["mechanisms"].get(event["mechanism"], 0) + 1
+        t["calls"] += 1
+        t["first_try_valid"] += event["valid"] and event["attempts"] == 1
+        t["repair_turns"] += event["attempts"] - 1
+        t["truncations"] += event["truncations"]
+        t["failures"] += not event["valid"]
+    return dict(sorted(roles.items()))
 
 
 def role_of(model: BaseChatModel) -> str:

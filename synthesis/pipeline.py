@@ -20,7 +20,7 @@ from typing import Any
 import prompts
 from common.errors import BadInput
 from common.fsutil import write_json
-from models.structured import tally
+from models.structured import counting, tally
 from synthesis import datasheet
 from synthesis.assemble import apply_decisions, write_splits
 from synthesis.cache import CallCache
@@ -123,7 +123,8 @@ def synthesize(
     try:
         teacher = teacher_factory(cache)
         on_start(len(scenes))
-        outcomes = run_async(run_scenes(teacher, scenes, on_done, teacher.concurrency))
+        with counting() as structured:  # this run's teacher calls
+            outcomes = run_async(run_scenes(teacher, scenes, on_done, teacher.concurrency))
     finally:
         cache.close()
     examples = [o.example for o in outcomes if o.example is not None]
@@ -145,7 +146,7 @@ def synthesize(
         "rejections": _counts_by_step(rejections),
         "coercions": dict(Counter(c.split(": ")[0] for o in outcomes for c in o.coercions).most_common()),
         "usage": asdict(teacher.usage) | {"wall_seconds": round(time.perf_counter() - started, 3)},
-        "structured": tally(),
+        "structured": tally(structured),
         "licences": corpus.licences,
         "config": {
             "corpus_dir": str(corpus_dir),

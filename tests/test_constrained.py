@@ -28,7 +28,7 @@ from judging.rubric import RubricVerdict
 from models import openai_provider
 from models.openai_provider import build_openai, structured_mode
 from models.settings import RoleConfig
-from models.structured import StructuredOutputError, invoke_structured, tally
+from models.structured import StructuredOutputError, counting, invoke_structured, tally
 from story.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing
 from synthesis.cache import CallCache
 from synthesis.drafts import (
@@ -78,12 +78,13 @@ def test_every_schema_in_use_decodes_valid_json_under_its_grammar(embedded_model
 
 
 def test_budget_too_small_is_reported_truncated_not_a_crash(embedded_model):
-    before = tally().get("critic", {}).get("truncations", 0)
-    with pytest.raises(StructuredOutputError) as info:
+    with counting() as events, pytest.raises(StructuredOutputError) as info:
         invoke_structured(embedded_model, ask(RubricVerdict), RubricVerdict, max_repairs=1, max_new_tokens=6)
     assert info.value.reason == "truncated" and info.value.mechanism == "grammar"
     assert len(info.value.raw_outputs) == 2
-    assert tally()["critic"]["truncations"] == before + 2
+    assert tally(events)["critic"] == {
+        "mechanisms": {"grammar": 1}, "calls": 1, "first_try_valid": 0, "repair_turns": 1, "truncations": 2, "failures": 1,
+    }  # fmt: skip
 
 
 def test_teacher_steps_go_through_the_grammar_and_the_cache(embedded_model, tmp_path):

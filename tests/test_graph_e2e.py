@@ -135,6 +135,10 @@ def test_rubric_runs_with_the_embedded_judge_when_the_checks_pass(tmp_path):
     assert 1 <= len(critic_calls) <= 2  # the answer, and a repair turn when it was not a verdict
     rubric, (scene,) = verdict["rubric"], report["scenes"]
     assert scene["roles"]["critic"]["calls"] == len(critic_calls)
+    if all(call["ok"] for call in critic_calls):  # report.json's structured figures are this run's calls.jsonl
+        figures = report["total"]["structured"]["critic"]
+        assert figures == scene["structured"]["critic"] and figures["mechanisms"] == {"grammar": 1}
+        assert figures["calls"] == 1 and figures["repair_turns"] == len(critic_calls) - 1
     for call in critic_calls:  # a judge call that raised is named in the reason; one that answered, answered
         assert rubric["reason"].startswith(f"{call['error']}: ") if not call["ok"] else call["output_tokens"] > 0
     if rubric["status"] == "judged":
