@@ -112,10 +112,9 @@ def _retire(context: Any, spec: Any, scene: int) -> int:
 
     if not context.memory_dir or not (is_server(context.memory_dir) or Path(context.memory_dir).is_dir()):
         return 0  # no memory yet: nothing was committed to it
-    from memory import open_memory
     from memory.retire import retire_scenes
 
-    return retire_scenes(open_memory(context.memory_dir), spec.series, spec.episode, scene)
+    return retire_scenes(context.memory_dir, spec.series, spec.episode, scene)
 
 
 def fork_scene(

@@ -4,25 +4,47 @@ again, or later scenes would read a story that no longer exists.
 
 Every collection of the store is swept, by the story position each record carries (``order``), so a kind of
 record added later is retired too. Positions before the fork, other episodes and other series are untouched.
+Deleting needs no vectors, so the store is opened with a bare Chroma client: no embedding model is loaded.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from chromadb.config import Settings
+
+from memory.client import connect
 from memory.records import order_of
-from memory.store import StoryMemory
 
 
-def retire_scenes(memory: StoryMemory, series: str, episode: int, from_scene: int) -> int:
-    """Delete every record of ``series`` episode ``episode`` at scene ``from_scene`` or later; returns how many."""
+def retire_scenes(location: str, series: str, episode: int, from_scene: int) -> int:
+    """Delete every record of ``series`` episode ``episode`` at scene ``from_scene`` or later from the store at
+    ``location`` (a directory or a Chroma server URL); returns how many went."""
+    gone = retire_from_client(
+        connect(location, Settings(anonymized_telemetry=False)), series, episode, from_scene
+    )
+    _forget_indexes(location)
+    return gone
+
+
+def retire_from_client(client: Any, series: str, episode: int, from_scene: int) -> int:
     low, high = order_of(episode, from_scene), order_of(episode + 1, 0)
     where = {"$and": [{"series": series}, {"order": {"$gte": low}}, {"order": {"$lt": high}}]}
     gone = 0
-    client = memory._client  # the store's own Chroma client, one per directory
     for listed in client.list_collections():
-        collection = client.get_collection(listed.name if hasattr(listed, "name") else str(listed))
+        collection = client.get_collection(getattr(listed, "name", str(listed)))
         ids = collection.get(where=where, include=[])["ids"]
         if ids:
             collection.delete(ids=ids)
             gone += len(ids)
-    memory._cast_count = None  # the character-version index is read again
     return gone
+
+
+def _forget_indexes(location: str) -> None:
+    """Stores this process has open on ``location`` read their character-version index again (it is refreshed
+    when the collection's size changes, which a retire followed by as many new versions would not show)."""
+    import memory
+
+    for (path, _thread), store in list(getattr(memory, "_OPEN", {}).items()):
+        if path == location:
+            store._cast_count = None
