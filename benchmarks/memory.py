@@ -284,14 +284,15 @@ def measure(
 
 
 def character_state(pkg: ModuleType, mem: Any, point: tuple[int, int], names: list[str]) -> object:
-    """What retrieve_context derives for the scene's characters: the history of every slot they touch,
-    resolved at the point, as state lines (a package from before typed facts has none: skipped)."""
-    if not hasattr(mem, "fact_history"):
+    """What retrieve_context derives for the scene's characters: the fact in force in every slot they
+    touch, as state lines (a package from before typed facts has none: skipped). Warm: the typed-fact index
+    is read once per process, in the untimed warm-up calls (``--index-load`` times that read)."""
+    if not hasattr(mem, "facts_in_force"):
         return None
     from memory.records import name_key
-    from memory.state import character_states, resolve
+    from memory.state import character_states
 
-    current, _ = resolve(mem.fact_history(SERIES, characters=names, before=point))
+    current = mem.facts_in_force(SERIES, characters=names, before=point)
     return character_states(current, {n: {name_key(n)} for n in names})
 
 

@@ -29,7 +29,9 @@ memory_app = typer.Typer(
     no_args_is_help=True,
 )
 
-MemoryDir = Annotated[Path, typer.Argument(help="a story memory (--memory DIR of dsr write), or a run directory")]
+MemoryDir = Annotated[
+    str, typer.Argument(help="a story memory (--memory DIR of dsr write), a run directory, or a Chroma server URL")
+]
 By = Annotated[str | None, typer.Option("--by", help="who makes the change (default: $USER)")]
 
 
@@ -44,9 +46,15 @@ def _who(by: str | None) -> str:
         return "unknown"
 
 
-def _open(path: Path) -> Any:
-    """The StoryMemory at ``path`` (or at ``path/memory``, a run directory's); never creates one."""
+def _open(location: str) -> Any:
+    """The StoryMemory at ``path`` (or at ``path/memory``, a run directory's, or on a Chroma server);
+    never creates a directory."""
     from memory import open_memory
+    from memory.client import is_server
+
+    if is_server(location):
+        return open_memory(location)
+    path = Path(location)
 
     for candidate in (path, path / "memory"):
         if (candidate / "chroma.sqlite3").is_file():

@@ -32,7 +32,8 @@ LABELS = {
 MAX_DETAILS = 8  # per character in a scene's inputs: the newest, most important kinds first
 
 
-def _rank(fact: Fact) -> tuple[int, int, str]:
+def rank(fact: Fact) -> tuple[int, int, str]:
+    """Story order; at one position the outline's word first and the writer's last (the last one stands)."""
     return fact.order, SOURCE_RANK.get(fact.source, 1), fact.id
 
 
@@ -46,7 +47,7 @@ def resolve(facts: Iterable[Fact]) -> tuple[list[Fact], dict[str, str]]:
     latest: dict[str, Fact] = {}
     superseded: dict[str, str] = {}
     current: list[Fact] = []
-    for fact in sorted((f for f in facts if f.active), key=_rank):
+    for fact in sorted((f for f in facts if f.active), key=rank):
         slot = fact.slot
         if slot is None:
             current.append(fact)
@@ -54,7 +55,7 @@ def resolve(facts: Iterable[Fact]) -> tuple[list[Fact], dict[str, str]]:
         if slot in latest:
             superseded[latest[slot].id] = fact.id
         latest[slot] = fact
-    return sorted([*current, *latest.values()], key=_rank), superseded
+    return sorted([*current, *latest.values()], key=rank), superseded
 
 
 @dataclass

@@ -23,9 +23,10 @@ small per-process indexes.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -48,6 +49,7 @@ from memory.records import (
     scene_id,
     split_names,
 )
+from memory.state import rank
 
 Position = tuple[int, int]
 Query = str | Sequence[float]  # a text to embed, or its vector when the caller already has it
@@ -161,32 +163,55 @@ class _Version(NamedTuple):
 
 
 class _Typed:
-    """One series' active typed facts: by id, by slot, and the slots each name is the subject or the
-    ``about`` of, so a character's history is read without a pass over the series."""
+    """One series' active typed facts: by id; per slot in story order (ties: the writer's word last, as
+    :func:`memory.state.resolve` ranks them); and per name, the slots it is the subject or the ``about`` of
+    with the first story position it was, so a character's history or state is read without a pass over the
+    series: a bisection per slot it touched."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, Fact] = {}
-        self.by_slot: dict[str, dict[str, Fact]] = {}
-        self.slots_of: dict[str, set[str]] = {}
+        self.by_slot: dict[str, list[Fact]] = {}
+        self.first_touch: dict[str, dict[str, int]] = {}  # name key -> slot -> first order it was named there
 
     def put(self, fact: Fact) -> None:
         self.drop(fact.id)
         if fact.slot is None or not fact.active:
             return
         self.by_id[fact.id] = fact
-        self.by_slot.setdefault(fact.slot, {})[fact.id] = fact
-        for name in (fact.subject, fact.about):
-            if name.strip():
-                self.slots_of.setdefault(name_key(name), set()).add(fact.slot)
+        bisect.insort(self.by_slot.setdefault(fact.slot, []), fact, key=rank)
+        self._touch(fact)
+
+    def _touch(self, fact: Fact) -> None:
+        for name in {name_key(fact.subject), name_key(fact.about)} - {""}:
+            slots = self.first_touch.setdefault(name, {})
+            slots[fact.slot] = min(slots.get(fact.slot, fact.order), fact.order)
 
     def drop(self, fact_id: str) -> None:
         old = self.by_id.pop(fact_id, None)
-        if old is not None and old.slot is not None:
-            self.by_slot.get(old.slot, {}).pop(fact_id, None)  # slots_of may keep a name: a harmless superset
+        if old is None or old.slot is None:
+            return
+        history = [f for f in self.by_slot.get(old.slot, []) if f.id != fact_id]
+        self.by_slot[old.slot] = history
+        for slots in self.first_touch.values():  # recounted from what is left (drops are rare: reruns)
+            slots.pop(old.slot, None)
+        for f in history:
+            self._touch(f)
 
-    def about(self, keys: set[str]) -> list[Fact]:
-        slots = set().union(*(self.slots_of.get(k, set()) for k in keys))
-        return [f for slot in slots for f in self.by_slot.get(slot, {}).values()]
+    def touched(self, keys: set[str], limit: int | None) -> set[str]:
+        """The slots any of ``keys`` is named in before ``limit``."""
+        return {
+            slot for key in keys for slot, first in self.first_touch.get(key, {}).items()
+            if limit is None or first < limit
+        }  # fmt: skip
+
+    def before(self, slot: str, limit: int | None) -> list[Fact]:
+        """The slot's facts strictly before ``limit``, in story order."""
+        history = self.by_slot.get(slot, [])
+        return history if limit is None else history[: bisect.bisect_left(history, (limit,), key=rank_order)]
+
+
+def rank_order(fact: Fact) -> tuple[int]:
+    return (fact.order,)
 
 
 class StoryMemory:
@@ -546,20 +571,26 @@ class StoryMemory:
         """Every active fact that carries state (see :attr:`Fact.slot`) strictly before ``before``, in
         story order, superseded ones included: the story as it stood at any point can be read back from
         it (:func:`memory.state.resolve`). With ``characters`` (aliases resolved): the whole history of
-        every slot one of them is the subject or the ``about`` of at some point, so an object a character
-        once held is followed into other hands."""
+        every slot one of them is the subject or the ``about`` of before that point, so an object a
+        character once held is followed into other hands."""
         limit = order_of(*before) if before is not None else None
         typed = self._typed_facts(series)
         if characters is None:
-            facts = list(typed.by_id.values())
-        else:  # every slot a name touched before ``before``, then each such slot's whole history there
-            keys = self._name_keys(series, characters, before)
-            touched = {
-                f.slot for f in typed.about(keys)
-                if (limit is None or f.order < limit) and {name_key(f.subject), name_key(f.about)} & keys
-            }  # fmt: skip
-            facts = [f for slot in touched if slot for f in typed.by_slot.get(slot, {}).values()]
-        return sorted((f for f in facts if limit is None or f.order < limit), key=lambda f: (f.order, f.id))
+            slots: Iterable[str] = typed.by_slot
+        else:
+            slots = typed.touched(self._name_keys(series, characters, before), limit)
+        return sorted((f for slot in slots for f in typed.before(slot, limit)), key=rank)
+
+    def facts_in_force(
+        self, series: str, *, characters: list[str], before: Position | None = None
+    ) -> list[Fact]:
+        """Per slot one of ``characters`` is named in before ``before``, the fact in force there: the same
+        as :func:`memory.state.resolve` of :meth:`fact_history`, read with one bisection per slot (what a
+        scene's retrieval needs, at any length of series)."""
+        limit = order_of(*before) if before is not None else None
+        typed = self._typed_facts(series)
+        slots = typed.touched(self._name_keys(series, characters, before), limit)
+        return sorted((history[-1] for slot in slots if (history := typed.before(slot, limit))), key=rank)
 
     def get_fact(self, fact_id: str) -> Fact | None:
         """One fact by id, whatever its status."""

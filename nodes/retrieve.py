@@ -12,7 +12,7 @@ from graph.state import SceneState
 from memory import StoryMemory, open_memory
 from memory.context import build_previous_context, profiles_for
 from memory.records import name_key
-from memory.state import character_states, in_priority, resolve
+from memory.state import character_states, in_priority
 from nodes.runtime import remember, scene_no, timed_node, write_artefact
 from story.schemas import CharacterProfile, TaskInput
 
@@ -33,10 +33,9 @@ def story_states(
     that established it; the facts in force about them (dumps, most important first) for the continuity
     check; and the ids of the facts the states show. Superseded facts are resolved away; memory keeps them."""
     names = x.outline.characters or x.character_names()
-    history = mem.fact_history(x.meta.series, characters=names, before=here)
-    if not history:
+    current = mem.facts_in_force(x.meta.series, characters=names, before=here)
+    if not current:
         return {}, [], set()
-    current, _ = resolve(history)
     cast = {
         p.name: {name_key(n) for n in [p.name, *p.aliases] if n.strip()}
         for p in x.characters

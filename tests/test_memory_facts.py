@@ -65,7 +65,8 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     return code, out, err
 
 
-def test_superseded_facts_stay_queryable_by_story_position(tmp_path):
+def test_superseded_facts_stay_queryable_by_story_position(tmp_path, monkeypatch):
+    monkeypatch.setattr("memory.store._PAGE", 2)  # whole-index reads go page by page
     with StoryMemory(tmp_path / "memory") as mem:
         mem.add_facts([
             fact(1, 2, "Mara pockets the brass key.", "holder", "the brass key", "MARA"),
@@ -82,6 +83,10 @@ def test_superseded_facts_stay_queryable_by_story_position(tmp_path):
         assert [f.about for f in resolve(now)[0] if f.kind == "holder"] == ["TOM"]
         assert [f.about for f in resolve(then)[0] if f.kind == "holder"] == ["MARA"]
         assert len([f for f in now if f.kind == "holder"]) == 2  # both stay stored
+        assert len(mem.all_facts(SERIES)) == 4 and mem.series() == [SERIES]
+        for point in ((1, 4), (2, 1)):  # what retrieval reads: the same, one bisection per slot
+            story = resolve(mem.fact_history(SERIES, characters=["MARA"], before=point))[0]
+            assert mem.facts_in_force(SERIES, characters=["MARA"], before=point) == story
         # Another process's writes are seen (the index is reread when the store's count changes under it).
         with StoryMemory(tmp_path / "memory") as other:
             other.add_facts([fact(1, 6, "Tom loses the brass key in the surf.", "holder", "the brass key")])
@@ -89,6 +94,7 @@ def test_superseded_facts_stay_queryable_by_story_position(tmp_path):
         # A rerun of a scene replaces what extraction said there.
         mem.delete_scene(SERIES, 1, 6)
         assert resolve(mem.fact_history(SERIES, characters=["TOM"]))[0][-1].about == "TOM"
+        assert [f.about for f in mem.facts_in_force(SERIES, characters=["TOM"]) if f.kind == "holder"] == ["TOM"]
 
 
 def test_a_writers_correction_wins_is_recorded_and_survives_a_rerun(tmp_path, monkeypatch, capsys):
