@@ -100,8 +100,12 @@ def judge_eval(
     max_repairs: int = 1,
     on_start: Callable[[int, int], None] = lambda total, cached: None,
     on_done: Callable[[], None] = lambda: None,
+    model_factory: Callable[[str, Any], Any] | None = None,
 ) -> dict[str, Any]:
-    """Judge every output of EVAL_DIR (and every pair of systems, both orders); returns counts."""
+    """Judge every output of EVAL_DIR (and every pair of systems, both orders); returns counts.
+
+    ``model_factory(role, config)`` builds the judge instead of the configured provider, as a run's
+    context does for its roles (tests script the judge this way)."""
     from models.factory import embedded_backend, get_chat_model, validate_role
     from models.settings import load_settings
 
@@ -131,7 +135,7 @@ def judge_eval(
         """The judge model, loaded on first use: a fully cached rerun loads nothing."""
         with load_lock:
             if not loaded:
-                loaded.append(get_chat_model("judge", settings))
+                loaded.append(model_factory("judge", cfg) if model_factory else get_chat_model("judge", settings))
             return loaded[0]
     versions = {"rubric": prompts.version(JUDGE_PROMPT), "pairwise": prompts.version(PAIR_PROMPT)}
     files = _Files(eval_dir, label)

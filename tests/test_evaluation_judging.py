@@ -35,9 +35,8 @@ class PositionBiased(GenericFakeChatModel):
 
 
 @pytest.fixture
-def judge(monkeypatch):
+def judge():
     model = PositionBiased(messages=itertools.repeat(AIMessage("{}")))
-    monkeypatch.setattr("models.factory.get_chat_model", lambda role, settings=None: model)
     return model
 
 
@@ -54,7 +53,7 @@ def eval_dir(tmp_path: Path) -> Path:
 
 
 def test_judging_writes_contract_rows_caches_and_exposes_position_bias(eval_dir, judge):
-    summary = judge_eval(eval_dir, samples=2, label="scripted")
+    summary = judge_eval(eval_dir, samples=2, label="scripted", model_factory=lambda role, cfg: judge)
     # 3 systems x 2 items scored; 1 pair x 2 items x 2 orders; the failed e2e run costs no model call
     assert summary["judged"] == 10 and summary["cached"] == 0
     assert judge.n == 2 * 5 + 2  # two samples for each of 5 real outputs, one call per usable pair order
@@ -68,9 +67,9 @@ def test_judging_writes_contract_rows_caches_and_exposes_position_bias(eval_dir,
     assert s1 == {"a": "a", "b": "b"}  # "A" both times = whichever system was shown first
     assert all(r["failed"] for r in pairs if r["item"] == "s2")
 
-    again = judge_eval(eval_dir, samples=2, label="scripted")
+    again = judge_eval(eval_dir, samples=2, label="scripted", model_factory=lambda role, cfg: judge)
     assert again["judged"] == 0 and again["cached"] == 10 and judge.n == 12
-    changed = judge_eval(eval_dir, samples=1, label="scripted")  # other rubric samples: scores judged again,
+    changed = judge_eval(eval_dir, samples=1, label="scripted", model_factory=lambda role, cfg: judge)  # other rubric samples: scores judged again,
     assert changed["judged"] == 6 and changed["cached"] == 4  # pair verdicts (one call per order) kept
 
     metrics = compute_metrics(eval_dir)
