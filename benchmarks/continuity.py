@@ -6,7 +6,8 @@ injury forgotten, the dead walking, a relationship carried on) and clean control
 holds before it. Every item goes through :func:`judging.continuity.check_continuity` exactly as the critic
 node calls it (the facts in force, the draft, the prose when the item has one), with:
 
-- ``embedded``: the packaged SmolLM2-135M as the ``memory`` role uses it (grammar-constrained answers);
+- ``embedded``: the ``memory`` role as configured (``DSR_MEMORY__*`` / dsr.toml): by default the packaged
+  SmolLM2-135M with grammar-constrained answers; point the role at a capable model to measure that model;
 - ``served``: a scripted-capable model (``tests.served_models:ScriptedClerk``) behind ``dsr serve``'s app,
   reached through the ``openai`` provider with ``response_format`` json_schema: it answers what a capable
   model would, so its figures measure the pipeline around the model (prompt, wire, validation, citing the
