@@ -41,10 +41,12 @@ def retire_from_client(client: Any, series: str, episode: int, from_scene: int) 
 
 
 def _forget_indexes(location: str) -> None:
-    """Stores this process has open on ``location`` read their character-version index again (it is refreshed
-    when the collection's size changes, which a retire followed by as many new versions would not show)."""
+    """Stores this process has open on ``location`` read their character-version and typed-fact indexes again
+    (each is refreshed when its collection's size changes, which a retire followed by as many new records
+    would not show)."""
     import memory
 
     for (path, _thread), store in list(getattr(memory, "_OPEN", {}).items()):
         if path == location:
             store._cast_count = None
+            store._typed_count = None
