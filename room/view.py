@@ -132,6 +132,12 @@ def run_view(run_id: str, run_dir: Path) -> RunView:
 REJECTED_TO = {"directives": "planner", "prose": "novelist"}
 
 
+def _note(values: dict[str, Any], stage: str | None) -> str | None:
+    """A rejection's note as the reviewer wrote it (the state keeps it as the stage's critique line)."""
+    note = (values.get("critique") or {}).get(stage or "") or ""
+    return note.removeprefix("- [human] ") or None
+
+
 def timeline(tree: Tree, chain: list[Node]) -> list[dict[str, Any]]:
     """What decided where a scene pass's draft went, in order: the writer's edit that forked it, every critic
     verdict (findings, route) and every human review (action, the stage a rejection went to, its note)."""
@@ -149,11 +155,7 @@ def timeline(tree: Tree, chain: list[Node]) -> list[dict[str, Any]]:
         elif step.startswith("review_"):
             review = node.values.get("last_review") or {}
             stage = review.get("stage") or REJECTED_TO.get(review.get("point", ""))
-            note = (
-                (node.values.get("critique") or {}).get(stage or "")
-                if review.get("action") == "reject"
-                else None
-            )
+            note = _note(node.values, stage) if review.get("action") == "reject" else None
             events.append({"kind": "review", **review, "stage": stage, "note": note})
     return events
 

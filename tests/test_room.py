@@ -149,7 +149,9 @@ def test_approve_and_reject_with_a_note_through_the_api(tmp_path, fake_models, p
     assert pending["scene"] == 2 and values["last_review"]["action"] == "reject"
     # The timeline shows where the draft went: the critic, your rejection and its note, the critic again.
     html = client.get("/scene", params={"run": "run", "n": 2}).text
-    assert html.index("critic #1: pass") < html.index("you: reject the scene</b> → novelist") < html.index(note)
+    assert (
+        html.index("critic #1: pass") < html.index("you: reject the scene</b> → novelist") < html.index(note)
+    )
     assert html.index(note) < html.index("critic #2: pass")
 
 
