@@ -122,7 +122,8 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     state = {"x": x, "directives": None, "critique": {"novelist": "ignored by the stage1 prompt"}}
     update = novelist_node(state, type("R", (), {"context": context})())
     system, user = prompts.messages("stage1", x_text=render_x(TaskInput.model_validate(x)))
-    assert [m.content for m in seen[0]] == [system[1], user[1]]
+    # The answer continues an assistant prefix: the critique as a note, then the <directives> tag (split decoding).
+    assert [m.content for m in seen[0]] == [system[1], user[1], "<note>\nignored by the stage1 prompt\n</note>\n<directives>"]
     assert update["prose"] == "Mara lifts the lamp."
     assert update["calls"][0]["note"].startswith("stage1@")
     scene_dir = next((tmp_path / "scenes").iterdir())
