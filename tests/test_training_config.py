@@ -127,8 +127,8 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     assert update["prose"] == "Mara lifts the lamp."
     assert update["calls"][0]["note"].startswith("stage1@")
     scene_dir = next((tmp_path / "scenes").iterdir())
-    own = json.loads((scene_dir / "novelist_directives.json").read_text())
-    assert own["parsed"] == {"pacing": {"beats": []}}
+    # The model's whole answer is kept (its directives half and its prose half).
+    assert '{"pacing": {"beats": []}}' in (scene_dir / "stage1_answer.txt").read_text()
     assert (scene_dir / "prose.md").read_text() == "Mara lifts the lamp.\n"
 
 
