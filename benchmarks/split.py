@@ -67,6 +67,7 @@ def one_scene(path: str, x: dict[str, Any], run_dir: Path, tokens: tuple[int, in
         os.environ.update(saved)
     assert split_decoding(context) is (path == "split")
     log = run_dir / CALL_LOG
+    run_dir.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
     state: dict[str, Any] = {"x": x, "critique": {}}
     started = time.perf_counter()
@@ -98,10 +99,17 @@ def per_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, Any]:
     from langchain_core.messages import HumanMessage
 
     warm.invoke([HumanMessage("Hi")], max_new_tokens=1)
+    # Both paths decode the directives under the same grammar: compile it before anything is timed.
+    from models import constrained
+    from models.constrained import Grammar
+    from story.schemas import CreativeDirectives
+
+    vocab = warm.loaded.model.config.vocab_size
+    constrained.compile_grammar(warm.loaded.tokenizer, vocab, Grammar.json_schema(CreativeDirectives))
     rows: dict[str, list[dict[str, Any]]] = {"split": [], "two-call": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for index in range(min(scenes, len(spec.scenes))):
-            x = spec.task_input(index).model_dump(mode="json")
+        for index in range(scenes):  # the episode's scenes in turn, again from the first when there are more
+            x = spec.task_input(index % len(spec.scenes)).model_dump(mode="json")
             order = ("split", "two-call") if index % 2 == 0 else ("two-call", "split")
             for path in order:
                 row = one_scene(path, x, Path(tmp) / path, tokens)
@@ -129,7 +137,9 @@ def per_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, Any]:
     return {"rows": rows, "mean_per_scene": summary}
 
 
-def calls_per_accepted_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, Any]:
+def calls_per_accepted_scene(
+    scenes: int, tokens: tuple[int, int], order: tuple[str, ...] = ("split", "two-call")
+) -> dict[str, Any]:
     from graph.call_log import read_call_log
 
     out: dict[str, Any] = {}
@@ -137,7 +147,7 @@ def calls_per_accepted_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         episode = Path(tmp) / "episode.yaml"
         episode.write_text(spec_text, encoding="utf-8")
-        for path in ("split", "two-call"):
+        for path in order:
             run = Path(tmp) / f"run-{path}"
             env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
             env |= role_env(path, *tokens) | {"DSR_SCREENWRITER__MAX_NEW_TOKENS": "192"}
@@ -159,6 +169,11 @@ def calls_per_accepted_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, 
             out[path] = {
                 "accepted_scenes": accepted,
                 "calls_per_scene": round(len(calls) / accepted, 2),
+                "prefilled_tokens_per_scene": round(
+                    sum(c["input_tokens"] - c.get("cached_tokens", 0) for c in calls) / accepted, 1
+                ),
+                "output_tokens_per_scene": round(sum(c["output_tokens"] for c in calls) / accepted, 1),
+                "model_seconds_per_scene": round(sum(c["seconds"] for c in calls) / accepted, 1),
                 "by_role_per_scene": {r: round(n / accepted, 2) for r, n in sorted(by_role.items())},
                 "seconds_per_scene": round(seconds / accepted, 1),
                 "statuses": [s.get("status") for s in report["scenes"]],
@@ -222,10 +237,13 @@ def note_effect(samples: int, tokens: tuple[int, int]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scenes", type=int, default=3)
+    parser.add_argument(
+        "--scenes", type=int, default=4, help="scene passes per path (the episode's scenes in turn)"
+    )
     parser.add_argument("--planner-tokens", type=int, default=256)
     parser.add_argument("--novelist-tokens", type=int, default=128)
     parser.add_argument("--runs", type=int, default=0, help="scenes per dsr write run (0: skip part 2)")
+    parser.add_argument("--two-call-first", action="store_true", help="part 2: run the two-call path first")
     parser.add_argument(
         "--note-samples", type=int, default=0, help="samples per arm of the note test (0: skip)"
     )
@@ -252,7 +270,8 @@ def main() -> None:
     if args.note_samples:
         results["note_effect"] = note_effect(args.note_samples, tokens)
     if args.runs:
-        results["runs"] = calls_per_accepted_scene(args.runs, tokens)
+        order = ("two-call", "split") if args.two_call_first else ("split", "two-call")
+        results["runs"] = calls_per_accepted_scene(args.runs, tokens, order)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
 
