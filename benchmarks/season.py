@@ -218,9 +218,9 @@ def measure_memory(bm: Any, pkg: Any, where: Any, scenes: list, seed: int, round
     benchmarks/memory.py's cases; a call that fails is reported with its error instead of a time."""
     import random
 
-    from memory.embedding import _cached_query
+    from memory.embedding import QUERY_CACHE
 
-    _cached_query.cache_clear()  # the same cases on both: neither may find the other's query vectors cached
+    QUERY_CACHE.clear()  # the same cases on both: neither may find the other's query vectors cached
     mem = pkg.StoryMemory(where)
     series = bm.SERIES
     calls: dict[str, Callable[[tuple[int, int], str, list[str]], object]] = {

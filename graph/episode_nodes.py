@@ -13,6 +13,8 @@ from graph.call_log import CALL_LOG, read_call_log, read_structured
 from graph.context import RunContext
 from graph.report import build_report
 from graph.state import EpisodeState
+from memory import open_memory
+from memory.context import embed_scene_queries
 from nodes.runtime import timed_node, write_artefact
 from screenplay.fountain_writer import write_fountain
 from screenplay.model import Screenplay
@@ -26,6 +28,11 @@ def start_scene_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[
     index = state["scene_index"] + 1 if state.get("accepted") else state.get("scene_index", 0)
     spec = EpisodeSpec.model_validate(state["spec"])
     x = spec.task_input(index)
+    if runtime.context.memory_dir:  # this and the later scenes' memory queries, embedded in one batch
+        later = [spec.task_input(i).outline for i in range(index, len(spec.scenes))]
+        embed_scene_queries(
+            open_memory(runtime.context.memory_dir), [(o.synopsis, o.characters) for o in later]
+        )
     return {
         "scene_index": index,
         "x": x.model_dump(mode="json"),
@@ -71,7 +78,9 @@ def assemble_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[str
         run_dir = Path(ctx.run_dir)
         outputs = {path.suffix.lstrip("."): str(path) for path in write_episode(run_dir, doc)}
         logged = read_call_log(run_dir / CALL_LOG)
-        report = build_report({**state, "scenes": records}, ctx.to_dict(), logged, read_structured(run_dir / CALL_LOG))
+        report = build_report(
+            {**state, "scenes": records}, ctx.to_dict(), logged, read_structured(run_dir / CALL_LOG)
+        )
         write_json(run_dir / "report.json", report)
         outputs["report"] = str(run_dir / "report.json")
     return {"outputs": outputs}

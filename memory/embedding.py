@@ -8,8 +8,8 @@ with this one. Chroma rebuilds the function from its config on every add/query (
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,14 +77,36 @@ def _one_thread() -> Iterator[None]:
             torch.set_num_threads(threads)
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_query(embedder: str, text: str) -> tuple[float, ...]:
-    model = load_model(embedder)
-    with _one_thread():
-        vector = model.encode(
-            [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-    return tuple(float(x) for x in vector[0])
+class _QueryCache:
+    """Query vectors per (embedder, text), least recently used dropped first. Not ``functools.lru_cache``:
+    an episode's scene queries are embedded in one batch (:meth:`SentenceEmbedding.embed_queries`, about
+    a third of the cost per query of one at a time here) and stored before any of them is asked for."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._vectors: OrderedDict[tuple[str, str], tuple[float, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[float, ...] | None:
+        with self._lock:
+            vector = self._vectors.get(key)
+            if vector is not None:
+                self._vectors.move_to_end(key)
+            return vector
+
+    def put(self, key: tuple[str, str], vector: tuple[float, ...]) -> None:
+        with self._lock:
+            self._vectors[key] = vector
+            self._vectors.move_to_end(key)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
+
+
+QUERY_CACHE = _QueryCache(1024)  # an episode's scene queries and its characters' profile sentences
 
 
 class SentenceEmbedding(EmbeddingFunction[Documents]):
@@ -105,7 +127,26 @@ class SentenceEmbedding(EmbeddingFunction[Documents]):
 
     def query_vector(self, text: str) -> list[float]:
         """One query's vector, cached: building one scene's context embeds the same query several times."""
-        return list(_cached_query(self.embedder, text))
+        return self.embed_queries([text])[0]
+
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """The vectors of ``texts`` (queries), the ones not cached embedded in one batch on one thread
+        and cached: the run embeds an episode's scene queries together at its first scene."""
+        known = {text: QUERY_CACHE.get((self.embedder, text)) for text in texts}
+        missing = [text for text, vector in known.items() if vector is None]
+        if missing:
+            with _one_thread():
+                vectors = self.model.encode(
+                    missing,
+                    batch_size=64,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            for text, vector in zip(missing, vectors, strict=True):
+                known[text] = tuple(float(x) for x in vector)
+                QUERY_CACHE.put((self.embedder, text), known[text])
+        return [list(known[text]) for text in texts]
 
     @property
     def dim(self) -> int:

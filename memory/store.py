@@ -223,7 +223,13 @@ class StoryMemory:
         self.embedding = SentenceEmbedding(embedder or DEFAULT_EMBEDDER)
         try:
             self._client = connect(self.path, _SETTINGS)
-            check_vectors(self._client, self.path, embedder_label(self.embedding.embedder), self.embedding.dim, COLLECTIONS)
+            check_vectors(
+                self._client,
+                self.path,
+                embedder_label(self.embedding.embedder),
+                self.embedding.dim,
+                COLLECTIONS,
+            )
             cols = [self._open(name) for name in COLLECTIONS]
         except BadInput:
             raise
@@ -444,18 +450,24 @@ class StoryMemory:
         pool = self._nearest(self._scenes, vector, series, before, max(4 * k, _MIN_POOL), exclude_ids)
         if not pool:
             return []
-        got = self._scenes.get(ids=pool, include=["metadatas", "documents", "embeddings"])
-        rows = {
-            sid: (_scene(d, m), e)
-            for sid, d, m, e in zip(
-                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True
-            )
-        }
-        ranked = [rows[sid] for sid in pool if sid in rows]
+        # The pool's vectors only: chroma's metadata decoding is what costs here, so only the k picked
+        # scenes are read whole.
+        got = self._scenes.get(ids=pool, include=["embeddings"])
+        vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
+        ranked = [sid for sid in pool if sid in vectors]
         picked = maximal_marginal_relevance(
-            np.asarray(vector, dtype=np.float32), [emb for _, emb in ranked], lambda_mult=mmr_lambda, k=k
+            np.asarray(vector, dtype=np.float32),
+            [vectors[sid] for sid in ranked],
+            lambda_mult=mmr_lambda,
+            k=k,
         )
-        return [ranked[i][0] for i in picked]
+        ids = [ranked[i] for i in picked]
+        got = self._scenes.get(ids=ids, include=["metadatas", "documents"])
+        rows = {
+            sid: _scene(d, m)
+            for sid, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+        return [rows[sid] for sid in ids if sid in rows]
 
     def _nearest(
         self,
@@ -531,7 +543,9 @@ class StoryMemory:
         rows, vectors = _last_per_id(facts, embeddings)
         if any(f.active for f in rows) and len(rows) <= _MAX_UNFILTERED:
             got = self._facts.get(ids=[f.id for f in rows if f.active], include=["metadatas"])
-            settled = {fid for fid, meta in zip(got["ids"], got["metadatas"], strict=True) if not _is_active(meta)}
+            settled = {
+                fid for fid, meta in zip(got["ids"], got["metadatas"], strict=True) if not _is_active(meta)
+            }
             if settled:
                 keep = [i for i, f in enumerate(rows) if f.id not in settled]
                 rows = [rows[i] for i in keep]
@@ -539,7 +553,9 @@ class StoryMemory:
         if not rows:
             return
         fresh = self._typed_fresh()
-        self._upsert(self._facts, [f.id for f in rows], [f.text for f in rows], [_fact_meta(f) for f in rows], vectors)
+        self._upsert(
+            self._facts, [f.id for f in rows], [f.text for f in rows], [_fact_meta(f) for f in rows], vectors
+        )
         self._index_typed(rows)
         self._typed_count = self._facts.count() if fresh else None
 
@@ -663,7 +679,9 @@ class StoryMemory:
                 include=["metadatas", "documents"],
             )
             return [
-                _fact(d, m) for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True) if _is_active(m)
+                _fact(d, m)
+                for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True)
+                if _is_active(m)
             ]
         if before is not None:
             return self._newest_facts(series, before, k, keys, extra)
@@ -719,7 +737,9 @@ class StoryMemory:
         }
 
 
-def _read_all(col: chromadb.Collection, include: list[str], where: dict[str, Any] | None = None) -> dict[str, list]:
+def _read_all(
+    col: chromadb.Collection, include: list[str], where: dict[str, Any] | None = None
+) -> dict[str, list]:
     """``col.get`` of everything ``where`` matches, in pages: one get of tens of thousands of records can
     exceed SQLite's bound-variable limit inside chroma ("too many SQL variables")."""
     out: dict[str, list] = {"ids": [], **{key: [] for key in include}}

@@ -197,6 +197,32 @@ def test_mmr_avoids_near_duplicates(mem: StoryMemory) -> None:
     assert diverse[0] == plain[0] and diverse[1] == 4  # MMR: the best copy, then the related new event
 
 
+def test_an_episodes_queries_embedded_in_one_batch_serve_every_scene(mem: StoryMemory, monkeypatch) -> None:
+    """A run embeds its scenes' memory queries in one batch at the first scene: each vector equals the one
+    embedded alone, and building a scene's previous context then embeds nothing (the model is not called)."""
+    from memory.context import embed_scene_queries, scene_query
+    from memory.embedding import QUERY_CACHE
+
+    write_episode_1(mem)
+    scenes = [("Mara lies to the harbour master about the wreck", ["MARA"]), ("Tom finds the scarf", ["TOM"])]
+    QUERY_CACHE.clear()
+    alone = [mem.embedding.embed([scene_query(*s)])[0] for s in scenes]
+    embed_scene_queries(mem, scenes)
+    for (synopsis, names), vector in zip(scenes, alone, strict=True):
+        cached = QUERY_CACHE.get((mem.embedding.embedder, scene_query(synopsis, names)))
+        assert cached is not None and max(abs(a - b) for a, b in zip(cached, vector, strict=True)) < 1e-5
+    calls = []
+    real_encode = mem.embedding.model.encode
+    monkeypatch.setattr(
+        mem.embedding.model, "encode", lambda *a, **k: calls.append(a) or real_encode(*a, **k)
+    )
+    story, _, ids = build_previous_context(mem, SERIES, 2, 1, *scenes[0])
+    assert ids and "Mara" in story and calls == []  # the context was built from the batch's vector
+    QUERY_CACHE.clear()
+    build_previous_context(mem, SERIES, 2, 1, *scenes[0])
+    assert len(calls) == 1  # not cached: embedded once, for all three reads
+
+
 def test_versioned_profiles(mem: StoryMemory) -> None:
     def version(ep: int, n: int, state: str, aliases: list[str] | None = None) -> CharacterRecord:
         return CharacterRecord(
