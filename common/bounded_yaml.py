@@ -10,6 +10,7 @@ before anything is constructed. It also refuses recursive aliases and nesting de
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -83,3 +84,27 @@ def load_yaml(text: str, source: str, *, max_nodes: int = MAX_NODES, max_chars: 
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def read_yaml_mapping(
+    path: Path, *, what: str, shape: str, limit: int, advice: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """``(text, mapping)`` of the YAML file a user gave as ``what`` ("an episode file"): a missing file, one
+    over ``limit`` bytes, text that is not UTF-8 or not YAML (with its line), and a document that is not a
+    mapping (it must hold ``shape``) are each one :class:`BadInput` line."""
+    if not path.is_file():
+        raise BadInput(f"{what.split(' ', 1)[1]} {path} does not exist")
+    if (size := path.stat().st_size) > limit:
+        raise BadInput(f"{path} is {size} bytes, more than the limit of {limit} bytes for {what}{advice}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = load_yaml(text, str(path), max_chars=limit)
+    except UnicodeDecodeError:
+        raise BadInput(f"{path} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise BadInput(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path} must be a YAML mapping with {shape}")
+    return text, data

@@ -33,10 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.bounded_yaml import load_yaml
+from common.bounded_yaml import read_yaml_mapping
 from common.errors import BadInput
 from common.fsutil import write_json
 from graph.context import RunContext
@@ -86,20 +85,7 @@ class EpisodeStatus:
 
 
 def _read_season(path: Path) -> SeasonSpec:
-    if not path.is_file():
-        raise BadInput(f"season file {path} does not exist")
-    if (size := path.stat().st_size) > MAX_FILE_BYTES:
-        raise BadInput(f"{path} is {size} bytes, more than the limit of {MAX_FILE_BYTES} for a season file")
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"), str(path), max_chars=MAX_FILE_BYTES)
-    except UnicodeDecodeError:
-        raise BadInput(f"{path} is not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise BadInput(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{path} must be a YAML mapping with an 'episodes' list")
+    _, data = read_yaml_mapping(path, what="a season file", shape="an 'episodes' list", limit=MAX_FILE_BYTES)
     try:
         return SeasonSpec.model_validate(data)
     except ValidationError as exc:
@@ -192,8 +178,11 @@ class Season:
                 "workers": self.workers,
                 "episodes": [
                     {
-                        "name": p.name, "file": str(p.source), "run_dir": str(self.out / p.name),
-                        "waits_for": list(p.needs), "status": self.statuses[p.name].status,
+                        "name": p.name,
+                        "file": str(p.source),
+                        "run_dir": str(self.out / p.name),
+                        "waits_for": list(p.needs),
+                        "status": self.statuses[p.name].status,
                         "detail": self.statuses[p.name].detail,
                     }  # fmt: skip
                     for p in self.planned
@@ -218,7 +207,8 @@ class Season:
         return [
             p.name
             for p in self.planned
-            if self.statuses[p.name].status == "waiting" and all(self.statuses[d].status == "done" for d in p.needs)
+            if self.statuses[p.name].status == "waiting"
+            and all(self.statuses[d].status == "done" for d in p.needs)
         ]
 
     # driving
@@ -255,7 +245,9 @@ class Season:
             with holding(run_dir, f"dsr season {self.out}"):
                 if (run_dir / RUN_FILE).is_file():
                     spec, context = load_run(run_dir)
-                    context = keep_models(run_dir, replace(context, model_factory=self.template.model_factory))
+                    context = keep_models(
+                        run_dir, replace(context, model_factory=self.template.model_factory)
+                    )
                     _, _, values = run_state(run_dir, checkpoints=self.checkpoints)
                     self._set(name, scenes_done=len(values.get("scenes", [])), detail="resuming")
                 else:
@@ -263,7 +255,11 @@ class Season:
                     context = replace(self.template, run_dir=str(run_dir))
                     context = start_run(spec, run_dir, context, self.checkpoints)
                 result = drive(
-                    run_dir, context, initial_input(spec), on_update=self._progress(name), checkpoints=self.checkpoints
+                    run_dir,
+                    context,
+                    initial_input(spec),
+                    on_update=self._progress(name),
+                    checkpoints=self.checkpoints,
                 )
         except Exception as exc:  # one episode's failure, whatever it is, is that episode's
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -276,7 +272,9 @@ class Season:
             self._set(name, status="done", detail="written", scenes_done=len(result.state.get("scenes", [])))
         elif result.paused_for is not None:
             point, scene = result.paused_for["point"], result.paused_for["scene"]
-            self._set(name, status="paused", detail=f"review of the {point} of scene {scene}: dsr resume {run_dir}")
+            self._set(
+                name, status="paused", detail=f"review of the {point} of scene {scene}: dsr resume {run_dir}"
+            )
         else:
             self._set(name, status="paused", detail="stopped before finishing")
 
@@ -285,6 +283,8 @@ class Season:
             status = self.statuses[name]
             done = status.scenes_done + (node == "commit")
             scene = min(done + 1, status.scenes_total)
-            self._set(name, node=node, scenes_done=done, detail=f"scene {scene}/{status.scenes_total}: {node} done")
+            self._set(
+                name, node=node, scenes_done=done, detail=f"scene {scene}/{status.scenes_total}: {node} done"
+            )
 
         return on_update

@@ -25,7 +25,7 @@ from pydantic import (
     field_validator,
 )
 
-from common.bounded_yaml import load_yaml
+from common.bounded_yaml import read_yaml_mapping
 from common.errors import BadInput
 from memory.records import ORDER_STRIDE
 from story.schemas import CharacterProfile, Metadata, PreviousContext, SceneOutline, TaskInput
@@ -203,25 +203,10 @@ def _canonical_names(characters: list[CharacterEntry]) -> dict[str, str]:
 def load_episode(path: str | Path) -> EpisodeSpec:
     """Read and validate an episode file; every problem, limits included, is one :class:`BadInput` line."""
     source = Path(path)
-    if not source.is_file():
-        raise BadInput(f"episode file {source} does not exist")
-    size = source.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise BadInput(
-            f"{source} is {size} bytes, more than the limit of {MAX_FILE_BYTES} bytes for an episode file; "
-            "shorten the outlines or split the episode"
-        )
-    try:
-        text = source.read_text(encoding="utf-8")
-        data = load_yaml(text, str(source), max_chars=MAX_FILE_BYTES)
-    except UnicodeDecodeError:
-        raise BadInput(f"{source} is not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise BadInput(f"{source} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"{source} must be a YAML mapping with title, series and scenes")
+    text, data = read_yaml_mapping(
+        source, what="an episode file", shape="title, series and scenes", limit=MAX_FILE_BYTES,
+        advice="; shorten the outlines or split the episode",
+    )  # fmt: skip
     try:
         return EpisodeSpec.model_validate(data)
     except ValidationError as exc:
