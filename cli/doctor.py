@@ -13,7 +13,15 @@ from rich.table import Table
 from cli.console import console, err_console
 from models.settings import ROLES, RoleConfig, Settings, config_path, load_settings
 
-_PACKAGES = ("torch", "transformers", "langgraph", "langchain-core", "langchain-openai", "chromadb", "dsr-screenwriter")
+_PACKAGES = (
+    "torch",
+    "transformers",
+    "langgraph",
+    "langchain-core",
+    "langchain-openai",
+    "chromadb",
+    "dsr-screenwriter",
+)
 
 
 def _version(name: str) -> str:
@@ -63,14 +71,50 @@ def _check_models(settings: Settings) -> list[tuple[str, bool, str]]:
     return results
 
 
-def doctor() -> None:
-    """Show the configuration and check every configured model, the GPU, caches and versions."""
+def _check_services(checkpoints: str | None, memory: str | None) -> list[tuple[str, bool, str]]:
+    """The checkpoint database and the memory server a run would use, each reached once (read-only)."""
+    from common.errors import BadInput
+    from graph.checkpoints import probe as probe_checkpoints
+    from memory.client import is_server
+    from memory.client import probe as probe_memory
+
+    results: list[tuple[str, bool, str]] = []
+    try:
+        found = probe_checkpoints(checkpoints)
+        results.append(("checkpoints", True, found or "SQLite in each run directory"))
+    except BadInput as exc:
+        results.append(("checkpoints", False, str(exc)))
+    if memory and is_server(memory):
+        try:
+            results.append(("memory", True, probe_memory(memory.rstrip("/"))))
+        except BadInput as exc:
+            results.append(("memory", False, str(exc)))
+    elif memory:
+        results.append(("memory", True, f"directory {memory} (local Chroma store)"))
+    return results
+
+
+def doctor(
+    checkpoints: str | None = typer.Option(
+        None, help="checkpoint database to check: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS)"
+    ),
+    memory: str | None = typer.Option(
+        None, help="story memory to check: a Chroma server http(s)://HOST:PORT"
+    ),
+    models: bool = typer.Option(True, help="send each configured model a one-token request"),
+) -> None:
+    """Show the configuration and check every configured model, the checkpoint database and memory server,
+    the GPU, caches and versions."""
     settings = load_settings()
     console.print(_config_table(settings))
 
     import torch
 
-    gpu = f"CUDA {torch.version.cuda}: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "none (CPU)"
+    gpu = (
+        f"CUDA {torch.version.cuda}: {torch.cuda.get_device_name(0)}"
+        if torch.cuda.is_available()
+        else "none (CPU)"
+    )
     env = Table(title="Environment", show_header=False)
     env.add_row("python", f"{platform.python_version()} ({sys.executable})")
     env.add_row("GPU", gpu)
@@ -84,14 +128,18 @@ def doctor() -> None:
     console.print(env)
 
     problems = []
-    checks = Table(title="Model checks (one-token request)")
-    for column in ("role", "ok", "detail"):
-        checks.add_column(column)
-    for role, ok, detail in _check_models(settings):
-        checks.add_row(role, "[green]yes[/]" if ok else "[red]no[/]", detail)
-        if not ok:
-            problems.append(f"{role}: {detail}")
-    console.print(checks)
+    sections = [("Backing services", "service", _check_services(checkpoints, memory))]
+    if models:
+        sections.insert(0, ("Model checks (one-token request)", "role", _check_models(settings)))
+    for title, kind, results in sections:
+        checks = Table(title=title)
+        for column in (kind, "ok", "detail"):
+            checks.add_column(column)
+        for name, ok, detail in results:
+            checks.add_row(name, "[green]yes[/]" if ok else "[red]no[/]", detail)
+            if not ok:
+                problems.append(f"{name}: {detail}")
+        console.print(checks)
     if problems:
         err_console.print("dsr doctor found problems:")
         for line in problems:

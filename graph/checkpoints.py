@@ -156,6 +156,25 @@ def check_sqlite(path: Path) -> None:
         )
 
 
+def probe(option: str | None = None) -> str | None:
+    """For ``dsr doctor``: the checkpoint store a new run would use, reached read-only (no tables created).
+    ``None`` when that is SQLite in the run directory; else what the server says; a problem is BadInput."""
+    store = choose(option)
+    if store.store != "postgres":
+        return None
+    import psycopg
+
+    address = given_address(option)
+    assert address is not None and store.url is not None
+    try:
+        with psycopg.connect(address, connect_timeout=10, autocommit=True) as conn:
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            tables = conn.execute("SELECT to_regclass('checkpoints') IS NOT NULL").fetchone()[0]
+    except psycopg.Error as exc:
+        raise _unreachable(store.url, exc) from None
+    return f"{store.url}: PostgreSQL {version}, " + ("checkpoint tables present" if tables else "no runs yet")
+
+
 def _unreachable(store_url: str, exc: BaseException) -> BadInput:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return BadInput(
@@ -212,7 +231,9 @@ def prepare(store: CheckpointStore, option: str | None = None) -> None:
 
 
 @contextmanager
-def open_saver(run_dir: Path, store: CheckpointStore, option: str | None = None) -> Iterator[BaseCheckpointSaver]:
+def open_saver(
+    run_dir: Path, store: CheckpointStore, option: str | None = None
+) -> Iterator[BaseCheckpointSaver]:
     """The run's checkpointer; a Postgres connection lost mid-run becomes one line saying the run is kept."""
     if store.store == "sqlite":
         from langgraph.checkpoint.sqlite import SqliteSaver

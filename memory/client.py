@@ -39,7 +39,9 @@ def _server_parts(url: str) -> tuple[str, int, bool]:
     except ValueError:
         port = -1
     if not parts.hostname or port == -1 or parts.path.strip("/") or parts.query:
-        raise BadInput(f"--memory {url!r} is not a Chroma server address; use http://HOST:PORT (or a directory)")
+        raise BadInput(
+            f"--memory {url!r} is not a Chroma server address; use http://HOST:PORT (or a directory)"
+        )
     ssl = parts.scheme == "https"
     return parts.hostname, port or (443 if ssl else 8000), ssl
 
@@ -65,6 +67,15 @@ def memory_location(memory: str, *, force: bool = False) -> str:
     return str(memory)
 
 
+def probe(location: str) -> str:
+    """For ``dsr doctor``: a Chroma server reached (token included) and what it holds; a problem is BadInput."""
+    client = connect(location, Settings(anonymized_telemetry=False))
+    names = sorted(getattr(c, "name", str(c)) for c in client.list_collections())
+    return f"{location}: Chroma {client.get_version()}, " + (
+        f"collections {', '.join(names)}" if names else "empty (no memory written yet)"
+    )
+
+
 def connect(location: str | os.PathLike[str], settings: Settings) -> Any:
     """A Chroma client for a directory (``PersistentClient``) or a server URL (``HttpClient``, which checks
     the server is there before returning)."""
@@ -78,8 +89,10 @@ def connect(location: str | os.PathLike[str], settings: Settings) -> Any:
         )
     except Exception as exc:  # httpx errors, chroma's auth and version errors
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = f"check {TOKEN_ENV}" if "401" in reason or "403" in reason or "auth" in reason.lower() else (
-            f"start it (chroma run --host {host} --port {port} --path DIR) or fix --memory"
+        hint = (
+            f"check {TOKEN_ENV}"
+            if "401" in reason or "403" in reason or "auth" in reason.lower()
+            else (f"start it (chroma run --host {host} --port {port} --path DIR) or fix --memory")
         )
         raise BadInput(f"Chroma server {location} is unreachable ({reason[:200]}); {hint}") from None
 

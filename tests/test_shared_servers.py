@@ -230,6 +230,24 @@ def test_wrong_addresses_are_one_line_and_write_nothing(tmp_path, room):
         assert not (tmp_path / "run" / "run.json").exists()
 
 
+def test_doctor_reaches_the_checkpoint_database_and_the_memory_server(postgres_url, chroma_url):
+    """``dsr doctor`` checks the services a run would use, never printing the password; a dead address is a
+    problem it names, with exit status 1."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSR_", "PG"))}
+    good = dsr("doctor", "--no-models", "--checkpoints", postgres_url, "--memory", chroma_url, env=env, timeout=120)
+    assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
+    flat = " ".join(good.stdout.split())
+    assert "PostgreSQL" in flat and "Chroma" in flat and "all checks passed" in flat
+    assert PG_PASSWORD not in good.stdout + good.stderr
+    dead = f"127.0.0.1:{free_port()}"
+    bad = dsr("doctor", "--no-models", "--checkpoints", f"postgresql://dsr@{dead}/dsr", "--memory", f"http://{dead}",
+              env=env, timeout=120)  # fmt: skip
+    problems = " ".join(bad.stderr.split())
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert f"checkpoints: checkpoint database postgresql://dsr@{dead}/dsr is unreachable" in problems
+    assert f"memory: Chroma server http://{dead} is unreachable" in problems
+
+
 def test_langgraph_server_keeps_its_threads_in_postgres(tmp_path, room, postgres_url, chroma_url):
     """LangGraph Server (``langgraph dev`` with langgraph.postgres.json): a scene thread pauses at prose review
     over the standard API, the server is stopped and started again, and the thread resumes from its checkpoints
