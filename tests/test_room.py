@@ -72,6 +72,8 @@ def test_the_page_shows_the_episode_the_pending_review_and_ships_its_own_script(
     assert [f'id="scene-{n}"' in html for n in (1, 2, 3)] == [True, True, True]
     assert '<p class="heading">' in html  # the screenplay as the HTML export lays it out
     assert 'src="/static/room.js"' in html and 'src="http' not in html and 'href="http' not in html  # no CDN
+    script = client.get("/static/room.js")
+    assert page.headers["content-encoding"] == script.headers["content-encoding"] == "gzip"  # httpx asks for it
     assert (
         client.get("/static/room.js").status_code == 200
         and "EventSource" in client.get("/static/room.js").text
@@ -190,6 +192,7 @@ def test_progress_streams_as_server_sent_events(tmp_path, fake_models, passing):
     events = []
     with client.stream("GET", "/events", params={"run": "run", "after": 0}) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in stream.headers  # never gzipped: a buffered stream would stall
         for line in stream.iter_lines():
             if line.startswith("data: "):
                 events.append(json.loads(line[6:]))
