@@ -15,7 +15,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_path):  # noqa: F811
+    import copy
+
     import torch
+    from safetensors.torch import load_file
 
     from models.weights import load_transformers
 
@@ -33,11 +36,26 @@ def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_
     merged = load_transformers(str(out), device="cpu")
     adapted = load_transformers(record["base"], adapter=str(stage1_adapter), device="cpu")
     assert merged.tokenizer.chat_template == adapted.tokenizer.chat_template
+    # The adapter is trained (tests/stage1_adapter.py: LoRA's B starts at zero), so merging it changes the model.
+    lora_b = [
+        t for name, t in load_file(stage1_adapter / "adapter_model.safetensors").items() if "lora_B" in name
+    ]
+    assert lora_b and all(t.abs().max() > 0 for t in lora_b), "an untrained adapter: merging changes nothing"
+    base = load_transformers(record["base"], device="cpu")
     ids = adapted.tokenizer("Mara lifts the lamp.", return_tensors="pt")["input_ids"]
+    # Compared in float32 (copies: the loaded models are shared by the process): bf16 arithmetic alone moves
+    # these logits by up to ~0.8, as much as a small adapter does; in float32 merged and adapted differ only by
+    # the rounding of the merged weights to bf16.
     with torch.inference_mode():
-        a, b = merged.model(ids).logits.float(), adapted.model(ids).logits.float()
-    # Same weights (both bf16 at load): the same next tokens and near-identical logits.
-    assert torch.equal(a.argmax(-1), b.argmax(-1)) and (a - b).abs().max() < 0.05
+        m, a, b = (copy.deepcopy(x.model).float()(ids).logits for x in (merged, adapted, base))
+    moved, gap = (a - b).abs(), (m - a).abs()
+    print(f"logits |adapted - base| max {moved.max():.3f} mean {moved.mean():.3f}; "
+          f"|merged - adapted| max {gap.max():.3f} mean {gap.mean():.3f}")  # fmt: skip
+    # merged = base + adapter: far from the base, close to the adapter applied at run time (measured: 2.59 /
+    # 0.60 apart from the base, 0.15 / 0.03 from the adapter), and the same next tokens.
+    assert moved.max() > 0.5 and (m - b).abs().max() > 0.5, moved.max()
+    assert gap.max() < moved.max() / 5 and gap.mean() < moved.mean() / 5, (gap.max(), moved.max())
+    assert torch.equal(m.argmax(-1), a.argmax(-1))
 
 
 def test_train_merge_writes_the_merged_model_beside_the_adapter(stage1_adapter):  # noqa: F811
