@@ -1,7 +1,8 @@
 """One tiny ``dsr train --merge`` LoRA run per test session, for the tests that need a real adapter directory
-(export, vLLM): two optimizer steps of tests/test_training.py's smoke configuration, through the CLI, kept
-under the session's base temporary directory and reused by every module that asks (each module importing
-the fixture gets its own fixture instance; the directory on disk is what they share)."""
+(export, vLLM): one optimizer step (one that changes the model: see TINY) of tests/test_training.py's smoke
+configuration, through the CLI, kept under the session's base temporary directory and reused by every module
+that asks (each module importing the fixture gets its own fixture instance; the directory on disk is what
+they share)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import pytest
 from tests.servers import VENV_BIN
 from tests.test_training import SMOKE
 
-# No warmup and a larger rate than SMOKE's: LoRA's B starts at zero, and a first step at warmup's rate 0 (the
-# default 10 % of one step rounds up to one) leaves the model unchanged; two steps at 2e-3 move the merged bf16
-# weights well past their rounding, so base, adapter and merged model are told apart (tests/test_export.py).
-TINY = SMOKE | {"max_steps": 2, "warmup_ratio": 0.0, "learning_rate": 2e-3, "eval_steps": 2, "save_steps": 2,
+# One step, without warmup, at 8x SMOKE's rate: LoRA's B starts at zero, and a first step at warmup's rate 0
+# (the default 10 % of one step rounds up to one) left the model unchanged. Adam's first step moves every
+# element of B by the rate, enough to carry the merged bf16 weights well past their rounding, so base, adapter
+# and merged model are told apart (tests/test_export.py); a second step would cost ~50 s on a loaded CPU.
+TINY = SMOKE | {"max_steps": 1, "warmup_ratio": 0.0, "learning_rate": 4e-3, "eval_steps": 1, "save_steps": 1,
                 "samples": 0}  # fmt: skip
 
 
