@@ -30,7 +30,10 @@ def stage1_adapter(synthesis_data, tmp_path_factory) -> Path:
     its adapter (``--merge``)."""
     from models.weights import TRAIN_MARKER
 
-    out = tmp_path_factory.getbasetemp() / "stage1-adapter"
+    # CI (.ci/run) names one directory for both of its pytest sessions, so that `make test-vllm` serves the
+    # adapter `make test` trained (test_export.py) instead of training it again.
+    shared = os.environ.get("DSR_TEST_ADAPTER_DIR")
+    out = Path(shared) if shared else tmp_path_factory.getbasetemp() / "stage1-adapter"
     if not (out / TRAIN_MARKER).is_file():
         config = tmp_path_factory.getbasetemp() / "stage1-adapter.yml"
         config.write_text(json.dumps(TINY), encoding="utf-8")  # JSON is valid YAML

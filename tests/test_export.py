@@ -51,8 +51,8 @@ def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_
     moved, gap = (a - b).abs(), (m - a).abs()
     print(f"logits |adapted - base| max {moved.max():.3f} mean {moved.mean():.3f}; "
           f"|merged - adapted| max {gap.max():.3f} mean {gap.mean():.3f}")  # fmt: skip
-    # merged = base + adapter: far from the base, close to the adapter applied at run time (measured: 2.59 /
-    # 0.60 apart from the base, 0.15 / 0.03 from the adapter), and the same next tokens.
+    # merged = base + adapter: far from the base, close to the adapter applied at run time (measured, max / mean:
+    # 3.29 / 0.79 from the base, 0.16 / 0.03 from the adapter), and the same next tokens.
     assert moved.max() > 0.5 and (m - b).abs().max() > 0.5, moved.max()
     assert gap.max() < moved.max() / 5 and gap.mean() < moved.mean() / 5, (gap.max(), moved.max())
     assert torch.equal(m.argmax(-1), a.argmax(-1))
