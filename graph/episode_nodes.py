@@ -13,8 +13,7 @@ from graph.call_log import CALL_LOG, read_call_log, read_structured
 from graph.context import RunContext
 from graph.report import build_report
 from graph.state import EpisodeState
-from memory import open_memory
-from memory.context import embed_scene_queries
+from memory import embed_scene_queries, open_memory
 from nodes.runtime import timed_node, write_artefact
 from screenplay.fountain_writer import write_fountain
 from screenplay.model import Screenplay

@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from memory.context import approx_tokens, build_previous_context, profiles_for  # noqa: E402
+from memory.context import approx_tokens, build_previous_context, embed_scene_queries, profiles_for  # noqa: E402
 from memory.records import CharacterRecord, Fact, SceneRecord  # noqa: E402
 from memory.store import StoryMemory  # noqa: E402
 
@@ -40,6 +40,7 @@ __all__ = [
     "StoryMemory",
     "approx_tokens",
     "build_previous_context",
+    "embed_scene_queries",
     "open_memory",
     "profiles_for",
 ]
