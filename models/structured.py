@@ -31,7 +31,7 @@ from langchain_core.runnables.config import ensure_config, get_callback_manager_
 from pydantic import BaseModel, ValidationError
 
 import prompts
-from models.constrained import Grammar
+from models.constrained import Grammar, endpoint_schema
 from models.messages import message_text
 
 T = TypeVar("T", bound=BaseModel)
@@ -251,7 +251,8 @@ def request_kwargs(mech: Mechanism, schema: type[BaseModel]) -> dict[str, Any]:
     if mech == "json_schema":
         from openai.lib._pydantic import to_strict_json_schema
 
-        spec = {"name": schema.__name__, "schema": to_strict_json_schema(schema), "strict": True}
+        strict = endpoint_schema(to_strict_json_schema(schema))
+        spec = {"name": schema.__name__, "schema": strict, "strict": True}
         return {"response_format": {"type": "json_schema", "json_schema": spec}}
     if mech == "json_object":
         return {"response_format": {"type": "json_object"}}

@@ -113,3 +113,33 @@ def test_real_model_within_bounded_attempts(embedded_model):
         assert "Verdict: no valid JSON object after 2 attempts (" in str(exc) and exc.mechanism == "grammar"
     else:
         assert 1 <= result.value.score <= 12 and result.attempts <= 2 and result.mechanism == "grammar"
+
+
+def _string_nodes(node: object) -> list[dict]:
+    if isinstance(node, list):
+        return [s for item in node for s in _string_nodes(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if node.get("type") == "string" else []
+    return own + [s for value in node.values() for s in _string_nodes(value)]
+
+
+def test_the_schema_sent_to_an_endpoint_bounds_its_strings_by_length_alone():
+    """vLLM's xgrammar backend refuses a string with a ``pattern`` and a length bound (400) and crashes on a
+    pattern alone (500) — found by tests/test_vllm.py, where the three judges' verdicts failed — so an endpoint
+    is sent lengths only: the bounds the local grammar writes into its patterns, no pattern."""
+    from judging.continuity import ContinuityVerdict
+    from judging.rubric import ERROR_CHARS, RATIONALE_CHARS, RubricVerdict
+    from models.structured import request_kwargs
+    from story.extraction import SceneFacts
+    from tests.test_constrained import SCHEMAS
+
+    for schema in [*SCHEMAS, ContinuityVerdict, SceneFacts]:
+        sent = request_kwargs("json_schema", schema)["response_format"]["json_schema"]
+        assert sent["strict"] is True and sent["name"] == schema.__name__
+        for node in _string_nodes(sent["schema"]):
+            assert "pattern" not in node, (schema.__name__, node)
+    props = request_kwargs("json_schema", RubricVerdict)["response_format"]["json_schema"]["schema"]["properties"]
+    assert (props["rationale"]["minLength"], props["rationale"]["maxLength"]) == (1, RATIONALE_CHARS)
+    error_item = props["errors"]["properties"]["format"]["items"]
+    assert (error_item["minLength"], error_item["maxLength"]) == (1, ERROR_CHARS)

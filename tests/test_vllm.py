@@ -210,6 +210,31 @@ def test_episode_with_the_adapter_in_split_mode_and_the_base_for_stage2(vllm_ser
     ][0]
 
 
+def test_the_critics_rubric_on_the_base_through_json_schema(vllm_server):
+    """The critic's rubric call for real on vLLM: the episode above never reaches it (the adapter's plan fails the
+    rule checks first), so the critic role's model judges a scene that passes them, with ``response_format``
+    json_schema: vLLM's guided decoding holds the verdict to the schema (a semantic rule may still take its one
+    repair turn), and the tally says which mechanism was used."""
+    from judging.rubric import judge_scene
+    from models.factory import get_chat_model
+    from models.settings import load_settings
+    from models.structured import counting, tally
+    from story.schemas import TaskInput
+
+    data = ROOT / "tests" / "data" / "critic"
+    x = TaskInput.model_validate(json.loads((data / "scene.json").read_text()))
+    critic = {"provider": "openai", "base_url": vllm_server.base_url, "model": "smol", "structured": "json_schema",
+              "temperature": 0.0, "max_new_tokens": 320, "max_retries": 0, "timeout_s": 900}  # fmt: skip
+    model = get_chat_model("critic", load_settings(critic=critic))
+    with counting() as events:
+        result = judge_scene(model, x, (data / "good_scene.fountain").read_text())
+    figures = tally(events)["critic"]
+    assert figures["mechanisms"] == {"json_schema": 1} and figures["truncations"] == 0, figures
+    assert not result.failures and len(result.verdicts) == 1, [f.reason for f in result.failures]
+    assert 1 <= result.verdicts[0].score <= 12 and result.verdicts[0].rationale.strip()
+    vllm_server.results["critic_rubric"] = {**figures, "score": result.verdicts[0].score}
+
+
 def test_synthesis_teacher_step_at_concurrency_8(vllm_server, corpus_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
     env |= _role_env(vllm_server, "teacher", "smol", 16)  # concurrency is the point, not the answers
