@@ -14,6 +14,7 @@ from graph.context import RunContext
 from graph.report import build_report
 from graph.state import EpisodeState
 from memory import embed_scene_queries, open_memory
+from memory.context import scene_query
 from nodes.runtime import timed_node, write_artefact
 from screenplay.fountain_writer import write_fountain
 from screenplay.model import Screenplay
@@ -27,11 +28,12 @@ def start_scene_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[
     index = state["scene_index"] + 1 if state.get("accepted") else state.get("scene_index", 0)
     spec = EpisodeSpec.model_validate(state["spec"])
     x = spec.task_input(index)
-    if runtime.context.memory_dir:  # this and the later scenes' memory queries, embedded in one batch
-        later = [spec.task_input(i).outline for i in range(index, len(spec.scenes))]
-        embed_scene_queries(
-            open_memory(runtime.context.memory_dir), [(o.synopsis, o.characters) for o in later]
-        )
+    if runtime.context.memory_dir:
+        mem = open_memory(runtime.context.memory_dir)
+        if not mem.embedding.has_query(scene_query(x.outline.synopsis, x.outline.characters)):
+            # the first scene this process writes: its and the later scenes' memory queries in one batch
+            later = [spec.task_input(i).outline for i in range(index, len(spec.scenes))]
+            embed_scene_queries(mem, [(o.synopsis, o.characters) for o in later])
     return {
         "scene_index": index,
         "x": x.model_dump(mode="json"),

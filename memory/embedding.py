@@ -129,6 +129,10 @@ class SentenceEmbedding(EmbeddingFunction[Documents]):
         """One query's vector, cached: building one scene's context embeds the same query several times."""
         return self.embed_queries([text])[0]
 
+    def has_query(self, text: str) -> bool:
+        """Whether ``text``'s query vector is cached (a run embeds its episode's queries once)."""
+        return QUERY_CACHE.get((self.embedder, text)) is not None
+
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """The vectors of ``texts`` (queries), the ones not cached embedded in one batch on one thread
         and cached: the run embeds an episode's scene queries together at its first scene."""

@@ -207,7 +207,9 @@ def test_an_episodes_queries_embedded_in_one_batch_serve_every_scene(mem: StoryM
     scenes = [("Mara lies to the harbour master about the wreck", ["MARA"]), ("Tom finds the scarf", ["TOM"])]
     QUERY_CACHE.clear()
     alone = [mem.embedding.embed([scene_query(*s)])[0] for s in scenes]
+    assert not mem.embedding.has_query(scene_query(*scenes[1]))
     embed_scene_queries(mem, scenes)
+    assert mem.embedding.has_query(scene_query(*scenes[1]))
     for (synopsis, names), vector in zip(scenes, alone, strict=True):
         cached = QUERY_CACHE.get((mem.embedding.embedder, scene_query(synopsis, names)))
         assert cached is not None and max(abs(a - b) for a, b in zip(cached, vector, strict=True)) < 1e-5

@@ -190,7 +190,18 @@ def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state
     first = {"spec": THREE.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
     config = {"configurable": {"thread_id": "ep"}, "callbacks": [CallLog(run / CALL_LOG)]}
     context = fake_models.context(mode="dsr-nocot", use_rubric=False, run_dir=str(run), memory_dir=str(tmp_path / "memory"))
+    from memory.context import scene_query
+    from memory.embedding import QUERY_CACHE, SentenceEmbedding
+
+    QUERY_CACHE.clear()
+    batches: list[list[str]] = []
+    real_embed_queries = SentenceEmbedding.embed_queries
+    monkeypatch.setattr(SentenceEmbedding, "embed_queries", lambda self, texts: batches.append(list(texts))
+                        or real_embed_queries(self, texts))  # fmt: skip
     graph.invoke(first, config, context=context)
+    # The three scenes' memory queries were embedded together, once, before the first scene's retrieval.
+    queries = [scene_query(THREE.task_input(i).outline.synopsis, THREE.task_input(i).outline.characters) for i in range(3)]
+    assert [b for b in batches if set(b) & set(queries)][0] == queries
 
     scene = run / "scenes"
     x3 = TaskInput.model_validate(json.loads((scene / "03" / "inputs.json").read_text()))
