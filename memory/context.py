@@ -128,7 +128,8 @@ def build_previous_context(
     before = (episode, scene_no)
     query = scene_query(synopsis, names)
     vector = mem.embedding.query_vector(query) if query else None
-    # The three reads are independent and spend their time in chroma's native code, so they overlap.
+    # Chroma spends these reads in native code, so the facts read overlaps the recent scenes and then the
+    # similar ones (which leave the recent ones out, so they wait for them).
     recent_read = _reads().submit(mem.recent_scenes, series, before, k=RECENT_K)
     facts_read = _reads().submit(
         mem.facts, series, characters=names or None, query=vector, before=before, k=FACTS_K
