@@ -79,6 +79,8 @@ def probe(location: str) -> str:
 def connect(location: str | os.PathLike[str], settings: Settings) -> Any:
     """A Chroma client for a directory (``PersistentClient``) or a server URL (``HttpClient``, which checks
     the server is there before returning)."""
+    if not isinstance(location, (str, os.PathLike)):  # str() of anything else would name a junk directory
+        raise TypeError(f"a memory location is a directory or a server URL, not {type(location).__name__}")
     if not is_server(location):
         return chromadb.PersistentClient(path=str(location), settings=settings)
     host, port, ssl = _server_parts(str(location))
