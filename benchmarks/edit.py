@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common.fsutil import write_json  # noqa: E402
+
 EPISODE = ROOT / "tests" / "data" / "room" / "three-scenes.yaml"
 DSR = Path(sys.executable).parent / "dsr"
 PROSE = (
@@ -85,7 +88,7 @@ def main() -> None:
         for key in ("run_dir", "memory_dir"):
             if record["context"].get(key):
                 record["context"][key] = record["context"][key].replace(old, str(run_dir), 1)
-        (run_dir / "run.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+        write_json(run_dir / "run.json", record)
         write_wall = None
     else:
         code, write_wall, out = run(["write", str(EPISODE), "-o", str(run_dir), "--mode", args.mode, "--no-rubric",
@@ -124,8 +127,7 @@ def main() -> None:
     result["node_seconds_ratio"] = round(result["edit"]["node_seconds"] / max(before_nodes, 1e-9), 2)
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,9 @@ from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common.fsutil import write_json  # noqa: E402
+
 console = Console()
 
 EPISODE = ROOT / "examples" / "harbor-lights.yaml"
@@ -269,7 +272,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.judge_run:
-        args.json.write_text(json.dumps(judge_accepted(args.judge_run), indent=2) + "\n")
+        write_json(args.json, judge_accepted(args.judge_run))
         return
     modes = [m.strip() for m in args.order.split(",") if m.strip()]
     if unknown := set(modes) - set(MODES):
@@ -286,8 +289,7 @@ def main() -> None:
             results[mode]["judge_accepted"] = run_judge(mode, args.out / mode, args)
             show_judged(mode, results[mode]["judge_accepted"])
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"load_average": os.getloadavg(), "modes": results}, indent=2) + "\n")
+        write_json(args.json, {"load_average": os.getloadavg(), "modes": results})
         console.print(f"written: {args.json}")
 
 

@@ -32,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common.fsutil import write_json  # noqa: E402
+
 CORPUS = Path(os.environ.get("DSR_CORPUS", ROOT.parent / "shared" / "corpus"))
 THREE = ROOT / "tests" / "data" / "room" / "three-scenes.yaml"
 
@@ -180,8 +183,7 @@ def main() -> None:
     server.should_exit = True
     print(json.dumps(result, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, result)
 
 
 if __name__ == "__main__":
