@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import VENV_BIN, free_port, wait_http
+from tests.servers import VENV_BIN, free_port, stop_group, wait_http
 
 PG_USER, PG_PASSWORD = "dsr", "s3cret-test-pw"
 
@@ -125,13 +124,7 @@ def chroma_server(path: Path, *, port: int | None = None) -> Iterator[str]:
         wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", 60, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
 
 
 def missing(reason: str) -> None:

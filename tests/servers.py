@@ -39,6 +39,17 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
     raise TimeoutError(f"{url} not ready after {timeout} s")
 
 
+def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """Stop a server started in its own session: SIGTERM to its process group, SIGKILL after ``grace`` s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @contextmanager
 def running(cmd: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 180.0) -> Iterator[subprocess.Popen]:
     """Run ``cmd`` in its own process group until the block ends."""
@@ -50,13 +61,7 @@ def running(cmd: list[str], ready_url: str, env: dict[str, str] | None = None, t
         wait_http(ready_url, timeout, proc)
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc)
 
 
 _CHAT_SERVER = """

@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from graph.call_log import read_call_log
-from tests.servers import VENV_BIN, free_port
+from tests.servers import VENV_BIN, free_port, stop_group
 from tests.stage1_adapter import stage1_adapter  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -112,15 +112,7 @@ def start_vllm(command: list[str], port: int, log: Path) -> tuple[subprocess.Pop
 
 
 def stop_vllm(proc: subprocess.Popen) -> None:
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_group(proc, grace=60)
 
 
 @pytest.fixture(scope="module")
