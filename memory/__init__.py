@@ -33,6 +33,12 @@ def open_memory(path: str) -> StoryMemory:
         return _OPEN[key]
 
 
+def opened(path: str) -> list[StoryMemory]:
+    """The StoryMemory objects this process has open on ``path`` (one per thread)."""
+    with _OPEN_LOCK:
+        return [store for (where, _thread), store in _OPEN.items() if where == path]
+
+
 __all__ = [
     "CharacterRecord",
     "Fact",
@@ -42,5 +48,6 @@ __all__ = [
     "build_previous_context",
     "embed_scene_queries",
     "open_memory",
+    "opened",
     "profiles_for",
 ]

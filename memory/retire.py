@@ -13,6 +13,7 @@ from typing import Any
 
 from chromadb.config import Settings
 
+from memory import opened
 from memory.client import connect
 from memory.records import order_of
 
@@ -44,9 +45,5 @@ def _forget_indexes(location: str) -> None:
     """Stores this process has open on ``location`` read their character-version and typed-fact indexes again
     (each is refreshed when its collection's size changes, which a retire followed by as many new records
     would not show)."""
-    import memory
-
-    for (path, _thread), store in list(getattr(memory, "_OPEN", {}).items()):
-        if path == location:
-            store._cast_count = None
-            store._typed_count = None
+    for store in opened(location):
+        store.reread_indexes()

@@ -589,12 +589,7 @@ class StoryMemory:
         it (:func:`memory.state.resolve`). With ``characters`` (aliases resolved): the whole history of
         every slot one of them is the subject or the ``about`` of before that point, so an object a
         character once held is followed into other hands."""
-        limit = order_of(*before) if before is not None else None
-        typed = self._typed_facts(series)
-        if characters is None:
-            slots: Iterable[str] = typed.by_slot
-        else:
-            slots = typed.touched(self._name_keys(series, characters, before), limit)
+        typed, slots, limit = self._slots(series, characters, before)
         return sorted((f for slot in slots for f in typed.before(slot, limit)), key=rank)
 
     def facts_in_force(
@@ -603,10 +598,25 @@ class StoryMemory:
         """Per slot one of ``characters`` is named in before ``before``, the fact in force there: the same
         as :func:`memory.state.resolve` of :meth:`fact_history`, read with one bisection per slot (what a
         scene's retrieval needs, at any length of series)."""
+        typed, slots, limit = self._slots(series, characters, before)
+        return sorted((history[-1] for slot in slots if (history := typed.before(slot, limit))), key=rank)
+
+    def _slots(
+        self, series: str, characters: list[str] | None, before: Position | None
+    ) -> tuple[_Typed, Iterable[str], int | None]:
+        """The series' typed-fact index, the slots ``characters`` (aliases resolved; ``None``: everyone) are
+        named in before ``before``, and that point's story order (``None``: the end)."""
         limit = order_of(*before) if before is not None else None
         typed = self._typed_facts(series)
-        slots = typed.touched(self._name_keys(series, characters, before), limit)
-        return sorted((history[-1] for slot in slots if (history := typed.before(slot, limit))), key=rank)
+        if characters is None:
+            return typed, typed.by_slot, limit
+        return typed, typed.touched(self._name_keys(series, characters, before), limit), limit
+
+    def reread_indexes(self) -> None:
+        """Read the character-version and typed-fact indexes again at the next use: each is refreshed when
+        its collection's size changes, which records deleted elsewhere and as many added would not show."""
+        self._cast_count = None
+        self._typed_count = None
 
     def get_fact(self, fact_id: str) -> Fact | None:
         """One fact by id, whatever its status."""
