@@ -156,13 +156,12 @@ def show_judged(mode: str, judged: dict[str, Any]) -> None:
 
 def figures(mode: str, run_dir: Path, wall: float | None) -> dict[str, Any]:
     """One run's figures, all from its report.json and calls.jsonl."""
-    from graph.call_log import CALL_LOG, read_call_log, read_structured
+    from graph.call_log import CALL_LOG, read_run_log
 
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {"scenes": [], "total": {}}
     total = report["total"]
-    calls = read_call_log(run_dir / CALL_LOG)
-    structured = read_structured(run_dir / CALL_LOG)
+    calls, structured = read_run_log(run_dir / CALL_LOG)
     rubric = [e for e in structured if e["role"] == RUBRIC_ROLE]
     scenes = report["scenes"]
     per_role_calls: dict[str, int] = {}

@@ -95,11 +95,25 @@ def _entries(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def _calls(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in entries if e.get("kind", "call") == "call"]
+
+
+def _structured(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in entries if e.get("kind") == "structured"]
+
+
 def read_call_log(path: Path) -> list[dict[str, Any]]:
     """The run's model calls."""
-    return [e for e in _entries(path) if e.get("kind", "call") == "call"]
+    return _calls(_entries(path))
 
 
 def read_structured(path: Path) -> list[dict[str, Any]]:
     """The run's structured calls (for :func:`models.structured.tally`)."""
-    return [e for e in _entries(path) if e.get("kind") == "structured"]
+    return _structured(_entries(path))
+
+
+def read_run_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(model calls, structured calls)`` of the run, the file read once (a report needs both)."""
+    entries = _entries(path)
+    return _calls(entries), _structured(entries)

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from common.fsutil import write_json
 from graph.artifacts import accepted_scene, assemble_episode, write_episode
-from graph.call_log import CALL_LOG, read_call_log, read_structured
+from graph.call_log import CALL_LOG, read_run_log
 from graph.context import RunContext
 from graph.report import build_report
 from graph.state import EpisodeState
@@ -78,10 +78,8 @@ def assemble_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[str
     if ctx.run_dir:
         run_dir = Path(ctx.run_dir)
         outputs = {path.suffix.lstrip("."): str(path) for path in write_episode(run_dir, doc)}
-        logged = read_call_log(run_dir / CALL_LOG)
-        report = build_report(
-            {**state, "scenes": records}, ctx.to_dict(), logged, read_structured(run_dir / CALL_LOG)
-        )
+        logged, structured = read_run_log(run_dir / CALL_LOG)
+        report = build_report({**state, "scenes": records}, ctx.to_dict(), logged, structured)
         write_json(run_dir / "report.json", report)
         outputs["report"] = str(run_dir / "report.json")
     return {"outputs": outputs}
