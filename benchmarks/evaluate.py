@@ -1,12 +1,12 @@
 """Evaluation judging throughput against a real OpenAI-compatible server on 127.0.0.1.
 
-The server is ``models.server.create_app`` (the app behind ``dsr serve``) in its own process with a
+The server is ``dsr.models.server.create_app`` (the app behind ``dsr serve``) in its own process with a
 fixed latency per request; behind it a scripted judge answers every rubric, pairwise and story prompt
 with a valid verdict in microseconds (its score depends on the prompt, so outputs are deterministic).
 The judge role is pointed at it exactly as a user would (``DSR_JUDGE__PROVIDER=openai``, base URL, a
-dummy key variable), and the project's own judging runs: ``evaluation.judging.judge_eval`` (what
+dummy key variable), and the project's own judging runs: ``dsr.evaluation.judging.judge_eval`` (what
 ``dsr evaluate judge --concurrency N`` calls: rubric per output plus pairwise in both orders) and
-``evaluation.calibration.calibrate`` (``dsr evaluate calibrate --concurrency N``). Reports, at
+``dsr.evaluation.calibration.calibrate`` (``dsr evaluate calibrate --concurrency N``). Reports, at
 concurrency 1 and N measured side by side in one run: judge calls per item, wall time per item, the
 speed-up.
 
@@ -49,7 +49,7 @@ class ScriptedJudge(BaseChatModel):
         return "scripted-judge"
 
     def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
-        from models.messages import message_text, usage
+        from dsr.models.messages import message_text, usage
 
         prompt = "\n".join(message_text(m) for m in messages)
         titles = _TITLE.findall(message_text(messages[-1]))
@@ -74,10 +74,10 @@ def judge_server(delay_s: float) -> AbstractContextManager[str]:
 
 def make_eval(corpus: Path, n_items: int, target: Path) -> Path:
     """An EVAL_DIR as `dsr evaluate run` leaves it: N items, two systems and the human reference, from real scenes."""
-    from evaluation import records
-    from screenplay.fountain_reader import parse_fountain
-    from screenplay.fountain_writer import write_fountain
-    from screenplay.model import Screenplay
+    from dsr.evaluation import records
+    from dsr.screenplay.fountain_reader import parse_fountain
+    from dsr.screenplay.fountain_writer import write_fountain
+    from dsr.screenplay.model import Screenplay
 
     scenes = []
     for path in sorted(corpus.glob("*.fountain")):
@@ -104,8 +104,8 @@ def make_eval(corpus: Path, n_items: int, target: Path) -> Path:
 
 def judge_run(template: Path, concurrency: int, n_items: int) -> dict[str, Any]:
     """`dsr evaluate judge` on a fresh copy (judging is cached per EVAL_DIR): rubric for every output + pairs."""
-    from evaluation import records
-    from evaluation.judging import judge_eval
+    from dsr.evaluation import records
+    from dsr.evaluation.judging import judge_eval
 
     with tempfile.TemporaryDirectory() as tmp:
         eval_dir = Path(tmp) / "eval"
@@ -122,8 +122,8 @@ def judge_run(template: Path, concurrency: int, n_items: int) -> dict[str, Any]:
 
 
 def calibration_run(concurrency: int, n_items: int) -> dict[str, Any]:
-    from evaluation.calibration import calibrate
-    from models.factory import get_chat_model
+    from dsr.evaluation.calibration import calibrate
+    from dsr.models.factory import get_chat_model
 
     model = get_chat_model("judge")
     result = calibrate(model, judge_label="bench", items=n_items, concurrency=concurrency, max_words=300)
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--stories", type=int, default=16, help="HANNA stories for the calibration measurement")
     parser.add_argument("--delay-ms", type=int, default=100, help="fixed server latency per request")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     args = parser.parse_args()
     os.environ.pop("DSR_CONFIG", None)
     with tempfile.TemporaryDirectory() as tmp, judge_server(args.delay_ms / 1000) as base_url:

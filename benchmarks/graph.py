@@ -30,10 +30,10 @@ console = Console()
 
 
 def run_episode(run_dir: Path, scenes: int, retries: int) -> dict:
-    from graph.call_log import read_call_log
-    from graph.context import RunContext
-    from graph.runner import drive, initial_input, start_run
-    from story.episode_spec import load_episode
+    from dsr.graph.call_log import read_call_log
+    from dsr.graph.context import RunContext
+    from dsr.graph.runner import drive, initial_input, start_run
+    from dsr.story.episode_spec import load_episode
 
     spec = load_episode(ROOT / "examples" / "harbor-lights.yaml")
     spec.scenes = spec.scenes[:scenes]
@@ -71,7 +71,7 @@ def main() -> None:
     for role in ("PLANNER", "NOVELIST", "SCREENWRITER", "CRITIC"):
         os.environ[f"DSR_{role}__MAX_NEW_TOKENS"] = str(args.tokens)
 
-    from models.factory import get_chat_model
+    from dsr.models.factory import get_chat_model
 
     get_chat_model("novelist")  # load (and convert) once, outside both measurements
     rows = {}

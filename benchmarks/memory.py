@@ -43,8 +43,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from memory import CharacterRecord, Fact, SceneRecord, StoryMemory  # noqa: E402
-from memory.embedding import SentenceEmbedding  # noqa: E402
+from dsr.memory import CharacterRecord, Fact, SceneRecord, StoryMemory  # noqa: E402
+from dsr.memory.embedding import SentenceEmbedding  # noqa: E402
 
 BASELINE = "96df561"  # the last commit before issue 17's retrieval work
 PER_EPISODE = 40
@@ -200,9 +200,9 @@ def baseline_package(rev: str, into: Path) -> ModuleType:
         text = subprocess.run(
             ["git", "-C", str(ROOT), "show", f"{rev}:{name}"], check=True, capture_output=True, text=True
         ).stdout
-        text = text.replace("from memory.", "from memory_before.").replace(
-            "import memory.", "import memory_before."
-        )
+        for old in ("from dsr.memory.", "from memory."):  # a revision before or after the dsr namespace
+            text = text.replace(old, "from memory_before.")
+        text = text.replace("import memory.", "import memory_before.")
         (package / Path(name).name).write_text(text)
     sys.path.insert(0, str(into))
     return importlib.import_module("memory_before")
@@ -301,8 +301,8 @@ def character_state(pkg: ModuleType, mem: Any, point: tuple[int, int], names: li
     is read once per process, in the untimed warm-up calls (``--index-load`` times that read)."""
     if not hasattr(mem, "facts_in_force"):
         return None
-    from memory.records import name_key
-    from memory.state import character_states
+    from dsr.memory.records import name_key
+    from dsr.memory.state import character_states
 
     current = mem.facts_in_force(SERIES, characters=names, before=point)
     return character_states(current, {n: {name_key(n)} for n in names})
@@ -333,7 +333,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="dsr-memory-before-") as tmp:
         before = baseline_package(args.baseline, Path(tmp))
-        after = importlib.import_module("memory")
+        after = importlib.import_module("dsr.memory")
         table = Table(
             title=f"retrieval latency, ms ({args.queries} calls each, torch threads {args.torch_threads}, "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"

@@ -6,7 +6,7 @@ Prints (1) speed: milliseconds per pass over every ``*.fountain`` file of the co
 screenplain's ``parse`` and ours, interleaved round by round so machine load hits both alike, and
 the ratio of medians (target: ours >= 3x faster). screenplain turns emphasis into rich strings
 while parsing; ours keeps the markup in the text and converts it on demand, so a second row times
-ours plus :func:`screenplay.inline.to_runs` on every text, the like-for-like amount of work.
+ours plus :func:`dsr.screenplay.inline.to_runs` on every text, the like-for-like amount of work.
 (2) Element-type agreement per file: both documents flattened to a sequence of (type, first printed
 line) pairs (notes and boneyard left out: screenplain drops them) and aligned with difflib; aligned
 elements of the same type agree; every disagreement is listed with the rule that explains it.
@@ -34,9 +34,9 @@ from screenplain.parsers import fountain as screenplain_fountain  # noqa: E402
 from screenplain.types import Action as SPAction  # noqa: E402
 from screenplain.types import Dialog, DualDialog, PageBreak, Section, Slug, Transition  # noqa: E402
 
-from screenplay.fountain_reader import parse_fountain  # noqa: E402
-from screenplay.inline import plain, to_runs  # noqa: E402
-from screenplay.model import Character, Screenplay  # noqa: E402
+from dsr.screenplay.fountain_reader import parse_fountain  # noqa: E402
+from dsr.screenplay.inline import plain, to_runs  # noqa: E402
+from dsr.screenplay.model import Character, Screenplay  # noqa: E402
 
 # Why the two parsers disagree: (ours, screenplain, text both sides' snippets contain or "", reason);
 # "-" = no element on that side. The first matching rule explains a difference.
@@ -150,7 +150,7 @@ def _time(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     parser.add_argument("--rounds", type=int, default=30, help="passes over the corpus per parser")
     args = parser.parse_args()
     console = Console()

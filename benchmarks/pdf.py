@@ -17,8 +17,8 @@ import time
 
 from fpdf import FPDF
 
-from screenplay.inline import plain
-from screenplay.model import (
+from dsr.screenplay.inline import plain
+from dsr.screenplay.model import (
     Action,
     Centered,
     Character,
@@ -30,8 +30,8 @@ from screenplay.model import (
     TitleField,
     Transition,
 )
-from screenplay.pagination import paginate
-from screenplay.pdf import render_pdf
+from dsr.screenplay.pagination import paginate
+from dsr.screenplay.pdf import render_pdf
 
 MONOLOGUE = (
     "My father kept this light for forty years. He never missed a night, not once. "

@@ -1,7 +1,7 @@
 """The writers' room page of a 30-scene run: how long it takes to load and how many bytes it sends.
 
 The run is real (SQLite checkpoints, every file, the critic's verdicts) with screenplay-sized scenes: the
-screenwriter answers with real scenes of the corpus (../shared/corpus, round robin) and the novelist with
+screenwriter answers with real scenes of the corpus (data/corpus, round robin) and the novelist with
 prose of similar length, from a scripted model, so the page holds what a 30-scene episode holds without 30
 scenes of model time. ``dsr room``'s app is served by uvicorn on 127.0.0.1 as the command serves it.
 
@@ -33,16 +33,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common.fsutil import write_json  # noqa: E402
+from dsr.common.fsutil import write_json  # noqa: E402
 
-CORPUS = Path(os.environ.get("DSR_CORPUS", ROOT.parent / "shared" / "corpus"))
+CORPUS = Path(os.environ.get("DSR_CORPUS", ROOT / "data" / "corpus"))
 THREE = ROOT / "tests" / "data" / "room" / "three-scenes.yaml"
 
 
 def corpus_scenes() -> list[str]:
-    from screenplay.fountain_reader import parse_fountain
-    from screenplay.fountain_writer import write_fountain
-    from screenplay.model import Screenplay
+    from dsr.screenplay.fountain_reader import parse_fountain
+    from dsr.screenplay.fountain_writer import write_fountain
+    from dsr.screenplay.model import Screenplay
 
     scenes = []
     for path in sorted(CORPUS.glob("*.fountain")):
@@ -55,9 +55,9 @@ def corpus_scenes() -> list[str]:
 
 def build_run(run_dir: Path, count: int) -> None:
     """A finished ``count``-scene run written by scripted models answering with corpus scenes."""
-    from graph.context import RunContext
-    from graph.runner import drive, initial_input, start_run
-    from story.episode_spec import EpisodeSpec, load_episode
+    from dsr.graph.context import RunContext
+    from dsr.graph.runner import drive, initial_input, start_run
+    from dsr.story.episode_spec import EpisodeSpec, load_episode
     from tests.recording import RecordingModels
 
     base = load_episode(THREE).model_dump(mode="json")
@@ -82,8 +82,8 @@ def build_run(run_dir: Path, count: int) -> None:
 def serve(run_dir: Path) -> tuple[str, object]:
     import uvicorn
 
-    from room.app import create_app
-    from room.guard import allowed_hosts
+    from dsr.room.app import create_app
+    from dsr.room.guard import allowed_hosts
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -52,11 +52,11 @@ def one_scene(path: str, x: dict[str, Any], run_dir: Path, tokens: tuple[int, in
     from langchain_core.runnables import RunnableConfig
     from langchain_core.runnables.config import set_config_context
 
-    from graph.call_log import CALL_LOG, CallLog, read_call_log
-    from graph.context import RunContext, resolve_roles
-    from nodes.novelist import novelist_node
-    from nodes.planner import planner_node
-    from nodes.stage1_split import split_decoding
+    from dsr.graph.call_log import CALL_LOG, CallLog, read_call_log
+    from dsr.graph.context import RunContext, resolve_roles
+    from dsr.nodes.novelist import novelist_node
+    from dsr.nodes.planner import planner_node
+    from dsr.nodes.stage1_split import split_decoding
 
     saved = dict(os.environ)
     os.environ.update(role_env(path, *tokens))
@@ -89,10 +89,10 @@ def one_scene(path: str, x: dict[str, Any], run_dir: Path, tokens: tuple[int, in
 
 
 def per_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, Any]:
-    from models.factory import get_chat_model
-    from models.settings import load_settings
-    from nodes.stage1_split import split_decoding  # noqa: F401 - imported before timing
-    from story.episode_spec import load_episode
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
+    from dsr.nodes.stage1_split import split_decoding  # noqa: F401 - imported before timing
+    from dsr.story.episode_spec import load_episode
 
     spec = load_episode(EPISODE)
     warm = get_chat_model("novelist", load_settings())
@@ -100,9 +100,9 @@ def per_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, Any]:
 
     warm.invoke([HumanMessage("Hi")], max_new_tokens=1)
     # Both paths decode the directives under the same grammar: compile it before anything is timed.
-    from models import constrained
-    from models.constrained import Grammar
-    from story.schemas import CreativeDirectives
+    from dsr.models import constrained
+    from dsr.models.constrained import Grammar
+    from dsr.story.schemas import CreativeDirectives
 
     vocab = warm.loaded.model.config.vocab_size
     constrained.compile_grammar(warm.loaded.tokenizer, vocab, Grammar.json_schema(CreativeDirectives))
@@ -140,7 +140,7 @@ def per_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, Any]:
 def calls_per_accepted_scene(
     scenes: int, tokens: tuple[int, int], order: tuple[str, ...] = ("split", "two-call")
 ) -> dict[str, Any]:
-    from graph.call_log import read_call_log
+    from dsr.graph.call_log import read_call_log
 
     out: dict[str, Any] = {}
     spec_text = EPISODE.read_text(encoding="utf-8")
@@ -192,10 +192,10 @@ def note_effect(samples: int, tokens: tuple[int, int]) -> dict[str, Any]:
     """Does a ``<note>`` inside the answer change what the model writes? Sampled (T 0.7, seeds 0..K-1) with and
     without a note that asks for one checkable thing: the novel half must show the lantern (``lantern`` in the
     prose); the directives half must plan TOM (a character plan named TOM). Share of samples that comply."""
-    from graph.context import RunContext, resolve_roles
-    from nodes.runtime import chat_model
-    from nodes.stage1_split import continue_novel, plan_directives, planner_half
-    from story.episode_spec import load_episode
+    from dsr.graph.context import RunContext, resolve_roles
+    from dsr.nodes.runtime import chat_model
+    from dsr.nodes.stage1_split import continue_novel, plan_directives, planner_half
+    from dsr.story.episode_spec import load_episode
 
     spec = load_episode(EPISODE)
     x = spec.task_input(0)

@@ -36,16 +36,16 @@ def cases() -> list[tuple[str, type, list]]:
     """(role step, schema, chat messages) on the project's real prompts and example data."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from evaluation.calibration import PROMPT as STORY_PROMPT
-    from evaluation.calibration import StoryVerdict, load_stories
-    from judging.pairwise import PROMPT as PAIR_PROMPT
-    from judging.pairwise import PairVerdict
-    from judging.rubric import CATEGORY_MEANING, JUDGE_PROMPT, RUBRIC_TIERS, RubricVerdict
-    from prompts import prompt_messages
-    from story.episode_spec import load_episode
-    from story.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing, render_x
-    from synthesis import drafts
-    from synthesis.steps import chat
+    from dsr.evaluation.calibration import PROMPT as STORY_PROMPT
+    from dsr.evaluation.calibration import StoryVerdict, load_stories
+    from dsr.judging.pairwise import PROMPT as PAIR_PROMPT
+    from dsr.judging.pairwise import PairVerdict
+    from dsr.judging.rubric import CATEGORY_MEANING, JUDGE_PROMPT, RUBRIC_TIERS, RubricVerdict
+    from dsr.prompts import prompt_messages
+    from dsr.story.episode_spec import load_episode
+    from dsr.story.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing, render_x
+    from dsr.synthesis import drafts
+    from dsr.synthesis.steps import chat
 
     x = load_episode(ROOT / "examples" / "harbor-lights.yaml").task_input(0)
     x_text = render_x(x)
@@ -77,7 +77,7 @@ def one(model, messages: list, schema: type, grammar: object | None, tokens: int
     """One greedy answer; valid = it parses and validates as is (no repair turn)."""
     from langchain_core.messages import HumanMessage
 
-    from models.structured import instructions, parse_structured
+    from dsr.models.structured import instructions, parse_structured
 
     convo = [*messages, HumanMessage(instructions(schema))]
     extra = {"grammar": grammar} if grammar is not None else {}
@@ -97,12 +97,12 @@ def one(model, messages: list, schema: type, grammar: object | None, tokens: int
 
 def stage2(scenes: int, tokens: int) -> list[dict]:
     """First screenwriter drafts without and with the Fountain grammar: F1 errors of each."""
-    from models.factory import get_chat_model
-    from models.settings import load_settings
-    from nodes.novelist import write_prose
-    from nodes.screenwriter import write_screenplay
-    from story.checks import deterministic_checks
-    from story.episode_spec import load_episode
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
+    from dsr.nodes.novelist import write_prose
+    from dsr.nodes.screenwriter import write_screenplay
+    from dsr.story.checks import deterministic_checks
+    from dsr.story.episode_spec import load_episode
 
     spec = load_episode(ROOT / "examples" / "harbor-lights.yaml")
     budget = {"max_new_tokens": tokens, "temperature": 0.0}
@@ -131,10 +131,10 @@ def main() -> None:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress per step even when the output goes to a file
 
-    from models import constrained
-    from models.constrained import Grammar
-    from models.factory import get_chat_model
-    from models.settings import load_settings
+    from dsr.models import constrained
+    from dsr.models.constrained import Grammar
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
 
     model = get_chat_model("judge", load_settings(judge={"temperature": 0.0}))
     tok, vocab = model.loaded.tokenizer, model.loaded.model.config.vocab_size

@@ -1,6 +1,6 @@
 """Synthesis orchestration throughput against a real OpenAI-compatible server on 127.0.0.1.
 
-The server is ``models.server.create_app`` (the app behind ``dsr serve``) in a uvicorn thread, adding a
+The server is ``dsr.models.server.create_app`` (the app behind ``dsr serve``) in a uvicorn thread, adding a
 fixed latency per request; the model behind it is the scripted teacher from the tests, which answers
 every prompt validly in microseconds, so the whole pipeline runs (all steps, filters, files) and what
 is measured is orchestration: how well bounded async concurrency hides request latency. Reports:
@@ -46,9 +46,9 @@ def make_corpus(source: Path, copies: int, target: Path) -> Path:
 
 
 def run(corpus: Path, base_url: str, concurrency: int) -> dict:
-    from models.settings import load_settings
-    from synthesis.pipeline import synthesize
-    from synthesis.teacher import build_teacher
+    from dsr.models.settings import load_settings
+    from dsr.synthesis.pipeline import synthesize
+    from dsr.synthesis.teacher import build_teacher
 
     settings = load_settings(teacher={"provider": "openai", "model": "scripted", "base_url": base_url})
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=int, default=100, help="fixed server latency per request")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--copies", type=int, default=4, help="variants of each corpus script")
-    parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, scripted_server(args.delay_ms / 1000) as base_url:
         corpus = make_corpus(args.corpus, args.copies, Path(tmp))

@@ -1,6 +1,6 @@
 """Stage 1 training throughput on CPU with the embedded SmolLM2-135M: packing vs padded batches.
 
-Data: the real synthesis pipeline on ``../shared/corpus`` with the tests' rule-based teacher (6 train
+Data: the real synthesis pipeline on ``data/corpus`` with the tests' rule-based teacher (6 train
 rows, 525-2,282 tokens). Both variants train the same LoRA smoke configuration for the same number of
 optimizer steps, 2 rows of at most ``max_length`` tokens per step: ``packed`` = rows filled by
 best-fit-decreasing packing, flattened padding-free (TRL ``packing=True``); ``padded`` = one example per
@@ -38,16 +38,16 @@ def variant(name: str, steps: int, max_length: int) -> dict:
     """Train one variant in this process; returns its measurements."""
     import torch
 
-    from models.settings import load_settings
-    from synthesis.pipeline import synthesize
+    from dsr.models.settings import load_settings
+    from dsr.synthesis.pipeline import synthesize
     from tests.test_synthesis import scripted_factory
-    from training.config import resolve_config
-    from training.data import load_stage1
-    from training.run import build_trainer, resolve_base
+    from dsr.training.config import resolve_config
+    from dsr.training.data import load_stage1
+    from dsr.training.run import build_trainer, resolve_base
 
     packed = name == "packed"
     with tempfile.TemporaryDirectory() as tmp:
-        synthesize(ROOT.parent / "shared" / "corpus", Path(tmp) / "data", scripted_factory())
+        synthesize(ROOT / "data" / "corpus", Path(tmp) / "data", scripted_factory())
         config = resolve_config(
             "lora", None, max_steps=steps, max_length=max_length, packing=packed, per_device_batch_size=2,
             global_batch_size=2, learning_rate=5e-4, lr_scheduler="constant_with_warmup", precision="fp32",

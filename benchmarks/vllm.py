@@ -1,6 +1,6 @@
 """vLLM's CPU build vs the embedded provider on the same weights, measured side by side in one run.
 
-1. vLLM start-up: seconds from launch until ``/v1/models`` answers (``--enforce-eager``, as FEASIBILITY.md
+1. vLLM start-up: seconds from launch until ``/v1/models`` answers (``--enforce-eager``, as docs/feasibility.md
    section 8 measured), with the base model only and with a LoRA adapter (``--adapter DIR``).
 2. Generation speed: the same prompts, greedy, the same token budget, one request at a time: vLLM over HTTP
    vs the embedded provider in process (``LocalChatModel``, transformers bf16). Rounds alternate the two so a
@@ -54,8 +54,8 @@ def measure_embedded(prompts: list[str], *, max_tokens: int, threads: int = 1) -
     import torch
     from langchain_core.messages import HumanMessage
 
-    from models.factory import get_chat_model
-    from models.settings import load_settings
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
 
     settings = load_settings(novelist={"temperature": 0, "max_new_tokens": max_tokens})
     model = get_chat_model("novelist", settings)
@@ -77,8 +77,8 @@ def measure_embedded(prompts: list[str], *, max_tokens: int, threads: int = 1) -
 
 
 def main() -> None:
-    from models.settings import load_settings
-    from models.weights import ensure_embedded_safetensors
+    from dsr.models.settings import load_settings
+    from dsr.models.weights import ensure_embedded_safetensors
     from tests.servers import free_port
     from tests.test_vllm import VLLM_PYTHON, start_vllm, stop_vllm, vllm_command
 

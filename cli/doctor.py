@@ -10,8 +10,8 @@ import time
 import typer
 from rich.table import Table
 
-from cli.console import console, err_console
-from models.settings import ROLES, RoleConfig, Settings, config_path, load_settings
+from dsr.cli.console import console, err_console
+from dsr.models.settings import ROLES, RoleConfig, Settings, config_path, load_settings
 
 _PACKAGES = (
     "torch",
@@ -52,7 +52,7 @@ def _check_key(cfg: RoleConfig) -> tuple[str | None, ...]:
 
 
 def _check_models(settings: Settings) -> list[tuple[str, bool, str]]:
-    from models.factory import get_chat_model
+    from dsr.models.factory import get_chat_model
 
     results: list[tuple[str, bool, str]] = []
     seen: dict[tuple[str | None, ...], tuple[bool, str]] = {}
@@ -73,10 +73,10 @@ def _check_models(settings: Settings) -> list[tuple[str, bool, str]]:
 
 def _check_services(checkpoints: str | None, memory: str | None) -> list[tuple[str, bool, str]]:
     """The checkpoint database and the memory server a run would use, each reached once (read-only)."""
-    from common.errors import BadInput
-    from graph.checkpoints import probe as probe_checkpoints
-    from memory.client import is_server
-    from memory.client import probe as probe_memory
+    from dsr.common.errors import BadInput
+    from dsr.graph.checkpoints import probe as probe_checkpoints
+    from dsr.memory.client import is_server
+    from dsr.memory.client import probe as probe_memory
 
     results: list[tuple[str, bool, str]] = []
     try:
@@ -119,7 +119,7 @@ def doctor(
     env.add_row("python", f"{platform.python_version()} ({sys.executable})")
     env.add_row("GPU", gpu)
     env.add_row("cache dir", str(settings.cache_dir))
-    from models.weights import embedded_cache_dir
+    from dsr.models.weights import embedded_cache_dir
 
     cached = embedded_cache_dir(settings.cache_dir)
     env.add_row("embedded weights", f"{cached} ({'cached' if cached.is_dir() else 'converted on first use'})")

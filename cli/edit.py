@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from cli.console import console, err_console
+from dsr.cli.console import console, err_console
 
 SUFFIX = {"directives": ".json", "prose": ".md", "screenplay": ".fountain"}
 
@@ -48,19 +48,19 @@ def edit(
     stage: str = typer.Option(..., "--stage", help="directives | prose | screenplay"),
 ) -> None:
     """Replace one stage's output of one scene; later stages and later scenes become stale (`dsr resume`)."""
-    from common.errors import BadInput
-    from graph.fork import STAGE_NAMES, as_text, current_text, fork_scene, parse_value
+    from dsr.common.errors import BadInput
+    from dsr.graph.fork import STAGE_NAMES, as_text, current_text, fork_scene, parse_value
 
     if stage not in STAGE_NAMES:
         raise BadInput(f"unknown stage '{stage}'; use one of: {', '.join(STAGE_NAMES)}")
     if file is not None:
-        from screenplay.io import read_text
+        from dsr.screenplay.io import read_text
 
         text = read_text(file)
     else:
         if not sys.stdin.isatty():
             raise BadInput("no FILE given and no terminal for $EDITOR; give the new text as FILE")
-        from cli.write import _edit_text
+        from dsr.cli.write import _edit_text
 
         text = _edit_text(as_text(stage, current_text(run_dir, scene, stage)), SUFFIX[stage])
     result = fork_scene(run_dir, scene, stage, parse_value(stage, text))
@@ -77,8 +77,8 @@ def _first_line(text: str | None) -> str:
 
 def history_rows(run_dir: Path) -> dict[str, Any]:
     """Versions per scene, edits and the work left, as ``dsr history --json`` prints them."""
-    from graph.history import read_tree, stale_work
-    from graph.runner import load_run
+    from dsr.graph.history import read_tree, stale_work
+    from dsr.graph.runner import load_run
 
     spec, _ = load_run(run_dir)
     tree = read_tree(run_dir)
@@ -104,7 +104,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="print the history as JSON"),
 ) -> None:
     """Versions of each scene and the edit that made each; --restore puts one back (later scenes re-run)."""
-    from graph.fork import restore_version
+    from dsr.graph.fork import restore_version
 
     if restore:
         report_edit(run_dir, restore_version(run_dir, restore))

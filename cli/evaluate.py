@@ -1,14 +1,14 @@
 """``dsr evaluate ...``: the paper's evaluation protocol as a sub-command group.
 
-Judge-driven commands (build-set, run, judge, report) live in :mod:`cli.evaluate_runs`; the human side
-(blind packets, imported ratings, judge calibration) in :mod:`cli.evaluate_human`.
+Judge-driven commands (build-set, run, judge, report) live in :mod:`dsr.cli.evaluate_runs`; the human side
+(blind packets, imported ratings, judge calibration) in :mod:`dsr.cli.evaluate_human`.
 """
 
 from __future__ import annotations
 
 import typer
 
-from cli import evaluate_human, evaluate_runs
+from dsr.cli import evaluate_human, evaluate_runs
 
 evaluate_app = typer.Typer(
     name="evaluate",

@@ -14,9 +14,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.console import console, err_console
-from cli.synthesize import MAX_SEED
-from common.errors import BadInput
+from dsr.cli.console import console, err_console
+from dsr.cli.synthesize import MAX_SEED
+from dsr.common.errors import BadInput
 
 
 def packets_command(
@@ -32,8 +32,8 @@ def packets_command(
     """Anonymised, shuffled PDF pairs and a rating sheet per rater; the un-blinding key goes to PACKET_DIR/key.json."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from common.fsutil import prepare_output_dir
-    from evaluation.packets import KEY_FILE, build_packets
+    from dsr.common.fsutil import prepare_output_dir
+    from dsr.evaluation.packets import KEY_FILE, build_packets
 
     if not eval_dir.is_dir():
         raise BadInput(f"{eval_dir}: evaluation directory not found")
@@ -63,7 +63,7 @@ def import_ratings_command(
     rater: Annotated[str | None, typer.Option("--rater", help="rater id for the records (default: packet id, e.g. R01)")] = None,
 ) -> None:
     """Validate filled sheets, un-blind them and write judgments/ and pairwise/ records for judge human:<rater>."""
-    from evaluation.ratings import import_ratings
+    from dsr.evaluation.ratings import import_ratings
 
     summary = import_ratings(packet_dir, sheets, eval_dir=eval_dir, rater=rater)
     table = Table(title="imported ratings")
@@ -76,8 +76,8 @@ def import_ratings_command(
 
 def _judge_label(role: str) -> str:
     """The same label `dsr evaluate judge` gives this judge, so a report pairs the right calibration."""
-    from evaluation.judging import default_label
-    from models.settings import load_settings
+    from dsr.evaluation.judging import default_label
+    from dsr.models.settings import load_settings
 
     return default_label(load_settings().role(role))
 
@@ -100,9 +100,9 @@ def calibrate_command(
     """Agreement of the judge with human ratings on HANNA (Spearman, pairwise accuracy, per criterion)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from common.fsutil import refuse_directory, write_json
-    from evaluation.calibration import calibrate
-    from models.factory import get_chat_model
+    from dsr.common.fsutil import refuse_directory, write_json
+    from dsr.evaluation.calibration import calibrate
+    from dsr.models.factory import get_chat_model
 
     if out is None and eval_dir is None:
         raise BadInput("say where to write: -o FILE or --eval-dir EVAL_DIR")

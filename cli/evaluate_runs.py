@@ -15,9 +15,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.console import console, err_console
-from cli.synthesize import MAX_SEED
-from common.errors import BadInput
+from dsr.cli.console import console, err_console
+from dsr.cli.synthesize import MAX_SEED
+from dsr.common.errors import BadInput
 
 SystemOpt = Annotated[
     list[str] | None,
@@ -73,9 +73,9 @@ def build_set_command(
 
     Exits 0 even when no scene survives (the summary says so loudly and set.json lists every reason).
     """
-    from common.fsutil import prepare_output_dir
-    from evaluation import records
-    from evaluation.items import CACHE_FILE, build_from_corpus, build_from_synthesis
+    from dsr.common.fsutil import prepare_output_dir
+    from dsr.evaluation import records
+    from dsr.evaluation.items import CACHE_FILE, build_from_corpus, build_from_synthesis
 
     if out is None:
         raise BadInput("give the output test set directory with -o SET_DIR")
@@ -89,15 +89,15 @@ def build_set_command(
         prepare_output_dir(out, markers, what="test set", force=force)
         manifest = build_from_synthesis(from_synthesis, out, split=split, limit=limit)
     else:
-        from models.settings import load_settings
-        from synthesis.teacher import build_teacher
+        from dsr.models.settings import load_settings
+        from dsr.synthesis.teacher import build_teacher
 
         assert corpus_dir is not None
         if not corpus_dir.is_dir():
             raise BadInput(f"{corpus_dir}: {'is not a directory' if corpus_dir.exists() else 'corpus directory not found'}")
         settings = load_settings()
         settings.role(teacher)
-        from models.factory import validate_role
+        from dsr.models.factory import validate_role
 
         validate_role(teacher, settings)
         prepare_output_dir(out, markers, what="test set", force=force)
@@ -132,7 +132,7 @@ def _set_summary(manifest: dict[str, Any], out: Path) -> None:
 
 
 def _systems(system: list[str] | None, systems_file: Path | None, no_rubric: bool) -> list[Any]:
-    from evaluation.runs import load_systems_file, parse_system_option, unique_systems
+    from dsr.evaluation.runs import load_systems_file, parse_system_option, unique_systems
 
     chosen = [parse_system_option(s, rubric=not no_rubric) for s in system or []]
     if systems_file is not None:
@@ -143,9 +143,9 @@ def _systems(system: list[str] | None, systems_file: Path | None, no_rubric: boo
 
 
 def _do_run(set_dir: Path, out: Path, chosen: list[Any], limit: int | None, max_retries: int, force: bool) -> None:
-    from common.fsutil import prepare_output_dir
-    from evaluation import records
-    from evaluation.runs import run_systems
+    from dsr.common.fsutil import prepare_output_dir
+    from dsr.evaluation import records
+    from dsr.evaluation.runs import run_systems
 
     items = records.read_items(set_dir)
     prepare_output_dir(out, [records.eval_config_path(out).name], what="evaluation", force=force)
@@ -189,7 +189,7 @@ def _do_judge(
     eval_dir: Path, samples: int, pairwise: bool, pairwise_human: bool, concurrency: int, label: str | None,
     retry_failed: bool, max_repairs: int,
 ) -> str:
-    from evaluation.judging import judge_eval
+    from dsr.evaluation.judging import judge_eval
 
     with _progress("judging") as progress:
         task = progress.add_task("", total=None)
@@ -223,9 +223,9 @@ def judge_command(
 
 
 def _do_report(eval_dir: Path, judge: str | None, allow_partial: bool) -> None:
-    from evaluation import records
-    from evaluation.metrics import compute_metrics
-    from evaluation.report import write_report
+    from dsr.evaluation import records
+    from dsr.evaluation.metrics import compute_metrics
+    from dsr.evaluation.report import write_report
 
     metrics = compute_metrics(eval_dir, judge=judge, allow_partial=allow_partial)
     records.write_metrics(eval_dir, metrics)

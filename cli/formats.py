@@ -13,14 +13,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.console import console, err_console
-from common.errors import BadInput
+from dsr.cli.console import console, err_console
+from dsr.common.errors import BadInput
 
 
 @contextmanager
 def _input_warnings(source: Path) -> Iterator[None]:
     """What the reader or writer changed in the text (control characters) as one warning line each."""
-    from screenplay.control import ControlCharacterWarning
+    from dsr.screenplay.control import ControlCharacterWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ControlCharacterWarning)
@@ -33,8 +33,8 @@ def _input_warnings(source: Path) -> Iterator[None]:
 
 
 def _summary(doc, file: Path) -> None:  # noqa: ANN001 - screenplay.model is imported lazily
-    from screenplay.inline import plain
-    from screenplay.model import Character
+    from dsr.screenplay.inline import plain
+    from dsr.screenplay.model import Character
 
     console.print(f"[bold]{escape(doc.title() or file.name)}[/]  ({escape(str(file))})", soft_wrap=True)
     if doc.scenes:
@@ -75,7 +75,7 @@ def parse_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the document model as JSON")] = False,
 ) -> None:
     """Parse a screenplay and print a summary (title, scenes, characters, element counts) or the JSON model."""
-    from screenplay.io import read_document
+    from dsr.screenplay.io import read_document
 
     with _input_warnings(file):
         doc = read_document(file)
@@ -97,8 +97,8 @@ def convert_command(
     ],
 ) -> None:
     """Convert a screenplay between Fountain and FDX, or render it to PDF or HTML (format by extension)."""
-    from common.fsutil import refuse_directory
-    from screenplay.io import WRITE_SUFFIXES, read_document, write_document
+    from dsr.common.fsutil import refuse_directory
+    from dsr.screenplay.io import WRITE_SUFFIXES, read_document, write_document
 
     refuse_directory(output)
     if output.suffix.lower() not in WRITE_SUFFIXES:

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.console import console
-from common.errors import BadInput
+from dsr.cli.console import console
+from dsr.common.errors import BadInput
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -20,8 +20,8 @@ def _load_profiles(path: Path) -> Any:
     """The cast of an episode file; a missing file or malformed YAML is bad input (exit 2)."""
     import yaml
 
-    from common.bounded_yaml import load_yaml
-    from screenplay.lint import cast_from_episode
+    from dsr.common.bounded_yaml import load_yaml
+    from dsr.screenplay.lint import cast_from_episode
 
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -43,7 +43,7 @@ def _load_profiles(path: Path) -> Any:
 
 
 def _rules_table() -> Table:
-    from screenplay.lint import RULES
+    from dsr.screenplay.lint import RULES
 
     table = Table(title="Lint rules")
     for column in ("rule", "name", "severity", "checks"):
@@ -66,7 +66,7 @@ def lint_command(
     """Check a screenplay's format: rule id, severity and line for every finding; exit 1 when any is an error."""
     if rules:
         if as_json:
-            from screenplay.lint import RULES
+            from dsr.screenplay.lint import RULES
 
             typer.echo(json.dumps([vars(r) for r in sorted(RULES.values(), key=lambda r: r.id)], indent=2))
         else:
@@ -77,8 +77,8 @@ def lint_command(
 
     cast = _load_profiles(profiles) if profiles is not None else None
 
-    from screenplay.io import read_document, read_text
-    from screenplay.lint import lint, summarize
+    from dsr.screenplay.io import read_document, read_text
+    from dsr.screenplay.lint import lint, summarize
 
     doc = read_document(file)
     source = read_text(file) if file.suffix.lower() != ".fdx" else None

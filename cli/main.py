@@ -1,7 +1,7 @@
 """The ``dsr`` command. Thin: it parses arguments and calls the packages.
 
 Every command module exposes ``register(app)``; heavy libraries are imported inside the commands so
-``dsr --help`` stays fast. Bad input anywhere surfaces as :class:`common.errors.BadInput` and becomes
+``dsr --help`` stays fast. Bad input anywhere surfaces as :class:`dsr.common.errors.BadInput` and becomes
 one line on stderr with exit status 2, never a traceback.
 """
 
@@ -11,9 +11,9 @@ import sys
 
 import typer
 
-from cli import doctor, edit, evaluate, formats, lint, memory, room, season, serve, synthesize, train, write
-from cli.console import err_console
-from common.errors import BadInput
+from dsr.cli import doctor, edit, evaluate, formats, lint, memory, room, season, serve, synthesize, train, write
+from dsr.cli.console import err_console
+from dsr.common.errors import BadInput
 
 app = typer.Typer(
     name="dsr",

@@ -20,8 +20,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from cli.console import console
-from common.errors import BadInput
+from dsr.cli.console import console
+from dsr.common.errors import BadInput
 
 memory_app = typer.Typer(
     name="memory",
@@ -49,8 +49,8 @@ def _who(by: str | None) -> str:
 def _open(location: str) -> Any:
     """The StoryMemory at ``path`` (or at ``path/memory``, a run directory's, or on a Chroma server);
     never creates a directory."""
-    from memory import open_memory
-    from memory.client import is_server
+    from dsr.memory import open_memory
+    from dsr.memory.client import is_server
 
     if is_server(location):
         return open_memory(location)
@@ -113,8 +113,8 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """List a series' facts (with provenance and status) and each character's state derived from them."""
-    from memory.records import name_key
-    from memory.state import character_states, resolve
+    from dsr.memory.records import name_key
+    from dsr.memory.state import character_states, resolve
 
     before = _position(at)
     mem = _open(memory)
@@ -157,7 +157,7 @@ def show(
 
 
 def order_key(position: tuple[int, int]) -> int:
-    from memory.records import order_of
+    from dsr.memory.records import order_of
 
     return order_of(*position)
 
@@ -174,7 +174,7 @@ def edit(
     by: By = None,
 ) -> None:
     """Correct a fact: the writer's version replaces it at the same story position and wins over extraction."""
-    from memory.records import FACT_KINDS, KIND_ALIASES
+    from dsr.memory.records import FACT_KINDS, KIND_ALIASES
 
     who = _who(by)
     if text is None and kind is None and subject is None and about is None:

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import typer
 
-from cli.console import console
+from dsr.cli.console import console
 
 MIN_TOKEN = 16
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    from common.errors import BadInput
+    from dsr.common.errors import BadInput
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -38,9 +38,9 @@ def room(
     ),
 ) -> None:
     """Serve the writers' room: read the episode, answer reviews, edit any stage and re-run what follows."""
-    from common.errors import BadInput
-    from room.guard import allowed_hosts, is_loopback
-    from room.view import find_runs
+    from dsr.common.errors import BadInput
+    from dsr.room.guard import allowed_hosts, is_loopback
+    from dsr.room.view import find_runs
 
     if not path.is_dir():
         raise BadInput(f"{path}: not a directory; give a run directory (dsr write -o) or a directory of runs")
@@ -57,7 +57,7 @@ def room(
         raise BadInput(f"--token must be at least {MIN_TOKEN} characters")
     import uvicorn
 
-    from room.app import create_app
+    from dsr.room.app import create_app
 
     sock = _bind(host, port)
     bound = sock.getsockname()[1]

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from cli.console import console, err_console
+from dsr.cli.console import console, err_console
 
 _STYLE = {"waiting": "dim", "running": "cyan", "done": "green", "paused": "red", "held": "yellow"}
 
@@ -48,14 +48,14 @@ def season(
 ) -> None:
     """Write a season: episodes of one storyline in order, independent storylines at once; run it again to
     continue every unfinished episode from its last checkpoint."""
-    from common.errors import BadInput
-    from common.fsutil import prepare_output_dir
-    from graph.checkpoints import choose, prepare
-    from graph.context import MODES, RunContext, retry_caps, roles_for
-    from graph.season import SEASON_FILE, Season, load_season
-    from memory.client import memory_location
-    from models.factory import validate_role
-    from models.settings import load_settings
+    from dsr.common.errors import BadInput
+    from dsr.common.fsutil import prepare_output_dir
+    from dsr.graph.checkpoints import choose, prepare
+    from dsr.graph.context import MODES, RunContext, retry_caps, roles_for
+    from dsr.graph.season import SEASON_FILE, Season, load_season
+    from dsr.memory.client import memory_location
+    from dsr.models.factory import validate_role
+    from dsr.models.settings import load_settings
 
     if mode not in MODES:
         raise BadInput(f"unknown mode '{mode}'; use one of: {', '.join(MODES)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli.console import err_console
+from dsr.cli.console import err_console
 
 
 def serve(
@@ -23,9 +23,9 @@ def serve(
 
     One generation runs at a time, in arrival order; max_tokens is capped by the model's context.
     """
-    from models.factory import get_chat_model
-    from models.server import serve as run_server
-    from models.settings import ConfigError, load_settings
+    from dsr.models.factory import get_chat_model
+    from dsr.models.server import serve as run_server
+    from dsr.models.settings import ConfigError, load_settings
 
     settings = load_settings()
     if settings.role(role).provider == "openai":

@@ -12,8 +12,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from cli.console import console, err_console
-from common.errors import BadInput
+from dsr.cli.console import console, err_console
+from dsr.common.errors import BadInput
 
 # A seed every sampler accepts (llama.cpp and numpy take 32 bits; a 50-digit one failed every call).
 MAX_SEED = 2**32 - 1
@@ -51,11 +51,11 @@ def synthesize_command(
     """Real screenplays -> Stage 1 (X -> I_c + N) and Stage 2 (N + X -> S) training data, with a datasheet."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from common.fsutil import prepare_output_dir
-    from models.settings import load_settings
-    from synthesis.pipeline import CACHE_FILE, synthesize
-    from synthesis.records import RUN_FILE
-    from synthesis.teacher import build_teacher
+    from dsr.common.fsutil import prepare_output_dir
+    from dsr.models.settings import load_settings
+    from dsr.synthesis.pipeline import CACHE_FILE, synthesize
+    from dsr.synthesis.records import RUN_FILE
+    from dsr.synthesis.teacher import build_teacher
 
     if not corpus_dir.is_dir():
         problem = "is not a directory" if corpus_dir.exists() else "corpus directory not found"
@@ -119,7 +119,7 @@ def _summary(sheet: dict[str, Any], out: Path, usd_in: float, usd_out: float) ->
 
 
 def _show(example: Any) -> None:
-    from story.schemas import render_x
+    from dsr.story.schemas import render_x
 
     console.print(Panel(escape(render_x(example.x)), title=f"X  {escape(example.id)}"))
     console.print(Panel(escape(example.directives.model_dump_json(indent=1)), title="I_c (directives)"))
@@ -131,7 +131,7 @@ def _edit(example: Any, *, prose: bool) -> dict[str, Any]:
     """The reviewer's change in $EDITOR as a decision's ``edits``; no change or invalid directives: none."""
     from pydantic import ValidationError
 
-    from story.schemas import CreativeDirectives
+    from dsr.story.schemas import CreativeDirectives
 
     before = example.prose if prose else example.directives.model_dump_json(indent=1)
     edited = click.edit(before)
@@ -157,9 +157,9 @@ def review_command(
     ] = False,
 ) -> None:
     """Show each example (X, I_c, N, original S) and record accept / reject / edit; the datasets follow."""
-    from synthesis.pipeline import rebuild
-    from synthesis.records import read_examples
-    from synthesis.review import ReviewDecision, load_decisions, record
+    from dsr.synthesis.pipeline import rebuild
+    from dsr.synthesis.records import read_examples
+    from dsr.synthesis.review import ReviewDecision, load_decisions, record
 
     if not (data_dir / "run.json").exists():
         raise BadInput(

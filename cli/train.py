@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cli.console import console, err_console
+from dsr.cli.console import console, err_console
 
 
 def train_command(
@@ -42,11 +42,11 @@ def train_command(
     ] = False,
 ) -> None:
     """Fine-tune the Stage 1 model (X -> directives + prose) with TRL; loss on the assistant target only."""
-    from common.fsutil import prepare_output_dir
-    from models.settings import load_settings
-    from models.weights import TRAIN_MARKER, TRAIN_RUN
-    from training.config import resolve_config
-    from training.run import train
+    from dsr.common.fsutil import prepare_output_dir
+    from dsr.models.settings import load_settings
+    from dsr.models.weights import TRAIN_MARKER, TRAIN_RUN
+    from dsr.training.config import resolve_config
+    from dsr.training.run import train
 
     # Before the base model loads; training refuses to mix a finished or foreign run in MODEL_DIR itself.
     prepare_output_dir(out, [TRAIN_RUN, TRAIN_MARKER], what="training run", can_force=False, create=False)
@@ -78,7 +78,7 @@ def export_command(
 
 
 def _export(model_dir: Path, out: Path, base: str | None, *, force: bool) -> None:
-    from training.export import export_merged
+    from dsr.training.export import export_merged
 
     with err_console.status("merging the adapter into the base model"):
         info = export_merged(model_dir, out, base=base, force=force)

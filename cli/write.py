@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.prompt import Prompt
 from rich.table import Table
 
-from cli.console import console, err_console
+from dsr.cli.console import console, err_console
 
 
 class _LiveProgress:
@@ -107,9 +107,9 @@ def _run(
     run_dir: Path, first_input: Any, total_scenes: int, done: int, context: Any, reviewer: Any,
     checkpoints: str | None = None,
 ) -> None:  # fmt: skip
-    from graph.runlock import holding
-    from graph.runner import drive
-    from models.errors import ModelUnavailable
+    from dsr.graph.runlock import holding
+    from dsr.graph.runner import drive
+    from dsr.models.errors import ModelUnavailable
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     try:
@@ -147,14 +147,14 @@ def write(
     force: bool = typer.Option(False, "--force", help="write into OUT even when it holds files that are not a run"),
 ) -> None:
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
-    from common.errors import BadInput
-    from common.fsutil import prepare_output_dir
-    from graph.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
-    from graph.runner import RUN_FILE, initial_input, start_run
-    from memory.client import memory_location
-    from models.factory import validate_role
-    from models.settings import load_settings
-    from story.episode_spec import load_episode
+    from dsr.common.errors import BadInput
+    from dsr.common.fsutil import prepare_output_dir
+    from dsr.graph.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
+    from dsr.graph.runner import RUN_FILE, initial_input, start_run
+    from dsr.memory.client import memory_location
+    from dsr.models.factory import validate_role
+    from dsr.models.settings import load_settings
+    from dsr.story.episode_spec import load_episode
 
     if mode not in MODES:
         raise BadInput(f"unknown mode '{mode}'; use one of: {', '.join(MODES)}")
@@ -191,8 +191,8 @@ def resume(
     ),
 ) -> None:
     """Continue a run after a crash, a kill, an endpoint failure or a review pause."""
-    from common.errors import BadInput
-    from graph.runner import initial_input, keep_models, load_run, run_state
+    from dsr.common.errors import BadInput
+    from dsr.graph.runner import initial_input, keep_models, load_run, run_state
 
     spec, context = load_run(run_dir)
     finished, payload, values = run_state(run_dir, checkpoints=checkpoints)
@@ -208,7 +208,7 @@ def resume(
     elif reject:
         scripted = {"action": "reject", "note": reject, "stage": stage}
     elif edit:
-        from screenplay.io import read_text
+        from dsr.screenplay.io import read_text
 
         # Sized, decoded and refused (binary, unreadable) the way every screenplay input is.
         scripted = {"action": "edit", "value": read_text(edit)}

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 MAX_CHARS = 1_048_576
 """Characters of text, in the file and after expanding aliases (our YAML files are a few KB)."""

@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 PRIVATE = 0o600
 SHARED = 0o666  # what open(2) is asked for by editors; the kernel applies the umask

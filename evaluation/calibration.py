@@ -22,11 +22,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 from pydantic import ConfigDict, Field, model_validator
 
-import prompts
-from judging.rubric import MAX_SCORE, MIN_SCORE, RATIONALE_CHARS, RUBRIC_TIERS, bare_score
-from judging.verdict import JudgeVerdict, common_slips, free_text
-from models.structured import StructuredOutputError, counting, invoke_structured, tally
-from prompts import prompt_messages
+from dsr import prompts
+from dsr.judging.rubric import MAX_SCORE, MIN_SCORE, RATIONALE_CHARS, RUBRIC_TIERS, bare_score
+from dsr.judging.verdict import JudgeVerdict, common_slips, free_text
+from dsr.models.structured import StructuredOutputError, counting, invoke_structured, tally
+from dsr.prompts import prompt_messages
 
 PROMPT = "judge_story"
 DATA_FILE = Path(__file__).parent / "data" / "hanna_human_stories.jsonl"

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common.bounded_yaml import load_yaml
-from memory.records import Fact
-from memory.state import in_priority, resolve
-from story.schemas import TaskInput
+from dsr.common.bounded_yaml import load_yaml
+from dsr.memory.records import Fact
+from dsr.memory.state import in_priority, resolve
+from dsr.story.schemas import TaskInput
 
 DEFAULT_SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "continuity" / "items.yaml"
 

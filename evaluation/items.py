@@ -22,17 +22,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import prompts
-from common.errors import BadInput
-from common.fsutil import write_json
-from evaluation import records
-from models.structured import counting, tally
-from synthesis.cache import CallCache
-from synthesis.corpus import Rejection, SourceScene, load_corpus
-from synthesis.loop import run_async
-from synthesis.steps import Draft, reverse
-from synthesis.teacher import Teacher, TeacherError
-from synthesis.validate import Invalid
+from dsr import prompts
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import write_json
+from dsr.evaluation import records
+from dsr.models.structured import counting, tally
+from dsr.synthesis.cache import CallCache
+from dsr.synthesis.corpus import Rejection, SourceScene, load_corpus
+from dsr.synthesis.loop import run_async
+from dsr.synthesis.steps import Draft, reverse
+from dsr.synthesis.teacher import Teacher, TeacherError
+from dsr.synthesis.validate import Invalid
 
 CACHE_FILE = "cache.sqlite"
 PROMPTS = ("reverse_outline", "reverse_context", "reverse_characters", "reverse_guidelines", "task_input")
@@ -135,9 +135,9 @@ def build_from_corpus(
 
 def build_from_synthesis(data_dir: Path, set_dir: Path, *, split: str = "test", limit: int | None = None) -> dict[str, Any]:
     """Items from a synthesis output's examples whose ids are in ``stage1/<split>.jsonl`` (review edits applied)."""
-    from synthesis.assemble import SPLITS, apply_decisions
-    from synthesis.records import RUN_FILE, read_examples
-    from synthesis.review import load_decisions
+    from dsr.synthesis.assemble import SPLITS, apply_decisions
+    from dsr.synthesis.records import RUN_FILE, read_examples
+    from dsr.synthesis.review import load_decisions
 
     if not (data_dir / RUN_FILE).is_file():
         raise BadInput(f"{data_dir}: not a synthesis output directory (no {RUN_FILE}); run `dsr synthesize` first")

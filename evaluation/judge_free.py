@@ -5,10 +5,10 @@ They reuse the critic's own instruments so a number here means what the critic m
 * ``format_valid``: the scene parses, has exactly one heading and the linter (cast from X) finds no
   error; ``lint_errors_per_scene`` is the linter's own count.
 * ``beat_coverage``: the share of the outline's beats the screenplay covers (the critic's lexical
-  coverage, :func:`story.checks.beat_coverage`).
+  coverage, :func:`dsr.story.checks.beat_coverage`).
 * ``prose_leakage``: the share of action paragraphs that are novelistic or unfilmable: the linter's
   inner-thought, emotion-statement or reader-narration rules (SP042/SP043/SP045) fire on it, or it reads
-  like prose (:func:`story.checks.format.prose_like_paragraph`: long, quoted speech, past-tense narration).
+  like prose (:func:`dsr.story.checks.format.prose_like_paragraph`: long, quoted speech, past-tense narration).
 * ``dialogue_share``: dialogue words / (dialogue + action words); ``words``: the scene's word count.
 """
 
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from screenplay.errors import ScreenplayError
-from screenplay.fountain_reader import parse_fountain
-from screenplay.lint import cast_from, lint, summarize
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Action, Dialogue
-from story.checks import LANGUAGES, beat_coverage, outline_beats, word_count
-from story.checks.format import prose_like_paragraph
-from story.schemas import TaskInput
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.lint import cast_from, lint, summarize
+from dsr.screenplay.lint_rules.core import text_of
+from dsr.screenplay.model import Action, Dialogue
+from dsr.story.checks import LANGUAGES, beat_coverage, outline_beats, word_count
+from dsr.story.checks.format import prose_like_paragraph
+from dsr.story.schemas import TaskInput
 
 LEAK_RULES = frozenset({"SP042", "SP043", "SP045"})
 

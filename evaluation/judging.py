@@ -1,6 +1,6 @@
 """The LLM judge over an evaluation: rubric scores per (item, system) and pairwise verdicts per pair.
 
-Scores come from :func:`judging.rubric.judge_scene`, the critic's own rubric (one implementation). The
+Scores come from :func:`dsr.judging.rubric.judge_scene`, the critic's own rubric (one implementation). The
 judge sees what a blind human rater would: the brief X and the screenplay, no prose and no reference,
 the same for every system including the human one.
 
@@ -24,14 +24,14 @@ from typing import Any
 
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
-import prompts
-from common.errors import BadInput
-from evaluation import records
-from judging.pairwise import PROMPT as PAIR_PROMPT
-from judging.pairwise import judge_pair
-from judging.rubric import ERROR_CATEGORIES, JUDGE_PROMPT, judge_scene
-from models.structured import counting, tally
-from story.schemas import TaskInput
+from dsr import prompts
+from dsr.common.errors import BadInput
+from dsr.evaluation import records
+from dsr.judging.pairwise import PROMPT as PAIR_PROMPT
+from dsr.judging.pairwise import judge_pair
+from dsr.judging.rubric import ERROR_CATEGORIES, JUDGE_PROMPT, judge_scene
+from dsr.models.structured import counting, tally
+from dsr.story.schemas import TaskInput
 
 
 def default_label(cfg: Any) -> str:
@@ -53,8 +53,8 @@ def _error_counts(summary: dict[str, Any]) -> dict[str, int]:
 
 
 def _failure_reason(exc: Exception) -> str:
-    from models.errors import endpoint_failure
-    from models.settings import load_settings
+    from dsr.models.errors import endpoint_failure
+    from dsr.models.settings import load_settings
 
     failure = endpoint_failure("judge", load_settings().judge, exc)
     return str(failure) if failure else f"{type(exc).__name__}: {exc}"[:500]
@@ -106,8 +106,8 @@ def judge_eval(
 
     ``model_factory(role, config)`` builds the judge instead of the configured provider, as a run's
     context does for its roles (tests script the judge this way)."""
-    from models.factory import embedded_backend, get_chat_model, validate_role
-    from models.settings import load_settings
+    from dsr.models.factory import embedded_backend, get_chat_model, validate_role
+    from dsr.models.settings import load_settings
 
     if samples < 1:
         raise BadInput("--samples must be at least 1")

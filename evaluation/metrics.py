@@ -7,7 +7,7 @@ at any time without a model. Honesty rules:
   an error, unless ``allow_partial`` restricts *every* figure to the common items and says so;
 * an item a system failed to write, or the judge failed to score, stays in ``n_items`` and is counted in
   ``n_failed``; means cover the scored items and say how many (``n_scored``);
-* intervals are bootstrap CIs over items (:mod:`evaluation.stats`).
+* intervals are bootstrap CIs over items (:mod:`dsr.evaluation.stats`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
-from evaluation import judge_free, records, stats
-from graph.call_log import CALL_LOG, read_structured
-from judging.rubric import ERROR_CATEGORIES
-from models.structured import tally
-from story.schemas import TaskInput
+from dsr.common.errors import BadInput
+from dsr.evaluation import judge_free, records, stats
+from dsr.graph.call_log import CALL_LOG, read_structured
+from dsr.judging.rubric import ERROR_CATEGORIES
+from dsr.models.structured import tally
+from dsr.story.schemas import TaskInput
 
 HUMAN_RATER = "human:"
 

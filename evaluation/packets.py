@@ -1,7 +1,7 @@
 """Blind human-evaluation packets (DSR-SPEC 8.3): anonymised scripts, shuffled pairs, a rating sheet per rater.
 
 Model identity is stripped: every system's screenplay, the human reference included, is parsed and
-re-rendered through the one Fountain -> PDF path (:mod:`screenplay.pdf`) with the same title page, a
+re-rendered through the one Fountain -> PDF path (:mod:`dsr.screenplay.pdf`) with the same title page, a
 neutral code ("Script 4F7Q") and nothing else (title-page fields, notes and boneyard of the source are
 dropped). Codes are drawn per rater, so two raters' codes say nothing about each other. Nothing tells
 raters that a human script is in the pool.
@@ -31,14 +31,14 @@ from typing import Any
 from fpdf import FPDF
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from common.errors import BadInput
-from common.fsutil import PRIVATE, atomic_write, write_json
-from evaluation import records
-from judging.rubric import CATEGORY_MEANING, RUBRIC_TIERS
-from screenplay.fountain_reader import parse_fountain
-from screenplay.model import Boneyard, Note, Screenplay, TitleField
-from screenplay.pdf import FONT_DIR, render_pdf
-from story.schemas import TaskInput, render_x
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import PRIVATE, atomic_write, write_json
+from dsr.evaluation import records
+from dsr.judging.rubric import CATEGORY_MEANING, RUBRIC_TIERS
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.model import Boneyard, Note, Screenplay, TitleField
+from dsr.screenplay.pdf import FONT_DIR, render_pdf
+from dsr.story.schemas import TaskInput, render_x
 
 HUMAN = records.HUMAN
 KEY_FILE = "key.json"
@@ -118,7 +118,7 @@ def text_pdf(title: str, body: str) -> bytes:
 
 
 def _charset() -> frozenset[str]:
-    from screenplay.pdf import prime_charset
+    from dsr.screenplay.pdf import prime_charset
 
     return prime_charset()
 

@@ -17,8 +17,8 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common.fsutil import atomic_write  # noqa: E402
-from judging.rubric import ERROR_CATEGORIES, MAX_SCORE, MIN_SCORE  # noqa: E402
+from dsr.common.fsutil import atomic_write  # noqa: E402
+from dsr.judging.rubric import ERROR_CATEGORIES, MAX_SCORE, MIN_SCORE  # noqa: E402
 
 DPI = 110
 

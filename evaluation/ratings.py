@@ -5,7 +5,7 @@ a bad row stops the import with ``file:line`` and the problem. A blank row means
 counted and recorded (a failed pairwise row; a script with no rated pair gets a failed judgment row),
 never dropped silently. Un-blinding uses the packet's ``key.json``. Output, per rater, in EVAL_DIR:
 ``judgments/human-<rater>.jsonl`` (one row per item and system: the mean of that rater's scores over
-the pairs the script appeared in) and ``pairwise/human-<rater>.jsonl`` (file names via :func:`evaluation.records.slug`) (one row per pair, in the order
+the pairs the script appeared in) and ``pairwise/human-<rater>.jsonl`` (file names via :func:`dsr.evaluation.records.slug`) (one row per pair, in the order
 the rater saw it), so the evaluation's metrics treat people and the LLM judge alike.
 """
 
@@ -16,9 +16,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
-from evaluation import records
-from evaluation.packets import COLUMNS, ERROR_SHORT, KEY_FILE
+from dsr.common.errors import BadInput
+from dsr.evaluation import records
+from dsr.evaluation.packets import COLUMNS, ERROR_SHORT, KEY_FILE
 
 REQUIRED = ("score_a", "score_b", "preferred")
 FILLABLE = [c for c in COLUMNS if c not in ("pair_id", "item_brief_file", "script_a", "script_b")]

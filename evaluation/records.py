@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
-from common.fsutil import atomic_write, write_json
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import atomic_write, write_json
 
 HUMAN = "human"
 ERROR_KEYS = ("plot_coherence", "character_development", "narrative_pacing", "format")

@@ -16,9 +16,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from common.fsutil import atomic_write, write_json
-from evaluation import plots
-from judging.rubric import ERROR_CATEGORIES
+from dsr.common.fsutil import atomic_write, write_json
+from dsr.evaluation import plots
+from dsr.judging.rubric import ERROR_CATEGORIES
 
 TEMPLATES = Path(__file__).with_name("templates")
 HUMAN = "human"

@@ -25,11 +25,11 @@ from typing import Any
 
 import yaml
 
-from common.bounded_yaml import load_yaml
-from common.errors import BadInput
-from evaluation import records
-from graph.context import MODES, Mode, ModelFactory, RunContext, resolve_roles, retry_caps, roles_for
-from models.settings import ROLES, RoleConfig
+from dsr.common.bounded_yaml import load_yaml
+from dsr.common.errors import BadInput
+from dsr.evaluation import records
+from dsr.graph.context import MODES, Mode, ModelFactory, RunContext, resolve_roles, retry_caps, roles_for
+from dsr.models.settings import ROLES, RoleConfig
 
 OnItem = Callable[[str, str, str], None]  # (system, item, "cached" | "done" | "failed")
 
@@ -128,8 +128,8 @@ def system_roles(system: System) -> dict[str, dict[str, Any]]:
 
 def validate_system(system: System) -> dict[str, str]:
     """Configuration problems of a system's roles surface before anything runs; returns role -> model used."""
-    from models.factory import validate_role
-    from models.settings import load_settings
+    from dsr.models.factory import validate_role
+    from dsr.models.settings import load_settings
 
     settings = load_settings()
     used = {}
@@ -155,8 +155,8 @@ def run_item(
     system: System, item: dict[str, Any], run_dir: Path, max_retries: int, model_factory: ModelFactory | None = None
 ) -> dict[str, Any]:
     """Run (or resume) one item's scene graph; any failure becomes a failed output row, never an exception."""
-    from graph.call_log import CALL_LOG, read_call_log
-    from graph.runner import drive, scene_input
+    from dsr.graph.call_log import CALL_LOG, read_call_log
+    from dsr.graph.runner import drive, scene_input
 
     run_dir.mkdir(parents=True, exist_ok=True)
     context = run_context(system, run_dir, max_retries, model_factory)

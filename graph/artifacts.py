@@ -1,6 +1,6 @@
 """The assembled episode: ``RUN_DIR/episode.{fountain,fdx,pdf}`` from the accepted scenes.
 
-(Per-scene files are written by the nodes as they finish: ``nodes.runtime.write_artefact``.) Every
+(Per-scene files are written by the nodes as they finish: ``dsr.nodes.runtime.write_artefact``.) Every
 file is written atomically, so a killed run never leaves half a file.
 
 An accepted scene is exactly one scene of the episode, whatever the critic let through past its retry
@@ -14,13 +14,13 @@ import re
 import warnings
 from pathlib import Path
 
-from screenplay.control import ControlCharacterWarning
-from screenplay.fountain_reader import parse_fountain
-from screenplay.inline import plain
-from screenplay.model import Action, Element, Scene, SceneHeading, Screenplay, TitleField
-from story.findings import Finding
-from story.fountain_text import CHAT_CLOSER, CHAT_OPENER, heading_hint
-from story.schemas import TaskInput
+from dsr.screenplay.control import ControlCharacterWarning
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.inline import plain
+from dsr.screenplay.model import Action, Element, Scene, SceneHeading, Screenplay, TitleField
+from dsr.story.findings import Finding
+from dsr.story.fountain_text import CHAT_CLOSER, CHAT_OPENER, heading_hint
+from dsr.story.schemas import TaskInput
 
 
 def _finding(check: str, message: str, evidence: str = "") -> Finding:
@@ -101,7 +101,7 @@ def assemble_episode(title: str, author: str | None, scenes: list[Scene]) -> Scr
 
 def write_episode(run_dir: Path, doc: Screenplay) -> list[Path]:
     """episode.fountain, episode.fdx and episode.pdf from one document."""
-    from screenplay.io import write_document
+    from dsr.screenplay.io import write_document
 
     paths = [run_dir / f"episode.{ext}" for ext in ("fountain", "fdx", "pdf")]
     for path in paths:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from graph.context import RunContext
-from graph.episode_nodes import assemble_node, start_scene_node
-from graph.routing import (
+from dsr.graph.context import RunContext
+from dsr.graph.episode_nodes import assemble_node, start_scene_node
+from dsr.graph.routing import (
     route_after_commit,
     route_after_critic,
     route_after_novelist,
@@ -21,14 +21,14 @@ from graph.routing import (
     route_after_review_prose,
     route_after_review_scene,
 )
-from graph.state import EpisodeState, SceneState
-from nodes.commit import commit_node
-from nodes.critic import critic_node
-from nodes.novelist import novelist_node
-from nodes.planner import planner_node
-from nodes.retrieve import retrieve_context_node
-from nodes.review import review_directives_node, review_prose_node, review_scene_node
-from nodes.screenwriter import screenwriter_node
+from dsr.graph.state import EpisodeState, SceneState
+from dsr.nodes.commit import commit_node
+from dsr.nodes.critic import critic_node
+from dsr.nodes.novelist import novelist_node
+from dsr.nodes.planner import planner_node
+from dsr.nodes.retrieve import retrieve_context_node
+from dsr.nodes.review import review_directives_node, review_prose_node, review_scene_node
+from dsr.nodes.screenwriter import screenwriter_node
 
 
 def _add_scene_nodes(builder: StateGraph) -> None:

@@ -1,12 +1,12 @@
 """``RUN_DIR/calls.jsonl``: every model call as it happens (scene, node, role, step, tokens, seconds).
 
 The one place model calls and tokens are counted: a langchain callback on the run, reading scene and
-role from the metadata ``nodes.runtime.call_role`` puts in the run config. report.json and the
+role from the metadata ``dsr.nodes.runtime.call_role`` puts in the run config. report.json and the
 evaluation's rows are built from it. Append-only and independent of graph state, it records calls made
 by nodes that were later interrupted or killed too, which is how a resumed run can be shown to repeat
 no finished node's calls. Holds no prompt text and no keys.
 
-Each structured call (:func:`models.structured.record`: mechanism, attempts, validity, truncations) is a
+Each structured call (:func:`dsr.models.structured.record`: mechanism, attempts, validity, truncations) is a
 line of its own with ``"kind": "structured"``, so report.json's structured figures are this run's, every
 process of a resumed run included. :func:`read_call_log` gives the model calls, :func:`read_structured`
 the structured calls.
@@ -23,7 +23,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from models.structured import STRUCTURED_EVENT
+from dsr.models.structured import STRUCTURED_EVENT
 
 CALL_LOG = "calls.jsonl"
 
@@ -109,7 +109,7 @@ def read_call_log(path: Path) -> list[dict[str, Any]]:
 
 
 def read_structured(path: Path) -> list[dict[str, Any]]:
-    """The run's structured calls (for :func:`models.structured.tally`)."""
+    """The run's structured calls (for :func:`dsr.models.structured.tally`)."""
     return _structured(_entries(path))
 
 

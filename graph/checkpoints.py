@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 ENV = "DSR_CHECKPOINTS"
 SQLITE_FILE = "checkpoints.sqlite"

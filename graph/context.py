@@ -14,7 +14,7 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic.json_schema import SkipJsonSchema
 
-from models.settings import RoleConfig, load_settings
+from dsr.models.settings import RoleConfig, load_settings
 
 Mode = Literal["dsr", "dsr-nocot", "e2e"]
 ReviewPoint = Literal["directives", "prose", "scene"]

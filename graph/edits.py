@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
-from common.fsutil import write_json
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import write_json
 
 EDITS = "edits.json"
 

@@ -7,19 +7,19 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from common.fsutil import write_json
-from graph.artifacts import accepted_scene, assemble_episode, write_episode
-from graph.call_log import CALL_LOG, read_run_log
-from graph.context import RunContext
-from graph.report import build_report
-from graph.state import EpisodeState
-from memory import embed_scene_queries, open_memory
-from memory.context import scene_query
-from nodes.runtime import timed_node, write_artefact
-from screenplay.fountain_writer import write_fountain
-from screenplay.model import Screenplay
-from story.episode_spec import EpisodeSpec
-from story.findings import STAGES
+from dsr.common.fsutil import write_json
+from dsr.graph.artifacts import accepted_scene, assemble_episode, write_episode
+from dsr.graph.call_log import CALL_LOG, read_run_log
+from dsr.graph.context import RunContext
+from dsr.graph.report import build_report
+from dsr.graph.state import EpisodeState
+from dsr.memory import embed_scene_queries, open_memory
+from dsr.memory.context import scene_query
+from dsr.nodes.runtime import timed_node, write_artefact
+from dsr.screenplay.fountain_writer import write_fountain
+from dsr.screenplay.model import Screenplay
+from dsr.story.episode_spec import EpisodeSpec
+from dsr.story.findings import STAGES
 
 
 @timed_node("start_scene")

@@ -2,12 +2,12 @@
 downstream of it runs again (``dsr edit``, ``dsr history --restore``, the writers' room).
 
 The episode thread is forked with LangGraph's ``update_state`` at the checkpoint right after the scene's X
-was retrieved (:func:`graph.history.scene_start`), as if the node that writes the stage had produced the
+was retrieved (:func:`dsr.graph.history.scene_start`), as if the node that writes the stage had produced the
 writer's text: the directives as the directives review, the prose as the prose review, the screenplay as
 the screenwriter. The stages before it keep the scene's current outputs; the stages after it, the critic
 and every later scene are what the fork has still to run, so ``dsr resume`` re-runs exactly that. The
 edited pass carries ``writer_edit``, so the critic's findings on the edit go to review instead of a rewrite
-(:mod:`nodes.writer_edit`). Memory written by the superseded scenes is retired with the fork.
+(:mod:`dsr.nodes.writer_edit`). Memory written by the superseded scenes is retired with the fork.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from common.errors import BadInput
-from graph.edits import record_edit
-from graph.history import Node, committed, scene_now, scene_start, tree_of
-from graph.runlock import holding
-from graph.runner import load_run, run_graph
-from nodes.runtime import write_artefact
-from nodes.writer_edit import EDITABLE
-from story.schemas import CreativeDirectives
+from dsr.common.errors import BadInput
+from dsr.graph.edits import record_edit
+from dsr.graph.history import Node, committed, scene_now, scene_start, tree_of
+from dsr.graph.runlock import holding
+from dsr.graph.runner import load_run, run_graph
+from dsr.nodes.runtime import write_artefact
+from dsr.nodes.writer_edit import EDITABLE
+from dsr.story.schemas import CreativeDirectives
 
 STAGE_NAMES = tuple(EDITABLE)  # directives, prose, screenplay: the order they are written in
 #: The node the fork pretends wrote the stage: its outgoing edge is where the re-run starts.
@@ -108,11 +108,11 @@ def _stale(scene: int, stage: str, total: int) -> dict[int, str]:
 
 
 def _retire(context: Any, spec: Any, scene: int) -> int:
-    from memory.client import is_server
+    from dsr.memory.client import is_server
 
     if not context.memory_dir or not (is_server(context.memory_dir) or Path(context.memory_dir).is_dir()):
         return 0  # no memory yet: nothing was committed to it
-    from memory.retire import retire_scenes
+    from dsr.memory.retire import retire_scenes
 
     return retire_scenes(context.memory_dir, spec.series, spec.episode, scene)
 

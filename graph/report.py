@@ -1,9 +1,9 @@
 """report.json: per scene and in total, calls and tokens per role, wall time per node, retries per
-stage with the critic's reasons, final lint findings and rubric score (DESIGN.md).
+stage with the critic's reasons, final lint findings and rubric score (docs/design.md).
 
-Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`graph.call_log`, the one count),
+Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`dsr.graph.call_log`, the one count),
 and so do the structured-output figures per role (mechanism, first-try validity, repair turns,
-truncations: :func:`models.structured.tally` of the run's structured calls); failed calls are the
+truncations: :func:`dsr.models.structured.tally` of the run's structured calls); failed calls are the
 nodes' own records of answers they could not use."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from models.structured import tally
-from screenplay.lint import lint_text, summarize
+from dsr.models.structured import tally
+from dsr.screenplay.lint import lint_text, summarize
 
 
 def _role_totals(logged: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -92,7 +92,7 @@ def build_report(
     structured: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """The report of a finished run; ``logged`` and ``structured``: its calls.jsonl model calls and
-    structured calls (:func:`graph.call_log.read_call_log`, :func:`graph.call_log.read_structured`)."""
+    structured calls (:func:`dsr.graph.call_log.read_call_log`, :func:`dsr.graph.call_log.read_structured`)."""
     calls, timings = state.get("calls", []), state.get("timings", [])
     scenes = [scene_report(r, logged, calls, timings, structured) for r in state.get("scenes", [])]
     spec = state.get("spec", {})

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from graph.context import RunContext
+from dsr.graph.context import RunContext
 
 
 def route_after_retrieve(state: dict[str, Any], runtime: Runtime[RunContext]) -> Literal["planner", "novelist", "screenwriter"]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 LOCK = ".lock"
 

@@ -20,13 +20,13 @@ from typing import Any, Literal
 
 from langgraph.types import Command
 
-from common.errors import BadInput
-from common.fsutil import write_json
-from graph.builder import compile_episode_graph, compile_scene_graph
-from graph.call_log import CALL_LOG, CallLog
-from graph.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
-from graph.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
-from story.episode_spec import EpisodeSpec
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import write_json
+from dsr.graph.builder import compile_episode_graph, compile_scene_graph
+from dsr.graph.call_log import CALL_LOG, CallLog
+from dsr.graph.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
+from dsr.graph.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
+from dsr.story.episode_spec import EpisodeSpec
 
 RUN_FILE = "run.json"
 CHECKPOINTS = SQLITE_FILE

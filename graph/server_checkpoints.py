@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from graph.checkpoints import ENV, is_postgres, redact
+from dsr.graph.checkpoints import ENV, is_postgres, redact
 
 
 @asynccontextmanager

@@ -1,7 +1,7 @@
 """Graph state: plain JSON data only, so the SQLite checkpointer restores it exactly.
 
-Pydantic objects (X, I_c, verdicts) are stored as dumps (DESIGN.md) and validated once per scene pass
-through ``nodes.runtime.task_input`` / ``directives_of``. Fields for the scene being written are reset by
+Pydantic objects (X, I_c, verdicts) are stored as dumps (docs/design.md) and validated once per scene pass
+through ``dsr.nodes.runtime.task_input`` / ``directives_of``. Fields for the scene being written are reset by
 ``start_scene``; ``calls``, ``timings`` and ``scenes`` accumulate over the whole episode.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
-from graph.records import CallRecord, NodeTiming
+from dsr.graph.records import CallRecord, NodeTiming
 
 
 def merge_notes(current: dict[str, str], update: dict[str, str | None]) -> dict[str, str]:

@@ -20,12 +20,12 @@ from typing import Annotated, Any
 from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field
 
-from memory.records import Fact
-from models.structured import invoke_structured
-from prompts import prompt_messages
-from story.extraction import quote_share, quoted
-from story.findings import Finding, Stage
-from story.schemas import Sentence, TaskInput, _Strict
+from dsr.memory.records import Fact
+from dsr.models.structured import invoke_structured
+from dsr.prompts import prompt_messages
+from dsr.story.extraction import quote_share, quoted
+from dsr.story.findings import Finding, Stage
+from dsr.story.schemas import Sentence, TaskInput, _Strict
 
 CONTINUITY_PROMPT = "continuity"
 CHECK = "N5-continuity"

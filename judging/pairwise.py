@@ -1,6 +1,6 @@
 """Pairwise judging: which of two scenes for the same X is better, asked in both orders (position swap).
 
-The verdict is a small structured object through :func:`models.structured.invoke_structured` (JSON
+The verdict is a small structured object through :func:`dsr.models.structured.invoke_structured` (JSON
 extraction and repair turns, like the rubric); a reply that stays unusable is a failed judgment with its
 reason, which the metrics count, never a silent tie.
 """
@@ -13,11 +13,11 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field, model_validator
 
-from judging.rubric import CATEGORY_MEANING, RATIONALE_CHARS, RUBRIC_TIERS
-from judging.verdict import JudgeVerdict, common_slips, free_text
-from models.structured import StructuredOutputError, invoke_structured
-from prompts import prompt_messages
-from story.schemas import TaskInput, render_x
+from dsr.judging.rubric import CATEGORY_MEANING, RATIONALE_CHARS, RUBRIC_TIERS
+from dsr.judging.verdict import JudgeVerdict, common_slips, free_text
+from dsr.models.structured import StructuredOutputError, invoke_structured
+from dsr.prompts import prompt_messages
+from dsr.story.schemas import TaskInput, render_x
 
 PROMPT = "judge_pairwise"
 _WINNER = re.compile(r"^\W*(?:scene\s+)?(a|b|tie|draw|equal|neither|both)\W*$", re.IGNORECASE)

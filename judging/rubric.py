@@ -6,7 +6,7 @@ development and narrative pacing, plus format for our Fountain output), the same
 (``prompts/judge.md``) and the same parsing.
 
 Small models break structured output often. :func:`judge_scene` therefore (1) goes through
-:func:`models.structured.invoke_structured` (JSON extraction, repair turns), (2) coerces harmless
+:func:`dsr.models.structured.invoke_structured` (JSON extraction, repair turns), (2) coerces harmless
 shape slips before validation (``"7/12"`` -> 7, ``"Plot"`` -> ``plot_coherence``, a string where a list
 was asked for), and (3) accepts a reply that is nothing but a bare score. It never clamps or rounds:
 an out-of-range or fractional score fails validation and the model gets a repair turn. Every coercion
@@ -24,12 +24,12 @@ from typing import Annotated, Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-import prompts
-from judging.verdict import PLACEHOLDER, RATIONALE_ALIASES, JudgeVerdict, common_slips, free_text
-from models.structured import StructuredOutputError, extract_json, invoke_structured
-from prompts import prompt_messages
-from story.findings import Stage
-from story.schemas import TaskInput, render_x
+from dsr import prompts
+from dsr.judging.verdict import PLACEHOLDER, RATIONALE_ALIASES, JudgeVerdict, common_slips, free_text
+from dsr.models.structured import StructuredOutputError, extract_json, invoke_structured
+from dsr.prompts import prompt_messages
+from dsr.story.findings import Stage
+from dsr.story.schemas import TaskInput, render_x
 
 JUDGE_PROMPT = "judge"
 MIN_SCORE, MAX_SCORE = 1, 12

@@ -13,9 +13,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from memory.context import approx_tokens, build_previous_context, embed_scene_queries, profiles_for  # noqa: E402
-from memory.records import CharacterRecord, Fact, SceneRecord  # noqa: E402
-from memory.store import StoryMemory  # noqa: E402
+from dsr.memory.context import approx_tokens, build_previous_context, embed_scene_queries, profiles_for  # noqa: E402
+from dsr.memory.records import CharacterRecord, Fact, SceneRecord  # noqa: E402
+from dsr.memory.store import StoryMemory  # noqa: E402
 
 _OPEN: dict[tuple[str, int], StoryMemory] = {}
 _OPEN_LOCK = threading.Lock()

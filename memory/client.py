@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import chromadb
 from chromadb.config import Settings
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 TOKEN_ENV = "DSR_CHROMA_TOKEN"
 HEADER_ENV = "DSR_CHROMA_TOKEN_HEADER"
@@ -61,7 +61,7 @@ def memory_location(memory: str, *, force: bool = False) -> str:
     if is_server(memory):
         connect(memory, Settings(anonymized_telemetry=False))  # reachable (and the token accepted) now
         return memory.rstrip("/")
-    from common.fsutil import prepare_output_dir
+    from dsr.common.fsutil import prepare_output_dir
 
     prepare_output_dir(Path(memory), [STORE_MARKER], what="story memory", force=force, option="--memory")
     return str(memory)

@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from memory.profiles import merge_profile
-from memory.records import Fact, SceneRecord, name_key
-from memory.store import StoryMemory
+from dsr.memory.profiles import merge_profile
+from dsr.memory.records import Fact, SceneRecord, name_key
+from dsr.memory.store import StoryMemory
 
 _WORD = re.compile(
     r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
@@ -175,7 +175,7 @@ def profiles_for(
 ) -> list[dict[str, Any]]:
     """C for a scene: the profile (a CharacterProfile dump) of each named character memory knows, in
     the order named: the episode file's (from ``given``, matched by name or alias) completed with the
-    details earlier episodes established (see :mod:`memory.profiles`), so a shorter profile in a later
+    details earlier episodes established (see :mod:`dsr.memory.profiles`), so a shorter profile in a later
     episode file loses nothing it does not replace. Names memory does not know are left out for the
     caller to fill from the episode."""
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from memory.records import name_key
+from dsr.memory.records import name_key
 
 TEXT_FIELDS = ("background", "personality")
 REPLACES = 0.75

@@ -13,9 +13,9 @@ from typing import Any
 
 from chromadb.config import Settings
 
-from memory import opened
-from memory.client import connect
-from memory.records import order_of
+from dsr.memory import opened
+from dsr.memory.client import connect
+from dsr.memory.records import order_of
 
 
 def retire_scenes(location: str, series: str, episode: int, from_scene: int) -> int:

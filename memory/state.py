@@ -1,8 +1,8 @@
 """What the facts say at a story position: supersession, and each character's state derived from them.
 
-A typed fact is the latest word on its slot (:attr:`memory.records.Fact.slot`) until a later active fact of
+A typed fact is the latest word on its slot (:attr:`dsr.memory.records.Fact.slot`) until a later active fact of
 the same slot supersedes it: the key changes hands, a wound heals, a character moves on. Nothing is
-deleted: :meth:`memory.store.StoryMemory.fact_history` returns every fact before a point, and
+deleted: :meth:`dsr.memory.store.StoryMemory.fact_history` returns every fact before a point, and
 :func:`resolve` picks what held there, so a flashback or a resumed run sees the story as it stood. At one
 story position a writer's fact wins over an extracted one, which wins over the outline's.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from memory.records import Fact, canonical_kind, name_key
+from dsr.memory.records import Fact, canonical_kind, name_key
 
 #: At one story position, whose word counts most.
 SOURCE_RANK = {"outline": 0, "extracted": 1, "writer": 2}
@@ -91,7 +91,7 @@ def _touches(fact: Fact, keys: set[str]) -> str | None:
 def character_states(facts: Iterable[Fact], cast: dict[str, set[str]]) -> dict[str, CharacterState]:
     """Each character's state from ``facts`` (read before the point of interest; superseded ones are
     resolved away here). ``cast`` maps a character's name to every key it answers to (name and
-    aliases, see :func:`memory.records.name_key`). Characters with no detail are left out."""
+    aliases, see :func:`dsr.memory.records.name_key`). Characters with no detail are left out."""
     current, _ = resolve(facts)
     states: dict[str, CharacterState] = {}
     for name, keys in cast.items():

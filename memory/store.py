@@ -4,7 +4,7 @@
 - ``scenes``: one summary per committed scene, id ``series:EEEE:SSSS`` (upsert, so reruns replace).
 - ``facts``: atomic continuity facts, id ``series:EEEE:SSSS:digest`` (content-addressed: re-adding is a
   no-op). Typed facts carry a slot (``location:mara``, ``holder:the key``): a later one of the same slot
-  supersedes an earlier one, both stay stored (:meth:`StoryMemory.fact_history`, :mod:`memory.state`).
+  supersedes an earlier one, both stay stored (:meth:`StoryMemory.fact_history`, :mod:`dsr.memory.state`).
   A writer's correction or deletion changes a fact's status instead of removing it; reads see only
   active facts.
 
@@ -36,10 +36,10 @@ from chromadb.api.types import Embeddings
 from chromadb.config import Settings
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from common.errors import BadInput
-from memory.client import check_vectors, connect, is_server
-from memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
-from memory.records import (
+from dsr.common.errors import BadInput
+from dsr.memory.client import check_vectors, connect, is_server
+from dsr.memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
+from dsr.memory.records import (
     CharacterRecord,
     Fact,
     SceneRecord,
@@ -49,7 +49,7 @@ from memory.records import (
     scene_id,
     split_names,
 )
-from memory.state import rank
+from dsr.memory.state import rank
 
 Position = tuple[int, int]
 Query = str | Sequence[float]  # a text to embed, or its vector when the caller already has it
@@ -164,7 +164,7 @@ class _Version(NamedTuple):
 
 class _Typed:
     """One series' active typed facts: by id; per slot in story order (ties: the writer's word last, as
-    :func:`memory.state.resolve` ranks them); and per name, the slots it is the subject or the ``about`` of
+    :func:`dsr.memory.state.resolve` ranks them); and per name, the slots it is the subject or the ``about`` of
     with the first story position it was, so a character's history or state is read without a pass over the
     series: a bisection per slot it touched."""
 
@@ -586,7 +586,7 @@ class StoryMemory:
     ) -> list[Fact]:
         """Every active fact that carries state (see :attr:`Fact.slot`) strictly before ``before``, in
         story order, superseded ones included: the story as it stood at any point can be read back from
-        it (:func:`memory.state.resolve`). With ``characters`` (aliases resolved): the whole history of
+        it (:func:`dsr.memory.state.resolve`). With ``characters`` (aliases resolved): the whole history of
         every slot one of them is the subject or the ``about`` of before that point, so an object a
         character once held is followed into other hands."""
         typed, slots, limit = self._slots(series, characters, before)
@@ -596,7 +596,7 @@ class StoryMemory:
         self, series: str, *, characters: list[str], before: Position | None = None
     ) -> list[Fact]:
         """Per slot one of ``characters`` is named in before ``before``, the fact in force there: the same
-        as :func:`memory.state.resolve` of :meth:`fact_history`, read with one bisection per slot (what a
+        as :func:`dsr.memory.state.resolve` of :meth:`fact_history`, read with one bisection per slot (what a
         scene's retrieval needs, at any length of series)."""
         typed, slots, limit = self._slots(series, characters, before)
         return sorted((history[-1] for slot in slots if (history := typed.before(slot, limit))), key=rank)

@@ -1,7 +1,7 @@
 """Grammar-constrained decoding for the in-process transformers models (embedded, ``hf``, ``dsr serve``).
 
 A small model asked for JSON often answers with prose; masking, at every step, the tokens a grammar
-does not allow makes the answer parse by construction (FEASIBILITY.md section 7). xgrammar compiles a
+does not allow makes the answer parse by construction (docs/feasibility.md section 7). xgrammar compiles a
 JSON schema or an EBNF grammar against the tokenizer once; the compiled grammar is cached per
 tokenizer and grammar, and each ``generate`` call gets a fresh logits processor (it holds the matcher
 state of one answer).

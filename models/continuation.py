@@ -3,7 +3,7 @@ starting a new turn. Split decoding (nodes/stage1_split.py) decodes one Stage 1 
 
 How each provider is asked (:func:`continuation_kwargs`):
 
-- embedded / ``hf`` (:class:`models.local_chat.LocalChatModel`): the chat template rendered with the
+- embedded / ``hf`` (:class:`dsr.models.local_chat.LocalChatModel`): the chat template rendered with the
   assistant prefix and no new generation prompt; the KV cache of the previous continuation is kept, so a
   call that extends it prefills only the new tokens.
 - ``openai``: vLLM's extension of the chat API, ``continue_final_message: true`` and
@@ -18,7 +18,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from models.settings import ConfigError
+from dsr.models.settings import ConfigError
 
 #: What ``LocalChatModel`` (and ``dsr serve``, which passes it on) reads.
 CONTINUE = "continue_final_message"
@@ -37,7 +37,7 @@ _WHY_SPLIT = (
 
 def continuation_kwargs(model: BaseChatModel, role: str) -> dict[str, Any]:
     """Invoke keyword arguments that make ``model`` continue the final assistant message."""
-    from models.llamacpp import LlamaCppChatModel
+    from dsr.models.llamacpp import LlamaCppChatModel
 
     if isinstance(model, LlamaCppChatModel):
         raise ContinuationUnsupported(

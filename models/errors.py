@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from common.errors import BadInput
-from models.settings import RoleConfig
+from dsr.common.errors import BadInput
+from dsr.models.settings import RoleConfig
 
 
 class ModelUnavailable(BadInput):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
-from models.settings import ConfigError, RoleConfig, Settings, load_settings
+from dsr.models.settings import ConfigError, RoleConfig, Settings, load_settings
 
 
 def embedded_backend(settings: Settings) -> str:
-    from models import llamacpp
+    from dsr.models import llamacpp
 
     if settings.embedded_backend == "llamacpp" and not llamacpp.available():
         raise ConfigError(
@@ -24,13 +24,13 @@ def validate_role(role: str, settings: Settings) -> None:
     """Configuration checks that need no model load or connection (run before a job writes anything)."""
     cfg = settings.role(role)
     if cfg.provider == "openai":
-        from models.openai_provider import build_openai
+        from dsr.models.openai_provider import build_openai
 
         build_openai(role, cfg)
     elif cfg.provider == "hf" and not cfg.model:
         raise ConfigError(f"role '{role}' uses provider hf but has no model; set DSR_{role.upper()}__MODEL")
     elif cfg.provider == "embedded" and embedded_backend(settings) == "transformers":
-        from models.weights import gguf_path
+        from dsr.models.weights import gguf_path
 
         gguf_path()
 
@@ -52,14 +52,14 @@ def build_chat_model(role: str, cfg: RoleConfig, settings: Settings | None = Non
 
 def _build(role: str, cfg: RoleConfig, settings: Settings) -> BaseChatModel:
     if cfg.provider == "openai":
-        from models.openai_provider import build_openai
+        from dsr.models.openai_provider import build_openai
 
         return build_openai(role, cfg)
     if cfg.provider == "hf":
         if not cfg.model:
             raise ConfigError(f"role '{role}' uses provider hf but has no model; set DSR_{role.upper()}__MODEL")
-        from models.local_chat import LocalChatModel
-        from models.weights import load_transformers
+        from dsr.models.local_chat import LocalChatModel
+        from dsr.models.weights import load_transformers
 
         loaded = load_transformers(cfg.model, adapter=cfg.adapter, device=cfg.device)
         return LocalChatModel(loaded=loaded, config=cfg, provider="hf")
@@ -67,13 +67,13 @@ def _build(role: str, cfg: RoleConfig, settings: Settings) -> BaseChatModel:
 
 
 def _embedded(cfg: RoleConfig, settings: Settings) -> BaseChatModel:
-    from models import weights
+    from dsr.models import weights
 
     if embedded_backend(settings) == "llamacpp":
-        from models.llamacpp import LlamaCppChatModel, load_llama
+        from dsr.models.llamacpp import LlamaCppChatModel, load_llama
 
         return LlamaCppChatModel(llama=load_llama(weights.gguf_path()), config=cfg)
-    from models.local_chat import LocalChatModel
+    from dsr.models.local_chat import LocalChatModel
 
     path = weights.ensure_embedded_safetensors(settings.cache_dir)
     loaded = weights.load_transformers(str(path), device="cpu")

@@ -1,6 +1,6 @@
 """Embedded-model backend on llama-cpp-python (optional extra ``.[llamacpp]``).
 
-About 3.6x faster than transformers on CPU for the same GGUF (FEASIBILITY.md section 3), but it
+About 3.6x faster than transformers on CPU for the same GGUF (docs/feasibility.md section 3), but it
 needs a ~8 minute source build, so transformers stays the default that needs no compiler.
 """
 
@@ -20,9 +20,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
-from models.messages import to_chat_dicts
-from models.messages import usage as usage_of
-from models.settings import RoleConfig
+from dsr.models.messages import to_chat_dicts
+from dsr.models.messages import usage as usage_of
+from dsr.models.settings import RoleConfig
 
 _LOCK = threading.Lock()
 _LLAMAS: dict[str, Any] = {}

@@ -27,13 +27,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
-from models.continuation import CONTINUE
-from models.messages import to_chat_dicts, usage
-from models.settings import RoleConfig
+from dsr.models.continuation import CONTINUE
+from dsr.models.messages import to_chat_dicts, usage
+from dsr.models.settings import RoleConfig
 
 
 class LocalChatModel(BaseChatModel):
-    """Chat model backed by a shared :class:`~models.weights.LoadedModel`."""
+    """Chat model backed by a shared :class:`~dsr.models.weights.LoadedModel`."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -138,7 +138,7 @@ class LocalChatModel(BaseChatModel):
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=self.loaded.tokenizer)
         if (grammar := overrides.get("grammar")) is not None:  # a models.constrained.Grammar
-            from models import constrained
+            from dsr.models import constrained
 
             vocab = self.loaded.model.config.vocab_size
             kwargs["logits_processor"] = [constrained.logits_processor(self.loaded.tokenizer, vocab, grammar)]

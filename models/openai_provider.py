@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from models.settings import ConfigError, RoleConfig, StructuredMode
+from dsr.models.settings import ConfigError, RoleConfig, StructuredMode
 
 # Local servers (vLLM, llama.cpp, Ollama, `dsr serve`) accept any key; hosted APIs need a real one.
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "0.0.0.0")
@@ -51,7 +51,7 @@ def _chat_class() -> type:
 
 def build_openai(role: str, cfg: RoleConfig) -> Any:
     """``ChatOpenAI`` with retries and backoff on 429/5xx/timeouts (the openai client's own policy), carrying
-    the role's ``structured`` setting for :mod:`models.structured`."""
+    the role's ``structured`` setting for :mod:`dsr.models.structured`."""
 
     if not cfg.model:
         raise ConfigError(

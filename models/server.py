@@ -39,11 +39,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from models import constrained
-from models.constrained import Grammar
-from models.continuation import CONTINUE
-from models.messages import from_chat_dicts, message_text
-from models.settings import RoleConfig
+from dsr.models import constrained
+from dsr.models.constrained import Grammar
+from dsr.models.continuation import CONTINUE
+from dsr.models.messages import from_chat_dicts, message_text
+from dsr.models.settings import RoleConfig
 
 DEFAULT_MAX_QUEUE = 16
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a full episode's context is well under 1 MB

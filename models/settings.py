@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 Role = Literal["planner", "novelist", "screenwriter", "critic", "judge", "teacher", "memory"]
 ROLES: tuple[Role, ...] = ("planner", "novelist", "screenwriter", "critic", "judge", "teacher", "memory")

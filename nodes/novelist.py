@@ -23,13 +23,13 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
-from graph.context import RunContext
-from graph.state import SceneState
-from nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
-from nodes.stage1_split import continue_novel, new_answer_id, planner_half, split_decoding
-from nodes.stage_calls import StageOutput, call_prompt, stage_record
-from story.schemas import CreativeDirectives, TaskInput, render_x
-from story.stage1 import split_stage1
+from dsr.graph.context import RunContext
+from dsr.graph.state import SceneState
+from dsr.nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
+from dsr.nodes.stage1_split import continue_novel, new_answer_id, planner_half, split_decoding
+from dsr.nodes.stage_calls import StageOutput, call_prompt, stage_record
+from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
+from dsr.story.stage1 import split_stage1
 
 
 def write_prose(

@@ -13,13 +13,13 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
-from graph.context import RunContext
-from graph.state import SceneState
-from models.structured import StructuredOutputError, StructuredResult, invoke_structured
-from nodes.runtime import call_record, call_role, remember, scene_no, task_input, timed_node, write_artefact
-from nodes.stage1_split import DirectivesHalf, new_answer_id, plan_directives, split_decoding
-from prompts import prompt_messages
-from story.schemas import CreativeDirectives, TaskInput, render_x
+from dsr.graph.context import RunContext
+from dsr.graph.state import SceneState
+from dsr.models.structured import StructuredOutputError, StructuredResult, invoke_structured
+from dsr.nodes.runtime import call_record, call_role, remember, scene_no, task_input, timed_node, write_artefact
+from dsr.nodes.stage1_split import DirectivesHalf, new_answer_id, plan_directives, split_decoding
+from dsr.prompts import prompt_messages
+from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
 
 
 def plan(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> StructuredResult[CreativeDirectives]:

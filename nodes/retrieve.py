@@ -7,19 +7,19 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import RunContext
-from graph.state import SceneState
-from memory import StoryMemory, open_memory
-from memory.context import build_previous_context, profiles_for
-from memory.records import name_key
-from memory.state import character_states, in_priority
-from nodes.runtime import remember, scene_no, timed_node, write_artefact
-from story.schemas import CharacterProfile, TaskInput
+from dsr.graph.context import RunContext
+from dsr.graph.state import SceneState
+from dsr.memory import StoryMemory, open_memory
+from dsr.memory.context import build_previous_context, profiles_for
+from dsr.memory.records import name_key
+from dsr.memory.state import character_states, in_priority
+from dsr.nodes.runtime import remember, scene_no, timed_node, write_artefact
+from dsr.story.schemas import CharacterProfile, TaskInput
 
 
 def merge_profiles(given: list[CharacterProfile], remembered: list[dict[str, Any]]) -> list[CharacterProfile]:
     """The episode file's characters, each one memory knows replaced in place by its merged profile
-    (``remembered``, from :func:`memory.context.profiles_for`); characters only memory knows come last."""
+    (``remembered``, from :func:`dsr.memory.context.profiles_for`); characters only memory knows come last."""
     merged = {p.name: p for p in (CharacterProfile.model_validate(r) for r in remembered)}
     kept = [merged.pop(p.name, p) for p in given]
     return [*kept, *merged.values()]

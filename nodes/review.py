@@ -15,12 +15,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from graph.context import RunContext
-from graph.state import SceneState
-from nodes.critic import effective_stage
-from nodes.runtime import scene_no, timed_node, write_artefact
-from story.findings import STAGES
-from story.schemas import CreativeDirectives
+from dsr.graph.context import RunContext
+from dsr.graph.state import SceneState
+from dsr.nodes.critic import effective_stage
+from dsr.nodes.runtime import scene_no, timed_node, write_artefact
+from dsr.story.findings import STAGES
+from dsr.story.schemas import CreativeDirectives
 
 ACTIONS = ("approve", "edit", "reject")
 

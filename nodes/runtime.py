@@ -3,7 +3,7 @@
 ``chat_model`` is the single place nodes get models from: built from the run's context (the role
 configurations recorded when the run started, or the context's ``model_factory`` in tests), cached by
 configuration so two runs (or systems) with different settings never share a model by role name.
-Endpoint failures become :class:`models.errors.ModelUnavailable`, which stops the run with its
+Endpoint failures become :class:`dsr.models.errors.ModelUnavailable`, which stops the run with its
 checkpoint intact so ``dsr resume`` continues once the endpoint is back.
 """
 
@@ -20,12 +20,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables.config import ensure_config, set_config_context
 from pydantic import BaseModel
 
-from common.fsutil import atomic_write, write_json
-from graph.context import RunContext
-from graph.records import CallRecord, NodeTiming
-from models.errors import endpoint_failure
-from models.factory import build_chat_model
-from story.schemas import CreativeDirectives, TaskInput
+from dsr.common.fsutil import atomic_write, write_json
+from dsr.graph.context import RunContext
+from dsr.graph.records import CallRecord, NodeTiming
+from dsr.models.errors import endpoint_failure
+from dsr.models.factory import build_chat_model
+from dsr.story.schemas import CreativeDirectives, TaskInput
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -85,7 +85,7 @@ def call_role(
     context: RunContext, role: str, scene: int, fn: Callable[[BaseChatModel], T], *, tags: dict[str, Any] | None = None
 ) -> T:
     """Call ``fn`` with the run's model for ``role``, its model calls tagged with role and scene in the run
-    config's metadata (how :class:`graph.call_log.CallLog` counts them; ``tags``: more ``dsr_*`` metadata,
+    config's metadata (how :class:`dsr.graph.call_log.CallLog` counts them; ``tags``: more ``dsr_*`` metadata,
     e.g. the half of a split Stage 1 answer); endpoint failures become one clear :class:`ModelUnavailable`."""
     config = ensure_config()
     config["metadata"] = {**config.get("metadata", {}), "dsr_role": role, "dsr_scene": scene, **(tags or {})}

@@ -33,11 +33,11 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-import prompts
-from graph.context import RunContext
-from models.continuation import continuation_kwargs, rejects_continuation, unsupported
-from models.messages import message_text
-from models.structured import (
+from dsr import prompts
+from dsr.graph.context import RunContext
+from dsr.models.continuation import continuation_kwargs, rejects_continuation, unsupported
+from dsr.models.messages import message_text
+from dsr.models.structured import (
     NoJSONFound,
     Reply,
     StructuredOutputError,
@@ -51,9 +51,9 @@ from models.structured import (
     request_kwargs,
     role_of,
 )
-from nodes.stage_calls import StageOutput
-from story.schemas import CreativeDirectives, TaskInput, render_x
-from story.stage1 import (
+from dsr.nodes.stage_calls import StageOutput
+from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
+from dsr.story.stage1 import (
     DIRECTIVES_CLOSE,
     DIRECTIVES_OPEN,
     NOVEL_CLOSE,
@@ -154,7 +154,7 @@ def plan_directives(model: BaseChatModel, x: TaskInput, note: str | None, answer
 def _directives_call(model: BaseChatModel, role: str, messages: list[BaseMessage]) -> tuple[Reply, Any]:
     """One sample of the directives half under the strongest schema constraint the model has now; an
     ``auto`` endpoint that refuses ``response_format`` is asked again with the next weaker one."""
-    from models.openai_provider import fall_back
+    from dsr.models.openai_provider import fall_back
 
     while True:
         mech = mechanism(model)
@@ -195,7 +195,7 @@ def continue_novel(
     from ``<directives>`` on, and the prose is taken from its ``<novel>``. Returns the prose output and
     the whole assistant turn (prefix + continuation).
     """
-    from story.stage1 import split_stage1
+    from dsr.story.stage1 import split_stage1
 
     role = role_of(model)
     prefix = novel_prefix(directives_part, note) if directives_part else note_block(note) + DIRECTIVES_OPEN

@@ -8,9 +8,9 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-import prompts
-from graph.records import CallRecord
-from models.messages import message_text
+from dsr import prompts
+from dsr.graph.records import CallRecord
+from dsr.models.messages import message_text
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from story.findings import STAGES, Stage
+from dsr.story.findings import STAGES, Stage
 
 #: The stage a writer can edit -> the graph stage that writes it (and that a finding on it blames).
 EDITABLE: dict[str, Stage] = {"directives": "planner", "prose": "novelist", "screenplay": "screenwriter"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 MAX_EVENTS = 2000  # per run; older ones are dropped (a page reloads the run's state anyway)
 
@@ -130,8 +130,8 @@ def continue_run(
     run_dir: Path, answer: Any, on_update: Callable[[str, dict[str, Any]], None], what: str
 ) -> Any:
     """Drive the run (as ``dsr resume`` does) until it finishes or pauses; returns the pending payload or None."""
-    from graph.runlock import holding
-    from graph.runner import drive, initial_input, keep_models, load_run
+    from dsr.graph.runlock import holding
+    from dsr.graph.runner import drive, initial_input, keep_models, load_run
 
     spec, context = load_run(run_dir)
     context = keep_models(run_dir, context)

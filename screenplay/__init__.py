@@ -1,10 +1,10 @@
 """Screenplay document model and formats (Fountain, FDX, PDF) plus the format linter.
 
-Imports nothing from the rest of the project (see DESIGN.md).
+Imports nothing from the rest of the project (see docs/design.md).
 """
 
-from screenplay.errors import ScreenplayError
-from screenplay.model import (
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.model import (
     Action,
     Boneyard,
     Centered,

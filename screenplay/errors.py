@@ -1,6 +1,6 @@
 """The one exception type the screenplay package raises for bad input."""
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 
 class ScreenplayError(BadInput, ValueError):

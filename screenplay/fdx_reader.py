@@ -1,4 +1,4 @@
-"""Final Draft FDX reader; :mod:`screenplay.fdx_writer` writes the same mapping back.
+"""Final Draft FDX reader; :mod:`dsr.screenplay.fdx_writer` writes the same mapping back.
 
 Only ``FinalDraft/Content/Paragraph`` is the script; paragraphs nested in ``SceneProperties``,
 ``TitlePage``, ``HeaderAndFooter``, ``ScriptNotes`` and the rest are metadata. Mapping of paragraph
@@ -41,10 +41,10 @@ from collections.abc import Iterable, Iterator
 
 from lxml import etree
 
-from screenplay.errors import ScreenplayError
-from screenplay.headings import HEADING_PREFIX, split_heading  # one heading grammar for both formats
-from screenplay.inline import Run, from_runs, to_runs
-from screenplay.model import (
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.headings import HEADING_PREFIX, split_heading  # one heading grammar for both formats
+from dsr.screenplay.inline import Run, from_runs, to_runs
+from dsr.screenplay.model import (
     Action,
     Boneyard,
     Centered,

@@ -1,13 +1,13 @@
 """Final Draft FDX writer: a Final Draft 8+ document (``Version="5"``) with standard formatting.
 
-Paragraph types map as :mod:`screenplay.fdx_reader` lists, the other way round, so write -> read gives
+Paragraph types map as :mod:`dsr.screenplay.fdx_reader` lists, the other way round, so write -> read gives
 the document back except for what that module lists as lossy. Besides the script the document carries
 what Final Draft expects to find: element settings for every type written (custom Lyrics, Note and
 Boneyard, Outline 1..N), the title page, a page-number header, page layout, SmartType lists and
 (MORE)/(CONT'D) settings. Title fields are written centred where the reader's heuristic
-(:class:`~screenplay.fdx_reader.CentreState`, :func:`~screenplay.fdx_reader.classify_left`) gives the same
+(:class:`~dsr.screenplay.fdx_reader.CentreState`, :func:`~dsr.screenplay.fdx_reader.classify_left`) gives the same
 key back, as ``Key: value`` otherwise. Control characters, which XML cannot hold, are removed with a
-:class:`~screenplay.control.ControlCharacterWarning`.
+:class:`~dsr.screenplay.control.ControlCharacterWarning`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from lxml import etree
 
-from screenplay.control import strip_control_characters, warn_control_characters
-from screenplay.fdx_reader import CentreState, classify_left
-from screenplay.inline import Run, to_runs
-from screenplay.model import (
+from dsr.screenplay.control import strip_control_characters, warn_control_characters
+from dsr.screenplay.fdx_reader import CentreState, classify_left
+from dsr.screenplay.inline import Run, to_runs
+from dsr.screenplay.model import (
     Action,
     Boneyard,
     Centered,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from story.schemas import TaskInput
+from dsr.story.schemas import TaskInput
 
 EXTENSIONS = ("V.O.", "O.S.", "O.C.", "CONT'D")
 TRANSITIONS = ("CUT TO:", "DISSOLVE TO:", "SMASH CUT TO:", "MATCH CUT TO:")  # Fountain reads "TO:" lines as such

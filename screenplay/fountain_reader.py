@@ -1,4 +1,4 @@
-"""Fountain 1.1 reader (https://fountain.io/syntax); :mod:`screenplay.fountain_writer` writes it back.
+"""Fountain 1.1 reader (https://fountain.io/syntax); :mod:`dsr.screenplay.fountain_writer` writes it back.
 
 The reader is one pass over the lines with precompiled patterns; only the first line of a paragraph
 is classified, continuation lines follow the paragraph's mode (action, dialogue block). Hand written
@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import re
 
-from screenplay.control import strip_control_characters, warn_control_characters
-from screenplay.headings import HEADING_START, split_heading
-from screenplay.model import Screenplay
+from dsr.screenplay.control import strip_control_characters, warn_control_characters
+from dsr.screenplay.headings import HEADING_START, split_heading
+from dsr.screenplay.model import Screenplay
 
 _SCENE_NUMBER = re.compile(r"\s*#([\w.\-]+)#\s*$")
 _NOTES_ONLY = re.compile(r"\s*(?:\[\[.*?\]\]\s*)+", re.DOTALL)

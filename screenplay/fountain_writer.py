@@ -1,15 +1,15 @@
 """Fountain 1.1 writer: canonical Fountain for a :class:`Screenplay`, read back exactly by
-:mod:`screenplay.fountain_reader`.
+:mod:`dsr.screenplay.fountain_reader`.
 
 One blank line between paragraphs; a forcing character is written where the element's ``forced`` flag
-is set or where, without it, the reader's own rules (:func:`~screenplay.fountain_reader.classify`,
-:func:`~screenplay.fountain_reader.action_needs_force`) would read the element back as something else.
+is set or where, without it, the reader's own rules (:func:`~dsr.screenplay.fountain_reader.classify`,
+:func:`~dsr.screenplay.fountain_reader.action_needs_force`) would read the element back as something else.
 """
 
 from __future__ import annotations
 
-from screenplay.fountain_reader import SOFT_BLANK, action_needs_force, classify
-from screenplay.model import (
+from dsr.screenplay.fountain_reader import SOFT_BLANK, action_needs_force, classify
+from dsr.screenplay.model import (
     Action,
     Boneyard,
     Centered,

@@ -2,7 +2,7 @@
 
 A heading starts INT., EXT., EST., INT./EXT. (or INT/EXT, EXT./INT) or I/E, in any case; the time of
 day follows the last `` - `` (or ``--``). Whether a Fountain line *is* a heading is the reader's own
-rule, :func:`screenplay.fountain_reader.is_scene_heading`, which every caller uses. The linter alone
+rule, :func:`dsr.screenplay.fountain_reader.is_scene_heading`, which every caller uses. The linter alone
 also looks for headings a writer *meant* but the readers do not take (``INT / EXT``, ``E/I``):
 ``MEANT_HEADING_PREFIX``.
 """

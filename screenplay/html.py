@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
-from screenplay.inline import to_runs
-from screenplay.model import Character, Element, Scene, Screenplay
+from dsr.screenplay.inline import to_runs
+from dsr.screenplay.model import Character, Element, Scene, Screenplay
 
 _CSS = """
 body { background: #eee; }

@@ -20,11 +20,11 @@ import codecs
 import os
 from pathlib import Path
 
-from common.fsutil import atomic_write
-from screenplay.errors import ScreenplayError
-from screenplay.fountain_reader import parse_fountain
-from screenplay.fountain_writer import write_fountain
-from screenplay.model import Screenplay
+from dsr.common.fsutil import atomic_write
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.fountain_writer import write_fountain
+from dsr.screenplay.model import Screenplay
 
 MAX_BYTES = 20 * 1024 * 1024
 FOUNTAIN_SUFFIXES = frozenset({".fountain", ".spmd", ".txt"})
@@ -101,13 +101,13 @@ def read_document(path: str | os.PathLike[str]) -> Screenplay:
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix == ".fdx":
-        from screenplay.fdx_reader import parse_fdx
+        from dsr.screenplay.fdx_reader import parse_fdx
 
         return parse_fdx(read_bytes(target))
     if suffix in FOUNTAIN_SUFFIXES:
         text = read_text(target)
         if _looks_like_fdx(text):
-            from screenplay.fdx_reader import parse_fdx
+            from dsr.screenplay.fdx_reader import parse_fdx
 
             return parse_fdx(text)
         return parse_fountain(text)
@@ -124,15 +124,15 @@ def render_document(doc: Screenplay, suffix: str) -> bytes:
     if suffix in FOUNTAIN_SUFFIXES:
         return write_fountain(doc).encode("utf-8")
     if suffix == ".fdx":
-        from screenplay.fdx_writer import write_fdx
+        from dsr.screenplay.fdx_writer import write_fdx
 
         return write_fdx(doc)
     if suffix == ".pdf":
-        from screenplay.pdf import render_pdf
+        from dsr.screenplay.pdf import render_pdf
 
         return render_pdf(doc)
     if suffix == ".html":
-        from screenplay.html import render_html
+        from dsr.screenplay.html import render_html
 
         return render_html(doc).encode("utf-8")
     raise ScreenplayError(

@@ -3,7 +3,7 @@
 A :class:`Styled` string keeps a style bit-set per character, so wrapping can cut through emphasis; a
 :class:`Piece` is one element's text in its column with the places it may break (sentences, hard line
 breaks); a :class:`Block` is what moves from page to page as a unit and knows how it may split
-(:meth:`Block.split`) by the rules in :mod:`screenplay.pagination`.
+(:meth:`Block.split`) by the rules in :mod:`dsr.screenplay.pagination`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from screenplay.inline import to_runs
-from screenplay.page import CHAR_WIDTH, Align, Line, Row, Span
+from dsr.screenplay.inline import to_runs
+from dsr.screenplay.page import CHAR_WIDTH, Align, Line, Row, Span
 
 BOLD, ITALIC, UNDERLINE = 1, 2, 4
 

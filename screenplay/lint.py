@@ -1,6 +1,6 @@
 """The screenplay format linter: rule ids, severities, source lines, JSON-ready findings.
 
-``lint(doc)`` runs every registered rule (see :mod:`screenplay.lint_rules`) over a parsed document;
+``lint(doc)`` runs every registered rule (see :mod:`dsr.screenplay.lint_rules`) over a parsed document;
 ``lint_text`` parses Fountain first and turns a parse failure into a finding. Severities are tuned on
 the human screenplays of the shared corpus: real scripts get warnings and info (they bend the rules:
 ventilated action, informal sluglines, stated emotions), while the shapes a broken model draft takes
@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from screenplay.errors import ScreenplayError
-from screenplay.lexicon import detect_language
-from screenplay.lint_rules import (
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.lexicon import detect_language
+from dsr.screenplay.lint_rules import (
     CHECKS,
     RULES,
     SEVERITY_ORDER,
@@ -31,8 +31,8 @@ from screenplay.lint_rules import (
     cast_from_episode,
     normalise_name,
 )
-from screenplay.lint_rules.core import rule, text_of
-from screenplay.model import Character, Screenplay
+from dsr.screenplay.lint_rules.core import rule, text_of
+from dsr.screenplay.model import Character, Screenplay
 
 __all__ = [
     "RULES",
@@ -89,7 +89,7 @@ def lint(
 
 def lint_text(text: str, *, profiles: Profiles | None = None, language: str | None = None) -> list[Finding]:
     """Parse Fountain and lint it; a text that does not parse gives one SP000 finding."""
-    from screenplay.fountain_reader import parse_fountain  # written alongside; imported when first needed
+    from dsr.screenplay.fountain_reader import parse_fountain  # written alongside; imported when first needed
 
     try:
         doc = parse_fountain(text)

@@ -3,7 +3,7 @@
 One typed, JSON-serialisable tree: a title page, the elements before the first scene heading
 (``preamble``), and scenes, each a heading plus its body elements. Text fields keep Fountain inline
 markup (``**bold**``, ``*italic*``, ``_underline_``, backslash escapes) so emphasis survives every
-format; :mod:`screenplay.inline` turns it into styled runs. ``line`` records the 1-based source
+format; :mod:`dsr.screenplay.inline` turns it into styled runs. ``line`` records the 1-based source
 line for diagnostics and is excluded from dumps and comparisons of content.
 """
 

@@ -3,7 +3,7 @@
 Pure layout, no PDF: every printed line gets a row on a 55-row page body (Courier 12 pt, 6 lines
 per inch, 1" top margin) and an x anchor in points, so the drawing step only places text and the
 rules below can be tested without reading a PDF back. The page grid and its lines are
-:mod:`screenplay.page`; how a block of text wraps and where it may break, :mod:`screenplay.layout`;
+:mod:`dsr.screenplay.page`; how a block of text wraps and where it may break, :mod:`dsr.screenplay.layout`;
 this module turns elements into blocks and places the blocks on pages.
 
 Rules (the conventions of Final Draft and afterwriting):
@@ -23,8 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from screenplay.layout import BOLD, ITALIC, Block, Piece, Styled
-from screenplay.model import (
+from dsr.screenplay.layout import BOLD, ITALIC, Block, Piece, Styled
+from dsr.screenplay.model import (
     Action,
     Centered,
     Character,
@@ -37,7 +37,7 @@ from screenplay.model import (
     Shot,
     Transition,
 )
-from screenplay.page import (
+from dsr.screenplay.page import (
     BODY_LINES,
     CENTER,
     FULL_WIDTH,

@@ -1,6 +1,6 @@
 """Screenplay -> industry-format PDF (US Letter, Courier 12 pt), drawn with fpdf2.
 
-:mod:`screenplay.pagination` decides what goes on which row; this module only draws it. Text that
+:mod:`dsr.screenplay.pagination` decides what goes on which row; this module only draws it. Text that
 fits Latin-1 is drawn in the PDF core font Courier (nothing embedded); a script with other
 characters (typographic quotes, Polish, ...) embeds the bundled Courier Prime, which has the same
 0.6 em advance, so the layout is identical. Characters Courier Prime lacks (CJK, Cyrillic, ...)
@@ -15,8 +15,8 @@ from pathlib import Path
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
-from screenplay.model import Screenplay
-from screenplay.page import (
+from dsr.screenplay.model import Screenplay
+from dsr.screenplay.page import (
     CHAR_WIDTH,
     LINE_HEIGHT,
     PAGE_HEIGHT,
@@ -27,7 +27,7 @@ from screenplay.page import (
     Line,
     Page,
 )
-from screenplay.pagination import paginate
+from dsr.screenplay.pagination import paginate
 
 FONT_SIZE = 12.0
 BASELINE = 0.8 * FONT_SIZE  # from the top of a row to the text baseline, as fpdf2's own cells do

@@ -1,4 +1,4 @@
-"""The episode file (DESIGN.md "Episode file"): YAML -> validated spec -> one X per scene.
+"""The episode file (docs/design.md "Episode file"): YAML -> validated spec -> one X per scene.
 
 Every field is bounded so a careless or hostile file is refused when it is read, naming the limit,
 instead of exhausting memory or failing mid-run. The limits fit a real episode with wide headroom:
@@ -25,10 +25,10 @@ from pydantic import (
     field_validator,
 )
 
-from common.bounded_yaml import read_yaml_mapping
-from common.errors import BadInput
-from memory.records import ORDER_STRIDE
-from story.schemas import CharacterProfile, Metadata, PreviousContext, SceneOutline, TaskInput
+from dsr.common.bounded_yaml import read_yaml_mapping
+from dsr.common.errors import BadInput
+from dsr.memory.records import ORDER_STRIDE
+from dsr.story.schemas import CharacterProfile, Metadata, PreviousContext, SceneOutline, TaskInput
 
 MAX_FILE_BYTES = 1024 * 1024  # 150 scenes of 1,200-char outlines and 6 beats, a cast of 60: 455 KB
 MAX_SCENES = 300  # a feature has about 150 scenes; memory orders scenes by episode * ORDER_STRIDE + scene_no

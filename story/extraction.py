@@ -1,7 +1,7 @@
 """Fact extraction at commit: an accepted scene becomes typed continuity facts, each grounded in a quote.
 
 One structured call (``prompts/extract_facts.md``, schema :class:`SceneFacts`, through
-:func:`models.structured.invoke_structured`, so a grammar holds local models to it and ``response_format``
+:func:`dsr.models.structured.invoke_structured`, so a grammar holds local models to it and ``response_format``
 holds OpenAI-compatible endpoints) asks for up to six facts: events, who learns what, physical state and
 injuries, who holds an object, where a character is at the end, relationship changes, deaths.
 
@@ -20,10 +20,10 @@ from typing import Annotated, Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field
 
-from memory.records import Fact, name_key
-from models.structured import invoke_structured
-from prompts import prompt_messages
-from story.schemas import Name, TaskInput, _Strict
+from dsr.memory.records import Fact, name_key
+from dsr.models.structured import invoke_structured
+from dsr.prompts import prompt_messages
+from dsr.story.schemas import Name, TaskInput, _Strict
 
 EXTRACT_PROMPT = "extract_facts"
 MAX_FACTS = 6

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from screenplay.fountain_reader import is_scene_heading
-from story.schemas import TaskInput
+from dsr.screenplay.fountain_reader import is_scene_heading
+from dsr.story.schemas import TaskInput
 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*$", re.MULTILINE)
 # What a chat model says around its answer: openers before the scene, closers after it. An opener is an

@@ -10,8 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-import prompts
-
+from dsr import prompts
 RENDER_X_PROMPT = "task_input"
 
 # Bounds of what a model writes (I_c and the teacher's drafts, not X as a person writes it): with them the
@@ -36,7 +35,7 @@ class CharacterProfile(_Strict):
 
     ``story_state`` is what memory's facts say about the character as of this scene (where they are, what
     they hold, their condition, what they know, relationships), each detail with the episode and scene that
-    established it; derived at retrieval (``memory.state``), never stored with the profile.
+    established it; derived at retrieval (``dsr.memory.state``), never stored with the profile.
     """
 
     name: str

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from memory import Fact
-from story.schemas import TaskInput
+from dsr.memory import Fact
+from dsr.story.schemas import TaskInput
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 

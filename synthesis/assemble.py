@@ -13,10 +13,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import prompts
-from story.schemas import CreativeDirectives, TaskInput, render_x
-from synthesis.records import Example, write_jsonl
-from synthesis.review import ReviewDecision
+from dsr import prompts
+from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
+from dsr.synthesis.records import Example, write_jsonl
+from dsr.synthesis.review import ReviewDecision
 
 SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 

@@ -11,15 +11,15 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from screenplay.errors import ScreenplayError
-from screenplay.fountain_writer import write_fountain
-from screenplay.io import READ_SUFFIXES, read_document
-from screenplay.lint_rules.cast import normalise_name
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Action, Character, Dialogue, Scene, Screenplay
-from story.checks import prose_only_reason, word_count
-from synthesis.dedupe import near_duplicates
-from synthesis.licences import licence_for, read_licences
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.fountain_writer import write_fountain
+from dsr.screenplay.io import READ_SUFFIXES, read_document
+from dsr.screenplay.lint_rules.cast import normalise_name
+from dsr.screenplay.lint_rules.core import text_of
+from dsr.screenplay.model import Action, Character, Dialogue, Scene, Screenplay
+from dsr.story.checks import prose_only_reason, word_count
+from dsr.synthesis.dedupe import near_duplicates
+from dsr.synthesis.licences import licence_for, read_licences
 
 MIN_SCENE_CHARS = 200
 MAX_SCENE_CHARS = 6000

@@ -10,10 +10,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from common.fsutil import atomic_write, write_json
-from story.checks import word_count
-from synthesis.assemble import stage1_target
-from synthesis.records import Example
+from dsr.common.fsutil import atomic_write, write_json
+from dsr.story.checks import word_count
+from dsr.synthesis.assemble import stage1_target
+from dsr.synthesis.records import Example
 
 
 def _stats(values: list[int]) -> dict[str, float]:
@@ -30,7 +30,7 @@ def _stats(values: list[int]) -> dict[str, float]:
 
 def length_stats(examples: list[Example]) -> dict[str, Any]:
     """Words and characters of X (rendered), I_c, N and S per example."""
-    from story.schemas import render_x
+    from dsr.story.schemas import render_x
 
     fields = {
         "X": [render_x(e.x) for e in examples],

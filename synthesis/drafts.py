@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from story.schemas import CharacterPlan, CharacterProfile, Name, Phrase, Relationship, Sentence
+from dsr.story.schemas import CharacterPlan, CharacterProfile, Name, Phrase, Relationship, Sentence
 
 MAX_PROFILES = 8  # a scene's speaking cast; more would not fit the teacher's budget anyway
 MAX_GUIDELINES = 3

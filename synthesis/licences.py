@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from screenplay.model import Screenplay
+from dsr.screenplay.model import Screenplay
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
 _SECTION = re.compile(r"^##\s+(?:\d+\.\s*)?(.+?)\s*(?:—|-{1,2})\s*.*$|^##\s+(?:\d+\.\s*)?(.+)$")

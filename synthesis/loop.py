@@ -3,7 +3,7 @@
 Async HTTP clients are cached per process by the OpenAI integration and stay bound to the loop that
 first used them; a second ``asyncio.run`` (a benchmark's second run, a test suite) would find that loop
 closed. Running every run on the same background loop keeps those clients valid. The coroutine runs
-in a copy of the caller's context, so what the caller set (a :func:`models.structured.counting` block)
+in a copy of the caller's context, so what the caller set (a :func:`dsr.models.structured.counting` block)
 reaches its tasks as it would under ``asyncio.run``.
 """
 

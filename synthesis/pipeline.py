@@ -17,20 +17,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import prompts
-from common.errors import BadInput
-from common.fsutil import write_json
-from models.structured import counting, tally
-from synthesis import datasheet
-from synthesis.assemble import apply_decisions, write_splits
-from synthesis.cache import CallCache
-from synthesis.corpus import Rejection, SourceScene, load_corpus
-from synthesis.loop import run_async
-from synthesis.records import EXAMPLES_FILE, REJECTIONS_FILE, RUN_FILE, Example, read_examples, write_jsonl
-from synthesis.review import load_decisions
-from synthesis.steps import Draft, extract_directives, forward, reverse
-from synthesis.teacher import Teacher, TeacherError
-from synthesis.validate import Invalid
+from dsr import prompts
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import write_json
+from dsr.models.structured import counting, tally
+from dsr.synthesis import datasheet
+from dsr.synthesis.assemble import apply_decisions, write_splits
+from dsr.synthesis.cache import CallCache
+from dsr.synthesis.corpus import Rejection, SourceScene, load_corpus
+from dsr.synthesis.loop import run_async
+from dsr.synthesis.records import EXAMPLES_FILE, REJECTIONS_FILE, RUN_FILE, Example, read_examples, write_jsonl
+from dsr.synthesis.review import load_decisions
+from dsr.synthesis.steps import Draft, extract_directives, forward, reverse
+from dsr.synthesis.teacher import Teacher, TeacherError
+from dsr.synthesis.validate import Invalid
 
 CACHE_FILE = "cache.sqlite"
 PROMPTS = (

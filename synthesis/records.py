@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from story.schemas import CreativeDirectives, TaskInput
+from dsr.story.schemas import CreativeDirectives, TaskInput
 
 EXAMPLES_FILE = "examples.jsonl"
 REJECTIONS_FILE = "rejections.jsonl"
@@ -31,7 +31,7 @@ class Example(BaseModel):
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    from common.fsutil import atomic_write
+    from dsr.common.fsutil import atomic_write
 
     atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 

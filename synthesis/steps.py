@@ -12,10 +12,10 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
-import prompts
-from screenplay.lint_rules.cast import normalise_name
-from story.checks import beat_coverage, deterministic_checks
-from story.schemas import (
+from dsr import prompts
+from dsr.screenplay.lint_rules.cast import normalise_name
+from dsr.story.checks import beat_coverage, deterministic_checks
+from dsr.story.schemas import (
     CreativeDirectives,
     ExpositionStrategy,
     Metadata,
@@ -25,8 +25,8 @@ from story.schemas import (
     TaskInput,
     render_x,
 )
-from synthesis.corpus import SourceScene
-from synthesis.drafts import (
+from dsr.synthesis.corpus import SourceScene
+from dsr.synthesis.drafts import (
     MAX_GUIDELINES,
     CharacterPlans,
     CharactersDraft,
@@ -35,8 +35,8 @@ from synthesis.drafts import (
     GuidelinesDraft,
     OutlineDraft,
 )
-from synthesis.teacher import Teacher
-from synthesis.validate import Invalid, copied_dialogue, dialogue_lines, match_profiles, traceable_beats
+from dsr.synthesis.teacher import Teacher
+from dsr.synthesis.validate import Invalid, copied_dialogue, dialogue_lines, match_profiles, traceable_beats
 
 PROSE_RATIO = (1.5, 3.0)  # |N| / |S| (DSR-SPEC 6 step 3)
 MAX_DIRECTIVES_SHARE = 0.25  # I_c text at most ~25% of N (DSR-SPEC 3.1)

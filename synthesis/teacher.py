@@ -3,7 +3,7 @@
 Every call goes through :meth:`Teacher.text`: cache lookup by content hash, then ``model.ainvoke`` under
 a semaphore (the bound on requests in flight against an endpoint), then the answer is stored before
 anyone uses it. Structured calls reuse the shared JSON instructions, lenient extraction and repair
-turns of :mod:`models.structured`, but asynchronously, and each repair turn is its own cached call.
+turns of :mod:`dsr.models.structured`, but asynchronously, and each repair turn is its own cached call.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any, Generic, TypeVar, get_origin
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ValidationError
 
-import prompts
-from models.messages import message_text
-from models.openai_provider import fall_back
-from models.settings import RoleConfig, Settings, load_settings
-from models.structured import (
+from dsr import prompts
+from dsr.models.messages import message_text
+from dsr.models.openai_provider import fall_back
+from dsr.models.settings import RoleConfig, Settings, load_settings
+from dsr.models.structured import (
     NoJSONFound,
     cut_off,
     describe_problem,
@@ -32,7 +32,7 @@ from models.structured import (
     request_kwargs,
     role_of,
 )
-from synthesis.cache import CachedCall, CallCache, call_key
+from dsr.synthesis.cache import CachedCall, CallCache, call_key
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -216,7 +216,7 @@ def build_teacher(
     settings: Settings | None = None,
 ) -> Teacher:
     """The chat model configured for ``role``, seeded (unless the role fixes its own seed) and cached."""
-    from models.factory import get_chat_model
+    from dsr.models.factory import get_chat_model
 
     settings = settings or load_settings()
     cfg = settings.role(role)

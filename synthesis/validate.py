@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from screenplay.lint_rules.cast import normalise_name
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Dialogue, Scene
-from story.checks import beat_coverage
-from story.schemas import CharacterProfile
+from dsr.screenplay.lint_rules.cast import normalise_name
+from dsr.screenplay.lint_rules.core import text_of
+from dsr.screenplay.model import Dialogue, Scene
+from dsr.story.checks import beat_coverage
+from dsr.story.schemas import CharacterProfile
 
 COPY_CHARS = 16  # "no copied dialogue (>15 consecutive chars)"
 _SPACE = re.compile(r"\s+")

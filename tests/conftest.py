@@ -22,13 +22,13 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("DSR_CORPUS", ROOT.parent / "shared" / "corpus"))
+CORPUS = Path(os.environ.get("DSR_CORPUS", ROOT / "data" / "corpus"))
 
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     if not CORPUS.is_dir():
-        pytest.fail(f"corpus not found at {CORPUS}: clone with ../shared beside the project or set DSR_CORPUS")
+        pytest.fail(f"corpus not found at {CORPUS}: the repository carries it in data/corpus (or set DSR_CORPUS)")
     return CORPUS
 
 
@@ -47,7 +47,7 @@ def corpus_files(suffix: str) -> list[Path]:
 def embedded_settings():
     """Default settings (every role embedded), isolated from any dsr.toml in the working directory."""
     os.environ.pop("DSR_CONFIG", None)
-    from models.settings import load_settings
+    from dsr.models.settings import load_settings
 
     return load_settings()
 
@@ -55,7 +55,7 @@ def embedded_settings():
 @pytest.fixture(scope="session")
 def embedded_model(embedded_settings):
     """The real embedded model, loaded once for the whole session (greedy, short outputs)."""
-    from models.factory import get_chat_model
+    from dsr.models.factory import get_chat_model
 
     return get_chat_model("critic", embedded_settings)
 
@@ -100,7 +100,7 @@ def model_server(tmp_path_factory) -> Iterator[ServedModel]:
 def synthesis_data(tmp_path_factory, corpus_dir) -> tuple[Path, dict]:
     """One synthesis run of the whole corpus with the rule-based teacher, shared read-only by the synthesis
     and training tests: (data directory, datasheet)."""
-    from synthesis.pipeline import synthesize
+    from dsr.synthesis.pipeline import synthesize
     from tests.test_synthesis import scripted_factory
 
     out = tmp_path_factory.mktemp("synthesis-data")

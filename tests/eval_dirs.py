@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evaluation import records
+from dsr.evaluation import records
 
 CRITIC_DATA = Path(__file__).parent / "data" / "critic"
 GOOD_SCENE = (CRITIC_DATA / "good_scene.fountain").read_text(encoding="utf-8")

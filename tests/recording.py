@@ -6,7 +6,7 @@ the real models run in tests/test_graph_e2e.py and tests/test_evaluation_e2e.py.
 
 Models reach nodes through the run's context: a :class:`RecordingModels` is a ``model_factory``
 (``RunContext(model_factory=fake_models)``, ``run_systems(..., model_factory=fake_models)``); for runs the
-CLI starts, the :func:`fake_models` fixture sets it as the driver's ``graph.runner.MODEL_FACTORY``.
+CLI starts, the :func:`fake_models` fixture sets it as the driver's ``dsr.graph.runner.MODEL_FACTORY``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from graph.context import RunContext
-from story.findings import Finding
+from dsr.graph.context import RunContext
+from dsr.story.findings import Finding
 
 DIRECTIVES = '{"pacing": {"beats": [{"label": "find"}], "ending": "hook"}, "characters": [{"name": "MARA"}]}'
 PROSE = "Mara lifted her lantern."
@@ -103,7 +103,7 @@ class RecordingModels:
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingModels]:
     """Every role's model is a recording fake for this test."""
     models = RecordingModels()
-    monkeypatch.setattr("graph.runner.MODEL_FACTORY", models)
+    monkeypatch.setattr("dsr.graph.runner.MODEL_FACTORY", models)
     yield models
 
 
@@ -114,7 +114,7 @@ def script_checks(monkeypatch: pytest.MonkeyPatch, per_call: list[list[Finding]]
     """
     queue = list(per_call)
     fake: Callable[..., list[Finding]] = lambda *a, **k: queue.pop(0) if queue else []  # noqa: E731
-    monkeypatch.setattr("nodes.critic.deterministic_checks", fake)
+    monkeypatch.setattr("dsr.nodes.critic.deterministic_checks", fake)
     return queue
 
 

@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from models.messages import message_text, usage
+from dsr.models.messages import message_text, usage
 from tests.served_models import DIRECTIVES as _DIRECTIVES
 
 OUTLINE = "Mara finds a stranger washed up below the lighthouse and hides him from the harbour master."

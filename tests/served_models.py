@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from models.messages import message_text, usage
+from dsr.models.messages import message_text, usage
 
 DIRECTIVES = {
     "exposition": {"reveals": [], "turning_points": []},
@@ -39,8 +39,8 @@ SCENE = (
 
 def embedded_model() -> BaseChatModel:
     """The real embedded model configured for the novelist, exactly what ``dsr serve`` serves."""
-    from models.factory import get_chat_model
-    from models.settings import load_settings
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
 
     return get_chat_model("novelist", load_settings())
 
@@ -124,7 +124,7 @@ def _scene_facts(prompt: str) -> list[dict[str, str]]:
 
 
 def _planted(prompt: str) -> list[dict[str, str]]:
-    from evaluation.continuity_set import load_continuity_set
+    from dsr.evaluation.continuity_set import load_continuity_set
 
     bible, draft = _section(prompt, "Continuity bible"), _section(prompt, "The draft scene")
     labels = {}

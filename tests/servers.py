@@ -67,7 +67,7 @@ def running(cmd: list[str], ready_url: str, env: dict[str, str] | None = None, t
 _CHAT_SERVER = """
 import sys, uvicorn
 sys.path.insert(0, {root!r})
-from models.server import create_app
+from dsr.models.server import create_app
 from tests.servers import record_requests
 from {module} import {cls}
 app = create_app({cls}(), {name!r}, delay_s={delay})

@@ -28,7 +28,7 @@ TINY = SMOKE | {"max_steps": 1, "warmup_ratio": 0.0, "learning_rate": 4e-3, "eva
 def stage1_adapter(synthesis_data, tmp_path_factory) -> Path:
     """A finished LoRA run (rank 16, all linear layers) on the embedded SmolLM2 base, with ``merged/`` beside
     its adapter (``--merge``)."""
-    from models.weights import TRAIN_MARKER
+    from dsr.models.weights import TRAIN_MARKER
 
     # CI (.ci/run) names one directory for both of its pytest sessions, so that `make test-vllm` serves the
     # adapter `make test` trained (test_export.py) instead of training it again.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import BadInput
-from graph.checkpoints import ENV, CheckpointStore, choose, connection_string, redact
+from dsr.common.errors import BadInput
+from dsr.graph.checkpoints import ENV, CheckpointStore, choose, connection_string, redact
 
 URL = "postgresql://dsr:pw@db.example:6543/screen"
 
@@ -63,7 +63,7 @@ def test_a_damaged_record_is_bad_input():
 
 
 def test_a_memory_server_address_is_host_and_port_only():
-    from memory.client import is_server, memory_location
+    from dsr.memory.client import is_server, memory_location
 
     assert is_server("http://127.0.0.1:8000") and is_server("https://chroma.example") and not is_server("runs/memory")
     for bad in ("http://127.0.0.1:8000/some/path", "http://:8000", "http://h:port", "http://h:8000?tenant=x"):

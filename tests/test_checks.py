@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from screenplay.fountain_reader import parse_fountain
-from story.checks import (
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.story.checks import (
     beat_coverage,
     content_words,
     deterministic_checks,
@@ -17,8 +17,8 @@ from story.checks import (
     prose_only_reason,
     stem,
 )
-from story.findings import Finding
-from story.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
+from dsr.story.findings import Finding
+from dsr.story.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
 
 DATA = Path(__file__).parent / "data" / "critic"
 

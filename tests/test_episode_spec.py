@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import BadInput
-from story.episode_spec import MAX_LIST, MAX_LONG, MAX_SCENES, load_episode
+from dsr.common.errors import BadInput
+from dsr.story.episode_spec import MAX_LIST, MAX_LONG, MAX_SCENES, load_episode
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.calibration import (
+from dsr.evaluation.calibration import (
     DATA_FILE,
     agreement,
     bootstrap_ci,
@@ -34,14 +34,14 @@ DSR = Path(sys.executable).parent / "dsr"
     ),
 )
 def test_extraction_reproduces_the_shipped_file() -> None:
-    from evaluation.data.build_hanna import build, to_jsonl
+    from dsr.evaluation.data.build_hanna import build, to_jsonl
 
     assert to_jsonl(build(HANNA_RAW)) == DATA_FILE.read_text(encoding="utf-8")
     assert (DATA_FILE.parent / "HANNA-LICENSE").read_text() == (HANNA_RAW / "LICENSE").read_text()
 
 
 def test_alignment_check_rejects_shuffled_rows() -> None:
-    from evaluation.data.build_hanna import _check_alignment
+    from dsr.evaluation.data.build_hanna import _check_alignment
 
     stories = [s["story"] for s in load_stories()]
     lengths = [round(len(s.split()) * 1.18) for s in stories]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation import records
+from dsr.evaluation import records
 from tests.eval_dirs import GOOD_SCENE, write_eval_dir
 from tests.servers import VENV_BIN
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation import records
-from evaluation.items import build_from_corpus
+from dsr.evaluation import records
+from dsr.evaluation.items import build_from_corpus
 from tests.servers import VENV_BIN
 from tests.test_evaluation_sets import scripted
 

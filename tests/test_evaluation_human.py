@@ -11,12 +11,12 @@ from pathlib import Path
 import pdfplumber
 import pytest
 
-from evaluation import records
-from evaluation.packets import COLUMNS, build_packets
-from evaluation.ratings import import_ratings
-from screenplay.fountain_reader import parse_fountain
-from screenplay.fountain_writer import write_fountain
-from screenplay.model import Screenplay
+from dsr.evaluation import records
+from dsr.evaluation.packets import COLUMNS, build_packets
+from dsr.evaluation.ratings import import_ratings
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.fountain_writer import write_fountain
+from dsr.screenplay.model import Screenplay
 
 DSR = Path(sys.executable).parent / "dsr"
 SYSTEMS = ("dsr-secretmodel", "e2e-secretmodel")
@@ -184,7 +184,7 @@ def test_cli_packets_import_and_bad_sheets(eval_dir: Path, tmp_path: Path) -> No
 
 
 def test_mismatched_items_are_bad_input(eval_dir: Path, tmp_path: Path) -> None:
-    from common.errors import BadInput
+    from dsr.common.errors import BadInput
 
     path = eval_dir / "outputs" / "e2e-secretmodel.jsonl"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]), encoding="utf-8")
@@ -194,8 +194,8 @@ def test_mismatched_items_are_bad_input(eval_dir: Path, tmp_path: Path) -> None:
 
 def test_imported_ratings_reach_metrics_and_report(eval_dir: Path, tmp_path: Path) -> None:
     """Sheets -> import -> part A's metrics (human_ratings) -> the report's human table and figure."""
-    from evaluation.metrics import compute_metrics
-    from evaluation.report import write_report
+    from dsr.evaluation.metrics import compute_metrics
+    from dsr.evaluation.report import write_report
 
     config = records.read_eval_config(eval_dir)
     records.write_outputs(eval_dir, "human", records.human_outputs(records.read_items(Path(config["set_dir"]))))

@@ -13,9 +13,9 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from evaluation import records
-from evaluation.judging import judge_eval
-from evaluation.metrics import compute_metrics
+from dsr.evaluation import records
+from dsr.evaluation.judging import judge_eval
+from dsr.evaluation.metrics import compute_metrics
 from tests.eval_dirs import CRITIC_DATA, GOOD_SCENE, write_eval_dir
 
 DATA = CRITIC_DATA

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import BadInput
-from evaluation import records
-from evaluation.judge_free import scene_metrics
-from evaluation.metrics import compute_metrics
-from evaluation.runs import load_systems_file, parse_system_option, unique_systems
-from judging.pairwise import PairVerdict, shown_to_contract
-from story.schemas import TaskInput
-from synthesis.corpus import load_corpus
+from dsr.common.errors import BadInput
+from dsr.evaluation import records
+from dsr.evaluation.judge_free import scene_metrics
+from dsr.evaluation.metrics import compute_metrics
+from dsr.evaluation.runs import load_systems_file, parse_system_option, unique_systems
+from dsr.judging.pairwise import PairVerdict, shown_to_contract
+from dsr.story.schemas import TaskInput
+from dsr.synthesis.corpus import load_corpus
 
 DATA = Path(__file__).parent / "data" / "critic"
 
@@ -245,7 +245,7 @@ def test_judge_pair_salvages_a_bare_verdict_and_records_unusable_ones(x):
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from judging.pairwise import judge_pair
+    from dsr.judging.pairwise import judge_pair
 
     def model(text: str) -> GenericFakeChatModel:
         return GenericFakeChatModel(messages=itertools.repeat(AIMessage(text)))

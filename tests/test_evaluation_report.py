@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evaluation.report import write_report
+from dsr.evaluation.report import write_report
 
 ERRORS = {"plot_coherence": 1, "character_development": 0, "narrative_pacing": 2, "format": 0}
 
@@ -91,7 +91,7 @@ def test_report_from_hand_made_metrics(tmp_path: Path) -> None:
 
 def test_report_with_calibration_and_no_judgments(tmp_path: Path) -> None:
     """calibration.json beside the evaluation is reported; missing judgments are said, not drawn empty."""
-    from evaluation.calibration import agreement
+    from dsr.evaluation.calibration import agreement
 
     items = [{"id": f"s{i}", "human": h, "score": j, "failed": j is None}
              for i, (h, j) in enumerate([(2.0, 3), (3.0, 5), (4.0, 9), (4.5, 8), (1.5, None)])]  # fmt: skip
@@ -129,9 +129,9 @@ def test_report_from_real_metrics_of_a_served_judge(tmp_path: Path, corpus_dir: 
     """Judge role -> real OpenAI-compatible server on 127.0.0.1 (scripted judge) -> judge_eval -> metrics -> report."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.evaluate import judge_server, make_eval
-    from evaluation import records
-    from evaluation.judging import judge_eval
-    from evaluation.metrics import compute_metrics
+    from dsr.evaluation import records
+    from dsr.evaluation.judging import judge_eval
+    from dsr.evaluation.metrics import compute_metrics
 
     monkeypatch.delenv("DSR_CONFIG", raising=False)
     eval_dir = make_eval(corpus_dir, 3, tmp_path)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import BadInput
-from evaluation import records
-from evaluation.runs import parse_system_option, run_systems
+from dsr.common.errors import BadInput
+from dsr.evaluation import records
+from dsr.evaluation.runs import parse_system_option, run_systems
 from tests.recording import fake_models, rubric_reply, script_checks  # noqa: F401 - the fixture is used by name
 
 DATA = Path(__file__).parent / "data" / "critic"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from evaluation import records
-from evaluation.items import build_from_corpus, build_from_synthesis
-from screenplay.fountain_reader import parse_fountain
-from story.schemas import TaskInput
-from synthesis.pipeline import synthesize
-from synthesis.teacher import Teacher
+from dsr.evaluation import records
+from dsr.evaluation.items import build_from_corpus, build_from_synthesis
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.story.schemas import TaskInput
+from dsr.synthesis.pipeline import synthesize
+from dsr.synthesis.teacher import Teacher
 from tests.test_synthesis_scripted import ScriptedTeacher
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation import stats
+from dsr.evaluation import stats
 
 
 def test_mean_ci_value_and_interval_bounds():

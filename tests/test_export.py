@@ -20,7 +20,7 @@ def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_
     import torch
     from safetensors.torch import load_file
 
-    from models.weights import load_transformers
+    from dsr.models.weights import load_transformers
 
     out = tmp_path / "merged"
     result = dsr("export", str(stage1_adapter), "-o", str(out))

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from screenplay.errors import ScreenplayError
-from screenplay.fdx_reader import parse_fdx, split_cue
-from screenplay.fdx_writer import write_fdx
-from screenplay.fountain_reader import parse_fountain
-from screenplay.headings import split_heading
-from screenplay.inline import from_runs, plain, to_runs
-from screenplay.model import (
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.fdx_reader import parse_fdx, split_cue
+from dsr.screenplay.fdx_writer import write_fdx
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.headings import split_heading
+from dsr.screenplay.inline import from_runs, plain, to_runs
+from dsr.screenplay.model import (
     Action,
     Boneyard,
     Centered,

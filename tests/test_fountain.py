@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from screenplay.fountain_reader import parse_fountain
-from screenplay.fountain_writer import write_fountain
-from screenplay.model import (
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.fountain_writer import write_fountain
+from dsr.screenplay.model import (
     Action,
     Boneyard,
     Centered,

@@ -1,7 +1,7 @@
 """A string with both a ``pattern`` and length bounds keeps both under the grammar.
 
 xgrammar 0.2.8 drops ``minLength`` / ``maxLength`` when a string also has a ``pattern`` (a warning, then
-an answer as long as the token budget); :func:`models.constrained.bounded_pattern` writes the bounds
+an answer as long as the token budget); :func:`dsr.models.constrained.bounded_pattern` writes the bounds
 into the pattern. Checked on the compiled grammar itself and on the embedded model's greedy answer.
 """
 
@@ -14,9 +14,9 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from judging.verdict import free_text
-from models.constrained import Grammar, bounded_pattern
-from models.structured import invoke_structured
+from dsr.judging.verdict import free_text
+from dsr.models.constrained import Grammar, bounded_pattern
+from dsr.models.structured import invoke_structured
 
 xgr = pytest.importorskip("xgrammar")
 
@@ -66,7 +66,7 @@ def test_bounds_that_cannot_be_kept_are_refused_not_dropped(pattern, low, high):
 
 
 def test_dsr_serve_refuses_a_schema_whose_bounds_it_cannot_keep():
-    from models.server import RequestError, _response_format
+    from dsr.models.server import RequestError, _response_format
 
     spec = {"name": "s", "schema": string_schema(pattern=r"^abcdef$", maxLength=3)}
     with pytest.raises(RequestError, match="schema is not usable: pattern") as info:

@@ -17,10 +17,10 @@ from pathlib import Path
 import pdfplumber
 import pytest
 
-from graph.call_log import read_call_log
-from graph.runner import run_state
-from screenplay.fdx_reader import parse_fdx
-from screenplay.fountain_reader import parse_fountain
+from dsr.graph.call_log import read_call_log
+from dsr.graph.runner import run_state
+from dsr.screenplay.fdx_reader import parse_fdx
+from dsr.screenplay.fountain_reader import parse_fountain
 from tests.servers import VENV_BIN, free_port, running
 
 pytestmark = pytest.mark.slow
@@ -217,7 +217,7 @@ def test_interrupt_and_resume_over_langgraph_dev(tmp_path):
     """Studio's server: the scene graph pauses at prose review and resumes via langgraph-sdk."""
     from langgraph_sdk import get_client
 
-    from story.episode_spec import load_episode
+    from dsr.story.episode_spec import load_episode
 
     port = free_port()
     env = {**SMALL, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}

@@ -17,11 +17,11 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from graph.builder import compile_episode_graph, compile_scene_graph
-from graph.context import RunContext
-from nodes.critic import decide
-from story.episode_spec import EpisodeSpec
-from story.findings import Finding
+from dsr.graph.builder import compile_episode_graph, compile_scene_graph
+from dsr.graph.context import RunContext
+from dsr.nodes.critic import decide
+from dsr.story.episode_spec import EpisodeSpec
+from dsr.story.findings import Finding
 from tests.recording import DIRECTIVES, SCENE, RecordingModels, fake_models, script_checks  # noqa: F401
 
 REVISE = "## Revise:"  # the heading every stage prompt puts above a critique
@@ -311,7 +311,7 @@ def test_episode_graph_loops_over_scenes(monkeypatch, fake_models):  # noqa: F81
 
 def test_recording_models_keep_every_request(fake_models: RecordingModels):  # noqa: F811
     """The helper itself: scripts are used in order, then the role's default; every request is kept."""
-    from nodes.runtime import chat_model
+    from dsr.nodes.runtime import chat_model
 
     fake_models.script("novelist", "one", RuntimeError("down"))
     model = chat_model(fake_models.context(), "novelist")
@@ -327,7 +327,7 @@ def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(tmp_p
     """The caps as the README states them, through `dsr write --max-retries N`."""
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from dsr.cli.main import app
 
     blame = finding("screenwriter", "F1-parse", "the orphan cue")
     script_checks(monkeypatch, [[blame]] * 20)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.factory import get_chat_model
-from models.settings import ConfigError, load_settings
-from models.weights import embedded_cache_dir, ensure_embedded_safetensors
+from dsr.models.factory import get_chat_model
+from dsr.models.settings import ConfigError, load_settings
+from dsr.models.weights import embedded_cache_dir, ensure_embedded_safetensors
 
 pytestmark = pytest.mark.slow
 

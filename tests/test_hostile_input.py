@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from common.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
-from common.errors import BadInput
-from story.episode_spec import MAX_FILE_BYTES, MAX_LONG
+from dsr.common.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
+from dsr.common.errors import BadInput
+from dsr.story.episode_spec import MAX_FILE_BYTES, MAX_LONG
 
 DSR = Path(sys.executable).parent / "dsr"
 ADDRESS_SPACE = 1 << 30  # `dsr write` refuses a bad file in about 120 MiB resident
@@ -159,9 +159,9 @@ def test_bounded_loader_reads_ordinary_anchors_and_merge_keys():
 @pytest.mark.parametrize("suffix", [".yaml", ".yml"])
 def test_every_yaml_reader_is_bounded(tmp_path, suffix):
     """Training configs, evaluation system files and lint profiles share the bounded loader."""
-    from cli.lint import _load_profiles
-    from evaluation.runs import load_systems_file
-    from training.config import read_config_file
+    from dsr.cli.lint import _load_profiles
+    from dsr.evaluation.runs import load_systems_file
+    from dsr.training.config import read_config_file
 
     path = tmp_path / f"bomb{suffix}"
     path.write_text(alias_bomb(levels=7))  # expands to 5 million strings: harmless if a reader regressed

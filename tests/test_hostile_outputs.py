@@ -16,14 +16,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from cli.main import main
+from dsr.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "harbor-lights.yaml"
 
 
 def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``dsr ARGS`` in-process (``cli.main.main``, the console script's entry point): status, stdout, stderr."""
+    """``dsr ARGS`` in-process (``dsr.cli.main.main``, the console script's entry point): status, stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["dsr", *args])
     monkeypatch.setenv("COLUMNS", "200")
     try:
@@ -106,7 +106,7 @@ def test_console_script_refuses_a_file_as_the_run_directory(tmp_path: Path) -> N
 
 
 def test_write_force_and_run_directories_pass_the_check(tmp_path: Path, user_dir: Path) -> None:
-    from common.fsutil import prepare_output_dir
+    from dsr.common.fsutil import prepare_output_dir
 
     assert prepare_output_dir(user_dir, ["run.json"], what="run", force=True) == user_dir
     run = tmp_path / "run"
@@ -173,9 +173,9 @@ def test_convert_refuses_a_directory_as_its_output(monkeypatch, capsys, corpus_d
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A run directory as `dsr write` starts it (run.json), before any checkpoint."""
-    from graph.context import RunContext
-    from graph.runner import start_run
-    from story.episode_spec import load_episode
+    from dsr.graph.context import RunContext
+    from dsr.graph.runner import start_run
+    from dsr.story.episode_spec import load_episode
 
     folder = tmp_path / "run"
     start_run(load_episode(EXAMPLE), folder, RunContext(run_dir=str(folder)))
@@ -216,7 +216,7 @@ CONTROL = "INT. HOUSE - DAY\n\nMara looks\x01 at\x0b the sea\x1f.\n\nMARA\nHello
 
 @pytest.mark.parametrize("suffix", [".fdx", ".pdf", ".fountain", ".html"])
 def test_control_characters_are_removed_with_a_warning(monkeypatch, capsys, tmp_path: Path, suffix: str) -> None:
-    from screenplay.io import read_document
+    from dsr.screenplay.io import read_document
 
     source = tmp_path / "ctrl.fountain"
     source.write_text(CONTROL, encoding="utf-8")
@@ -235,10 +235,10 @@ def test_control_characters_are_removed_with_a_warning(monkeypatch, capsys, tmp_
 
 def test_fdx_writer_cleans_a_document_built_in_code() -> None:
     """A model's draft never read from a file: the FDX writer itself drops what XML cannot hold."""
-    from screenplay.control import ControlCharacterWarning
-    from screenplay.fdx_reader import parse_fdx
-    from screenplay.fdx_writer import write_fdx
-    from screenplay.model import Action, Scene, SceneHeading, Screenplay
+    from dsr.screenplay.control import ControlCharacterWarning
+    from dsr.screenplay.fdx_reader import parse_fdx
+    from dsr.screenplay.fdx_writer import write_fdx
+    from dsr.screenplay.model import Action, Scene, SceneHeading, Screenplay
 
     doc = Screenplay(scenes=[Scene(heading=SceneHeading(text="INT. HOUSE - DAY"), elements=[Action(text="a\x00b\x1bc")])])
     with pytest.warns(ControlCharacterWarning, match="2 control"):
@@ -305,7 +305,7 @@ def mode_of(path: Path) -> int:
 
 @pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_atomic_write_honours_the_umask(tmp_path: Path, umask, mask: int, expected: int) -> None:
-    from common.fsutil import PRIVATE, atomic_write, write_json
+    from dsr.common.fsutil import PRIVATE, atomic_write, write_json
 
     umask(mask)
     assert mode_of(atomic_write(tmp_path / "episode.fountain", "INT. HOUSE - DAY\n")) == expected
@@ -315,7 +315,7 @@ def test_atomic_write_honours_the_umask(tmp_path: Path, umask, mask: int, expect
 
 
 def test_rewriting_a_file_keeps_its_mode(tmp_path: Path, umask) -> None:
-    from common.fsutil import atomic_write
+    from dsr.common.fsutil import atomic_write
 
     umask(0o022)
     target = atomic_write(tmp_path / "report.md", "one")
@@ -392,10 +392,10 @@ def _record(number: int, screenplay: str) -> dict[str, object]:
 def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> None:
     import json
 
-    from graph.context import RunContext
-    from graph.episode_nodes import assemble_node
-    from screenplay.io import read_document
-    from story.episode_spec import load_episode
+    from dsr.graph.context import RunContext
+    from dsr.graph.episode_nodes import assemble_node
+    from dsr.screenplay.io import read_document
+    from dsr.story.episode_spec import load_episode
 
     (tmp_path / "episode.yaml").write_text(EPISODE, encoding="utf-8")
     spec = load_episode(tmp_path / "episode.yaml")
@@ -436,8 +436,8 @@ def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> No
 
 
 def test_screenwriter_output_never_gets_a_fallback_heading_above_its_own() -> None:
-    from story.fountain_text import clean_fountain, heading_hint
-    from story.schemas import SceneOutline, TaskInput
+    from dsr.story.fountain_text import clean_fountain, heading_hint
+    from dsr.story.schemas import SceneOutline, TaskInput
 
     x = TaskInput(outline=SceneOutline(synopsis="Mara finds Tom hiding on the car deck as the ferry lurches."))
     assert clean_fountain("Here's your script for the scene:\n\nINT. CAR DECK - NIGHT\n\nCars strain.", x) == (

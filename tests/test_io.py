@@ -1,4 +1,4 @@
-"""screenplay.io: decoding, bad files, dispatch by extension, atomic writes."""
+"""dsr.screenplay.io: decoding, bad files, dispatch by extension, atomic writes."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from screenplay.errors import ScreenplayError
-from screenplay.io import decode_text, read_document, read_text, write_document
-from screenplay.model import Character
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.io import decode_text, read_document, read_text, write_document
+from dsr.screenplay.model import Character
 
 SCRIPT = "Title: Harbor\n\nINT. LIGHTHOUSE - NIGHT\n\nMARA\nWho's there?\n"
 
@@ -106,7 +106,7 @@ def test_write_pdf(corpus_dir: Path, tmp_path: Path) -> None:
 
 def test_write_unknown_extension_leaves_nothing(tmp_path: Path) -> None:
     doc = read_document(
-        Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "nrb__nemesis.fountain"
+        Path(__file__).resolve().parents[1] / "data" / "corpus" / "nrb__nemesis.fountain"
     )
     with pytest.raises(ScreenplayError, match="unknown output extension '.odt'"):
         write_document(doc, tmp_path / "x.odt")

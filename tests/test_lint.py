@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from screenplay.errors import ScreenplayError
-from screenplay.lexicon import detect_language, find
-from screenplay.lint import RULES, Finding, cast_from, cast_from_episode, lint, lint_text, summarize
-from screenplay.model import (
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.lexicon import detect_language, find
+from dsr.screenplay.lint import RULES, Finding, cast_from, cast_from_episode, lint, lint_text, summarize
+from dsr.screenplay.model import (
     Action,
     Character,
     Dialogue,
@@ -447,7 +447,7 @@ def test_summary_counts_errors_per_scene():
 
 def test_broken_fdx_draft():
     """FDX keeps paragraph types as written, so misplaced speech shows up as model-level errors."""
-    from screenplay.fdx_reader import parse_fdx
+    from dsr.screenplay.fdx_reader import parse_fdx
 
     found = lint(parse_fdx((DATA / "broken.fdx").read_bytes()))
     assert {(f.rule, f.line) for f in found if f.severity == "error"} == {
@@ -519,12 +519,12 @@ def test_missing_heading_draft():
 
 
 def test_unparseable_text_is_one_finding(monkeypatch):
-    import screenplay.fountain_reader
+    from dsr.screenplay import fountain_reader
 
     def broken(text: str):
         raise ScreenplayError("input is binary, not text")
 
-    monkeypatch.setattr(screenplay.fountain_reader, "parse_fountain", broken)
+    monkeypatch.setattr(fountain_reader, "parse_fountain", broken)
     found = lint_text("\x00\x01")
     assert [(f.rule, f.severity, f.message) for f in found] == [
         ("SP000", "error", "input is binary, not text")
@@ -535,8 +535,8 @@ def test_unparseable_text_is_one_finding(monkeypatch):
 
 
 def _lint_corpus_file(path: Path) -> tuple[list[Finding], Screenplay]:
-    from screenplay.fdx_reader import parse_fdx
-    from screenplay.fountain_reader import parse_fountain
+    from dsr.screenplay.fdx_reader import parse_fdx
+    from dsr.screenplay.fountain_reader import parse_fountain
 
     if path.suffix == ".fdx":
         doc = parse_fdx(path.read_bytes())
@@ -580,7 +580,7 @@ def test_corpus_specifics(corpus_dir: Path):
 
 
 def bob1_doc(corpus_dir: Path) -> Screenplay:
-    from screenplay.fountain_reader import parse_fountain
+    from dsr.screenplay.fountain_reader import parse_fountain
 
     return parse_fountain(
         (corpus_dir / "earthbound19__Cyber_Bob_ep00001.fountain").read_text(encoding="utf-8")

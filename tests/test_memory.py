@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from common.errors import BadInput
-from memory import (
+from dsr.common.errors import BadInput
+from dsr.memory import (
     CharacterRecord,
     Fact,
     SceneRecord,
@@ -17,7 +17,7 @@ from memory import (
     build_previous_context,
     profiles_for,
 )
-from memory.embedding import load_model
+from dsr.memory.embedding import load_model
 
 pytestmark = pytest.mark.slow
 
@@ -200,8 +200,8 @@ def test_mmr_avoids_near_duplicates(mem: StoryMemory) -> None:
 def test_an_episodes_queries_embedded_in_one_batch_serve_every_scene(mem: StoryMemory, monkeypatch) -> None:
     """A run embeds its scenes' memory queries in one batch at the first scene: each vector equals the one
     embedded alone, and building a scene's previous context then embeds nothing (the model is not called)."""
-    from memory.context import embed_scene_queries, scene_query
-    from memory.embedding import QUERY_CACHE
+    from dsr.memory.context import embed_scene_queries, scene_query
+    from dsr.memory.embedding import QUERY_CACHE
 
     write_episode_1(mem)
     scenes = [("Mara lies to the harbour master about the wreck", ["MARA"]), ("Tom finds the scarf", ["TOM"])]
@@ -359,8 +359,8 @@ def test_bad_path_and_corrupted_store(tmp_path: Path) -> None:
 def test_other_embedder_is_refused(tmp_path: Path) -> None:
     import chromadb
 
-    from memory.embedding import SentenceEmbedding
-    from memory.store import _SETTINGS
+    from dsr.memory.embedding import SentenceEmbedding
+    from dsr.memory.store import _SETTINGS
 
     client = chromadb.PersistentClient(path=str(tmp_path), settings=_SETTINGS)
     client.create_collection(
@@ -429,8 +429,8 @@ def test_resumed_run_and_flashback_see_the_story_as_it_stood(mem: StoryMemory) -
 
 def committed(episode: int, scene_no: int, synopsis: str, beats: list[str]) -> tuple[SceneRecord, list[Fact]]:
     """What commit stores for an accepted scene (its summary record and its outline facts)."""
-    from story.schemas import TaskInput
-    from story.summary import scene_facts, scene_summary
+    from dsr.story.schemas import TaskInput
+    from dsr.story.summary import scene_facts, scene_summary
 
     x = TaskInput.model_validate(
         {
@@ -494,10 +494,10 @@ def test_a_shorter_later_profile_keeps_earlier_details_with_provenance(tmp_path:
     import json
     from types import SimpleNamespace
 
-    from graph.context import RunContext
-    from nodes.commit import commit_node
-    from nodes.retrieve import retrieve_context_node
-    from story.schemas import TaskInput
+    from dsr.graph.context import RunContext
+    from dsr.nodes.commit import commit_node
+    from dsr.nodes.retrieve import retrieve_context_node
+    from dsr.story.schemas import TaskInput
 
     memory_dir, run_dir = tmp_path / "memory", tmp_path / "run"
     runtime = SimpleNamespace(context=RunContext(memory_dir=str(memory_dir), run_dir=str(run_dir)))

@@ -20,14 +20,14 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from cli.main import main
-from graph.builder import compile_episode_graph
-from graph.call_log import CALL_LOG, CallLog, read_call_log
-from memory import Fact, StoryMemory, open_memory
-from memory.embedding import load_model
-from memory.state import resolve
-from story.episode_spec import EpisodeSpec
-from story.schemas import TaskInput
+from dsr.cli.main import main
+from dsr.graph.builder import compile_episode_graph
+from dsr.graph.call_log import CALL_LOG, CallLog, read_call_log
+from dsr.memory import Fact, StoryMemory, open_memory
+from dsr.memory.embedding import load_model
+from dsr.memory.state import resolve
+from dsr.story.episode_spec import EpisodeSpec
+from dsr.story.schemas import TaskInput
 from tests.recording import RecordingModels, fake_models, script_checks  # noqa: F401 - the fixture is used by name
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,7 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 
 
 def test_superseded_facts_stay_queryable_by_story_position(tmp_path, monkeypatch):
-    monkeypatch.setattr("memory.store._PAGE", 2)  # whole-index reads go page by page
+    monkeypatch.setattr("dsr.memory.store._PAGE", 2)  # whole-index reads go page by page
     with StoryMemory(tmp_path / "memory") as mem:
         mem.add_facts([
             fact(1, 2, "Mara pockets the brass key.", "holder", "the brass key", "MARA"),
@@ -190,8 +190,8 @@ def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state
     first = {"spec": THREE.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
     config = {"configurable": {"thread_id": "ep"}, "callbacks": [CallLog(run / CALL_LOG)]}
     context = fake_models.context(mode="dsr-nocot", use_rubric=False, run_dir=str(run), memory_dir=str(tmp_path / "memory"))
-    from memory.context import scene_query
-    from memory.embedding import QUERY_CACHE, SentenceEmbedding
+    from dsr.memory.context import scene_query
+    from dsr.memory.embedding import QUERY_CACHE, SentenceEmbedding
 
     QUERY_CACHE.clear()
     batches: list[list[str]] = []
@@ -332,8 +332,8 @@ def test_the_embedded_model_extracts_and_every_answer_is_validated(embedded_sett
     """The packaged 135M model through the real path (grammar-constrained answer, validation, grounding).
     Its facts are mostly invented, and grounding drops them: the test asks for a valid, accounted answer,
     not a good one (benchmarks/results/issue17-measurements.md has what it gets right)."""
-    from models.factory import get_chat_model
-    from story.extraction import SceneFacts, extract_facts
+    from dsr.models.factory import get_chat_model
+    from dsr.story.extraction import SceneFacts, extract_facts
 
     data = ROOT / "tests" / "data" / "critic"
     x = TaskInput.model_validate(json.loads((data / "scene.json").read_text()))

@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from models.errors import ModelUnavailable, endpoint_failure
-from models.factory import get_chat_model
-from models.settings import load_settings
+from dsr.models.errors import ModelUnavailable, endpoint_failure
+from dsr.models.factory import get_chat_model
+from dsr.models.settings import load_settings
 from tests.servers import VENV_BIN, free_port, running
 
 pytestmark = pytest.mark.slow

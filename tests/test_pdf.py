@@ -13,8 +13,8 @@ from collections import defaultdict
 import pdfplumber
 import pytest
 
-from screenplay.fountain_reader import parse_fountain
-from screenplay.model import (
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.model import (
     Action,
     Boneyard,
     Centered,
@@ -32,9 +32,9 @@ from screenplay.model import (
     TitleField,
     Transition,
 )
-from screenplay.page import BODY_LINES
-from screenplay.pagination import paginate
-from screenplay.pdf import render_pdf
+from dsr.screenplay.page import BODY_LINES
+from dsr.screenplay.pagination import paginate
+from dsr.screenplay.pdf import render_pdf
 from tests.conftest import corpus_files
 
 WORD_LINE = " ".join(["abcd"] * 12)  # exactly 59 characters: one full action line, no sentence end
@@ -452,7 +452,7 @@ def test_forced_cue_keeps_its_case_and_contd_is_not_doubled() -> None:
 
 @pytest.mark.parametrize("path", corpus_files(".fdx"), ids=lambda p: p.name)
 def test_corpus_fdx_renders_every_cue_and_heading(path) -> None:
-    from screenplay.fdx_reader import parse_fdx
+    from dsr.screenplay.fdx_reader import parse_fdx
 
     doc = parse_fdx(path.read_bytes())
     pages = read_pages(doc)

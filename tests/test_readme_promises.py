@@ -18,12 +18,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-from graph.context import RunContext
-from graph.runner import drive, initial_input, start_run
-from memory import open_memory
-from memory.records import Fact
-from models.messages import message_text
-from story.episode_spec import EpisodeSpec
+from dsr.graph.context import RunContext
+from dsr.graph.runner import drive, initial_input, start_run
+from dsr.memory import open_memory
+from dsr.memory.records import Fact
+from dsr.models.messages import message_text
+from dsr.story.episode_spec import EpisodeSpec
 from tests.served_models import SCENE
 from tests.servers import free_port, read_requests, served_chat_model
 from tests.test_cli_models import EXAMPLE, assert_one_line_error, dsr

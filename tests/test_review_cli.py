@@ -3,7 +3,7 @@
 The real embedded model writes the prose and the screenplay from one shared ``dsr serve`` process
 (tests/conftest.py); the planner is a scripted model behind the same app (its grammar-constrained JSON is slow
 on a shared CPU, and the point here is where the reviewer's notes go, not what the plan says). Both request
-logs show what each stage was asked: a reviewer's note must reach the stage it names, and only that stage reruns. The commands run in-process through ``cli.main.main`` (the console script's entry point)
+logs show what each stage was asked: a reviewer's note must reach the stage it names, and only that stage reruns. The commands run in-process through ``dsr.cli.main.main`` (the console script's entry point)
 so the run is not paid for with a fresh interpreter per command.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from graph.runner import run_state
+from dsr.cli.main import main
+from dsr.graph.runner import run_state
 from tests.servers import read_requests, served_chat_model
 from tests.test_cli_models import EXAMPLE
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from graph.context import RunContext
-from graph.runlock import holding
-from graph.runner import drive, initial_input, run_state, start_run
-from room.app import create_app
-from room.guard import allowed_hosts
-from story.episode_spec import load_episode
+from dsr.graph.context import RunContext
+from dsr.graph.runlock import holding
+from dsr.graph.runner import drive, initial_input, run_state, start_run
+from dsr.room.app import create_app
+from dsr.room.guard import allowed_hosts
+from dsr.story.episode_spec import load_episode
 from tests.recording import RecordingModels, fake_models, script_checks  # noqa: F401 - fixture by name
 from tests.test_writer_edit import NEW_PROSE, THREE, dsr
 

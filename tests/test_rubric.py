@@ -14,9 +14,9 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
-from graph.builder import compile_episode_graph, compile_scene_graph
-from graph.call_log import CALL_LOG, CallLog
-from judging.rubric import (
+from dsr.graph.builder import compile_episode_graph, compile_scene_graph
+from dsr.graph.call_log import CALL_LOG, CallLog
+from dsr.judging.rubric import (
     CATEGORY_BLAME,
     CATEGORY_MEANING,
     ERROR_CATEGORIES,
@@ -26,10 +26,10 @@ from judging.rubric import (
     judge_scene,
     tier,
 )
-from models.structured import parse_structured
-from prompts import prompt_messages
-from story.episode_spec import EpisodeSpec
-from story.schemas import TaskInput, render_x
+from dsr.models.structured import parse_structured
+from dsr.prompts import prompt_messages
+from dsr.story.episode_spec import EpisodeSpec
+from dsr.story.schemas import TaskInput, render_x
 from tests.recording import RecordingModels, fake_models, rubric_reply, script_checks  # noqa: F401 - the fixture is used by name
 
 DATA = Path(__file__).parent / "data" / "critic"
@@ -411,7 +411,7 @@ def test_an_unreachable_judge_pauses_the_run_instead(monkeypatch, fake_models): 
     import httpx
     import openai
 
-    from models.errors import ModelUnavailable
+    from dsr.models.errors import ModelUnavailable
 
     script_checks(monkeypatch, [])
     fake_models.script("critic", openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1")))
@@ -429,8 +429,8 @@ def test_rubric_off_is_neither_judged_nor_unjudged(monkeypatch, fake_models, tmp
 
 
 def test_write_summary_shows_unjudged_scenes(monkeypatch, fake_models, tmp_path):  # noqa: F811
-    from cli.console import console
-    from cli.write import _summary
+    from dsr.cli.console import console
+    from dsr.cli.write import _summary
 
     script_checks(monkeypatch, [])
     fake_models.script("critic", "not a verdict", "not a verdict either")

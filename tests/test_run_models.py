@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from dsr.cli.main import app
 from tests.recording import RecordingModels, fake_models, script_checks  # noqa: F401 - the fixture is used by name
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml")
@@ -27,7 +27,7 @@ def paused_run(tmp_path, monkeypatch, fake_models):  # noqa: F811
         seen.append({"role": role, **config.model_dump()})
         return fake_models(role, config)
 
-    monkeypatch.setattr("graph.runner.MODEL_FACTORY", factory)
+    monkeypatch.setattr("dsr.graph.runner.MODEL_FACTORY", factory)
     script_checks(monkeypatch, [])
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
     run = tmp_path / "run"
@@ -85,7 +85,7 @@ def test_a_run_recorded_without_models_resumes_and_records_them(paused_run):
 
 
 def test_studio_shows_the_context_without_the_model_factory():
-    from graph.builder import compile_episode_graph
+    from dsr.graph.builder import compile_episode_graph
 
     properties = compile_episode_graph().get_context_jsonschema()["properties"]
     assert "roles" in properties and "model_factory" not in properties
@@ -96,10 +96,10 @@ def test_x_and_the_directives_are_validated_once_per_scene_pass(monkeypatch, fak
     the scene's X once and each directives dump once, however many nodes read them."""
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from graph.builder import compile_scene_graph
-    from story.episode_spec import load_episode
-    from story.findings import Finding
-    from story.schemas import CreativeDirectives, TaskInput
+    from dsr.graph.builder import compile_scene_graph
+    from dsr.story.episode_spec import load_episode
+    from dsr.story.findings import Finding
+    from dsr.story.schemas import CreativeDirectives, TaskInput
 
     x = load_episode(Path(EXAMPLE)).task_input(0).model_dump(mode="json")
     counts = {"x": 0, "directives": 0}

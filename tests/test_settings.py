@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.settings import ROLES, ConfigError, load_settings
+from dsr.models.settings import ROLES, ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +83,7 @@ def test_public_dict_never_holds_the_key(monkeypatch):
 
 
 def test_openai_role_without_key_is_a_config_error(monkeypatch):
-    from models.factory import get_chat_model
+    from dsr.models.factory import get_chat_model
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.setenv("DSR_SCREENWRITER__PROVIDER", "openai")

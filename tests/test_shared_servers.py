@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graph.call_log import read_call_log
+from dsr.graph.call_log import read_call_log
 from tests.backing_servers import PG_PASSWORD, chroma_server, pg_rows, wait_for
 from tests.conftest import ServedModel
 from tests.scripted_room import episode_yaml
@@ -39,7 +39,7 @@ def room(tmp_path_factory) -> Iterator[ServedModel]:
 
 
 def room_env(room: ServedModel, **extra: str) -> dict[str, str]:
-    from models.settings import ROLES
+    from dsr.models.settings import ROLES
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DSR_", "PG"))}
     return {**clean, **room.env(*ROLES, max_new_tokens=2048), **extra}
@@ -57,8 +57,8 @@ def model_calls(run: Path) -> list[dict]:
 
 
 def test_killed_write_resumes_in_another_process_from_postgres(tmp_path, room, postgres_url, chroma_url):
-    from graph.runner import run_state
-    from memory import StoryMemory
+    from dsr.graph.runner import run_state
+    from dsr.memory import StoryMemory
 
     episode, run = tmp_path / "ep.yaml", tmp_path / "run"
     episode.write_text(episode_yaml("kill-series", 1, 3))
@@ -103,7 +103,7 @@ def test_killed_write_resumes_in_another_process_from_postgres(tmp_path, room, p
 
 
 def test_two_episodes_at_once_share_one_memory_server(tmp_path, room, postgres_url, chroma_url):
-    from memory import StoryMemory
+    from dsr.memory import StoryMemory
 
     env = room_env(room, DSR_CHECKPOINTS=postgres_url)
     for n in (1, 2, 3):
@@ -141,8 +141,8 @@ def test_two_episodes_at_once_share_one_memory_server(tmp_path, room, postgres_u
 def test_a_server_filled_by_another_embedder_is_refused(tmp_path):
     import chromadb
 
-    from common.errors import BadInput
-    from memory import StoryMemory
+    from dsr.common.errors import BadInput
+    from dsr.memory import StoryMemory
 
     with chroma_server(tmp_path / "other") as url:
         client = chromadb.HttpClient(host="127.0.0.1", port=int(url.rsplit(":", 1)[1]))
@@ -196,9 +196,9 @@ class _Proxy:
 def test_the_token_header_comes_from_the_environment(monkeypatch, chroma_url):
     from chromadb.api.shared_system_client import SharedSystemClient
 
-    from common.errors import BadInput
-    from memory.client import memory_location
-    from memory.store import StoryMemory
+    from dsr.common.errors import BadInput
+    from dsr.memory.client import memory_location
+    from dsr.memory.store import StoryMemory
 
     proxy = _Proxy(chroma_url, "room-token")
     with proxy as url:
@@ -256,8 +256,8 @@ def test_langgraph_server_keeps_its_threads_in_postgres(tmp_path, room, postgres
 
     from langgraph_sdk import get_client
 
-    from memory import StoryMemory
-    from story.episode_spec import load_episode
+    from dsr.memory import StoryMemory
+    from dsr.story.episode_spec import load_episode
     from tests.servers import running
 
     root = Path(__file__).resolve().parents[1]

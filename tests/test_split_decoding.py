@@ -19,15 +19,15 @@ from langchain_core.outputs import ChatResult
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from graph.builder import compile_scene_graph
-from graph.call_log import CALL_LOG, CallLog, read_call_log
-from graph.context import RunContext
-from models.continuation import ContinuationUnsupported, continuation_kwargs, rejects_continuation
-from models.settings import RoleConfig
-from nodes.stage1_split import split_decoding
-from story.episode_spec import EpisodeSpec
-from story.findings import Finding
-from story.schemas import CreativeDirectives
+from dsr.graph.builder import compile_scene_graph
+from dsr.graph.call_log import CALL_LOG, CallLog, read_call_log
+from dsr.graph.context import RunContext
+from dsr.models.continuation import ContinuationUnsupported, continuation_kwargs, rejects_continuation
+from dsr.models.settings import RoleConfig
+from dsr.nodes.stage1_split import split_decoding
+from dsr.story.episode_spec import EpisodeSpec
+from dsr.story.findings import Finding
+from dsr.story.schemas import CreativeDirectives
 from tests.recording import DIRECTIVES, PROSE, RecordingChatModel, RecordingModels, script_checks
 
 SPEC = EpisodeSpec.model_validate(
@@ -215,7 +215,7 @@ def test_unusable_directives_half_leaves_the_novelist_the_whole_answer(monkeypat
 
 
 def test_openai_continuation_goes_in_the_extra_body_beside_the_roles_own():
-    from models.openai_provider import build_openai
+    from dsr.models.openai_provider import build_openai
 
     cfg = RoleConfig(provider="openai", model="stage1", base_url="http://127.0.0.1:8000/v1")
     model = build_openai("novelist", cfg)
@@ -256,7 +256,7 @@ SCENE = Path(__file__).parent / "data" / "critic" / "scene.json"
 
 
 def _embedded_split_context(monkeypatch, run_dir: Path) -> RunContext:
-    from graph.context import resolve_roles
+    from dsr.graph.context import resolve_roles
 
     monkeypatch.delenv("DSR_CONFIG", raising=False)
     settings = {"PLANNER": {"MAX_NEW_TOKENS": "160", "TEMPERATURE": "0"},
@@ -272,8 +272,8 @@ def test_embedded_model_decodes_split_and_reuses_the_planners_kv_cache(monkeypat
     from langchain_core.runnables import RunnableConfig
     from langchain_core.runnables.config import set_config_context
 
-    from nodes.novelist import novelist_node
-    from nodes.planner import planner_node
+    from dsr.nodes.novelist import novelist_node
+    from dsr.nodes.planner import planner_node
 
     context = _embedded_split_context(monkeypatch, tmp_path)
     assert split_decoding(context)
@@ -328,9 +328,9 @@ def test_dsr_serve_continues_an_assistant_prefix_over_http(model_server):
 @pytest.mark.slow
 def test_split_run_through_the_openai_provider_against_dsr_serve(model_server, monkeypatch, tmp_path):
     """Planner and novelist as one served Stage 1 model: both halves go over the wire as continuations."""
-    from graph.context import resolve_roles
-    from nodes.novelist import novelist_node
-    from nodes.planner import planner_node
+    from dsr.graph.context import resolve_roles
+    from dsr.nodes.novelist import novelist_node
+    from dsr.nodes.planner import planner_node
     from tests.servers import read_requests
 
     monkeypatch.delenv("DSR_CONFIG", raising=False)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.continuity_set import load_continuity_set
-from graph.context import role_changes, roles_for
-from judging.continuity import ContinuityVerdict, cite, labelled
-from memory.records import Fact
-from memory.state import character_states, in_priority, resolve
-from story.extraction import SceneFacts, ground, quoted
-from story.schemas import CharacterProfile, TaskInput, render_x
+from dsr.evaluation.continuity_set import load_continuity_set
+from dsr.graph.context import role_changes, roles_for
+from dsr.judging.continuity import ContinuityVerdict, cite, labelled
+from dsr.memory.records import Fact
+from dsr.memory.state import character_states, in_priority, resolve
+from dsr.story.extraction import SceneFacts, ground, quoted
+from dsr.story.schemas import CharacterProfile, TaskInput, render_x
 
 S = "harbor"
 
@@ -183,7 +183,7 @@ def test_the_continuity_set_is_well_formed():
 
 @pytest.mark.parametrize("schema", [SceneFacts, ContinuityVerdict])
 def test_answers_are_bounded_for_a_grammar(schema):
-    from models import constrained
-    from models.constrained import Grammar
+    from dsr.models import constrained
+    from dsr.models.constrained import Grammar
 
     constrained.check(Grammar.json_schema(schema))  # compiles: every string bounded, the label a pattern

@@ -9,7 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from models.structured import (
+from dsr.models.structured import (
     NoJSONFound,
     StructuredOutputError,
     describe_problem,
@@ -19,7 +19,7 @@ from models.structured import (
     parse_structured,
     schema_example,
 )
-from story.schemas import CreativeDirectives
+from dsr.story.schemas import CreativeDirectives
 
 DATA = Path(__file__).parent / "data" / "structured"
 
@@ -128,10 +128,10 @@ def test_the_schema_sent_to_an_endpoint_bounds_its_strings_by_length_alone():
     """vLLM's xgrammar backend refuses a string with a ``pattern`` and a length bound (400) and crashes on a
     pattern alone (500) — found by tests/test_vllm.py, where the three judges' verdicts failed — so an endpoint
     is sent lengths only: the bounds the local grammar writes into its patterns, no pattern."""
-    from judging.continuity import ContinuityVerdict
-    from judging.rubric import ERROR_CHARS, RATIONALE_CHARS, RubricVerdict
-    from models.structured import request_kwargs
-    from story.extraction import SceneFacts
+    from dsr.judging.continuity import ContinuityVerdict
+    from dsr.judging.rubric import ERROR_CHARS, RATIONALE_CHARS, RubricVerdict
+    from dsr.models.structured import request_kwargs
+    from dsr.story.extraction import SceneFacts
     from tests.test_constrained import SCHEMAS
 
     for schema in [*SCHEMAS, ContinuityVerdict, SceneFacts]:

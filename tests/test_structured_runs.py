@@ -15,11 +15,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel
 
-from evaluation import records
-from evaluation.calibration import calibrate
-from evaluation.metrics import compute_metrics
-from graph.call_log import read_call_log, read_structured
-from models.structured import counting, invoke_structured, tally
+from dsr.evaluation import records
+from dsr.evaluation.calibration import calibrate
+from dsr.evaluation.metrics import compute_metrics
+from dsr.graph.call_log import read_call_log, read_structured
+from dsr.models.structured import counting, invoke_structured, tally
 from tests.recording import DIRECTIVES, fake_models, script_checks  # noqa: F401
 from tests.test_evaluation_metrics import _eval_dir, x  # noqa: F401
 
@@ -97,7 +97,7 @@ def test_two_runs_in_one_process_report_their_own_structured_figures(tmp_path, m
     calls are not counted again, and the figures match the structured lines of the run's calls.jsonl."""
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from dsr.cli.main import app
 
     script_checks(monkeypatch, [])
     reports = {}
@@ -149,8 +149,8 @@ def test_evaluation_metrics_carry_each_systems_and_the_judges_figures(tmp_path, 
 
 def test_two_synthesis_runs_in_one_process_count_only_their_own_teacher_calls(tmp_path, corpus_dir):
     """run.json's figures come from the run's counting block, carried into the shared synthesis loop."""
-    from synthesis.pipeline import synthesize
-    from synthesis.records import RUN_FILE
+    from dsr.synthesis.pipeline import synthesize
+    from dsr.synthesis.records import RUN_FILE
     from tests.test_synthesis import scripted_factory
 
     corpus = tmp_path / "corpus"

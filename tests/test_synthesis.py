@@ -12,19 +12,19 @@ import shutil
 
 import pytest
 
-from models.settings import load_settings
-from screenplay.io import read_document
-from story.schemas import CharacterProfile
-from synthesis.assemble import assign_splits
-from synthesis.cache import CachedCall, CallCache, call_key
-from synthesis.corpus import load_corpus, scene_problem, scene_text, series_and_episode
-from synthesis.dedupe import near_duplicates
-from synthesis.drafts import OutlineDraft
-from synthesis.licences import read_licences
-from synthesis.pipeline import rebuild, synthesize
-from synthesis.review import ReviewDecision, record
-from synthesis.teacher import Teacher, TeacherError, coerce, model_identity
-from synthesis.validate import Invalid, copied_dialogue, dialogue_lines, match_profiles, traceable_beats
+from dsr.models.settings import load_settings
+from dsr.screenplay.io import read_document
+from dsr.story.schemas import CharacterProfile
+from dsr.synthesis.assemble import assign_splits
+from dsr.synthesis.cache import CachedCall, CallCache, call_key
+from dsr.synthesis.corpus import load_corpus, scene_problem, scene_text, series_and_episode
+from dsr.synthesis.dedupe import near_duplicates
+from dsr.synthesis.drafts import OutlineDraft
+from dsr.synthesis.licences import read_licences
+from dsr.synthesis.pipeline import rebuild, synthesize
+from dsr.synthesis.review import ReviewDecision, record
+from dsr.synthesis.teacher import Teacher, TeacherError, coerce, model_identity
+from dsr.synthesis.validate import Invalid, copied_dialogue, dialogue_lines, match_profiles, traceable_beats
 from tests.test_synthesis_scripted import ScriptedTeacher
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from dsr.cli.main import app
 from tests.servers import VENV_BIN, free_port
 from tests.test_synthesis_scripted import scripted_server
 
@@ -135,7 +135,7 @@ def test_unreachable_teacher_is_exit_2_with_consistent_outputs(corpus_dir, tmp_p
 
 
 def test_review_command_records_decisions(corpus_dir, tmp_path, monkeypatch):
-    from synthesis.pipeline import synthesize
+    from dsr.synthesis.pipeline import synthesize
     from tests.test_synthesis import scripted_factory
 
     data = tmp_path / "data"

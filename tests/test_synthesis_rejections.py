@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from models.settings import load_settings
-from synthesis.cache import CallCache
-from synthesis.pipeline import synthesize
-from synthesis.teacher import Teacher, model_identity
+from dsr.models.settings import load_settings
+from dsr.synthesis.cache import CallCache
+from dsr.synthesis.pipeline import synthesize
+from dsr.synthesis.teacher import Teacher, model_identity
 from tests.test_synthesis_scripted import ScriptedTeacher
 
 # One scene per corpus filter, each long enough and with speakers, so only the named filter can fail it.

@@ -18,11 +18,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from models.messages import message_text, usage
-from models.structured import extract_json
-from screenplay.fountain_reader import parse_fountain
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Action
+from dsr.models.messages import message_text, usage
+from dsr.models.structured import extract_json
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.lint_rules.core import text_of
+from dsr.screenplay.model import Action
 
 _TITLE = re.compile(r'"title":\s*"(\w+)"')
 _SECTION = re.compile(r"^## (.+)$", re.MULTILINE)

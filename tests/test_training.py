@@ -1,4 +1,4 @@
-"""Stage 1 fine-tuning for real: SmolLM2-135M on the dataset synthesized from ../shared/corpus.
+"""Stage 1 fine-tuning for real: SmolLM2-135M on the dataset synthesized from data/corpus.
 
 The loss mask is checked token by token on the exact batches the trainer feeds the model, with and
 without packing; a short CPU run must lower the validation NLL on target tokens and write a complete
@@ -18,11 +18,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from models.settings import ConfigError, load_settings
+from dsr.models.settings import ConfigError, load_settings
 from tests.servers import VENV_BIN
 from tests.test_cli_models import assert_one_line_error, dsr
-from training.config import resolve_config
-from training.data import load_stage1
+from dsr.training.config import resolve_config
+from dsr.training.data import load_stage1
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def data_dir(synthesis_data) -> Path:
 
 @pytest.fixture(scope="module")
 def base_dir(embedded_settings) -> str:
-    from models.weights import ensure_embedded_safetensors
+    from dsr.models.weights import ensure_embedded_safetensors
 
     return str(ensure_embedded_safetensors(embedded_settings.cache_dir))
 
@@ -70,7 +70,7 @@ def _segments(batch) -> list[tuple[list[int], list[int]]]:
 
 @pytest.mark.parametrize("packing", [False, True])
 def test_loss_mask_is_exactly_the_assistant_target(data_dir, base_dir, tmp_path, packing):
-    from training.run import build_trainer
+    from dsr.training.run import build_trainer
 
     data = load_stage1(data_dir)
     config = resolve_config(
@@ -111,7 +111,7 @@ def test_loss_mask_is_exactly_the_assistant_target(data_dir, base_dir, tmp_path,
 def trained(data_dir, base_dir, tmp_path_factory):
     from rich.console import Console
 
-    from training.run import train
+    from dsr.training.run import train
 
     out = tmp_path_factory.mktemp("stage1-model") / "model"
     record = train(
@@ -154,9 +154,9 @@ def test_smoke_training_lowers_validation_nll_and_writes_a_complete_model(traine
 def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_dir, monkeypatch, tmp_path):
     from langchain_core.callbacks import get_usage_metadata_callback
 
-    import nodes.runtime as node_runtime
-    from graph.context import RunContext, resolve_roles
-    from nodes.novelist import novelist_node
+    import dsr.nodes.runtime as node_runtime
+    from dsr.graph.context import RunContext, resolve_roles
+    from dsr.nodes.novelist import novelist_node
 
     out, _ = trained
     monkeypatch.delenv("DSR_CONFIG", raising=False)
@@ -178,8 +178,8 @@ def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_d
 def test_full_fine_tuning_writes_a_model_the_hf_provider_loads(data_dir, base_dir, tmp_path):
     from rich.console import Console
 
-    from models.weights import load_transformers
-    from training.run import train
+    from dsr.models.weights import load_transformers
+    from dsr.training.run import train
 
     out = tmp_path / "full"
     config = resolve_config(**SMOKE | {"method": "full", "max_steps": 1, "samples": 0, "learning_rate": 1e-5})
@@ -198,7 +198,7 @@ def test_full_fine_tuning_writes_a_model_the_hf_provider_loads(data_dir, base_di
 
 
 def test_unfinished_model_dir_is_refused(tmp_path):
-    from models.weights import TRAIN_RUN, load_transformers
+    from dsr.models.weights import TRAIN_RUN, load_transformers
 
     (tmp_path / TRAIN_RUN).write_text("{}")
     with pytest.raises(ConfigError, match="unfinished dsr train run"):
@@ -235,7 +235,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path, monkeyp
     first.wait()
     assert state.exists() and first.returncode == -signal.SIGKILL, first.stderr.read()
     assert not (out / "training.json").exists()
-    from models.weights import load_transformers
+    from dsr.models.weights import load_transformers
 
     with pytest.raises(ConfigError, match="unfinished"):
         load_transformers(str(out), device="cpu")
@@ -257,8 +257,8 @@ def _refuses_changed_resumes(data_dir: Path, out: Path, config: Path, tmp_path: 
     import shutil
     import sys
 
-    from cli.main import main
-    from models.weights import ensure_embedded_safetensors
+    from dsr.cli.main import main
+    from dsr.models.weights import ensure_embedded_safetensors
 
     before = sorted(p.name for p in (out / "checkpoints").iterdir())
     changed_config = tmp_path / "changed.yml"

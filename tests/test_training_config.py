@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import prompts
-from common.errors import BadInput
-from story.schemas import TaskInput, render_x
-from story.stage1 import split_stage1
-from training.config import CONFIG_DIR, resolve_config
-from training.data import load_stage1
+from dsr import prompts
+from dsr.common.errors import BadInput
+from dsr.story.schemas import TaskInput, render_x
+from dsr.story.stage1 import split_stage1
+from dsr.training.config import CONFIG_DIR, resolve_config
+from dsr.training.data import load_stage1
 
 
 def test_defaults_are_the_papers_full_fine_tuning():
@@ -101,9 +101,9 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from graph.context import RunContext
-    from models.settings import RoleConfig
-    from nodes.novelist import novelist_node
+    from dsr.graph.context import RunContext
+    from dsr.models.settings import RoleConfig
+    from dsr.nodes.novelist import novelist_node
 
     answer = '<directives>{"pacing": {"beats": []}}</directives>\n<novel>Mara lifts the lamp.</novel>'
     seen = []
@@ -136,8 +136,8 @@ def test_out_of_memory_is_bad_input_and_leaves_no_finished_dir(tmp_path, monkeyp
     """The OOM path is simulated (a real one would take the machine down); the marker logic is real."""
     from rich.console import Console
 
-    import training.run as run
-    from models.weights import TRAIN_MARKER, TRAIN_RUN
+    import dsr.training.run as run
+    from dsr.models.weights import TRAIN_MARKER, TRAIN_RUN
 
     data = tmp_path / "data"
     good = json.dumps(
@@ -174,8 +174,7 @@ def test_out_of_memory_is_bad_input_and_leaves_no_finished_dir(tmp_path, monkeyp
 def test_deepspeed_config_needs_the_file_and_the_package(tmp_path, monkeypatch):
     from rich.console import Console
 
-    import training.run as run
-
+    import dsr.training.run as run
     data = tmp_path / "data"
     good = json.dumps({"id": "a", "messages": [{"role": r, "content": "x"} for r in ("system", "user", "assistant")]})
     _write_rows(data, [good])

@@ -1,6 +1,6 @@
 """vLLM (CPU build, its own venv ``.venv-vllm``: ``make venv-vllm``) as the serving engine of a Stage 1 model.
 
-One vLLM server per module, started as FEASIBILITY.md section 8 measured it, with the ``dsr train`` LoRA
+One vLLM server per module, started as docs/feasibility.md section 8 measured it, with the ``dsr train`` LoRA
 adapter of tests/stage1_adapter.py as ``stage1`` beside the base model ``smol``:
 
 - an episode scene with planner + novelist = the adapter in split mode (both halves as assistant-prefix
@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from graph.call_log import read_call_log
+from dsr.graph.call_log import read_call_log
 from tests.servers import VENV_BIN, free_port, stop_group
 from tests.stage1_adapter import stage1_adapter  # noqa: F401 - a fixture
 
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 STARTUP_LIMIT_S = 900  # measured 85 s on a quiet 2-core machine; CI machines are shared
 LORA_RANK = 16  # tests/test_training.py's SMOKE lora_r
-# 2048 (FEASIBILITY.md) refuses the longest synthesis prompts of the corpus (HTTP 400); the 1 GiB KV cache
+# 2048 (docs/feasibility.md) refuses the longest synthesis prompts of the corpus (HTTP 400); the 1 GiB KV cache
 # (VLLM_CPU_KVCACHE_SPACE=1) holds 46,592 tokens, so 4096 costs nothing.
 MAX_MODEL_LEN = 4096
 # Greedy tokens per side for the tok/s ratio: decoding dominates at 48 (the prompt is 30 tokens), and the
@@ -118,7 +118,7 @@ def stop_vllm(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def vllm_server(stage1_adapter, embedded_settings, tmp_path_factory) -> Iterator[VllmServer]:  # noqa: F811
     require_vllm()
-    from models.weights import ensure_embedded_safetensors
+    from dsr.models.weights import ensure_embedded_safetensors
 
     base = str(ensure_embedded_safetensors(embedded_settings.cache_dir))
     port = free_port()
@@ -207,11 +207,11 @@ def test_the_critics_rubric_on_the_base_through_json_schema(vllm_server):
     rule checks first), so the critic role's model judges a scene that passes them, with ``response_format``
     json_schema: vLLM's guided decoding holds the verdict to the schema (a semantic rule may still take its one
     repair turn), and the tally says which mechanism was used."""
-    from judging.rubric import judge_scene
-    from models.factory import get_chat_model
-    from models.settings import load_settings
-    from models.structured import counting, tally
-    from story.schemas import TaskInput
+    from dsr.judging.rubric import judge_scene
+    from dsr.models.factory import get_chat_model
+    from dsr.models.settings import load_settings
+    from dsr.models.structured import counting, tally
+    from dsr.story.schemas import TaskInput
 
     data = ROOT / "tests" / "data" / "critic"
     x = TaskInput.model_validate(json.loads((data / "scene.json").read_text()))

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
-from graph.call_log import read_call_log
-from graph.context import RunContext
-from graph.fork import fork_scene, parse_value
-from graph.history import read_tree, stale_work
-from graph.runlock import RunBusy, holding
-from graph.runner import drive, initial_input, run_state, start_run
-from nodes.writer_edit import protect_decision
-from story.episode_spec import load_episode
-from story.findings import Finding
+from dsr.cli.main import main
+from dsr.graph.call_log import read_call_log
+from dsr.graph.context import RunContext
+from dsr.graph.fork import fork_scene, parse_value
+from dsr.graph.history import read_tree, stale_work
+from dsr.graph.runlock import RunBusy, holding
+from dsr.graph.runner import drive, initial_input, run_state, start_run
+from dsr.nodes.writer_edit import protect_decision
+from dsr.story.episode_spec import load_episode
+from dsr.story.findings import Finding
 from tests.recording import DIRECTIVES, RecordingModels, fake_models, script_checks  # noqa: F401 - fixture by name
 
 THREE = Path(__file__).parent / "data" / "room" / "three-scenes.yaml"
@@ -280,7 +280,7 @@ def test_an_unwritten_scene_cannot_be_edited(tmp_path, fake_models, passing):
 
 @pytest.mark.slow  # real Chroma memory with its embedding model
 def test_memory_of_superseded_scenes_is_retired_with_the_fork(tmp_path, fake_models, passing):
-    from memory import open_memory
+    from dsr.memory import open_memory
 
     run, context = write_run(tmp_path, fake_models, memory=True)
     memory = open_memory(context.memory_dir)

@@ -17,7 +17,7 @@ def _metrics_rows(metrics: dict[str, Any]) -> list[str]:
 
 
 def model_card(record: dict[str, Any], datasheet: dict[str, Any], samples: list[dict[str, Any]]) -> str:
-    """Markdown with Hugging Face front matter; ``record`` is what ``training.json`` holds."""
+    """Markdown with Hugging Face front matter; ``record`` is what ``dsr.training.json`` holds."""
     cfg = record["config"]
     lora = cfg["method"] == "lora"
     metrics = record["metrics"]

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.bounded_yaml import load_yaml
-from common.errors import BadInput
+from dsr.common.bounded_yaml import load_yaml
+from dsr.common.errors import BadInput
 
 Method = Literal["full", "lora"]
 CONFIG_DIR = Path(__file__).parent / "configs"

@@ -3,7 +3,7 @@
 Rows are ``{"id", ..., "messages": [system, user, assistant]}``. Splitting them into a conversational
 prompt (system + user) and completion (assistant) lets TRL put the loss on the completion only
 (``completion_only_loss``) with the tokenizer's stock chat template, the same template used at inference
-(FEASIBILITY 4). Every problem is reported with its file and line.
+(docs/feasibility.md section 4). Every problem is reported with its file and line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
+from dsr.common.errors import BadInput
 
 STAGE = "stage1"
 ROLES = ["system", "user", "assistant"]

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.errors import BadInput
-from common.fsutil import atomic_write, write_json
-from models.weights import TRAIN_MARKER
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import atomic_write, write_json
+from dsr.models.weights import TRAIN_MARKER
 
 MERGED_RECORD = "merged.json"
 # What a complete merged directory must hold (one weights file or a sharded index).
@@ -79,7 +79,7 @@ def _write(model_dir: Path, record: dict[str, Any], base: Path, target: Path) ->
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from models.weights import quiet_transformers
+    from dsr.models.weights import quiet_transformers
 
     quiet_transformers()
     method = record.get("method", "lora")

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from transformers import TrainerCallback
 
-from common.fsutil import atomic_write
+from dsr.common.fsutil import atomic_write
 
 
 @dataclass

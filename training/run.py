@@ -3,8 +3,8 @@
 Order of work: check the data, the base model and the output directory (bad input leaves nothing
 behind), write ``train_run.json`` (what this run computes), evaluate the base on the validation split,
 train with checkpoints in ``MODEL_DIR/checkpoints`` (a rerun with the same ``-o`` resumes from the last
-one), evaluate again, save weights + tokenizer + samples + card, and write ``training.json`` last. The
-``hf`` provider refuses a directory that has ``train_run.json`` but no ``training.json``.
+one), evaluate again, save weights + tokenizer + samples + card, and write ``dsr.training.json`` last. The
+``hf`` provider refuses a directory that has ``train_run.json`` but no ``dsr.training.json``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from typing import Any
 
 from rich.console import Console
 
-import prompts
-from common.errors import BadInput
-from common.fsutil import atomic_write, write_json
-from models.weights import TRAIN_MARKER, TRAIN_RUN
-from training.config import TrainConfig, fingerprint
-from training.data import Stage1Data, load_stage1
+from dsr import prompts
+from dsr.common.errors import BadInput
+from dsr.common.fsutil import atomic_write, write_json
+from dsr.models.weights import TRAIN_MARKER, TRAIN_RUN
+from dsr.training.config import TrainConfig, fingerprint
+from dsr.training.data import Stage1Data, load_stage1
 
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "train_log.jsonl"
@@ -36,7 +36,7 @@ _OOM = re.compile(r"out of memory|can't allocate memory|DefaultCPUAllocator", re
 def resolve_base(base: str | None, cache_dir: Path) -> str:
     """A local checkpoint directory for ``base``: a path, a hub id already in the HF cache, or the embedded model."""
     if base is None:
-        from models.weights import ensure_embedded_safetensors
+        from dsr.models.weights import ensure_embedded_safetensors
 
         return str(ensure_embedded_safetensors(cache_dir))
     local = Path(base).expanduser()
@@ -161,7 +161,7 @@ def sft_args(config: TrainConfig, model_dir: Path, *, cuda: bool, world_size: in
 def _load_tokenizer(base: str) -> Any:
     from transformers import AutoTokenizer
 
-    from models.weights import quiet_transformers
+    from dsr.models.weights import quiet_transformers
 
     quiet_transformers()
     return AutoTokenizer.from_pretrained(base, trust_remote_code=False, local_files_only=True)
@@ -227,7 +227,7 @@ def build_trainer(data: Stage1Data, base: str, config: TrainConfig, model_dir: P
     from datasets.utils.logging import disable_progress_bar
     from transformers import PrinterCallback
 
-    from training.trainer import CountingSFTTrainer
+    from dsr.training.trainer import CountingSFTTrainer
 
     disable_progress_bar()  # our own progress display is the only one
     cuda = torch.cuda.is_available()
@@ -279,7 +279,7 @@ def train(
     cache_dir: Path,
     console: Console,
 ) -> dict[str, Any]:
-    """Train, evaluate and write ``model_dir``; returns the ``training.json`` record."""
+    """Train, evaluate and write ``model_dir``; returns the ``dsr.training.json`` record."""
     data = load_stage1(data_dir)
     base_path = resolve_base(base, cache_dir)
     if config.deepspeed:
@@ -323,8 +323,8 @@ def _train(
 ) -> dict[str, Any]:
     import torch
 
-    from training.evaluate import generate_samples, target_nll
-    from training.progress import TrainProgress
+    from dsr.training.evaluate import generate_samples, target_nll
+    from dsr.training.progress import TrainProgress
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     prepared = build_trainer(data, base, config, model_dir)
@@ -401,7 +401,7 @@ def _write_outputs(
     model_dir: Path, record: dict[str, Any], data: Stage1Data, samples: list[dict[str, Any]]
 ) -> None:
     """Samples, datasheet copy and card, then the marker last: only now does the directory look finished."""
-    from training.card import model_card
+    from dsr.training.card import model_card
 
     atomic_write(
         model_dir / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)

@@ -6,7 +6,7 @@ from typing import Any
 
 from trl import SFTTrainer
 
-from training.progress import TokenCounter
+from dsr.training.progress import TokenCounter
 
 
 class CountingSFTTrainer(SFTTrainer):

@@ -97,7 +97,7 @@ def to_jsonl(records: list[dict]) -> str:
 
 
 def main() -> None:
-    from common.fsutil import atomic_write
+    from dsr.common.fsutil import atomic_write
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a checkout (or copy) of hanna-benchmark-asg")

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from screenplay.errors import ScreenplayError
-from screenplay.inline import plain
-from screenplay.lexicon import GROUP_CUES
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.inline import plain
+from dsr.screenplay.lexicon import GROUP_CUES
 
 
 class CastMember(BaseModel):
@@ -82,7 +82,7 @@ def cast_from(profiles: Iterable[str | Mapping[str, Any] | CastMember]) -> Cast:
 
 
 def cast_from_episode(data: Any) -> Cast:
-    """The cast of an episode file (DESIGN.md 'Episode file'): ``characters[].name`` and ``aliases``."""
+    """The cast of an episode file (docs/design.md 'Episode file'): ``characters[].name`` and ``aliases``."""
     if not isinstance(data, Mapping):
         raise ScreenplayError("episode file: expected a mapping with a 'characters' list at the top level")
     characters = data.get("characters")

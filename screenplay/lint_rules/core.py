@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from screenplay.inline import plain
-from screenplay.lint_rules.cast import Cast
-from screenplay.model import Boneyard, Element, Note, Scene, SceneHeading, Screenplay, Section, Synopsis
+from dsr.screenplay.inline import plain
+from dsr.screenplay.lint_rules.cast import Cast
+from dsr.screenplay.model import Boneyard, Element, Note, Scene, SceneHeading, Screenplay, Section, Synopsis
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}

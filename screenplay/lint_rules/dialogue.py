@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
-from screenplay.lexicon import CUE_EXTENSIONS
-from screenplay.lint_rules.cast import normalise_name
-from screenplay.lint_rules.core import INVISIBLE, Context, register, rule, strip_markdown, text_of
-from screenplay.lint_rules.structure import NOT_A_NAME, slug_context
-from screenplay.model import Action, Character, Dialogue, Element, Lyrics, Parenthetical
+from dsr.screenplay.lexicon import CUE_EXTENSIONS
+from dsr.screenplay.lint_rules.cast import normalise_name
+from dsr.screenplay.lint_rules.core import INVISIBLE, Context, register, rule, strip_markdown, text_of
+from dsr.screenplay.lint_rules.structure import NOT_A_NAME, slug_context
+from dsr.screenplay.model import Action, Character, Dialogue, Element, Lyrics, Parenthetical
 
 rule("SP020", "cue-not-uppercase", "warning", "a character cue that is not upper case")
 rule("SP021", "cue-without-dialogue", "error", "a character cue with no speech under it")

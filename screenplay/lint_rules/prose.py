@@ -1,7 +1,7 @@
 """Action-line rules: length, camera directions, unfilmable prose, and text that is not screenplay.
 
 DSR's screenwriter writes observable action only (DSR-SPEC §3.2, §4.1 d/e); the word lists live in
-:mod:`screenplay.lexicon` so a language is data, not code.
+:mod:`dsr.screenplay.lexicon` so a language is data, not code.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import re
 
-from screenplay.lexicon import Category, find
-from screenplay.lint_rules.core import Context, register, rule, text_of
-from screenplay.lint_rules.structure import is_title_block
-from screenplay.model import Action, Centered, Shot
-from screenplay.page import FULL_WIDTH
+from dsr.screenplay.lexicon import Category, find
+from dsr.screenplay.lint_rules.core import Context, register, rule, text_of
+from dsr.screenplay.lint_rules.structure import is_title_block
+from dsr.screenplay.model import Action, Centered, Shot
+from dsr.screenplay.page import FULL_WIDTH
 
 rule("SP040", "action-too-long", "warning", "an action paragraph longer than about 5 printed lines")
 rule(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from screenplay.headings import MEANT_HEADING_PREFIX
-from screenplay.lexicon import TIMES_OF_DAY
-from screenplay.lint_rules.core import Context, register, rule, shorten, strip_markdown, text_of
-from screenplay.model import (
+from dsr.screenplay.headings import MEANT_HEADING_PREFIX
+from dsr.screenplay.lexicon import TIMES_OF_DAY
+from dsr.screenplay.lint_rules.core import Context, register, rule, shorten, strip_markdown, text_of
+from dsr.screenplay.model import (
     Action,
     Centered,
     Character,
@@ -21,7 +21,7 @@ from screenplay.model import (
     Shot,
     Transition,
 )
-from screenplay.page import FULL_WIDTH
+from dsr.screenplay.page import FULL_WIDTH
 
 rule("SP001", "text-before-first-heading", "warning", "body text before the first scene heading")
 rule("SP002", "no-scene-headings", "warning", "content but no scene heading at all (fine for a stage play)")

@@ -1,7 +1,7 @@
 """The critic's deterministic half: cheap rule checks on directives, prose N and screenplay S.
 
 They run before the LLM rubric because they are fast, repeatable and precise about *where* a draft
-went wrong: each :class:`~story.findings.Finding` blames the stage whose output failed (DSR-SPEC 5.1),
+went wrong: each :class:`~dsr.story.findings.Finding` blames the stage whose output failed (DSR-SPEC 5.1),
 so routing sends a prose problem to the novelist and a format problem to the screenwriter. Errors
 route the draft back; warnings are recorded in the critique but never block a scene.
 
@@ -57,12 +57,12 @@ words ("rain", "door") from counting as coverage.
 
 from __future__ import annotations
 
-from screenplay.lint import cast_from
-from story.checks.continuity import _continuity_checks
-from story.checks.format import _parse, _screenplay_checks, prose_only_reason
-from story.checks.plan import _planner_checks
-from story.checks.prose import _prose_checks
-from story.checks.text import (
+from dsr.screenplay.lint import cast_from
+from dsr.story.checks.continuity import _continuity_checks
+from dsr.story.checks.format import _parse, _screenplay_checks, prose_only_reason
+from dsr.story.checks.plan import _planner_checks
+from dsr.story.checks.prose import _prose_checks
+from dsr.story.checks.text import (
     LANGUAGES,
     BeatCoverage,
     LanguageData,
@@ -74,8 +74,8 @@ from story.checks.text import (
     stem,
     word_count,
 )
-from story.findings import Finding
-from story.schemas import CreativeDirectives, TaskInput
+from dsr.story.findings import Finding
+from dsr.story.schemas import CreativeDirectives, TaskInput
 
 __all__ = [
     "LANGUAGES",

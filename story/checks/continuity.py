@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from screenplay.lint import Cast
-from screenplay.lint_rules.cast import normalise_name
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Action, Character, Screenplay
-from story.checks.helpers import _f
-from story.checks.text import _QUOTED, _VERB_AFTER, LANGUAGES
-from story.findings import Finding
-from story.schemas import TaskInput
+from dsr.screenplay.lint import Cast
+from dsr.screenplay.lint_rules.cast import normalise_name
+from dsr.screenplay.lint_rules.core import text_of
+from dsr.screenplay.model import Action, Character, Screenplay
+from dsr.story.checks.helpers import _f
+from dsr.story.checks.text import _QUOTED, _VERB_AFTER, LANGUAGES
+from dsr.story.findings import Finding
+from dsr.story.schemas import TaskInput
 
 
 def _continuity_checks(

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import re
 
-from screenplay.errors import ScreenplayError
-from screenplay.fountain_reader import parse_fountain
-from screenplay.lint import Cast, lint
-from screenplay.lint import Finding as LintFinding
-from screenplay.lint_rules.cast import normalise_name
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Action, Character, Dialogue, Screenplay
-from story.checks.helpers import _f, _first_action
-from story.checks.prose import MIN_PROSE_WORDS
-from story.checks.text import (
+from dsr.screenplay.errors import ScreenplayError
+from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.lint import Cast, lint
+from dsr.screenplay.lint import Finding as LintFinding
+from dsr.screenplay.lint_rules.cast import normalise_name
+from dsr.screenplay.lint_rules.core import text_of
+from dsr.screenplay.model import Action, Character, Dialogue, Screenplay
+from dsr.story.checks.helpers import _f, _first_action
+from dsr.story.checks.prose import MIN_PROSE_WORDS
+from dsr.story.checks.text import (
     _QUOTED,
     _WORD,
     LANGUAGES,
@@ -24,8 +24,8 @@ from story.checks.text import (
     person_like_names,
     word_count,
 )
-from story.findings import Finding
-from story.schemas import TaskInput
+from dsr.story.findings import Finding
+from dsr.story.schemas import TaskInput
 
 # Length bounds.
 MIN_SCREENPLAY_SHARE = 0.20  # S words / N words

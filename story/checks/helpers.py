@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from screenplay.lint_rules.core import text_of
-from screenplay.model import Action, Screenplay
-from story.findings import Finding, Stage
+from dsr.screenplay.lint_rules.core import text_of
+from dsr.screenplay.model import Action, Screenplay
+from dsr.story.findings import Finding, Stage
 
 
 def _f(

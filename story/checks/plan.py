@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from screenplay.lint import Cast
-from screenplay.lint_rules.cast import normalise_name
-from story.checks.helpers import _f
-from story.checks.text import _name_words, beat_coverage
-from story.findings import Finding
-from story.schemas import CreativeDirectives, TaskInput
+from dsr.screenplay.lint import Cast
+from dsr.screenplay.lint_rules.cast import normalise_name
+from dsr.story.checks.helpers import _f
+from dsr.story.checks.text import _name_words, beat_coverage
+from dsr.story.findings import Finding
+from dsr.story.schemas import CreativeDirectives, TaskInput
 
 
 def _planner_checks(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from screenplay.lexicon import Category, find
-from screenplay.lint import Cast
-from screenplay.lint_rules.structure import looks_like_heading
-from story.checks.helpers import _around, _f
-from story.checks.text import (
+from dsr.screenplay.lexicon import Category, find
+from dsr.screenplay.lint import Cast
+from dsr.screenplay.lint_rules.structure import looks_like_heading
+from dsr.story.checks.helpers import _around, _f
+from dsr.story.checks.text import (
     _QUOTED,
     LANGUAGES,
     _known_name_words,
@@ -17,8 +17,8 @@ from story.checks.text import (
     person_like_names,
     word_count,
 )
-from story.findings import Finding
-from story.schemas import TaskInput
+from dsr.story.findings import Finding
+from dsr.story.schemas import TaskInput
 
 # Length bounds.
 MIN_PROSE_WORDS = 60

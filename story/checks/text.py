@@ -1,5 +1,5 @@
 """Text helpers shared by the checks: language data, stemming, content words, sentences, names and
-beat coverage (the coverage method is described in the :mod:`story.checks` package docstring).
+beat coverage (the coverage method is described in the :mod:`dsr.story.checks` package docstring).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from story.schemas import TaskInput
+from dsr.story.schemas import TaskInput
 
 # Coverage (see the package docstring).
 COVERAGE_THRESHOLD = 0.34
