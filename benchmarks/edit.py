@@ -55,14 +55,14 @@ def run(args: list[str], environ: dict[str, str]) -> tuple[int, float, str]:
 
 
 def node_seconds(run_dir: Path) -> float:
-    from dsr.graph.runner import run_state
+    from dsr.run.runner import run_state
 
     _, _, values = run_state(run_dir)
     return sum(t["seconds"] for t in values.get("timings", []))
 
 
 def calls(run_dir: Path, since: int = 0) -> Counter:
-    from dsr.graph.call_log import read_call_log
+    from dsr.contract.call_log import read_call_log
 
     logged = [c for c in read_call_log(run_dir / "calls.jsonl") if c.get("kind") is None][since:]
     return Counter(f"scene {c['scene']} {c['role']}" for c in logged)
@@ -105,7 +105,7 @@ def main() -> None:
         ["edit", str(run_dir), str(prose), "--scene", "2", "--stage", "prose"], environ
     )
     assert code == 0, out
-    from dsr.graph.runner import run_state
+    from dsr.run.runner import run_state
 
     _, _, forked = run_state(run_dir)
     fork_nodes = sum(t["seconds"] for t in forked.get("timings", []))

@@ -156,7 +156,7 @@ def show_judged(mode: str, judged: dict[str, Any]) -> None:
 
 def figures(mode: str, run_dir: Path, wall: float | None) -> dict[str, Any]:
     """One run's figures, all from its report.json and calls.jsonl."""
-    from dsr.graph.call_log import CALL_LOG, read_run_log
+    from dsr.contract.call_log import CALL_LOG, read_run_log
 
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {"scenes": [], "total": {}}

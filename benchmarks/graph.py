@@ -30,9 +30,9 @@ console = Console()
 
 
 def run_episode(run_dir: Path, scenes: int, retries: int) -> dict:
-    from dsr.graph.call_log import read_call_log
-    from dsr.graph.context import RunContext
-    from dsr.graph.runner import drive, initial_input, start_run
+    from dsr.contract.call_log import read_call_log
+    from dsr.contract.context import RunContext
+    from dsr.run.runner import drive, initial_input, start_run
     from dsr.story.episode_spec import load_episode
 
     spec = load_episode(ROOT / "examples" / "harbor-lights.yaml")

@@ -55,8 +55,8 @@ def corpus_scenes() -> list[str]:
 
 def build_run(run_dir: Path, count: int) -> None:
     """A finished ``count``-scene run written by scripted models answering with corpus scenes."""
-    from dsr.graph.context import RunContext
-    from dsr.graph.runner import drive, initial_input, start_run
+    from dsr.contract.context import RunContext
+    from dsr.run.runner import drive, initial_input, start_run
     from dsr.story.episode_spec import EpisodeSpec, load_episode
     from tests.recording import RecordingModels
 

@@ -4,7 +4,7 @@
   request held ``--latency`` seconds before a valid answer for its role (five calls per scene: planner,
   novelist, screenwriter, critic's rubric, fact extraction). What is measured is everything around the models.
 - Episodes per hour at 1, 4 and 8 workers: one season of independent episodes written in-process by
-  ``dsr.graph.season.Season`` (SQLite checkpoints per episode, one embedded Chroma memory), a fresh directory per
+  ``dsr.run.season.Season`` (SQLite checkpoints per episode, one embedded Chroma memory), a fresh directory per
   worker count, after an untimed warm-up episode; the speed-up against 1 worker (target >= 6x at 8).
 - Checkpoint write overhead per node: the savers' ``put``/``put_writes`` timed while real episodes run with no
   model latency, PostgreSQL (a throwaway cluster on 127.0.0.1, tests/backing_servers.py) vs SQLite.
@@ -70,7 +70,7 @@ def write_season(folder: Path, episodes: int, scenes: int, series: str) -> Path:
 
 
 def model_calls(run: Path) -> list[dict[str, Any]]:
-    from dsr.graph.call_log import read_call_log
+    from dsr.contract.call_log import read_call_log
 
     return [c for c in read_call_log(run / "calls.jsonl") if c.get("ok") is not None]
 
@@ -79,8 +79,8 @@ def model_calls(run: Path) -> list[dict[str, Any]]:
 
 
 def run_season(path: Path, out: Path, workers: int) -> dict[str, Any]:
-    from dsr.graph.context import RunContext
-    from dsr.graph.season import Season, load_season
+    from dsr.contract.context import RunContext
+    from dsr.run.season import Season, load_season
 
     _, planned = load_season(path)
     started = time.perf_counter()
@@ -142,8 +142,8 @@ def time_savers() -> tuple[dict[str, list[float]], Callable[[], None]]:
 
 
 def checkpoint_overhead(tmp: Path, base_url: str, postgres: str, args: argparse.Namespace) -> dict[str, dict]:
-    from dsr.graph.context import RunContext
-    from dsr.graph.runner import drive, initial_input, start_run
+    from dsr.contract.context import RunContext
+    from dsr.run.runner import drive, initial_input, start_run
     from dsr.story.episode_spec import load_episode
     from tests.scripted_room import episode_yaml
 
@@ -252,7 +252,7 @@ def measure_memory(bm: Any, pkg: Any, where: Any, scenes: list, seed: int, round
 def kill_season(
     tmp: Path, base_url: str, requests_log: Path, postgres: str, chroma: str, args: argparse.Namespace
 ) -> dict[str, Any]:
-    from dsr.graph.runner import run_state
+    from dsr.run.runner import run_state
     from tests.servers import read_requests
 
     received_before = len(read_requests(requests_log))

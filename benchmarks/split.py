@@ -52,8 +52,8 @@ def one_scene(path: str, x: dict[str, Any], run_dir: Path, tokens: tuple[int, in
     from langchain_core.runnables import RunnableConfig
     from langchain_core.runnables.config import set_config_context
 
-    from dsr.graph.call_log import CALL_LOG, CallLog, read_call_log
-    from dsr.graph.context import RunContext, resolve_roles
+    from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
+    from dsr.contract.context import RunContext, resolve_roles
     from dsr.nodes.novelist import novelist_node
     from dsr.nodes.planner import planner_node
     from dsr.nodes.stage1_split import split_decoding
@@ -140,7 +140,7 @@ def per_scene(scenes: int, tokens: tuple[int, int]) -> dict[str, Any]:
 def calls_per_accepted_scene(
     scenes: int, tokens: tuple[int, int], order: tuple[str, ...] = ("split", "two-call")
 ) -> dict[str, Any]:
-    from dsr.graph.call_log import read_call_log
+    from dsr.contract.call_log import read_call_log
 
     out: dict[str, Any] = {}
     spec_text = EPISODE.read_text(encoding="utf-8")
@@ -192,7 +192,7 @@ def note_effect(samples: int, tokens: tuple[int, int]) -> dict[str, Any]:
     """Does a ``<note>`` inside the answer change what the model writes? Sampled (T 0.7, seeds 0..K-1) with and
     without a note that asks for one checkable thing: the novel half must show the lantern (``lantern`` in the
     prose); the directives half must plan TOM (a character plan named TOM). Share of samples that comply."""
-    from dsr.graph.context import RunContext, resolve_roles
+    from dsr.contract.context import RunContext, resolve_roles
     from dsr.nodes.runtime import chat_model
     from dsr.nodes.stage1_split import continue_novel, plan_directives, planner_half
     from dsr.story.episode_spec import load_episode

@@ -74,7 +74,7 @@ def _check_models(settings: Settings) -> list[tuple[str, bool, str]]:
 def _check_services(checkpoints: str | None, memory: str | None) -> list[tuple[str, bool, str]]:
     """The checkpoint database and the memory server a run would use, each reached once (read-only)."""
     from dsr.common.errors import BadInput
-    from dsr.graph.checkpoints import probe as probe_checkpoints
+    from dsr.run.checkpoints import probe as probe_checkpoints
     from dsr.memory.client import is_server
     from dsr.memory.client import probe as probe_memory
 

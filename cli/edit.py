@@ -49,7 +49,7 @@ def edit(
 ) -> None:
     """Replace one stage's output of one scene; later stages and later scenes become stale (`dsr resume`)."""
     from dsr.common.errors import BadInput
-    from dsr.graph.fork import STAGE_NAMES, as_text, current_text, fork_scene, parse_value
+    from dsr.run.fork import STAGE_NAMES, as_text, current_text, fork_scene, parse_value
 
     if stage not in STAGE_NAMES:
         raise BadInput(f"unknown stage '{stage}'; use one of: {', '.join(STAGE_NAMES)}")
@@ -77,8 +77,8 @@ def _first_line(text: str | None) -> str:
 
 def history_rows(run_dir: Path) -> dict[str, Any]:
     """Versions per scene, edits and the work left, as ``dsr history --json`` prints them."""
-    from dsr.graph.history import read_tree, stale_work
-    from dsr.graph.runner import load_run
+    from dsr.run.history import read_tree, stale_work
+    from dsr.run.runner import load_run
 
     spec, _ = load_run(run_dir)
     tree = read_tree(run_dir)
@@ -104,7 +104,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="print the history as JSON"),
 ) -> None:
     """Versions of each scene and the edit that made each; --restore puts one back (later scenes re-run)."""
-    from dsr.graph.fork import restore_version
+    from dsr.run.fork import restore_version
 
     if restore:
         report_edit(run_dir, restore_version(run_dir, restore))

@@ -50,9 +50,9 @@ def season(
     continue every unfinished episode from its last checkpoint."""
     from dsr.common.errors import BadInput
     from dsr.common.fsutil import prepare_output_dir
-    from dsr.graph.checkpoints import choose, prepare
-    from dsr.graph.context import MODES, RunContext, retry_caps, roles_for
-    from dsr.graph.season import SEASON_FILE, Season, load_season
+    from dsr.run.checkpoints import choose, prepare
+    from dsr.contract.context import MODES, RunContext, retry_caps, roles_for
+    from dsr.run.season import SEASON_FILE, Season, load_season
     from dsr.memory.client import memory_location
     from dsr.models.factory import validate_role
     from dsr.models.settings import load_settings

@@ -107,8 +107,8 @@ def _run(
     run_dir: Path, first_input: Any, total_scenes: int, done: int, context: Any, reviewer: Any,
     checkpoints: str | None = None,
 ) -> None:  # fmt: skip
-    from dsr.graph.runlock import holding
-    from dsr.graph.runner import drive
+    from dsr.run.runlock import holding
+    from dsr.run.runner import drive
     from dsr.models.errors import ModelUnavailable
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
@@ -149,8 +149,8 @@ def write(
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
     from dsr.common.errors import BadInput
     from dsr.common.fsutil import prepare_output_dir
-    from dsr.graph.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
-    from dsr.graph.runner import RUN_FILE, initial_input, start_run
+    from dsr.contract.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
+    from dsr.run.runner import RUN_FILE, initial_input, start_run
     from dsr.memory.client import memory_location
     from dsr.models.factory import validate_role
     from dsr.models.settings import load_settings
@@ -192,7 +192,7 @@ def resume(
 ) -> None:
     """Continue a run after a crash, a kill, an endpoint failure or a review pause."""
     from dsr.common.errors import BadInput
-    from dsr.graph.runner import initial_input, keep_models, load_run, run_state
+    from dsr.run.runner import initial_input, keep_models, load_run, run_state
 
     spec, context = load_run(run_dir)
     finished, payload, values = run_state(run_dir, checkpoints=checkpoints)

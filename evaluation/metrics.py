@@ -18,7 +18,7 @@ from typing import Any
 
 from dsr.common.errors import BadInput
 from dsr.evaluation import judge_free, records, stats
-from dsr.graph.call_log import CALL_LOG, read_structured
+from dsr.contract.call_log import CALL_LOG, read_structured
 from dsr.judging.rubric import ERROR_CATEGORIES
 from dsr.models.structured import tally
 from dsr.story.schemas import TaskInput

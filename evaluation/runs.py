@@ -28,7 +28,7 @@ import yaml
 from dsr.common.bounded_yaml import load_yaml
 from dsr.common.errors import BadInput
 from dsr.evaluation import records
-from dsr.graph.context import MODES, Mode, ModelFactory, RunContext, resolve_roles, retry_caps, roles_for
+from dsr.contract.context import MODES, Mode, ModelFactory, RunContext, resolve_roles, retry_caps, roles_for
 from dsr.models.settings import ROLES, RoleConfig
 
 OnItem = Callable[[str, str, str], None]  # (system, item, "cached" | "done" | "failed")
@@ -155,8 +155,8 @@ def run_item(
     system: System, item: dict[str, Any], run_dir: Path, max_retries: int, model_factory: ModelFactory | None = None
 ) -> dict[str, Any]:
     """Run (or resume) one item's scene graph; any failure becomes a failed output row, never an exception."""
-    from dsr.graph.call_log import CALL_LOG, read_call_log
-    from dsr.graph.runner import drive, scene_input
+    from dsr.contract.call_log import CALL_LOG, read_call_log
+    from dsr.run.runner import drive, scene_input
 
     run_dir.mkdir(parents=True, exist_ok=True)
     context = run_context(system, run_dir, max_retries, model_factory)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from dsr.graph.context import RunContext
-from dsr.graph.episode_nodes import assemble_node, start_scene_node
+from dsr.contract.context import RunContext
+from dsr.nodes.episode import assemble_node, start_scene_node
 from dsr.graph.routing import (
     route_after_commit,
     route_after_critic,
@@ -21,7 +21,7 @@ from dsr.graph.routing import (
     route_after_review_prose,
     route_after_review_scene,
 )
-from dsr.graph.state import EpisodeState, SceneState
+from dsr.contract.state import EpisodeState, SceneState
 from dsr.nodes.commit import commit_node
 from dsr.nodes.critic import critic_node
 from dsr.nodes.novelist import novelist_node

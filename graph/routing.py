@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from dsr.graph.context import RunContext
+from dsr.contract.context import RunContext
 
 
 def route_after_retrieve(state: dict[str, Any], runtime: Runtime[RunContext]) -> Literal["planner", "novelist", "screenwriter"]:

@@ -159,7 +159,7 @@ def record(role: str, mechanism: Mechanism, attempts: int, *, valid: bool, trunc
     """Report one structured call (all its attempts) to the run it belongs to.
 
     Inside a graph run it is a langchain custom event on the node's run, which the run's
-    :class:`dsr.graph.call_log.CallLog` writes to calls.jsonl beside the model calls (role and scene from the
+    :class:`dsr.contract.call_log.CallLog` writes to calls.jsonl beside the model calls (role and scene from the
     run metadata); a :func:`counting` block (an evaluation or synthesis run) collects it too. Nothing is
     kept per process, so two runs in one process never share figures.
     """

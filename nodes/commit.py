@@ -14,9 +14,9 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from dsr.graph.context import RunContext
-from dsr.graph.records import CallRecord
-from dsr.graph.state import SceneState
+from dsr.contract.context import RunContext
+from dsr.contract.records import CallRecord
+from dsr.contract.state import SceneState
 from dsr.memory import CharacterRecord, Fact, SceneRecord, open_memory
 from dsr.models.errors import ModelUnavailable
 from dsr.nodes.runtime import call_record, call_role, scene_no, task_input, timed_node, write_artefact

@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
-from dsr.graph.context import RunContext
-from dsr.graph.records import CallRecord
-from dsr.graph.state import SceneState
+from dsr.contract.context import RunContext
+from dsr.contract.records import CallRecord
+from dsr.contract.state import SceneState
 from dsr.judging.continuity import check_continuity
 from dsr.judging.rubric import RubricResult, judge_scene
 from dsr.memory import Fact

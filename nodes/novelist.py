@@ -23,8 +23,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
-from dsr.graph.context import RunContext
-from dsr.graph.state import SceneState
+from dsr.contract.context import RunContext
+from dsr.contract.state import SceneState
 from dsr.nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
 from dsr.nodes.stage1_split import continue_novel, new_answer_id, planner_half, split_decoding
 from dsr.nodes.stage_calls import StageOutput, call_prompt, stage_record

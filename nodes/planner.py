@@ -13,8 +13,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
-from dsr.graph.context import RunContext
-from dsr.graph.state import SceneState
+from dsr.contract.context import RunContext
+from dsr.contract.state import SceneState
 from dsr.models.structured import StructuredOutputError, StructuredResult, invoke_structured
 from dsr.nodes.runtime import call_record, call_role, remember, scene_no, task_input, timed_node, write_artefact
 from dsr.nodes.stage1_split import DirectivesHalf, new_answer_id, plan_directives, split_decoding

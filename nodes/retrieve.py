@@ -7,8 +7,8 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from dsr.graph.context import RunContext
-from dsr.graph.state import SceneState
+from dsr.contract.context import RunContext
+from dsr.contract.state import SceneState
 from dsr.memory import StoryMemory, open_memory
 from dsr.memory.context import build_previous_context, profiles_for
 from dsr.memory.records import name_key

@@ -15,8 +15,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from dsr.graph.context import RunContext
-from dsr.graph.state import SceneState
+from dsr.contract.context import RunContext
+from dsr.contract.state import SceneState
 from dsr.nodes.critic import effective_stage
 from dsr.nodes.runtime import scene_no, timed_node, write_artefact
 from dsr.story.findings import STAGES

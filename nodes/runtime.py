@@ -21,8 +21,8 @@ from langchain_core.runnables.config import ensure_config, set_config_context
 from pydantic import BaseModel
 
 from dsr.common.fsutil import atomic_write, write_json
-from dsr.graph.context import RunContext
-from dsr.graph.records import CallRecord, NodeTiming
+from dsr.contract.context import RunContext
+from dsr.contract.records import CallRecord, NodeTiming
 from dsr.models.errors import endpoint_failure
 from dsr.models.factory import build_chat_model
 from dsr.story.schemas import CreativeDirectives, TaskInput
@@ -85,7 +85,7 @@ def call_role(
     context: RunContext, role: str, scene: int, fn: Callable[[BaseChatModel], T], *, tags: dict[str, Any] | None = None
 ) -> T:
     """Call ``fn`` with the run's model for ``role``, its model calls tagged with role and scene in the run
-    config's metadata (how :class:`dsr.graph.call_log.CallLog` counts them; ``tags``: more ``dsr_*`` metadata,
+    config's metadata (how :class:`dsr.contract.call_log.CallLog` counts them; ``tags``: more ``dsr_*`` metadata,
     e.g. the half of a split Stage 1 answer); endpoint failures become one clear :class:`ModelUnavailable`."""
     config = ensure_config()
     config["metadata"] = {**config.get("metadata", {}), "dsr_role": role, "dsr_scene": scene, **(tags or {})}

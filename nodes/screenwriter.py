@@ -7,17 +7,17 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
-from dsr.graph.context import RunContext
-from dsr.graph.state import SceneState
+from dsr.contract.context import RunContext
+from dsr.contract.state import SceneState
 from dsr.nodes.runtime import call_role, scene_no, task_input, timed_node, write_artefact
 from dsr.nodes.stage_calls import StageOutput, call_prompt, stage_record
-from dsr.screenplay.fountain_grammar import scene_grammar
+from dsr.story.fountain_grammar import scene_grammar
 from dsr.story.fountain_text import clean_fountain, heading_hint
 from dsr.story.schemas import TaskInput, render_x
 
 
 def fountain_grammar(model: BaseChatModel, x: TaskInput) -> dict[str, Any]:
-    """The invoke kwargs that hold the answer to this scene's Fountain shape (screenplay.fountain_grammar):
+    """The invoke kwargs that hold the answer to this scene's Fountain shape (story.fountain_grammar):
     for in-process transformers models when the role's ``fountain_grammar`` is on (unset: on for embedded)."""
     from dsr.models import constrained
     from dsr.models.local_chat import LocalChatModel

@@ -34,7 +34,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from dsr import prompts
-from dsr.graph.context import RunContext
+from dsr.contract.context import RunContext
 from dsr.models.continuation import continuation_kwargs, rejects_continuation, unsupported
 from dsr.models.messages import message_text
 from dsr.models.structured import (

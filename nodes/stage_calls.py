@@ -9,7 +9,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from dsr import prompts
-from dsr.graph.records import CallRecord
+from dsr.contract.records import CallRecord
 from dsr.models.messages import message_text
 
 

@@ -25,7 +25,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dsr.common.errors import BadInput
-from dsr.graph.runlock import RunBusy
+from dsr.run.runlock import RunBusy
 from dsr.nodes.review import ACTIONS
 from dsr.room.guard import Guard, new_key
 from dsr.room.jobs import Jobs, stream
@@ -60,7 +60,7 @@ class Room:
 
     def warm(self, run_id: str, run_dir: Path) -> None:
         """Read the run's checkpoint tree in the background once, so the first scene opened is quick."""
-        from dsr.graph.history import read_tree
+        from dsr.run.history import read_tree
 
         if run_id not in self._warmed:
             self._warmed.add(run_id)
@@ -102,7 +102,7 @@ def review_answer(data: dict[str, Any], point: str) -> Any:
         if not value.strip():
             raise BadInput("an edit needs the edited text")
         if point == "directives":
-            from dsr.graph.fork import parse_value
+            from dsr.run.fork import parse_value
 
             parse_value("directives", value)  # refused here, not by the run it would stop
         return {"action": "edit", "value": value}
@@ -170,9 +170,9 @@ def create_app(
 
     def apply(kind: str, run_id: str, run_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
         """Change the run as asked and start the job that continues it; returns the reply (blocking work)."""
-        from dsr.graph.fork import fork_scene, parse_value, restore_version
-        from dsr.graph.runlock import holding
-        from dsr.graph.runner import run_state
+        from dsr.run.fork import fork_scene, parse_value, restore_version
+        from dsr.run.runlock import holding
+        from dsr.run.runner import run_state
 
         reply: dict[str, Any] = {}
         answer = None

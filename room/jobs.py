@@ -1,7 +1,7 @@
 """Runs continued from the writers' room: one background thread per run, its progress as events.
 
-A job holds the run's lock (graph/runlock.py) while it drives the run with the same driver as
-``dsr resume`` (graph/runner.py), answering a pending review with the room's answer and pausing at the next
+A job holds the run's lock (run/runlock.py) while it drives the run with the same driver as
+``dsr resume`` (run/runner.py), answering a pending review with the room's answer and pausing at the next
 one. Its events (each finished node, then how the job ended) are kept in order, numbered, so a page can
 follow them from any point (server-sent events in room/app.py).
 """
@@ -130,8 +130,8 @@ def continue_run(
     run_dir: Path, answer: Any, on_update: Callable[[str, dict[str, Any]], None], what: str
 ) -> Any:
     """Drive the run (as ``dsr resume`` does) until it finishes or pauses; returns the pending payload or None."""
-    from dsr.graph.runlock import holding
-    from dsr.graph.runner import drive, initial_input, keep_models, load_run
+    from dsr.run.runlock import holding
+    from dsr.run.runner import drive, initial_input, keep_models, load_run
 
     spec, context = load_run(run_dir)
     context = keep_models(run_dir, context)

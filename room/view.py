@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dsr.graph.artifacts import accepted_scene
-from dsr.graph.call_log import CALL_LOG, read_call_log
-from dsr.graph.edits import read_edits
-from dsr.graph.fork import IN_MODE, as_text, current_outputs
-from dsr.graph.history import Node, Tree, read_tree, scene_now
-from dsr.graph.runner import RUN_FILE, load_run, run_state
+from dsr.story.artifacts import accepted_scene
+from dsr.contract.call_log import CALL_LOG, read_call_log
+from dsr.run.edits import read_edits
+from dsr.run.fork import IN_MODE, as_text, current_outputs
+from dsr.run.history import Node, Tree, read_tree, scene_now
+from dsr.run.runner import RUN_FILE, load_run, run_state
 from dsr.screenplay.html import scene_html
 from dsr.story.episode_spec import EpisodeSpec
 

@@ -6,7 +6,7 @@ the real models run in tests/test_graph_e2e.py and tests/test_evaluation_e2e.py.
 
 Models reach nodes through the run's context: a :class:`RecordingModels` is a ``model_factory``
 (``RunContext(model_factory=fake_models)``, ``run_systems(..., model_factory=fake_models)``); for runs the
-CLI starts, the :func:`fake_models` fixture sets it as the driver's ``dsr.graph.runner.MODEL_FACTORY``.
+CLI starts, the :func:`fake_models` fixture sets it as the driver's ``dsr.run.runner.MODEL_FACTORY``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from dsr.graph.context import RunContext
+from dsr.contract.context import RunContext
 from dsr.story.findings import Finding
 
 DIRECTIVES = '{"pacing": {"beats": [{"label": "find"}], "ending": "hook"}, "characters": [{"name": "MARA"}]}'
@@ -103,7 +103,7 @@ class RecordingModels:
 def fake_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingModels]:
     """Every role's model is a recording fake for this test."""
     models = RecordingModels()
-    monkeypatch.setattr("dsr.graph.runner.MODEL_FACTORY", models)
+    monkeypatch.setattr("dsr.run.runner.MODEL_FACTORY", models)
     yield models
 
 

@@ -1,4 +1,4 @@
-"""Choosing a run's checkpoint store (graph/checkpoints.py): SQLite by default, Postgres by address, never a
+"""Choosing a run's checkpoint store (run/checkpoints.py): SQLite by default, Postgres by address, never a
 password in what a run records. The runs against a real PostgreSQL are in tests/test_shared_servers.py."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dsr.common.errors import BadInput
-from dsr.graph.checkpoints import ENV, CheckpointStore, choose, connection_string, redact
+from dsr.run.checkpoints import ENV, CheckpointStore, choose, connection_string, redact
 
 URL = "postgresql://dsr:pw@db.example:6543/screen"
 

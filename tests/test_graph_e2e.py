@@ -17,8 +17,8 @@ from pathlib import Path
 import pdfplumber
 import pytest
 
-from dsr.graph.call_log import read_call_log
-from dsr.graph.runner import run_state
+from dsr.contract.call_log import read_call_log
+from dsr.run.runner import run_state
 from dsr.screenplay.fdx_reader import parse_fdx
 from dsr.screenplay.fountain_reader import parse_fountain
 from tests.servers import VENV_BIN, free_port, running

@@ -18,7 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
 from dsr.graph.builder import compile_episode_graph, compile_scene_graph
-from dsr.graph.context import RunContext
+from dsr.contract.context import RunContext
 from dsr.nodes.critic import decide
 from dsr.story.episode_spec import EpisodeSpec
 from dsr.story.findings import Finding

@@ -173,8 +173,8 @@ def test_convert_refuses_a_directory_as_its_output(monkeypatch, capsys, corpus_d
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A run directory as `dsr write` starts it (run.json), before any checkpoint."""
-    from dsr.graph.context import RunContext
-    from dsr.graph.runner import start_run
+    from dsr.contract.context import RunContext
+    from dsr.run.runner import start_run
     from dsr.story.episode_spec import load_episode
 
     folder = tmp_path / "run"
@@ -392,8 +392,8 @@ def _record(number: int, screenplay: str) -> dict[str, object]:
 def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> None:
     import json
 
-    from dsr.graph.context import RunContext
-    from dsr.graph.episode_nodes import assemble_node
+    from dsr.contract.context import RunContext
+    from dsr.nodes.episode import assemble_node
     from dsr.screenplay.io import read_document
     from dsr.story.episode_spec import load_episode
 

@@ -494,7 +494,7 @@ def test_a_shorter_later_profile_keeps_earlier_details_with_provenance(tmp_path:
     import json
     from types import SimpleNamespace
 
-    from dsr.graph.context import RunContext
+    from dsr.contract.context import RunContext
     from dsr.nodes.commit import commit_node
     from dsr.nodes.retrieve import retrieve_context_node
     from dsr.story.schemas import TaskInput

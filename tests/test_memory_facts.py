@@ -22,7 +22,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from dsr.cli.main import main
 from dsr.graph.builder import compile_episode_graph
-from dsr.graph.call_log import CALL_LOG, CallLog, read_call_log
+from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
 from dsr.memory import Fact, StoryMemory, open_memory
 from dsr.memory.embedding import load_model
 from dsr.memory.state import resolve

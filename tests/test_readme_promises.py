@@ -18,8 +18,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
-from dsr.graph.context import RunContext
-from dsr.graph.runner import drive, initial_input, start_run
+from dsr.contract.context import RunContext
+from dsr.run.runner import drive, initial_input, start_run
 from dsr.memory import open_memory
 from dsr.memory.records import Fact
 from dsr.models.messages import message_text

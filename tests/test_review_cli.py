@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from dsr.cli.main import main
-from dsr.graph.runner import run_state
+from dsr.run.runner import run_state
 from tests.servers import read_requests, served_chat_model
 from tests.test_cli_models import EXAMPLE
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from dsr.graph.context import RunContext
-from dsr.graph.runlock import holding
-from dsr.graph.runner import drive, initial_input, run_state, start_run
+from dsr.contract.context import RunContext
+from dsr.run.runlock import holding
+from dsr.run.runner import drive, initial_input, run_state, start_run
 from dsr.room.app import create_app
 from dsr.room.guard import allowed_hosts
 from dsr.story.episode_spec import load_episode

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from dsr.graph.call_log import read_call_log
-from dsr.graph.history import read_tree
+from dsr.contract.call_log import read_call_log
+from dsr.run.history import read_tree
 from tests.servers import read_requests, served_chat_model
 from tests.test_writer_edit import THREE, dsr
 

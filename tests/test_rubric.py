@@ -15,7 +15,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
 from dsr.graph.builder import compile_episode_graph, compile_scene_graph
-from dsr.graph.call_log import CALL_LOG, CallLog
+from dsr.contract.call_log import CALL_LOG, CallLog
 from dsr.judging.rubric import (
     CATEGORY_BLAME,
     CATEGORY_MEANING,

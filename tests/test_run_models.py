@@ -27,7 +27,7 @@ def paused_run(tmp_path, monkeypatch, fake_models):  # noqa: F811
         seen.append({"role": role, **config.model_dump()})
         return fake_models(role, config)
 
-    monkeypatch.setattr("dsr.graph.runner.MODEL_FACTORY", factory)
+    monkeypatch.setattr("dsr.run.runner.MODEL_FACTORY", factory)
     script_checks(monkeypatch, [])
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
     run = tmp_path / "run"

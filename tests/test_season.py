@@ -1,4 +1,4 @@
-"""``dsr season`` (graph/season.py, cli/season.py): season files and their dependency chains, episodes written
+"""``dsr season`` (run/season.py, cli/season.py): season files and their dependency chains, episodes written
 at once against shared memory, one failing episode paused on its own, a season killed with SIGKILL and
 continued by another process with nothing lost and no finished model call made again.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from dsr.common.errors import BadInput
-from dsr.graph.call_log import read_call_log
-from dsr.graph.season import load_season
+from dsr.contract.call_log import read_call_log
+from dsr.run.season import load_season
 from tests.conftest import ServedModel
 from tests.scripted_room import episode_yaml
 from tests.servers import VENV_BIN, served_chat_model
@@ -112,8 +112,8 @@ def span(run: Path) -> tuple[float, float]:
 
 @pytest.mark.slow
 def test_a_season_runs_storylines_in_order_and_side_by_side(tmp_path, room_roles):
-    from dsr.graph.context import RunContext
-    from dsr.graph.season import SEASON_FILE, Season
+    from dsr.contract.context import RunContext
+    from dsr.run.season import SEASON_FILE, Season
 
     path = season_dir(tmp_path, {f"ep{n}": episode_yaml("tides", n, 2) for n in (1, 2, 3)}, THREE)
     _, planned = load_season(path)
@@ -138,8 +138,8 @@ def test_a_season_runs_storylines_in_order_and_side_by_side(tmp_path, room_roles
 
 @pytest.mark.slow
 def test_a_failing_episode_pauses_alone_and_the_season_continues_it(tmp_path, room_roles):
-    from dsr.graph.context import RunContext
-    from dsr.graph.season import Season
+    from dsr.contract.context import RunContext
+    from dsr.run.season import Season
 
     eps = {"ep1": episode_yaml("tides", 1, 2, fail=True), "ep2": episode_yaml("tides", 2, 1),
            "ep3": episode_yaml("tides", 3, 2)}  # fmt: skip
@@ -167,7 +167,7 @@ def test_a_failing_episode_pauses_alone_and_the_season_continues_it(tmp_path, ro
 def test_a_season_killed_mid_scene_continues_in_another_process(tmp_path, room, postgres_url, chroma_url):
     """``dsr season`` on PostgreSQL and a Chroma server, SIGKILLed while episodes are mid-scene, run again by a
     new process: every committed scene is kept and no finished model call is made again."""
-    from dsr.graph.runner import run_state
+    from dsr.run.runner import run_state
     from dsr.models.settings import ROLES
 
     served, _ = room

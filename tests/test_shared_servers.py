@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dsr.graph.call_log import read_call_log
+from dsr.contract.call_log import read_call_log
 from tests.backing_servers import PG_PASSWORD, chroma_server, pg_rows, wait_for
 from tests.conftest import ServedModel
 from tests.scripted_room import episode_yaml
@@ -57,7 +57,7 @@ def model_calls(run: Path) -> list[dict]:
 
 
 def test_killed_write_resumes_in_another_process_from_postgres(tmp_path, room, postgres_url, chroma_url):
-    from dsr.graph.runner import run_state
+    from dsr.run.runner import run_state
     from dsr.memory import StoryMemory
 
     episode, run = tmp_path / "ep.yaml", tmp_path / "run"

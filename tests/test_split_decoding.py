@@ -20,8 +20,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from dsr.graph.builder import compile_scene_graph
-from dsr.graph.call_log import CALL_LOG, CallLog, read_call_log
-from dsr.graph.context import RunContext
+from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
+from dsr.contract.context import RunContext
 from dsr.models.continuation import ContinuationUnsupported, continuation_kwargs, rejects_continuation
 from dsr.models.settings import RoleConfig
 from dsr.nodes.stage1_split import split_decoding
@@ -256,7 +256,7 @@ SCENE = Path(__file__).parent / "data" / "critic" / "scene.json"
 
 
 def _embedded_split_context(monkeypatch, run_dir: Path) -> RunContext:
-    from dsr.graph.context import resolve_roles
+    from dsr.contract.context import resolve_roles
 
     monkeypatch.delenv("DSR_CONFIG", raising=False)
     settings = {"PLANNER": {"MAX_NEW_TOKENS": "160", "TEMPERATURE": "0"},
@@ -328,7 +328,7 @@ def test_dsr_serve_continues_an_assistant_prefix_over_http(model_server):
 @pytest.mark.slow
 def test_split_run_through_the_openai_provider_against_dsr_serve(model_server, monkeypatch, tmp_path):
     """Planner and novelist as one served Stage 1 model: both halves go over the wire as continuations."""
-    from dsr.graph.context import resolve_roles
+    from dsr.contract.context import resolve_roles
     from dsr.nodes.novelist import novelist_node
     from dsr.nodes.planner import planner_node
     from tests.servers import read_requests

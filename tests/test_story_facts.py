@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from dsr.evaluation.continuity_set import load_continuity_set
-from dsr.graph.context import role_changes, roles_for
+from dsr.contract.context import role_changes, roles_for
 from dsr.judging.continuity import ContinuityVerdict, cite, labelled
 from dsr.memory.records import Fact
 from dsr.memory.state import character_states, in_priority, resolve

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from dsr.evaluation import records
 from dsr.evaluation.calibration import calibrate
 from dsr.evaluation.metrics import compute_metrics
-from dsr.graph.call_log import read_call_log, read_structured
+from dsr.contract.call_log import read_call_log, read_structured
 from dsr.models.structured import counting, invoke_structured, tally
 from tests.recording import DIRECTIVES, fake_models, script_checks  # noqa: F401
 from tests.test_evaluation_metrics import _eval_dir, x  # noqa: F401

@@ -155,7 +155,7 @@ def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_d
     from langchain_core.callbacks import get_usage_metadata_callback
 
     import dsr.nodes.runtime as node_runtime
-    from dsr.graph.context import RunContext, resolve_roles
+    from dsr.contract.context import RunContext, resolve_roles
     from dsr.nodes.novelist import novelist_node
 
     out, _ = trained

@@ -101,7 +101,7 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
-    from dsr.graph.context import RunContext
+    from dsr.contract.context import RunContext
     from dsr.models.settings import RoleConfig
     from dsr.nodes.novelist import novelist_node
 

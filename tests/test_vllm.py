@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dsr.graph.call_log import read_call_log
+from dsr.contract.call_log import read_call_log
 from tests.servers import VENV_BIN, free_port, stop_group
 from tests.stage1_adapter import stage1_adapter  # noqa: F401 - a fixture
 

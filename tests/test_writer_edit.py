@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from dsr.cli.main import main
-from dsr.graph.call_log import read_call_log
-from dsr.graph.context import RunContext
-from dsr.graph.fork import fork_scene, parse_value
-from dsr.graph.history import read_tree, stale_work
-from dsr.graph.runlock import RunBusy, holding
-from dsr.graph.runner import drive, initial_input, run_state, start_run
+from dsr.contract.call_log import read_call_log
+from dsr.contract.context import RunContext
+from dsr.run.fork import fork_scene, parse_value
+from dsr.run.history import read_tree, stale_work
+from dsr.run.runlock import RunBusy, holding
+from dsr.run.runner import drive, initial_input, run_state, start_run
 from dsr.nodes.writer_edit import protect_decision
 from dsr.story.episode_spec import load_episode
 from dsr.story.findings import Finding

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dsr.graph.call_log import read_call_log
+from dsr.contract.call_log import read_call_log
 from tests.test_writer_edit import NEW_PROSE, THREE, dsr
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dsr.common.bounded_yaml import read_yaml_mapping
 from dsr.common.errors import BadInput
 from dsr.common.fsutil import write_json
-from dsr.graph.context import RunContext
+from dsr.contract.context import RunContext
 from dsr.story.episode_spec import EpisodeSpec, load_episode
 
 SEASON_FILE = "season.json"
@@ -236,8 +236,8 @@ class Season:
 
     def _episode(self, name: str) -> None:
         """Write (or continue) one episode; whatever stops it pauses this episode only."""
-        from dsr.graph.runlock import holding
-        from dsr.graph.runner import RUN_FILE, drive, initial_input, keep_models, load_run, run_state, start_run
+        from dsr.run.runlock import holding
+        from dsr.run.runner import RUN_FILE, drive, initial_input, keep_models, load_run, run_state, start_run
 
         planned, run_dir = self._by_name[name], self.out / name
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, TypedDict
 
-from dsr.graph.records import CallRecord, NodeTiming
+from dsr.contract.records import CallRecord, NodeTiming
 
 
 def merge_notes(current: dict[str, str], update: dict[str, str | None]) -> dict[str, str]:

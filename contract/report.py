@@ -1,7 +1,7 @@
 """report.json: per scene and in total, calls and tokens per role, wall time per node, retries per
 stage with the critic's reasons, final lint findings and rubric score (docs/design.md).
 
-Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`dsr.graph.call_log`, the one count),
+Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`dsr.contract.call_log`, the one count),
 and so do the structured-output figures per role (mechanism, first-try validity, repair turns,
 truncations: :func:`dsr.models.structured.tally` of the run's structured calls); failed calls are the
 nodes' own records of answers they could not use."""
@@ -92,7 +92,7 @@ def build_report(
     structured: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """The report of a finished run; ``logged`` and ``structured``: its calls.jsonl model calls and
-    structured calls (:func:`dsr.graph.call_log.read_call_log`, :func:`dsr.graph.call_log.read_structured`)."""
+    structured calls (:func:`dsr.contract.call_log.read_call_log`, :func:`dsr.contract.call_log.read_structured`)."""
     calls, timings = state.get("calls", []), state.get("timings", [])
     scenes = [scene_report(r, logged, calls, timings, structured) for r in state.get("scenes", [])]
     spec = state.get("spec", {})

@@ -4,7 +4,7 @@ Every node of a run is a checkpoint and every checkpoint knows its parent; a wri
 forks the thread at a scene, so the checkpoints form a tree whose newest leaf is the run as it stands (its
 *lineage*: that leaf and its ancestors). A scene's *version* is one commit of that scene anywhere in the
 tree, numbered per scene in the order they were made; the version on the lineage is the current one. The
-edits themselves are recorded in ``RUN_DIR/edits.json`` (:mod:`dsr.graph.edits`), which names for every version
+edits themselves are recorded in ``RUN_DIR/edits.json`` (:mod:`dsr.run.edits`), which names for every version
 the edit that made it (the nearest edit among its ancestors).
 """
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dsr.graph.edits import read_edits
-from dsr.graph.runner import _thread, run_graph
+from dsr.run.edits import read_edits
+from dsr.run.runner import _thread, run_graph
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 ``RUN_DIR/run.json`` holds the episode spec and the run context (context is not checkpointed), the
 per-role model configurations resolved when the run started included, and where its checkpoints are
-(graph/checkpoints.py: ``RUN_DIR/checkpoints.sqlite`` by default, or a PostgreSQL database). Every node
+(run/checkpoints.py: ``RUN_DIR/checkpoints.sqlite`` by default, or a PostgreSQL database). Every node
 is a checkpoint. A killed run resumes at the last finished node, so no finished model call is repeated.
 ``dsr write``, ``dsr resume``, ``dsr season`` (episode graph) and the evaluation runs (scene graph, one per
 item) all go through :func:`drive`.
@@ -23,9 +23,9 @@ from langgraph.types import Command
 from dsr.common.errors import BadInput
 from dsr.common.fsutil import write_json
 from dsr.graph.builder import compile_episode_graph, compile_scene_graph
-from dsr.graph.call_log import CALL_LOG, CallLog
-from dsr.graph.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
-from dsr.graph.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
+from dsr.contract.call_log import CALL_LOG, CallLog
+from dsr.run.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
+from dsr.contract.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
 from dsr.story.episode_spec import EpisodeSpec
 
 RUN_FILE = "run.json"
@@ -144,7 +144,7 @@ def run_graph(run_dir: Path, kind: GraphKind = "episode", checkpoints: str | Non
     """The episode (or scene) graph compiled with the run's checkpointer (its thread: ``_thread(kind, run_dir)``).
 
     ``checkpoints``: an address given now (``--checkpoints``), used for its password when it names the
-    run's database (graph/checkpoints.py)."""
+    run's database (run/checkpoints.py)."""
     with open_saver(run_dir, checkpoint_store(run_dir), checkpoints) as saver:
         yield _COMPILE[kind](checkpointer=saver)
 

@@ -1,6 +1,6 @@
 """Records nodes add to the graph state: what each model-calling node did and how long nodes took.
 
-Tokens and model calls are counted once, by :class:`dsr.graph.call_log.CallLog` (``calls.jsonl``)."""
+Tokens and model calls are counted once, by :class:`dsr.contract.call_log.CallLog` (``calls.jsonl``)."""
 
 from __future__ import annotations
 

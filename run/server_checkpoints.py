@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from dsr.graph.checkpoints import ENV, is_postgres, redact
+from dsr.run.checkpoints import ENV, is_postgres, redact
 
 
 @asynccontextmanager

@@ -8,11 +8,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from dsr.common.fsutil import write_json
-from dsr.graph.artifacts import accepted_scene, assemble_episode, write_episode
-from dsr.graph.call_log import CALL_LOG, read_run_log
-from dsr.graph.context import RunContext
-from dsr.graph.report import build_report
-from dsr.graph.state import EpisodeState
+from dsr.story.artifacts import accepted_scene, assemble_episode, write_episode
+from dsr.contract.call_log import CALL_LOG, read_run_log
+from dsr.contract.context import RunContext
+from dsr.contract.report import build_report
+from dsr.contract.state import EpisodeState
 from dsr.memory import embed_scene_queries, open_memory
 from dsr.memory.context import scene_query
 from dsr.nodes.runtime import timed_node, write_artefact

@@ -2,7 +2,7 @@
 downstream of it runs again (``dsr edit``, ``dsr history --restore``, the writers' room).
 
 The episode thread is forked with LangGraph's ``update_state`` at the checkpoint right after the scene's X
-was retrieved (:func:`dsr.graph.history.scene_start`), as if the node that writes the stage had produced the
+was retrieved (:func:`dsr.run.history.scene_start`), as if the node that writes the stage had produced the
 writer's text: the directives as the directives review, the prose as the prose review, the screenplay as
 the screenwriter. The stages before it keep the scene's current outputs; the stages after it, the critic
 and every later scene are what the fork has still to run, so ``dsr resume`` re-runs exactly that. The
@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from dsr.common.errors import BadInput
-from dsr.graph.edits import record_edit
-from dsr.graph.history import Node, committed, scene_now, scene_start, tree_of
-from dsr.graph.runlock import holding
-from dsr.graph.runner import load_run, run_graph
+from dsr.run.edits import record_edit
+from dsr.run.history import Node, committed, scene_now, scene_start, tree_of
+from dsr.run.runlock import holding
+from dsr.run.runner import load_run, run_graph
 from dsr.nodes.runtime import write_artefact
 from dsr.nodes.writer_edit import EDITABLE
 from dsr.story.schemas import CreativeDirectives
