@@ -53,7 +53,9 @@ def model_for(kind: str) -> Iterator[Any]:
     from tests.servers import served_chat_model
 
     with served_chat_model("tests.served_models:ScriptedClerk", "clerk", 0) as base_url:
-        config = RoleConfig(provider="openai", base_url=base_url, model="clerk", temperature=0.1, max_retries=0)
+        config = RoleConfig(
+            provider="openai", base_url=base_url, model="clerk", temperature=0.1, max_retries=0
+        )
         yield build_chat_model("memory", config)
 
 
@@ -71,7 +73,9 @@ def run(kind: str, limit: int | None, console: Console) -> list[ItemResult]:
                 result = ItemResult(item, [], unchecked=True, seconds=time.perf_counter() - started)
                 console.print(f"[dim]{kind} {item.id}: unchecked ({type(exc).__name__})[/]")
             else:
-                cited = [(item.label_of(fid), f.stage) for fid, f in zip(got.cited, got.findings, strict=True)]
+                cited = [
+                    (item.label_of(fid), f.stage) for fid, f in zip(got.cited, got.findings, strict=True)
+                ]
                 result = ItemResult(item, cited, seconds=time.perf_counter() - started)
                 console.print(
                     f"[dim]{kind} {item.id}: cited {[c for c, _ in cited]} (key {item.expect}); "
@@ -88,8 +92,16 @@ def extraction(kind: str, limit: int | None, console: Console) -> dict[str, Any]
     from dsr.story.extraction import extract_facts
 
     items = load_continuity_set()[:limit]
-    out: dict[str, Any] = {"items": len(items), "valid": 0, "proposed": 0, "kept": 0, "dropped": Counter(),
-                           "attempts": 0, "seconds": 0.0, "kept_facts": []}  # fmt: skip
+    out: dict[str, Any] = {
+        "items": len(items),
+        "valid": 0,
+        "proposed": 0,
+        "kept": 0,
+        "dropped": Counter(),
+        "attempts": 0,
+        "seconds": 0.0,
+        "kept_facts": [],
+    }
     with model_for(kind) as model:
         for item in items:
             started = time.perf_counter()
@@ -104,8 +116,12 @@ def extraction(kind: str, limit: int | None, console: Console) -> dict[str, Any]
                 out["proposed"] += len(got.facts) + len(got.dropped)
                 out["kept"] += len(got.facts)
                 out["dropped"].update(d["reason"].split(" '")[0] for d in got.dropped)
-                out["kept_facts"] += [f"{item.id}: [{f.kind}] {f.subject}: {f.text} <- {f.quote!r}" for f in got.facts]
-                console.print(f"[dim]{kind} extract {item.id}: kept {len(got.facts)}, dropped {len(got.dropped)}[/]")
+                out["kept_facts"] += [
+                    f"{item.id}: [{f.kind}] {f.subject}: {f.text} <- {f.quote!r}" for f in got.facts
+                ]
+                console.print(
+                    f"[dim]{kind} extract {item.id}: kept {len(got.facts)}, dropped {len(got.dropped)}[/]"
+                )
             out["seconds"] += time.perf_counter() - started
     out["dropped"] = dict(out["dropped"])
     out["seconds_per_item"] = round(out.pop("seconds") / max(1, len(items)), 2)
@@ -114,42 +130,66 @@ def extraction(kind: str, limit: int | None, console: Console) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="embedded,served", help="embedded, served, or both (comma-separated)")
+    parser.add_argument(
+        "--models", default="embedded,served", help="embedded, served, or both (comma-separated)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N items")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
-    parser.add_argument("--extract", action="store_true", help="measure fact extraction on the drafts instead")
+    parser.add_argument(
+        "--extract", action="store_true", help="measure fact extraction on the drafts instead"
+    )
     args = parser.parse_args()
     console = Console(width=140)
     if args.extract:
-        got = {k.strip(): extraction(k.strip(), args.limit, console) for k in args.models.split(",") if k.strip()}
+        got = {
+            k.strip(): extraction(k.strip(), args.limit, console) for k in args.models.split(",") if k.strip()
+        }
         for kind, figures in got.items():
-            console.print(f"[bold]{kind}[/]: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k != "kept_facts"))
+            console.print(
+                f"[bold]{kind}[/]: " + ", ".join(f"{k} {v}" for k, v in figures.items() if k != "kept_facts")
+            )
             for line in figures["kept_facts"]:
                 console.print(f"  {line}", markup=False)
         if args.out:
             args.out.write_text(json.dumps(got, indent=1, default=str))
         return
     table = Table(title="continuity critic on the continuity test set")
-    for column in ("model", "items", "findings", "precision", "recall", "false alarms", "unchecked", "blame right",
-                   "s / item"):  # fmt: skip
+    for column in (
+        "model",
+        "items",
+        "findings",
+        "precision",
+        "recall",
+        "false alarms",
+        "unchecked",
+        "blame right",
+        "s / item",
+    ):
         table.add_column(column, justify="left" if column == "model" else "right")
     figures: dict[str, Any] = {}
     for kind in [k.strip() for k in args.models.split(",") if k.strip()]:
         results = run(kind, args.limit, console)
         s = score(results)
         s["seconds_per_item"] = round(sum(r.seconds for r in results) / max(1, len(results)), 2)
-        s["per_item"] = {r.item.id: {"cited": r.cited, "key": r.item.expect, "unchecked": r.unchecked}
-                         for r in results}  # fmt: skip
+        s["per_item"] = {
+            r.item.id: {"cited": r.cited, "key": r.item.expect, "unchecked": r.unchecked} for r in results
+        }
         figures[kind] = s
 
         def pct(value: float | None) -> str:
             return "n/a" if value is None else f"{100 * value:.0f} %"
 
         table.add_row(
-            kind, f"{s['items']} ({s['planted']} planted)", f"{s['findings']} ({s['true_findings']} true)",
-            pct(s["precision"]), pct(s["recall"]), f"{s['false_alarms']} / {s['clean']}", str(s["unchecked"]),
-            f"{s['blame_right']} / {s['blamed']}", f"{s['seconds_per_item']:.1f}",
-        )  # fmt: skip
+            kind,
+            f"{s['items']} ({s['planted']} planted)",
+            f"{s['findings']} ({s['true_findings']} true)",
+            pct(s["precision"]),
+            pct(s["recall"]),
+            f"{s['false_alarms']} / {s['clean']}",
+            str(s["unchecked"]),
+            f"{s['blame_right']} / {s['blamed']}",
+            f"{s['seconds_per_item']:.1f}",
+        )
     console.print(table)
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1, default=str))

@@ -91,13 +91,28 @@ def main() -> None:
         write_json(run_dir / "run.json", record)
         write_wall = None
     else:
-        code, write_wall, out = run(["write", str(EPISODE), "-o", str(run_dir), "--mode", args.mode, "--no-rubric",
-                                     "--max-retries", "0"], environ)  # fmt: skip
+        code, write_wall, out = run(
+            [
+                "write",
+                str(EPISODE),
+                "-o",
+                str(run_dir),
+                "--mode",
+                args.mode,
+                "--no-rubric",
+                "--max-retries",
+                "0",
+            ],
+            environ,
+        )
         assert code == 0, out
     write_calls = calls(run_dir)
-    result["write"] = {"calls": sum(write_calls.values()), "by_scene_role": dict(write_calls),
-                       "node_seconds": round(node_seconds(run_dir), 1),
-                       "process_seconds": round(write_wall, 1) if write_wall else None}  # fmt: skip
+    result["write"] = {
+        "calls": sum(write_calls.values()),
+        "by_scene_role": dict(write_calls),
+        "node_seconds": round(node_seconds(run_dir), 1),
+        "process_seconds": round(write_wall, 1) if write_wall else None,
+    }
     before_calls, before_nodes = sum(write_calls.values()), node_seconds(run_dir)
     prose = work / "scene2.md"
     prose.write_text(PROSE + "\n", encoding="utf-8")
@@ -119,10 +134,13 @@ def main() -> None:
     assert code == 0, out
     rerun = calls(run_dir, before_calls)
     result["edit"] = {
-        "calls": sum(rerun.values()), "by_scene_role": dict(rerun), "approvals": approvals,
-        "node_seconds": round(node_seconds(run_dir) - fork_nodes, 1), "edit_process_seconds": round(edit_wall, 1),
+        "calls": sum(rerun.values()),
+        "by_scene_role": dict(rerun),
+        "approvals": approvals,
+        "node_seconds": round(node_seconds(run_dir) - fork_nodes, 1),
+        "edit_process_seconds": round(edit_wall, 1),
         "resume_process_seconds": round(resume_wall, 1),
-    }  # fmt: skip
+    }
     result["calls_ratio"] = round(result["edit"]["calls"] / result["write"]["calls"], 2)
     result["node_seconds_ratio"] = round(result["edit"]["node_seconds"] / max(before_nodes, 1e-9), 2)
     print(json.dumps(result, indent=2))

@@ -24,7 +24,10 @@ from rich.table import Table
 
 PROMPT = [
     ("system", "You are a professional screenwriter."),
-    ("user", "Write the opening of a scene: an old lighthouse keeper finds a young sailor on the rocks at night."),
+    (
+        "user",
+        "Write the opening of a scene: an old lighthouse keeper finds a young sailor on the rocks at night.",
+    ),
 ]
 LOAD_SNIPPET = """
 import time, pathlib, sys
@@ -48,7 +51,9 @@ def _time(fn: Callable[[], int]) -> float:
 
 
 def _load_seconds(cache_dir: str) -> float:
-    out = subprocess.run([sys.executable, "-c", LOAD_SNIPPET, cache_dir], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD_SNIPPET, cache_dir], capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -71,9 +76,16 @@ def main() -> None:
     loaded = provider.loaded
     messages = [SystemMessage(PROMPT[0][1]), HumanMessage(PROMPT[1][1])]
     # Greedy with the provider's repetition penalty: identical work on both sides, no sampling noise.
-    gen_kwargs = {"max_new_tokens": args.tokens, "do_sample": False, "repetition_penalty": provider.config.repetition_penalty}
+    gen_kwargs = {
+        "max_new_tokens": args.tokens,
+        "do_sample": False,
+        "repetition_penalty": provider.config.repetition_penalty,
+    }
     ids = loaded.tokenizer.apply_chat_template(
-        [{"role": r, "content": c} for r, c in PROMPT], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        [{"role": r, "content": c} for r, c in PROMPT],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
     )["input_ids"]
 
     def raw() -> int:
@@ -88,7 +100,8 @@ def main() -> None:
     llama_model = None
     if llamacpp.available():
         llama_model = llamacpp.LlamaCppChatModel(
-            llama=llamacpp.load_llama(weights.gguf_path()), config=settings.novelist.model_copy(update={"temperature": 0})
+            llama=llamacpp.load_llama(weights.gguf_path()),
+            config=settings.novelist.model_copy(update={"temperature": 0}),
         )
 
     def via_llama() -> int:
@@ -107,7 +120,9 @@ def main() -> None:
             row += [f"{lc:.1f}", f"{lc / p:.2f}"]
         rows.append(row)
 
-    table = Table(title=f"Embedded model, {args.tokens} new tokens, greedy, torch threads={torch.get_num_threads()}")
+    table = Table(
+        title=f"Embedded model, {args.tokens} new tokens, greedy, torch threads={torch.get_num_threads()}"
+    )
     for col in ["round", "raw generate tok/s", "provider tok/s", "provider/raw"]:
         table.add_column(col, justify="right")
     if llama_model is not None:
@@ -116,9 +131,13 @@ def main() -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(f"provider / raw generate (median of {args.rounds}): [bold]{statistics.median(provider_ratios):.3f}[/] (target >= 0.95)")
+    console.print(
+        f"provider / raw generate (median of {args.rounds}): [bold]{statistics.median(provider_ratios):.3f}[/] (target >= 0.95)"
+    )
     if llama_ratios:
-        console.print(f"llama.cpp / transformers (median): [bold]{statistics.median(llama_ratios):.2f}x[/] (expected ~3x)")
+        console.print(
+            f"llama.cpp / transformers (median): [bold]{statistics.median(llama_ratios):.2f}x[/] (expected ~3x)"
+        )
     else:
         console.print("llama.cpp backend: not installed (pip install '.\\[llamacpp]'), ratio not measured")
 
@@ -126,8 +145,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as cache:
             cold = _load_seconds(cache)
             warm = statistics.median(_load_seconds(cache) for _ in range(3))
-        console.print(f"load in a fresh process: cold (GGUF conversion) {cold:.1f} s, warm (cached safetensors) "
-                      f"{warm:.1f} s -> cold/warm [bold]{cold / warm:.1f}x[/]")  # fmt: skip
+        console.print(
+            f"load in a fresh process: cold (GGUF conversion) {cold:.1f} s, warm (cached safetensors) "
+            f"{warm:.1f} s -> cold/warm [bold]{cold / warm:.1f}x[/]"
+        )
 
 
 if __name__ == "__main__":

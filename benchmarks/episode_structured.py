@@ -229,14 +229,24 @@ def show(result: dict[str, Any]) -> None:
     rows += [
         ("repair turns, all roles", str(sum(t["repair_turns"] for t in s.values()))),
         ("truncations, all roles", str(sum(t["truncations"] for t in s.values()))),
-        ("model calls", f"{result['model_calls']}  " + ", ".join(f"{k} {v}" for k, v in result["model_calls_by_role"].items())),
+        (
+            "model calls",
+            f"{result['model_calls']}  "
+            + ", ".join(f"{k} {v}" for k, v in result["model_calls_by_role"].items()),
+        ),
         ("model calls per accepted scene", "-" if per_scene is None else f"{per_scene:.1f}"),
         ("model calls per passed scene", "-" if per_passed is None else f"{per_passed:.1f}"),
         ("output tokens", str(result["output_tokens"])),
         ("model seconds (calls.jsonl)", f"{result['model_seconds']:.0f}"),
-        ("node seconds (report.json)", "-" if result["node_seconds"] is None else f"{result['node_seconds']:.0f}"),
-        ("process wall seconds", "-" if result["process_seconds"] is None else f"{result['process_seconds']:.0f}"),
-    ]  # fmt: skip
+        (
+            "node seconds (report.json)",
+            "-" if result["node_seconds"] is None else f"{result['node_seconds']:.0f}",
+        ),
+        (
+            "process wall seconds",
+            "-" if result["process_seconds"] is None else f"{result['process_seconds']:.0f}",
+        ),
+    ]
     for row in rows:
         table.add_row(*row)
     console.print(table)

@@ -48,7 +48,9 @@ class ScriptedJudge(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted-judge"
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
         from dsr.models.messages import message_text, usage
 
         prompt = "\n".join(message_text(m) for m in messages)
@@ -56,14 +58,27 @@ class ScriptedJudge(BaseChatModel):
         digest = int(hashlib.sha256(prompt.encode()).hexdigest(), 16)
         schema = titles[-1] if titles else ""
         if schema == "PairVerdict":
-            answer = {"winner": "AB"[digest % 2] if digest % 5 else "tie", "rationale": "Tighter scene, clearer turn."}
+            answer = {
+                "winner": "AB"[digest % 2] if digest % 5 else "tie",
+                "rationale": "Tighter scene, clearer turn.",
+            }
         elif schema == "RubricVerdict":
-            answer = {"score": 1 + digest % 12, "errors": {"plot_coherence": ["drifts"] if digest % 3 == 0 else []},
-                      "rationale": "Follows the outline; the middle sags.", "blame": None}  # fmt: skip
+            answer = {
+                "score": 1 + digest % 12,
+                "errors": {"plot_coherence": ["drifts"] if digest % 3 == 0 else []},
+                "rationale": "Follows the outline; the middle sags.",
+                "blame": None,
+            }
         else:  # StoryVerdict and anything else with a score
             answer = {"score": 1 + digest % 12, "rationale": "Coherent, follows the prompt."}
         text = json.dumps(answer)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=usage(len(prompt) // 4, len(text) // 4)))])
+        return ChatResult(
+            generations=[
+                ChatGeneration(
+                    message=AIMessage(content=text, usage_metadata=usage(len(prompt) // 4, len(text) // 4))
+                )
+            ]
+        )
 
 
 def judge_server(delay_s: float) -> AbstractContextManager[str]:
@@ -87,17 +102,33 @@ def make_eval(corpus: Path, n_items: int, target: Path) -> Path:
         raise SystemExit(f"{corpus}: too few scenes with three elements or more")
     set_dir, eval_dir = target / "set", target / "eval"
     items = [
-        {"id": f"item{i:02d}", "heading": "", "script": "corpus", "series": "bench", "licence": "see corpus",
-         "x": {"outline": {"synopsis": f"Scene {i}: a confrontation that turns.", "beats": ["arrival", "refusal", "turn"]},
-               "characters": [{"name": "ALEX", "personality": "stubborn"}]},
-         "reference": scenes[i % len(scenes)]}
+        {
+            "id": f"item{i:02d}",
+            "heading": "",
+            "script": "corpus",
+            "series": "bench",
+            "licence": "see corpus",
+            "x": {
+                "outline": {
+                    "synopsis": f"Scene {i}: a confrontation that turns.",
+                    "beats": ["arrival", "refusal", "turn"],
+                },
+                "characters": [{"name": "ALEX", "personality": "stubborn"}],
+            },
+            "reference": scenes[i % len(scenes)],
+        }
         for i in range(n_items)
-    ]  # fmt: skip
+    ]
     records.write_items(set_dir, items)
-    records.write_eval_config(eval_dir, {"set_dir": str(set_dir), "systems": {s: {"mode": s} for s in SYSTEMS}})
+    records.write_eval_config(
+        eval_dir, {"set_dir": str(set_dir), "systems": {s: {"mode": s} for s in SYSTEMS}}
+    )
     records.write_outputs(eval_dir, "human", records.human_outputs(items))
     for k, system in enumerate(SYSTEMS, start=1):
-        rows = [records.output_row(it["id"], system, ok=True, screenplay=scenes[(i + k) % len(scenes)]) for i, it in enumerate(items)]
+        rows = [
+            records.output_row(it["id"], system, ok=True, screenplay=scenes[(i + k) % len(scenes)])
+            for i, it in enumerate(items)
+        ]
         records.write_outputs(eval_dir, system, rows)
     return eval_dir
 
@@ -118,7 +149,14 @@ def judge_run(template: Path, concurrency: int, n_items: int) -> dict[str, Any]:
     pair_calls = sum(p.get("attempts", 1) for p in pairs)
     calls = sum(r["detail"]["attempts"] for r in scores if r.get("detail")) + pair_calls
     failed = sum(r["failed"] for r in scores) + sum(p["failed"] for p in pairs)
-    return {"wall": wall, "calls": calls, "rubric": len(scores), "pairs": len(pairs), "failed": failed, "items": n_items}
+    return {
+        "wall": wall,
+        "calls": calls,
+        "rubric": len(scores),
+        "pairs": len(pairs),
+        "failed": failed,
+        "items": n_items,
+    }
 
 
 def calibration_run(concurrency: int, n_items: int) -> dict[str, Any]:
@@ -127,23 +165,40 @@ def calibration_run(concurrency: int, n_items: int) -> dict[str, Any]:
 
     model = get_chat_model("judge")
     result = calibrate(model, judge_label="bench", items=n_items, concurrency=concurrency, max_words=300)
-    return {"wall": result["judge_seconds"], "stats_s": result["seconds"] - result["judge_seconds"], "calls": result["judge_calls"], "rubric": n_items, "pairs": 0, "failed": result["n_failed"], "items": n_items}
+    return {
+        "wall": result["judge_seconds"],
+        "stats_s": result["seconds"] - result["judge_seconds"],
+        "calls": result["judge_calls"],
+        "rubric": n_items,
+        "pairs": 0,
+        "failed": result["n_failed"],
+        "items": n_items,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=8, help="test items (each: 3 outputs to score, 3 pairs x 2 orders)")
-    parser.add_argument("--stories", type=int, default=16, help="HANNA stories for the calibration measurement")
+    parser.add_argument(
+        "--items", type=int, default=8, help="test items (each: 3 outputs to score, 3 pairs x 2 orders)"
+    )
+    parser.add_argument(
+        "--stories", type=int, default=16, help="HANNA stories for the calibration measurement"
+    )
     parser.add_argument("--delay-ms", type=int, default=100, help="fixed server latency per request")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     args = parser.parse_args()
     os.environ.pop("DSR_CONFIG", None)
     with tempfile.TemporaryDirectory() as tmp, judge_server(args.delay_ms / 1000) as base_url:
-        os.environ.update({
-            "DSR_JUDGE__PROVIDER": "openai", "DSR_JUDGE__BASE_URL": base_url, "DSR_JUDGE__MODEL": "scripted-judge",
-            "DSR_JUDGE__API_KEY_ENV": "DSR_BENCH_KEY", "DSR_BENCH_KEY": "not-a-real-key",
-        })  # fmt: skip
+        os.environ.update(
+            {
+                "DSR_JUDGE__PROVIDER": "openai",
+                "DSR_JUDGE__BASE_URL": base_url,
+                "DSR_JUDGE__MODEL": "scripted-judge",
+                "DSR_JUDGE__API_KEY_ENV": "DSR_BENCH_KEY",
+                "DSR_BENCH_KEY": "not-a-real-key",
+            }
+        )
         template = make_eval(args.corpus, args.items, Path(tmp))
         judge_run(template, 4, args.items)  # warm-up: imports, HTTP client, prompt templates
         results = {
@@ -151,19 +206,42 @@ def main() -> None:
             "calibrate": (calibration_run(1, args.stories), calibration_run(args.concurrency, args.stories)),
         }
     table = Table(title=f"evaluation judging, server latency {args.delay_ms} ms per request")
-    for column in ("work", "concurrency", "items", "judge calls", "calls / item", "wall s", "wall s / item", "failed"):
+    for column in (
+        "work",
+        "concurrency",
+        "items",
+        "judge calls",
+        "calls / item",
+        "wall s",
+        "wall s / item",
+        "failed",
+    ):
         table.add_column(column, justify="right")
-    labels = {"judge": f"dsr evaluate judge ({len(SYSTEMS)} systems + human, rubric + pairwise both orders)",
-              "calibrate": "dsr evaluate calibrate (HANNA stories)"}  # fmt: skip
+    labels = {
+        "judge": f"dsr evaluate judge ({len(SYSTEMS)} systems + human, rubric + pairwise both orders)",
+        "calibrate": "dsr evaluate calibrate (HANNA stories)",
+    }
     for work, runs in results.items():
         for concurrency, r in zip((1, args.concurrency), runs, strict=True):
-            table.add_row(labels[work], str(concurrency), str(r["items"]), str(r["calls"]), f"{r['calls'] / r['items']:.1f}",
-                          f"{r['wall']:.2f}", f"{r['wall'] / r['items']:.3f}", str(r["failed"]))  # fmt: skip
+            table.add_row(
+                labels[work],
+                str(concurrency),
+                str(r["items"]),
+                str(r["calls"]),
+                f"{r['calls'] / r['items']:.1f}",
+                f"{r['wall']:.2f}",
+                f"{r['wall'] / r['items']:.3f}",
+                str(r["failed"]),
+            )
     console.print(table)
     for work, (serial, parallel) in results.items():
-        console.print(f"{work}: speed-up at concurrency {args.concurrency} vs 1: {serial['wall'] / parallel['wall']:.1f}x")
+        console.print(
+            f"{work}: speed-up at concurrency {args.concurrency} vs 1: {serial['wall'] / parallel['wall']:.1f}x"
+        )
         if serial["calls"] != parallel["calls"] or serial["failed"] != parallel["failed"]:
-            console.print(f"[red]{work}: the two runs differ in calls or failures: results depend on timing[/]")
+            console.print(
+                f"[red]{work}: the two runs differ in calls or failures: results depend on timing[/]"
+            )
             sys.exit(1)
 
 

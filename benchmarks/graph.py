@@ -38,12 +38,16 @@ def run_episode(run_dir: Path, scenes: int, retries: int) -> dict:
     spec = load_episode(ROOT / "examples" / "harbor-lights.yaml")
     spec.scenes = spec.scenes[:scenes]
     context = RunContext(
-        run_dir=str(run_dir), memory_dir=str(run_dir / "memory"),
-        max_retries_per_stage=retries, max_retries_per_scene=2 * retries,
-    )  # fmt: skip
+        run_dir=str(run_dir),
+        memory_dir=str(run_dir / "memory"),
+        max_retries_per_stage=retries,
+        max_retries_per_scene=2 * retries,
+    )
     context = start_run(spec, run_dir, context)
     started = time.perf_counter()
-    result = drive(run_dir, context, initial_input(spec), on_update=lambda node, update: None, reviewer=lambda p: None)
+    result = drive(
+        run_dir, context, initial_input(spec), on_update=lambda node, update: None, reviewer=lambda p: None
+    )
     wall = time.perf_counter() - started
     calls = read_call_log(run_dir / "calls.jsonl")
     model_seconds = sum(c["seconds"] for c in calls)
@@ -84,9 +88,13 @@ def main() -> None:
         table.add_column(column, justify="right")
     for label, row in rows.items():
         table.add_row(
-            label, f"{row['wall']:.1f}", f"{row['model']:.1f}", f"{row['overhead_share']:.1%}",
-            f"{row['calls_per_scene']:.1f}", f"{row['lint_clean_share']:.0%}",
-        )  # fmt: skip
+            label,
+            f"{row['wall']:.1f}",
+            f"{row['model']:.1f}",
+            f"{row['overhead_share']:.1%}",
+            f"{row['calls_per_scene']:.1f}",
+            f"{row['lint_clean_share']:.0%}",
+        )
     console.print(table)
     with_loop, without = rows["with critic loop"], rows["without (first drafts)"]
     console.print(

@@ -68,24 +68,51 @@ NAMES = [
     "FATHER BRIDE",
 ]
 PLACES = [
-    "the lighthouse lamp room", "the harbour wall", "the fish market", "Tom's kitchen", "the chapel",
-    "the lifeboat station", "the cliff path", "the Anchor pub", "the customs office", "the beach below the rocks",
-    "the school hall", "the ferry deck",
-]  # fmt: skip
+    "the lighthouse lamp room",
+    "the harbour wall",
+    "the fish market",
+    "Tom's kitchen",
+    "the chapel",
+    "the lifeboat station",
+    "the cliff path",
+    "the Anchor pub",
+    "the customs office",
+    "the beach below the rocks",
+    "the school hall",
+    "the ferry deck",
+]
 OBJECTS = [
-    "a salt-stained letter", "the missing logbook", "a brass compass", "the lifeboat keys", "a bloodied scarf",
-    "the harbour ledger", "a photograph of the wreck", "a bottle of rum", "the keeper's spare lens", "a roll of banknotes",
-]  # fmt: skip
+    "a salt-stained letter",
+    "the missing logbook",
+    "a brass compass",
+    "the lifeboat keys",
+    "a bloodied scarf",
+    "the harbour ledger",
+    "a photograph of the wreck",
+    "a bottle of rum",
+    "the keeper's spare lens",
+    "a roll of banknotes",
+]
 ACTIONS = [
-    "confronts {b} about {obj}", "hides {obj} from {b}", "tells {b} the truth about {obj}",
-    "argues with {b} over {obj}", "finds {obj} where {b} left it", "bargains with {b} for {obj}",
-    "catches {b} searching for {obj}", "begs {b} to forget {obj}",
-]  # fmt: skip
+    "confronts {b} about {obj}",
+    "hides {obj} from {b}",
+    "tells {b} the truth about {obj}",
+    "argues with {b} over {obj}",
+    "finds {obj} where {b} left it",
+    "bargains with {b} for {obj}",
+    "catches {b} searching for {obj}",
+    "begs {b} to forget {obj}",
+]
 OUTCOMES = [
-    "{b} storms out into the rain", "{b} promises to keep quiet, for now", "the storm cuts the power",
-    "{b} threatens to tell the harbour master", "neither of them notices the stranger at the window",
-    "{b} breaks down in tears", "a ship's horn sounds in the fog", "{b} leaves without a word",
-]  # fmt: skip
+    "{b} storms out into the rain",
+    "{b} promises to keep quiet, for now",
+    "the storm cuts the power",
+    "{b} threatens to tell the harbour master",
+    "neither of them notices the stranger at the window",
+    "{b} breaks down in tears",
+    "a ship's horn sounds in the fog",
+    "{b} leaves without a word",
+]
 
 
 def synopsis(rng: random.Random) -> tuple[str, list[str]]:
@@ -114,17 +141,35 @@ def make_scenes(n: int, per_episode: int, rng: random.Random) -> list[SceneRecor
 
 
 INJURIES = [
-    "a cut across the palm", "a cracked rib", "a sprained ankle", "burns on both hands", "a black eye",
-    "a fever from the cold water", "a limp from the fall", "a gash above the eyebrow",
-]  # fmt: skip
+    "a cut across the palm",
+    "a cracked rib",
+    "a sprained ankle",
+    "burns on both hands",
+    "a black eye",
+    "a fever from the cold water",
+    "a limp from the fall",
+    "a gash above the eyebrow",
+]
 SECRETS = [
-    "was on the wreck", "owes the harbour master money", "forged the ledger", "saw the lamp go dark",
-    "has a brother at sea", "signed the false report", "buried something on the beach", "lied about the storm",
-]  # fmt: skip
+    "was on the wreck",
+    "owes the harbour master money",
+    "forged the ledger",
+    "saw the lamp go dark",
+    "has a brother at sea",
+    "signed the false report",
+    "buried something on the beach",
+    "lied about the storm",
+]
 TURNS = [
-    "no longer trust each other", "become allies", "fall out over money", "share a secret",
-    "are engaged", "stop speaking", "make peace", "become rivals",
-]  # fmt: skip
+    "no longer trust each other",
+    "become allies",
+    "fall out over money",
+    "share a secret",
+    "are engaged",
+    "stop speaking",
+    "make peace",
+    "become rivals",
+]
 WHEN = ["at dawn", "after the storm", "that night", "before the ferry", "during the wake", "at low tide"]
 FACTS_PER_SCENE = 5
 
@@ -143,10 +188,18 @@ def scene_facts(s: SceneRecord, rng: random.Random) -> list[Fact]:
         ("relationship", [a, b], a, b, f"{a.title()} and {b.title()} {rng.choice(TURNS)} {when}."),
     ]
     return [
-        Fact(series=s.series, episode=s.episode, scene_no=s.scene_no, text=text, characters=names, kind=kind,
-             subject=subject, about=about)
+        Fact(
+            series=s.series,
+            episode=s.episode,
+            scene_no=s.scene_no,
+            text=text,
+            characters=names,
+            kind=kind,
+            subject=subject,
+            about=about,
+        )
         for kind, names, subject, about, text in rows
-    ]  # fmt: skip
+    ]
 
 
 def corpus(n_scenes: int, per_episode: int, seed: int) -> tuple[list[SceneRecord], list[Fact]]:
@@ -192,8 +245,10 @@ def baseline_package(rev: str, into: Path) -> ModuleType:
     """``memory`` as it was at ``rev``, importable as ``memory_before`` (imports rewritten to match)."""
     files = subprocess.run(
         ["git", "-C", str(ROOT), "ls-tree", "--name-only", rev, "memory/"],
-        check=True, capture_output=True, text=True,
-    ).stdout.split()  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     package = into / "memory_before"
     package.mkdir(parents=True)
     for name in files:
@@ -218,10 +273,13 @@ def build_store(
             for ep in range(1, last_episode + 1, 5):
                 mem.upsert_character(
                     CharacterRecord(
-                        series=SERIES, name=name, profile={"name": name, "state": f"as of E{ep}"},
-                        episode=ep, scene_no=0,
+                        series=SERIES,
+                        name=name,
+                        profile={"name": name, "state": f"as of E{ep}"},
+                        episode=ep,
+                        scene_no=0,
                     )
-                )  # fmt: skip
+                )
         started = time.perf_counter()
         mem.add_scenes(scenes, embeddings=vectors[0])
         mem.add_facts(facts, embeddings=vectors[1])

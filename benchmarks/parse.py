@@ -41,26 +41,71 @@ from dsr.screenplay.model import Character, Screenplay  # noqa: E402
 # Why the two parsers disagree: (ours, screenplain, text both sides' snippets contain or "", reason);
 # "-" = no element on that side. The first matching rule explains a difference.
 RULES = [
-    ("-", "action", "Title:", "screenplain accepts a title page only on line 1; here a [[note]] comes first, "
-     "so it reads the title page as body text"),
-    ("-", "action", "<in our boneyard>", "nested boneyard /* /* */ */: screenplain's is not nesting-aware, so the text after "
-     "the inner */ leaks out as action"),
-    ("-", "action", "", "a paragraph of [[notes]] only: screenplain removes the notes and keeps an empty action"),
-    ("action", "character", "(or any age)", "'NAME, 40 (or any age), an ageless,': screenplain checks only the "
-     "text before '(' for caps; the spec needs the whole cue line in caps (so ours: action)"),
+    (
+        "-",
+        "action",
+        "Title:",
+        "screenplain accepts a title page only on line 1; here a [[note]] comes first, "
+        "so it reads the title page as body text",
+    ),
+    (
+        "-",
+        "action",
+        "<in our boneyard>",
+        "nested boneyard /* /* */ */: screenplain's is not nesting-aware, so the text after "
+        "the inner */ leaks out as action",
+    ),
+    (
+        "-",
+        "action",
+        "",
+        "a paragraph of [[notes]] only: screenplain removes the notes and keeps an empty action",
+    ),
+    (
+        "action",
+        "character",
+        "(or any age)",
+        "'NAME, 40 (or any age), an ageless,': screenplain checks only the "
+        "text before '(' for caps; the spec needs the whole cue line in caps (so ours: action)",
+    ),
     ("-", "dialogue", "", "the lines under that false cue, which screenplain reads as dialogue"),
     ("lyrics", "action", "", "'~' lyrics: screenplain has no lyrics element and keeps the line as action"),
-    ("action", "-", "", "an action line between '~' lyric lines: screenplain makes the paragraph one action, "
-     "we split it at the lyric lines"),
-    ("lyrics", "dialogue", "", "'~' lyrics inside a speech: screenplain has no lyrics and keeps the line as dialogue"),
-    ("lyrics", "-", "", "'~' lyrics: screenplain has no lyrics element and merges the line into the "
-     "neighbouring action or dialogue"),
+    (
+        "action",
+        "-",
+        "",
+        "an action line between '~' lyric lines: screenplain makes the paragraph one action, "
+        "we split it at the lyric lines",
+    ),
+    (
+        "lyrics",
+        "dialogue",
+        "",
+        "'~' lyrics inside a speech: screenplain has no lyrics and keeps the line as dialogue",
+    ),
+    (
+        "lyrics",
+        "-",
+        "",
+        "'~' lyrics: screenplain has no lyrics element and merges the line into the "
+        "neighbouring action or dialogue",
+    ),
     ("dialogue", "-", "", "a speech split around a '~' lyric line (ours: dialogue, lyrics, dialogue)"),
-    ("transition", "action", "", "typewriter layout: an all-caps line indented to the transition column "
-     "(FADE TO BLACK., FADE IN:) is a transition for us; screenplain needs '>' for it"),
-    ("synopsis", "-", "", "'= synopsis' after another synopsis: screenplain keeps only one synopsis per "
-     "section or heading and drops the rest"),
-]  # fmt: skip
+    (
+        "transition",
+        "action",
+        "",
+        "typewriter layout: an all-caps line indented to the transition column "
+        "(FADE TO BLACK., FADE IN:) is a transition for us; screenplain needs '>' for it",
+    ),
+    (
+        "synopsis",
+        "-",
+        "",
+        "'= synopsis' after another synopsis: screenplain keeps only one synopsis per "
+        "section or heading and drops the rest",
+    ),
+]
 
 
 def _explain(ours: str, theirs: str, snippets: str) -> str:

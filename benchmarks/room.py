@@ -61,8 +61,10 @@ def build_run(run_dir: Path, count: int) -> None:
     from tests.recording import RecordingModels
 
     base = load_episode(THREE).model_dump(mode="json")
-    base["scenes"] = [dict(base["scenes"][i % 3], outline=f"{base['scenes'][i % 3]['outline']} (part {i + 1})")
-                      for i in range(count)]  # fmt: skip
+    base["scenes"] = [
+        dict(base["scenes"][i % 3], outline=f"{base['scenes'][i % 3]['outline']} (part {i + 1})")
+        for i in range(count)
+    ]
     spec = EpisodeSpec.model_validate(base)
     scenes = corpus_scenes()
     models = RecordingModels()
@@ -71,8 +73,9 @@ def build_run(run_dir: Path, count: int) -> None:
         " ".join(line for line in s.splitlines() if line and not line.isupper())[:1500] for s in screenplays
     ]
     models.script("screenwriter", *screenplays).script("novelist", *proses)
-    context = RunContext(mode="dsr", use_rubric=False, run_dir=str(run_dir), max_retries_per_stage=0,
-                         max_retries_per_scene=0)  # fmt: skip
+    context = RunContext(
+        mode="dsr", use_rubric=False, run_dir=str(run_dir), max_retries_per_stage=0, max_retries_per_scene=0
+    )
     result = drive(
         run_dir, replace(start_run(spec, run_dir, context), model_factory=models), initial_input(spec)
     )
@@ -89,8 +92,13 @@ def serve(run_dir: Path) -> tuple[str, object]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(run_dir, hosts=allowed_hosts("127.0.0.1", port)),
-                                           log_level="warning", timeout_graceful_shutdown=1))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(run_dir, hosts=allowed_hosts("127.0.0.1", port)),
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+    )
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -169,7 +177,9 @@ def main() -> None:
         "page": {
             "median_ms": round(statistics.median(page_times) * 1000, 1),
             "p95_ms": round(page_times[int(0.95 * (len(page_times) - 1))] * 1000, 1),
-            "html_bytes": len(page), "js_bytes": len(js), "css_bytes": len(css),
+            "html_bytes": len(page),
+            "js_bytes": len(js),
+            "css_bytes": len(css),
             "total_bytes": len(page) + len(js) + len(css),
             "total_gzip_bytes": sum(len(gzip.compress(b)) for b in (page, js, css)),
         },
@@ -179,7 +189,7 @@ def main() -> None:
             "bytes": len(detail),
         },
         "browser": browser_timing(f"{base}/run?run=run"),
-    }  # fmt: skip
+    }
     server.should_exit = True
     print(json.dumps(result, indent=2))
     if args.json:

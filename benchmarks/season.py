@@ -90,8 +90,14 @@ def run_season(path: Path, out: Path, workers: int) -> dict[str, Any]:
     if stopped:
         raise SystemExit(f"episodes did not finish: {stopped} ({statuses[stopped[0]].detail})")
     calls = [c for p in planned for c in model_calls(out / p.name)]
-    return {"workers": workers, "episodes": len(planned), "wall_s": wall, "episodes_per_hour": len(planned) / wall * 3600,
-            "calls": len(calls), "model_s": sum(c["seconds"] for c in calls)}  # fmt: skip
+    return {
+        "workers": workers,
+        "episodes": len(planned),
+        "wall_s": wall,
+        "episodes_per_hour": len(planned) / wall * 3600,
+        "calls": len(calls),
+        "model_s": sum(c["seconds"] for c in calls),
+    }
 
 
 def throughput(tmp: Path, base_url: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -157,19 +163,29 @@ def checkpoint_overhead(tmp: Path, base_url: str, postgres: str, args: argparse.
                 source = tmp / f"cp-{store}-{n}.yaml"
                 source.write_text(episode_yaml(f"cp-{store}", n, args.scenes + 1))
                 spec, run = load_episode(source), tmp / f"cp-{store}-{n}"
-                context = start_run(spec, run, RunContext(run_dir=str(run), memory_dir=str(tmp / f"cp-mem-{store}")), address)
+                context = start_run(
+                    spec, run, RunContext(run_dir=str(run), memory_dir=str(tmp / f"cp-mem-{store}")), address
+                )
                 counted: list[str] = []
                 started = time.perf_counter()
-                result = drive(run, context, initial_input(spec), on_update=lambda node, _u, c=counted: c.append(node),
-                               checkpoints=address)  # fmt: skip
+                result = drive(
+                    run,
+                    context,
+                    initial_input(spec),
+                    on_update=lambda node, _u, c=counted: c.append(node),
+                    checkpoints=address,
+                )
                 walls += time.perf_counter() - started
                 assert result.finished
                 nodes += len(counted)
             writes = samples[store]
             out[store] = {
-                "nodes": nodes, "writes": len(writes), "write_ms_p50": statistics.median(writes) * 1000,
-                "per_node_ms": sum(writes) / nodes * 1000, "share_of_wall": sum(writes) / walls,
-            }  # fmt: skip
+                "nodes": nodes,
+                "writes": len(writes),
+                "write_ms_p50": statistics.median(writes) * 1000,
+                "per_node_ms": sum(writes) / nodes * 1000,
+                "share_of_wall": sum(writes) / walls,
+            }
             console.print(
                 f"  {store}: {nodes} nodes, {len(writes)} writes, p50 {out[store]['write_ms_p50']:.2f} ms per write, "
                 f"{out[store]['per_node_ms']:.2f} ms per node ({out[store]['share_of_wall']:.1%} of the run's wall time)"
@@ -229,12 +245,16 @@ def measure_memory(bm: Any, pkg: Any, where: Any, scenes: list, seed: int, round
         ),
         "recent_scenes k=3": lambda p, q, n: mem.recent_scenes(series, p, k=3),
         "facts by character, newest k=10": lambda p, q, n: mem.facts(series, characters=n, before=p, k=10),
-        "facts by character + query k=8": lambda p, q, n: mem.facts(series, characters=n, query=q, before=p, k=8),
+        "facts by character + query k=8": lambda p, q, n: mem.facts(
+            series, characters=n, query=q, before=p, k=8
+        ),
         "similar_scenes k=3 (MMR)": lambda p, q, n: mem.similar_scenes(series, q, p, k=3),
         "profiles(names)": lambda p, q, n: mem.profiles(series, n, before=p),
     }
     if hasattr(mem, "fact_history"):  # typed facts (issue 17): the history of the characters' slots
-        calls["fact_history (typed facts, 2 names)"] = lambda p, q, n: mem.fact_history(series, characters=n, before=p)
+        calls["fact_history (typed facts, 2 names)"] = lambda p, q, n: mem.fact_history(
+            series, characters=n, before=p
+        )
     calls["embed one query (reference)"] = lambda p, q, n: mem.embedding.query_vector(q)
     out: dict[str, Any] = {}
     for i, (label, fn) in enumerate(calls.items()):
@@ -260,11 +280,24 @@ def kill_season(
     path = write_season(tmp / "kill", args.kill_episodes, 3, "killed")
     out = tmp / "kill-out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")} | room_env(base_url)
-    cmd = [str(ROOT / ".venv" / "bin" / "dsr"), "season", str(path), "-o", str(out), "--workers",
-           str(args.kill_episodes), "--checkpoints", postgres, "--memory", chroma]  # fmt: skip
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "dsr"),
+        "season",
+        str(path),
+        "-o",
+        str(out),
+        "--workers",
+        str(args.kill_episodes),
+        "--checkpoints",
+        postgres,
+        "--memory",
+        chroma,
+    ]
     names = [f"ep{n:02d}" for n in range(1, args.kill_episodes + 1)]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     total = args.kill_episodes * 3 * 5
     while proc.poll() is None and sum(len(model_calls(out / n)) for n in names) < total // 2:
         time.sleep(0.1)
@@ -274,7 +307,9 @@ def kill_season(
     proc.wait()
     killed_at = time.time()
     first_wall = time.perf_counter() - started
-    before = {n: run_state(out / n, checkpoints=postgres)[2] for n in names if (out / n / "run.json").is_file()}
+    before = {
+        n: run_state(out / n, checkpoints=postgres)[2] for n in names if (out / n / "run.json").is_file()
+    }
     finished = {n: [c for c in model_calls(out / n) if c["ok"]] for n in names}
     started = time.perf_counter()
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -288,14 +323,23 @@ def kill_season(
         kept = values.get("scenes", [])
         lost += len(kept) - sum(a == b for a, b in zip(after["scenes"], kept, strict=False))
     for name in names:
-        redone = {(c["scene"], c["node"], c["step"]) for c in model_calls(out / name) if c["time"] > killed_at}
+        redone = {
+            (c["scene"], c["node"], c["step"]) for c in model_calls(out / name) if c["time"] > killed_at
+        }
         repeated += sum((c["scene"], c["node"], c["step"]) in redone for c in finished[name])
     finished_calls = sum(len(model_calls(out / n)) for n in names)  # every answer a process received
     received = len(read_requests(requests_log)) - received_before  # every request the model server received
-    row = {"episodes": len(names), "scenes_committed_at_kill": committed, "scenes_lost": lost,
-           "finished_calls_repeated": repeated, "finished_calls": finished_calls, "requests_received": received,
-           "requests_in_flight_at_kill": received - finished_calls,
-           "wall_before_kill_s": first_wall, "wall_after_s": second_wall}  # fmt: skip
+    row = {
+        "episodes": len(names),
+        "scenes_committed_at_kill": committed,
+        "scenes_lost": lost,
+        "finished_calls_repeated": repeated,
+        "finished_calls": finished_calls,
+        "requests_received": received,
+        "requests_in_flight_at_kill": received - finished_calls,
+        "wall_before_kill_s": first_wall,
+        "wall_after_s": second_wall,
+    }
     console.print(
         f"  killed after {first_wall:.1f} s with {committed} scenes committed; the rerun took {second_wall:.1f} s: "
         f"{lost} scenes lost, {repeated} finished model calls made again; {received - finished_calls} requests were "
@@ -306,7 +350,9 @@ def kill_season(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=2.0, help="seconds the model server holds every request")
+    parser.add_argument(
+        "--latency", type=float, default=2.0, help="seconds the model server holds every request"
+    )
     parser.add_argument("--episodes", type=int, default=8, help="episodes of the throughput season")
     parser.add_argument("--scenes", type=int, default=2, help="scenes per episode")
     parser.add_argument("--workers", default="1,4,8", help="worker counts, comma-separated")
@@ -314,7 +360,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=40, help="timed memory calls per measurement")
     parser.add_argument("--memory-cache", type=Path, default=Path(tempfile.gettempdir()) / "dsr-memory-bench")
     parser.add_argument("--kill-episodes", type=int, default=4)
-    parser.add_argument("--skip", default="", help="comma list of parts to skip: throughput,checkpoints,memory,kill")
+    parser.add_argument(
+        "--skip", default="", help="comma list of parts to skip: throughput,checkpoints,memory,kill"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     args.workers = [int(w) for w in args.workers.split(",")]
@@ -325,13 +373,23 @@ def main() -> None:
     from tests.backing_servers import chroma_server, throwaway_postgres
     from tests.servers import served_chat_model
 
-    figures: dict[str, Any] = {"latency_s": args.latency, "load_average": os.getloadavg()[0], "cpus": os.cpu_count()}
-    console.print(f"load average {figures['load_average']:.1f} on {figures['cpus']} CPUs; model latency {args.latency} s")
+    figures: dict[str, Any] = {
+        "latency_s": args.latency,
+        "load_average": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+    }
+    console.print(
+        f"load average {figures['load_average']:.1f} on {figures['cpus']} CPUs; model latency {args.latency} s"
+    )
     with tempfile.TemporaryDirectory(prefix="dsr-season-bench-") as name:
         tmp = Path(name)
         requests_log = tmp / "requests.jsonl"
-        with served_chat_model("tests.scripted_room:ScriptedRoom", "room", args.latency, log=requests_log) as slow, \
-                served_chat_model("tests.scripted_room:ScriptedRoom", "room", 0.0) as instant:  # fmt: skip
+        with (
+            served_chat_model(
+                "tests.scripted_room:ScriptedRoom", "room", args.latency, log=requests_log
+            ) as slow,
+            served_chat_model("tests.scripted_room:ScriptedRoom", "room", 0.0) as instant,
+        ):
             if "throughput" not in skip:
                 console.print(f"[bold]episodes per hour[/] ({args.episodes} episodes x {args.scenes} scenes)")
                 figures["throughput"] = throughput(tmp, slow, args)
@@ -341,7 +399,9 @@ def main() -> None:
                         console.print("[bold]checkpoint writes per node[/] (no model latency)")
                         figures["checkpoints"] = checkpoint_overhead(tmp, instant, postgres, args)
                     if "kill" not in skip:
-                        console.print(f"[bold]kill -9 during a season[/] ({args.kill_episodes} episodes x 3 scenes)")
+                        console.print(
+                            f"[bold]kill -9 during a season[/] ({args.kill_episodes} episodes x 3 scenes)"
+                        )
                         with chroma_server(tmp / "kill-memory") as chroma:
                             figures["kill"] = kill_season(tmp, slow, requests_log, postgres, chroma, args)
         if "memory" not in skip:
@@ -355,8 +415,12 @@ def main() -> None:
         for col in ("workers", "wall s", "episodes/hour", "speed-up"):
             table.add_column(col, justify="right")
         for row in rows:
-            table.add_row(str(row["workers"]), f"{row['wall_s']:.1f}", f"{row['episodes_per_hour']:.0f}",
-                          f"{row['episodes_per_hour'] / base:.2f}x")  # fmt: skip
+            table.add_row(
+                str(row["workers"]),
+                f"{row['wall_s']:.1f}",
+                f"{row['episodes_per_hour']:.0f}",
+                f"{row['episodes_per_hour'] / base:.2f}x",
+            )
         console.print(table)
     if "memory" in figures:
         table = Table(title="memory retrieval at 10,000 scenes / 50,000 facts, ms")

@@ -40,9 +40,12 @@ EPISODE = ROOT / "examples" / "harbor-lights.yaml"
 
 def role_env(path: str, planner_tokens: int, novelist_tokens: int) -> dict[str, str]:
     env = {
-        "DSR_NOVELIST__PROMPT": "stage1", "DSR_NOVELIST__TEMPERATURE": "0", "DSR_PLANNER__TEMPERATURE": "0",
-        "DSR_PLANNER__MAX_NEW_TOKENS": str(planner_tokens), "DSR_NOVELIST__MAX_NEW_TOKENS": str(novelist_tokens),
-    }  # fmt: skip
+        "DSR_NOVELIST__PROMPT": "stage1",
+        "DSR_NOVELIST__TEMPERATURE": "0",
+        "DSR_PLANNER__TEMPERATURE": "0",
+        "DSR_PLANNER__MAX_NEW_TOKENS": str(planner_tokens),
+        "DSR_NOVELIST__MAX_NEW_TOKENS": str(novelist_tokens),
+    }
     if path == "two-call":
         env["DSR_PLANNER__DEVICE"] = "cpu"  # another model by configuration, the same weights in fact
     return env
@@ -153,10 +156,22 @@ def calls_per_accepted_scene(
             env |= role_env(path, *tokens) | {"DSR_SCREENWRITER__MAX_NEW_TOKENS": "192"}
             started = time.perf_counter()
             result = subprocess.run(
-                [str(ROOT / ".venv" / "bin" / "dsr"), "write", str(episode), "-o", str(run), "--scenes", str(scenes),
-                 "--max-retries", "1", "--no-rubric"],
-                env=env, capture_output=True, text=True,
-            )  # fmt: skip
+                [
+                    str(ROOT / ".venv" / "bin" / "dsr"),
+                    "write",
+                    str(episode),
+                    "-o",
+                    str(run),
+                    "--scenes",
+                    str(scenes),
+                    "--max-retries",
+                    "1",
+                    "--no-rubric",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             seconds = time.perf_counter() - started
             if result.returncode != 0:
                 raise SystemExit(f"dsr write ({path}) failed:\n{result.stderr[-2000:]}")

@@ -54,23 +54,76 @@ def cases() -> list[tuple[str, type, list]]:
     names = x.character_names()
 
     def lc(turns: list[dict[str, str]]) -> list:
-        return [SystemMessage(t["content"]) if t["role"] == "system" else HumanMessage(t["content"]) for t in turns]
+        return [
+            SystemMessage(t["content"]) if t["role"] == "system" else HumanMessage(t["content"])
+            for t in turns
+        ]
 
     judge = {"tiers": RUBRIC_TIERS, "categories": CATEGORY_MEANING}
     return [
         ("planner", CreativeDirectives, prompt_messages("planner", x_text=x_text, critique=None)),
-        ("rubric", RubricVerdict, prompt_messages(JUDGE_PROMPT, x_text=x_text, screenplay=scene_text, prose=None, reference=None, **judge)),
-        ("pairwise", PairVerdict, prompt_messages(PAIR_PROMPT, x_text=x_text, screenplay_a=scene_text, screenplay_b=scene_text[: len(scene_text) // 2], **judge)),
-        ("calibration", StoryVerdict, prompt_messages(STORY_PROMPT, prompt_text=story["prompt"], story=" ".join(story["story"].split()[:300]), tiers=RUBRIC_TIERS, truncated=True)),
+        (
+            "rubric",
+            RubricVerdict,
+            prompt_messages(
+                JUDGE_PROMPT, x_text=x_text, screenplay=scene_text, prose=None, reference=None, **judge
+            ),
+        ),
+        (
+            "pairwise",
+            PairVerdict,
+            prompt_messages(
+                PAIR_PROMPT,
+                x_text=x_text,
+                screenplay_a=scene_text,
+                screenplay_b=scene_text[: len(scene_text) // 2],
+                **judge,
+            ),
+        ),
+        (
+            "calibration",
+            StoryVerdict,
+            prompt_messages(
+                STORY_PROMPT,
+                prompt_text=story["prompt"],
+                story=" ".join(story["story"].split()[:300]),
+                tiers=RUBRIC_TIERS,
+                truncated=True,
+            ),
+        ),
         ("reverse_outline", drafts.OutlineDraft, lc(chat("reverse_outline", scene=scene_text))),
-        ("reverse_context", drafts.ContextDraft, lc(chat("reverse_context", previous=scene_text, title="Harbor Lights"))),
-        ("reverse_characters", drafts.CharactersDraft, lc(chat("reverse_characters", scene=scene_text, names=names, previous=""))),
-        ("reverse_guidelines", drafts.GuidelinesDraft, lc(chat("reverse_guidelines", scene=scene_text, outline=x.outline.synopsis))),
-        ("extract_exposition", ExpositionStrategy, lc(chat("extract_exposition", scene=scene_text, x_text=x_text))),
+        (
+            "reverse_context",
+            drafts.ContextDraft,
+            lc(chat("reverse_context", previous=scene_text, title="Harbor Lights")),
+        ),
+        (
+            "reverse_characters",
+            drafts.CharactersDraft,
+            lc(chat("reverse_characters", scene=scene_text, names=names, previous="")),
+        ),
+        (
+            "reverse_guidelines",
+            drafts.GuidelinesDraft,
+            lc(chat("reverse_guidelines", scene=scene_text, outline=x.outline.synopsis)),
+        ),
+        (
+            "extract_exposition",
+            ExpositionStrategy,
+            lc(chat("extract_exposition", scene=scene_text, x_text=x_text)),
+        ),
         ("extract_pacing", NarrativePacing, lc(chat("extract_pacing", scene=scene_text))),
-        ("extract_characters", drafts.CharacterPlans, lc(chat("extract_characters", scene=scene_text, names=names))),
-        ("fidelity_check", drafts.FidelityVerdict, lc(chat("fidelity_check", scene=scene_text, prose=x.outline.synopsis))),
-    ]  # fmt: skip
+        (
+            "extract_characters",
+            drafts.CharacterPlans,
+            lc(chat("extract_characters", scene=scene_text, names=names)),
+        ),
+        (
+            "fidelity_check",
+            drafts.FidelityVerdict,
+            lc(chat("fidelity_check", scene=scene_text, prose=x.outline.synopsis)),
+        ),
+    ]
 
 
 def one(model, messages: list, schema: type, grammar: object | None, tokens: int) -> dict:
@@ -90,9 +143,12 @@ def one(model, messages: list, schema: type, grammar: object | None, tokens: int
     except Exception as exc:  # noqa: BLE001 - every way an answer fails counts the same here
         valid, problem = False, str(exc).splitlines()[0][:80]
     return {
-        "valid": valid, "problem": problem, "tokens": reply.usage_metadata["output_tokens"], "seconds": seconds,
+        "valid": valid,
+        "problem": problem,
+        "tokens": reply.usage_metadata["output_tokens"],
+        "seconds": seconds,
         "truncated": reply.response_metadata.get("finish_reason") == "length",
-    }  # fmt: skip
+    }
 
 
 def stage2(scenes: int, tokens: int) -> list[dict]:
@@ -106,7 +162,10 @@ def stage2(scenes: int, tokens: int) -> list[dict]:
 
     spec = load_episode(ROOT / "examples" / "harbor-lights.yaml")
     budget = {"max_new_tokens": tokens, "temperature": 0.0}
-    settings = {flag: load_settings(novelist=budget, screenwriter={**budget, "fountain_grammar": flag}) for flag in (False, True)}
+    settings = {
+        flag: load_settings(novelist=budget, screenwriter={**budget, "fountain_grammar": flag})
+        for flag in (False, True)
+    }
     novelist = get_chat_model("novelist", settings[False])
     rows = []
     for index in range(min(scenes, len(spec.scenes))):
@@ -116,17 +175,30 @@ def stage2(scenes: int, tokens: int) -> list[dict]:
         for flag, name in ((False, "free"), (True, "held")):
             started = time.perf_counter()
             draft = write_screenplay(get_chat_model("screenwriter", settings[flag]), prose, x).text
-            f1 = [f.check for f in deterministic_checks(x, prose, draft) if f.check.startswith("F1") and f.severity == "error"]
-            row[name] = {"f1_errors": f1, "passes_f1": not f1, "seconds": time.perf_counter() - started, "draft": draft}
+            f1 = [
+                f.check
+                for f in deterministic_checks(x, prose, draft)
+                if f.check.startswith("F1") and f.severity == "error"
+            ]
+            row[name] = {
+                "f1_errors": f1,
+                "passes_f1": not f1,
+                "seconds": time.perf_counter() - started,
+                "draft": draft,
+            }
         rows.append(row)
-        console.print(f"scene {index + 1}: F1 free {row['free']['f1_errors'] or 'pass'} / held {row['held']['f1_errors'] or 'pass'}")
+        console.print(
+            f"scene {index + 1}: F1 free {row['free']['f1_errors'] or 'pass'} / held {row['held']['f1_errors'] or 'pass'}"
+        )
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=256, help="max_new_tokens for every answer")
-    parser.add_argument("--stage2", type=int, default=0, help="also measure Stage 2 on this many example scenes")
+    parser.add_argument(
+        "--stage2", type=int, default=0, help="also measure Stage 2 on this many example scenes"
+    )
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress per step even when the output goes to a file
@@ -154,23 +226,51 @@ def main() -> None:
         cached = time.perf_counter() - t0
         free = one(model, messages, schema, None, args.tokens)
         held = one(model, messages, schema, grammar, args.tokens)
-        rows.append({"step": step, "schema": schema.__name__, "compile_cold_s": cold, "compile_cached_s": cached,
-                     "unconstrained": free, "constrained": held})  # fmt: skip
-        console.print(f"{step}: free {'ok' if free['valid'] else free['problem']!r} / held {'ok' if held['valid'] else held['problem']!r}")
+        rows.append(
+            {
+                "step": step,
+                "schema": schema.__name__,
+                "compile_cold_s": cold,
+                "compile_cached_s": cached,
+                "unconstrained": free,
+                "constrained": held,
+            }
+        )
+        console.print(
+            f"{step}: free {'ok' if free['valid'] else free['problem']!r} / held {'ok' if held['valid'] else held['problem']!r}"
+        )
 
     def rate(kind: str) -> float:
         return sum(r[kind]["tokens"] for r in rows) / sum(r[kind]["seconds"] for r in rows)
 
-    table = Table(title=f"structured output, embedded SmolLM2-135M on CPU, greedy, max_new_tokens={args.tokens}")
-    for col in ("step", "schema", "valid free", "valid held", "tok/s free", "tok/s held", "tokens held", "compile cold", "cached"):
+    table = Table(
+        title=f"structured output, embedded SmolLM2-135M on CPU, greedy, max_new_tokens={args.tokens}"
+    )
+    for col in (
+        "step",
+        "schema",
+        "valid free",
+        "valid held",
+        "tok/s free",
+        "tok/s held",
+        "tokens held",
+        "compile cold",
+        "cached",
+    ):
         table.add_column(col, justify="left" if col in ("step", "schema") else "right")
     for r in rows:
         f, h = r["unconstrained"], r["constrained"]
         table.add_row(
-            r["step"], r["schema"], "yes" if f["valid"] else "no", "yes" if h["valid"] else ("cut" if h["truncated"] else "no"),
-            f"{f['tokens'] / f['seconds']:.1f}", f"{h['tokens'] / h['seconds']:.1f}", str(h["tokens"]),
-            f"{r['compile_cold_s']:.2f} s", f"{r['compile_cached_s'] * 1e6:.0f} us",
-        )  # fmt: skip
+            r["step"],
+            r["schema"],
+            "yes" if f["valid"] else "no",
+            "yes" if h["valid"] else ("cut" if h["truncated"] else "no"),
+            f"{f['tokens'] / f['seconds']:.1f}",
+            f"{h['tokens'] / h['seconds']:.1f}",
+            str(h["tokens"]),
+            f"{r['compile_cold_s']:.2f} s",
+            f"{r['compile_cached_s'] * 1e6:.0f} us",
+        )
     console.print(table)
     summary = {
         "first_try_valid_unconstrained": sum(r["unconstrained"]["valid"] for r in rows) / len(rows),
@@ -191,7 +291,9 @@ def main() -> None:
     scenes = stage2(args.stage2, args.tokens) if args.stage2 else []
     if scenes:
         for kind in ("free", "held"):
-            summary[f"stage2_first_drafts_passing_f1_{kind}"] = sum(r[kind]["passes_f1"] for r in scenes) / len(scenes)
+            summary[f"stage2_first_drafts_passing_f1_{kind}"] = sum(
+                r[kind]["passes_f1"] for r in scenes
+            ) / len(scenes)
         console.print(
             f"Stage 2 first drafts passing F1 on {len(scenes)} scenes: without the Fountain grammar "
             f"{summary['stage2_first_drafts_passing_f1_free']:.0%}, with it {summary['stage2_first_drafts_passing_f1_held']:.0%}"

@@ -54,9 +54,12 @@ def run(corpus: Path, base_url: str, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         sheet = synthesize(
-            corpus, Path(tmp),
-            lambda cache: build_teacher("teacher", cache, concurrency=concurrency, seed=0, max_repairs=1, settings=settings),
-        )  # fmt: skip
+            corpus,
+            Path(tmp),
+            lambda cache: build_teacher(
+                "teacher", cache, concurrency=concurrency, seed=0, max_repairs=1, settings=settings
+            ),
+        )
         wall = time.perf_counter() - started
     usage = sheet["teacher_usage"]
     return {
@@ -94,9 +97,13 @@ def main() -> None:
         table.add_column(column, justify="right")
     for label, r in (("1", serial), (str(args.concurrency), parallel)):
         table.add_row(
-            label, f"{r['wall']:.2f}", str(r["calls"]), str(r["examples"]), f"{r['calls'] / r['wall']:.1f}",
+            label,
+            f"{r['wall']:.2f}",
+            str(r["calls"]),
+            str(r["examples"]),
+            f"{r['calls'] / r['wall']:.1f}",
             f"{r['outside']:.1%}",
-        )  # fmt: skip
+        )
     console.print(table)
     speedup = serial["wall"] / parallel["wall"]
     verdict = "meets" if speedup >= 10 else "misses"

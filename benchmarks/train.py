@@ -40,19 +40,31 @@ def variant(name: str, steps: int, max_length: int) -> dict:
 
     from dsr.models.settings import load_settings
     from dsr.synthesis.pipeline import synthesize
-    from tests.test_synthesis import scripted_factory
     from dsr.training.config import resolve_config
     from dsr.training.data import load_stage1
     from dsr.training.run import build_trainer, resolve_base
+    from tests.test_synthesis import scripted_factory
 
     packed = name == "packed"
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(ROOT / "data" / "corpus", Path(tmp) / "data", scripted_factory())
         config = resolve_config(
-            "lora", None, max_steps=steps, max_length=max_length, packing=packed, per_device_batch_size=2,
-            global_batch_size=2, learning_rate=5e-4, lr_scheduler="constant_with_warmup", precision="fp32",
-            gradient_checkpointing=False, lora_r=16, lora_alpha=32, save_steps=10_000, eval_steps=10_000,
-        )  # fmt: skip
+            "lora",
+            None,
+            max_steps=steps,
+            max_length=max_length,
+            packing=packed,
+            per_device_batch_size=2,
+            global_batch_size=2,
+            learning_rate=5e-4,
+            lr_scheduler="constant_with_warmup",
+            precision="fp32",
+            gradient_checkpointing=False,
+            lora_r=16,
+            lora_alpha=32,
+            save_steps=10_000,
+            eval_steps=10_000,
+        )
         base = resolve_base(None, load_settings().cache_dir)
         trainer = build_trainer(load_stage1(Path(tmp) / "data"), base, config, Path(tmp) / "model").trainer
         started = time.perf_counter()
@@ -88,9 +100,20 @@ def main() -> None:
     rows = []
     for name in ("padded", "packed"):
         out = subprocess.run(
-            [sys.executable, __file__, "--variant", name, "--steps", str(args.steps), "--max-length", str(args.max_length)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--variant",
+                name,
+                "--steps",
+                str(args.steps),
+                "--max-length",
+                str(args.max_length),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     table = Table(
         title=f"Stage 1 training on {os.cpu_count()} CPU cores, SmolLM2-135M LoRA, max_length {args.max_length}"

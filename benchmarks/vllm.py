@@ -37,8 +37,13 @@ def measure_endpoint(base_url: str, model: str, prompts: list[str], *, max_token
     """Greedy completions one at a time: output tokens, seconds and tok/s over all prompts."""
     tokens, seconds = 0, 0.0
     for prompt in prompts:
-        body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                "temperature": 0, "ignore_eos": True}  # fmt: skip
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": prompt}],
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "ignore_eos": True,
+        }
         started = time.perf_counter()
         reply = httpx.post(f"{base_url}/chat/completions", json=body, timeout=900)
         seconds += time.perf_counter() - started
@@ -72,8 +77,11 @@ def measure_embedded(prompts: list[str], *, max_tokens: int, threads: int = 1) -
     finally:
         torch.set_num_threads(before)
     return {
-        "output_tokens": tokens, "seconds": round(seconds, 2), "tok_s": round(tokens / seconds, 2), "threads": threads,
-    }  # fmt: skip
+        "output_tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tok_s": round(tokens / seconds, 2),
+        "threads": threads,
+    }
 
 
 def main() -> None:
@@ -93,8 +101,11 @@ def main() -> None:
         sys.exit(f"{VLLM_PYTHON} not found; run `make venv-vllm` first")
     base = str(ensure_embedded_safetensors(load_settings().cache_dir))
     results: dict[str, Any] = {
-        "tokens": args.tokens, "rounds": args.rounds, "prompts": len(PROMPTS), "embedded_threads": args.threads,
-    }  # fmt: skip
+        "tokens": args.tokens,
+        "rounds": args.rounds,
+        "prompts": len(PROMPTS),
+        "embedded_threads": args.threads,
+    }
     log = Path("/tmp/dsr-bench-vllm.log")
     if args.adapter:
         port = free_port()

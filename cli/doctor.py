@@ -40,9 +40,16 @@ def _config_table(settings: Settings) -> Table:
         model = cfg["model"] or ("SmolLM2-135M-Instruct" if cfg["provider"] == "embedded" else "-")
         key = f"${cfg['api_key_env']} {cfg['api_key']}" if "api_key" in cfg else "-"
         table.add_row(
-            role, cfg["provider"], model, cfg["base_url"] or "-", key, str(cfg["temperature"]),
-            str(cfg["top_p"]), str(cfg["max_new_tokens"]), str(cfg["repetition_penalty"]),
-        )  # fmt: skip
+            role,
+            cfg["provider"],
+            model,
+            cfg["base_url"] or "-",
+            key,
+            str(cfg["temperature"]),
+            str(cfg["top_p"]),
+            str(cfg["max_new_tokens"]),
+            str(cfg["repetition_penalty"]),
+        )
     return table
 
 
@@ -74,9 +81,9 @@ def _check_models(settings: Settings) -> list[tuple[str, bool, str]]:
 def _check_services(checkpoints: str | None, memory: str | None) -> list[tuple[str, bool, str]]:
     """The checkpoint database and the memory server a run would use, each reached once (read-only)."""
     from dsr.common.errors import BadInput
-    from dsr.run.checkpoints import probe as probe_checkpoints
     from dsr.memory.client import is_server
     from dsr.memory.client import probe as probe_memory
+    from dsr.run.checkpoints import probe as probe_checkpoints
 
     results: list[tuple[str, bool, str]] = []
     try:

@@ -23,9 +23,11 @@ def _stale_line(stale: dict[int, str]) -> str:
 def report_edit(run_dir: Path, result: Any) -> None:
     """What an edit did, in the terms the writer acts on next."""
     edit = result.edit
-    what = f"restored version {edit['restored']} of scene {edit['scene']}" if edit.get("restored") else (
-        f"replaced the {edit['stage']} of scene {edit['scene']}"
-    )  # fmt: skip
+    what = (
+        f"restored version {edit['restored']} of scene {edit['scene']}"
+        if edit.get("restored")
+        else (f"replaced the {edit['stage']} of scene {edit['scene']}")
+    )
     added = sum(1 for line in result.diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
     removed = sum(
         1 for line in result.diff.splitlines() if line.startswith("-") and not line.startswith("---")
@@ -86,15 +88,24 @@ def history_rows(run_dir: Path) -> dict[str, Any]:
     stale = stale_work(tree.lineage(), len(spec.scenes))
     scenes = []
     for number in range(1, len(spec.scenes) + 1):
-        scenes.append({
-            "scene": number,
-            "stale": stale.get(number),
-            "versions": [
-                {"version": v.label, "current": v.current, "made_by": v.origin(), "edit": (v.made_by or {}).get("id"),
-                 "status": v.record.get("status"), "created": v.created, "heading": _first_line(v.record.get("screenplay"))}
-                for v in versions.get(number, [])
-            ],
-        })  # fmt: skip
+        scenes.append(
+            {
+                "scene": number,
+                "stale": stale.get(number),
+                "versions": [
+                    {
+                        "version": v.label,
+                        "current": v.current,
+                        "made_by": v.origin(),
+                        "edit": (v.made_by or {}).get("id"),
+                        "status": v.record.get("status"),
+                        "created": v.created,
+                        "heading": _first_line(v.record.get("screenplay")),
+                    }
+                    for v in versions.get(number, [])
+                ],
+            }
+        )
     return {"scenes": scenes, "edits": tree.edits, "finished": bool(tree.head and not tree.head.next)}
 
 
@@ -119,8 +130,15 @@ def history(
     for scene in rows["scenes"]:
         for v in scene["versions"]:
             mark = "current" if v["current"] else ""
-            table.add_row(str(scene["scene"]), v["version"], mark, v["made_by"], v["status"], v["created"][:19],
-                          v["heading"])  # fmt: skip
+            table.add_row(
+                str(scene["scene"]),
+                v["version"],
+                mark,
+                v["made_by"],
+                v["status"],
+                v["created"][:19],
+                v["heading"],
+            )
         if scene["stale"]:
             table.add_row(str(scene["scene"]), "-", "stale", f"to re-run: {scene['stale']}", "", "", "")
     console.print(table)

@@ -25,9 +25,13 @@ def packets_command(
     raters: Annotated[int, typer.Option("--raters", min=1, max=200, help="number of rater folders")] = 1,
     seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="shuffling and code seed")] = 0,
     systems: Annotated[
-        str | None, typer.Option("--systems", help="comma-separated systems to pair (default: all, human included)")
+        str | None,
+        typer.Option("--systems", help="comma-separated systems to pair (default: all, human included)"),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="write into PACKET_DIR even when it holds files that are not packets")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="write into PACKET_DIR even when it holds files that are not packets"),
+    ] = False,
 ) -> None:
     """Anonymised, shuffled PDF pairs and a rating sheet per rater; the un-blinding key goes to PACKET_DIR/key.json."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -40,7 +44,9 @@ def packets_command(
     # A killed run has rater folders but no key yet; a rerun rewrites them.
     prepare_output_dir(out, [KEY_FILE, "raters"], what="packets", force=force)
     chosen = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
-    with Progress(SpinnerColumn(), TextColumn("rendering packets"), TimeElapsedColumn(), console=err_console) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("rendering packets"), TimeElapsedColumn(), console=err_console
+    ) as progress:
         progress.add_task("packets", total=None)
         key = build_packets(eval_dir, out, raters=raters, seed=seed, systems=chosen)
     table = Table(title=f"blind packets in {escape(str(out))}")
@@ -50,7 +56,9 @@ def packets_command(
         table.add_row(rater, escape(str(out / block["folder"])), str(len(block["pairs"])))
     console.print(table)
     if key["excluded"]:
-        console.print(f"{len(key['excluded'])} output(s) left out (no screenplay); listed in key.json 'excluded'")
+        console.print(
+            f"{len(key['excluded'])} output(s) left out (no screenplay); listed in key.json 'excluded'"
+        )
     console.print(f"key (NOT for raters): {escape(str(out / 'key.json'))}", highlight=False)
 
 
@@ -60,7 +68,9 @@ def import_ratings_command(
     eval_dir: Annotated[
         Path | None, typer.Option("--eval-dir", help="EVAL_DIR to write into (default: the one in key.json)")
     ] = None,
-    rater: Annotated[str | None, typer.Option("--rater", help="rater id for the records (default: packet id, e.g. R01)")] = None,
+    rater: Annotated[
+        str | None, typer.Option("--rater", help="rater id for the records (default: packet id, e.g. R01)")
+    ] = None,
 ) -> None:
     """Validate filled sheets, un-blind them and write judgments/ and pairwise/ records for judge human:<rater>."""
     from dsr.evaluation.ratings import import_ratings
@@ -70,7 +80,13 @@ def import_ratings_command(
     for column in ("judge", "pairs", "rated", "blank", "missing rows", "scripts rated", "scripts unrated"):
         table.add_column(column, justify="right")
     for label, s in summary.items():
-        table.add_row(f"human:{escape(label)}", *(str(s[k]) for k in ("pairs", "rated", "blank", "missing_rows", "scripts_rated", "scripts_unrated")))
+        table.add_row(
+            f"human:{escape(label)}",
+            *(
+                str(s[k])
+                for k in ("pairs", "rated", "blank", "missing_rows", "scripts_rated", "scripts_unrated")
+            ),
+        )
     console.print(table)
 
 
@@ -85,16 +101,23 @@ def _judge_label(role: str) -> str:
 def calibrate_command(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="calibration JSON file to write")] = None,
     eval_dir: Annotated[
-        Path | None, typer.Option("--eval-dir", help="write EVAL_DIR/calibration.json (reported beside the evaluation)")
+        Path | None,
+        typer.Option("--eval-dir", help="write EVAL_DIR/calibration.json (reported beside the evaluation)"),
     ] = None,
-    items: Annotated[int | None, typer.Option("--items", min=3, max=96, help="first N of HANNA's 96 stories")] = None,
+    items: Annotated[
+        int | None, typer.Option("--items", min=3, max=96, help="first N of HANNA's 96 stories")
+    ] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, max=20, help="judge samples per story")] = 1,
     seed: Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="bootstrap seed")] = 0,
     max_words: Annotated[
         int | None, typer.Option("--max-words", min=20, help="cut stories to their first N words (recorded)")
     ] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="judge requests in flight")] = 1,
-    max_repairs: Annotated[int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per judge call")] = 1,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=64, help="judge requests in flight")
+    ] = 1,
+    max_repairs: Annotated[
+        int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per judge call")
+    ] = 1,
     role: Annotated[str, typer.Option("--role", help="model role used as the judge")] = "judge",
 ) -> None:
     """Agreement of the judge with human ratings on HANNA (Spearman, pairwise accuracy, per criterion)."""
@@ -112,13 +135,26 @@ def calibrate_command(
         refuse_directory(out)
     target = out or eval_dir / "calibration.json"  # type: ignore[operator]
     model = get_chat_model(role)
-    progress = Progress(TextColumn("judging HANNA stories"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console)
+    progress = Progress(
+        TextColumn("judging HANNA stories"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
     task = progress.add_task("stories", total=items or 96)
     with progress:
         result = calibrate(
-            model, judge_label=_judge_label(role), items=items, samples=samples, max_words=max_words, seed=seed,
-            concurrency=concurrency, max_repairs=max_repairs, on_done=lambda: progress.advance(task),
-        )  # fmt: skip
+            model,
+            judge_label=_judge_label(role),
+            items=items,
+            samples=samples,
+            max_words=max_words,
+            seed=seed,
+            concurrency=concurrency,
+            max_repairs=max_repairs,
+            on_done=lambda: progress.advance(task),
+        )
     write_json(target, result)
     table = Table(title=f"judge calibration: {escape(result['judge'])} on {result['n_items']} HANNA stories")
     table.add_column("measure")
@@ -132,7 +168,11 @@ def calibrate_command(
         return f"{block['value']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
     table.add_row("Spearman rho", fmt(result["spearman"]), str(result["spearman"]["n"]))
-    table.add_row("pairwise accuracy", fmt(result["pairwise_accuracy"]), f"{result['pairwise_accuracy']['n_pairs']} pairs")
+    table.add_row(
+        "pairwise accuracy",
+        fmt(result["pairwise_accuracy"]),
+        f"{result['pairwise_accuracy']['n_pairs']} pairs",
+    )
     for name, block in result["per_criterion"].items():
         table.add_row(f"rho vs {name}", fmt(block), str(block["n"]))
     table.add_row("failed stories", str(result["n_failed"]), str(result["n_items"]))
@@ -140,7 +180,10 @@ def calibrate_command(
     console.print(escape(result["note"]), highlight=False)
     console.print(f"written: {escape(str(target))}", highlight=False)
     if result["n_failed"] == result["n_items"]:
-        err_console.print(f"warning: the judge failed on every story; first reason: {json.dumps(result['items'][0]['reason'])}", markup=False)
+        err_console.print(
+            f"warning: the judge failed on every story; first reason: {json.dumps(result['items'][0]['reason'])}",
+            markup=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -21,34 +21,52 @@ from dsr.common.errors import BadInput
 
 SystemOpt = Annotated[
     list[str] | None,
-    typer.Option("--system", help="NAME or NAME=MODE (mode: dsr, dsr-nocot, e2e); repeatable; default dsr and e2e"),
+    typer.Option(
+        "--system", help="NAME or NAME=MODE (mode: dsr, dsr-nocot, e2e); repeatable; default dsr and e2e"
+    ),
 ]
 SystemsFileOpt = Annotated[
     Path | None, typer.Option("--systems", help="YAML/TOML file of systems with per-role model settings")
 ]
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=1, help="only the first N items of the set")]
 RetriesOpt = Annotated[int, typer.Option("--max-retries", min=0, max=10, help="critic reruns per stage")]
-NoRubricOpt = Annotated[bool, typer.Option("--no-rubric", help="the systems' critic runs deterministic checks only")]
-SamplesOpt = Annotated[int, typer.Option("--samples", min=1, max=20, help="judge samples per output (variance)")]
+NoRubricOpt = Annotated[
+    bool, typer.Option("--no-rubric", help="the systems' critic runs deterministic checks only")
+]
+SamplesOpt = Annotated[
+    int, typer.Option("--samples", min=1, max=20, help="judge samples per output (variance)")
+]
 PairwiseOpt = Annotated[bool, typer.Option("--pairwise/--no-pairwise", help="pairwise judging, both orders")]
-PairHumanOpt = Annotated[bool, typer.Option("--pairwise-human", help="also compare every system with the human scene")]
+PairHumanOpt = Annotated[
+    bool, typer.Option("--pairwise-human", help="also compare every system with the human scene")
+]
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, max=64, help="judge calls in flight")]
 LabelOpt = Annotated[str | None, typer.Option("--label", help="judge label (default: <provider>-<model>)")]
-RepairsOpt = Annotated[int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per judge call")]
-JudgeOpt = Annotated[str | None, typer.Option("--judge", help="which LLM judge's records to report (when several)")]
+RepairsOpt = Annotated[
+    int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per judge call")
+]
+JudgeOpt = Annotated[
+    str | None, typer.Option("--judge", help="which LLM judge's records to report (when several)")
+]
 PartialOpt = Annotated[
     bool, typer.Option("--allow-partial", help="restrict every figure to the items all systems have")
 ]
 ForceOpt = Annotated[
-    bool, typer.Option("--force", help="write into -o even when it holds files that are not this command's output")
+    bool,
+    typer.Option("--force", help="write into -o even when it holds files that are not this command's output"),
 ]
 
 
 def _progress(label: str) -> Progress:
     return Progress(
-        TextColumn(label), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True,
-    )  # fmt: skip
+        TextColumn(label),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
 
 
 def build_set_command(
@@ -56,15 +74,22 @@ def build_set_command(
         Path | None, typer.Argument(help="folder of Fountain/FDX screenplays (omit with --from-synthesis)")
     ] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="SET_DIR to write")] = None,
-    teacher: Annotated[str, typer.Option("--teacher", help="model role used for reverse synthesis")] = "teacher",
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=256, help="teacher requests in flight")] = 4,
+    teacher: Annotated[
+        str, typer.Option("--teacher", help="model role used for reverse synthesis")
+    ] = "teacher",
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=256, help="teacher requests in flight")
+    ] = 4,
     limit: LimitOpt = None,
     seed: Annotated[
         int, typer.Option("--seed", min=0, max=MAX_SEED, help="sampling seed (part of every cache key)")
     ] = 0,
-    max_repairs: Annotated[int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per call")] = 1,
+    max_repairs: Annotated[
+        int, typer.Option("--max-repairs", min=0, max=5, help="JSON repair turns per call")
+    ] = 1,
     from_synthesis: Annotated[
-        Path | None, typer.Option("--from-synthesis", help="DATA_DIR of `dsr synthesize`: take its examples instead")
+        Path | None,
+        typer.Option("--from-synthesis", help="DATA_DIR of `dsr synthesize`: take its examples instead"),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="with --from-synthesis: the split to take")] = "test",
     force: ForceOpt = False,
@@ -94,7 +119,9 @@ def build_set_command(
 
         assert corpus_dir is not None
         if not corpus_dir.is_dir():
-            raise BadInput(f"{corpus_dir}: {'is not a directory' if corpus_dir.exists() else 'corpus directory not found'}")
+            raise BadInput(
+                f"{corpus_dir}: {'is not a directory' if corpus_dir.exists() else 'corpus directory not found'}"
+            )
         settings = load_settings()
         settings.role(teacher)
         from dsr.models.factory import validate_role
@@ -104,11 +131,20 @@ def build_set_command(
         with _progress("reverse synthesis") as progress:
             task = progress.add_task("scenes", total=None)
             manifest = build_from_corpus(
-                corpus_dir, out,
-                lambda cache: build_teacher(teacher, cache, concurrency=concurrency, seed=seed, max_repairs=max_repairs, settings=settings),
-                limit=limit, on_start=lambda total: progress.update(task, total=total),
+                corpus_dir,
+                out,
+                lambda cache: build_teacher(
+                    teacher,
+                    cache,
+                    concurrency=concurrency,
+                    seed=seed,
+                    max_repairs=max_repairs,
+                    settings=settings,
+                ),
+                limit=limit,
+                on_start=lambda total: progress.update(task, total=total),
                 on_done=lambda: progress.advance(task),
-            )  # fmt: skip
+            )
     _set_summary(manifest, out)
 
 
@@ -128,7 +164,10 @@ def _set_summary(manifest: dict[str, Any], out: Path) -> None:
             markup=False,
         )
     else:
-        console.print(f"wrote {manifest['counts']['items']} items to {escape(str(out / 'items.jsonl'))}", highlight=False)
+        console.print(
+            f"wrote {manifest['counts']['items']} items to {escape(str(out / 'items.jsonl'))}",
+            highlight=False,
+        )
 
 
 def _systems(system: list[str] | None, systems_file: Path | None, no_rubric: bool) -> list[Any]:
@@ -138,11 +177,16 @@ def _systems(system: list[str] | None, systems_file: Path | None, no_rubric: boo
     if systems_file is not None:
         chosen += load_systems_file(systems_file, rubric=not no_rubric)
     if not chosen:
-        chosen = [parse_system_option("dsr", rubric=not no_rubric), parse_system_option("e2e", rubric=not no_rubric)]
+        chosen = [
+            parse_system_option("dsr", rubric=not no_rubric),
+            parse_system_option("e2e", rubric=not no_rubric),
+        ]
     return unique_systems(chosen)
 
 
-def _do_run(set_dir: Path, out: Path, chosen: list[Any], limit: int | None, max_retries: int, force: bool) -> None:
+def _do_run(
+    set_dir: Path, out: Path, chosen: list[Any], limit: int | None, max_retries: int, force: bool
+) -> None:
     from dsr.common.fsutil import prepare_output_dir
     from dsr.evaluation import records
     from dsr.evaluation.runs import run_systems
@@ -186,19 +230,33 @@ def run_command(
 
 
 def _do_judge(
-    eval_dir: Path, samples: int, pairwise: bool, pairwise_human: bool, concurrency: int, label: str | None,
-    retry_failed: bool, max_repairs: int,
+    eval_dir: Path,
+    samples: int,
+    pairwise: bool,
+    pairwise_human: bool,
+    concurrency: int,
+    label: str | None,
+    retry_failed: bool,
+    max_repairs: int,
 ) -> str:
     from dsr.evaluation.judging import judge_eval
 
     with _progress("judging") as progress:
         task = progress.add_task("", total=None)
         summary = judge_eval(
-            eval_dir, samples=samples, pairwise=pairwise, pairwise_human=pairwise_human, concurrency=concurrency,
-            label=label, retry_failed=retry_failed, max_repairs=max_repairs,
-            on_start=lambda total, cached: progress.update(task, total=total, completed=cached, description=f"{cached} cached"),
+            eval_dir,
+            samples=samples,
+            pairwise=pairwise,
+            pairwise_human=pairwise_human,
+            concurrency=concurrency,
+            label=label,
+            retry_failed=retry_failed,
+            max_repairs=max_repairs,
+            on_start=lambda total, cached: progress.update(
+                task, total=total, completed=cached, description=f"{cached} cached"
+            ),
             on_done=lambda: progress.advance(task),
-        )  # fmt: skip
+        )
     console.print(
         f"judge {summary['label']}: {summary['judged']} new judgments, {summary['cached']} cached; "
         f"scores {summary['scores'] - summary['scores_failed']} of {summary['scores']} usable, "
@@ -215,7 +273,9 @@ def judge_command(
     pairwise_human: PairHumanOpt = False,
     concurrency: ConcurrencyOpt = 1,
     label: LabelOpt = None,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="ask again where the judge's answer was unusable")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="ask again where the judge's answer was unusable")
+    ] = False,
     max_repairs: RepairsOpt = 1,
 ) -> None:
     """Score every output on the 12-point rubric (role `judge`) and compare systems pairwise; cached."""
@@ -239,13 +299,21 @@ def _do_report(eval_dir: Path, judge: str | None, allow_partial: bool) -> None:
 
     for row in metrics["table1"]:
         table.add_row(
-            escape(row["system"]), show(row["score"]), show(row["delta_vs_baseline"]), show(row["var"]),
-            show(row["ratio_to_human_pct"]), show(row["win_pct"]), f"{row['n_scored']} / {row['n_items']}",
-        )  # fmt: skip
+            escape(row["system"]),
+            show(row["score"]),
+            show(row["delta_vs_baseline"]),
+            show(row["var"]),
+            show(row["ratio_to_human_pct"]),
+            show(row["win_pct"]),
+            f"{row['n_scored']} / {row['n_items']}",
+        )
     console.print(table)
     for note in metrics["coverage_notes"]:
         err_console.print(f"note: {note}", markup=False)
-    console.print(f"wrote {records.metrics_path(eval_dir)} and " + ", ".join(str(p) for p in paths.values()), highlight=False)
+    console.print(
+        f"wrote {records.metrics_path(eval_dir)} and " + ", ".join(str(p) for p in paths.values()),
+        highlight=False,
+    )
 
 
 def report_command(

@@ -27,7 +27,9 @@ def _input_warnings(source: Path) -> Iterator[None]:
         yield
     for warning in caught:
         if issubclass(warning.category, ControlCharacterWarning):
-            err_console.print(f"dsr: warning: {source}: {warning.message}", markup=False, highlight=False, soft_wrap=True)
+            err_console.print(
+                f"dsr: warning: {source}: {warning.message}", markup=False, highlight=False, soft_wrap=True
+            )
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 

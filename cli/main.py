@@ -11,7 +11,20 @@ import sys
 
 import typer
 
-from dsr.cli import doctor, edit, evaluate, formats, lint, memory, room, season, serve, synthesize, train, write
+from dsr.cli import (
+    doctor,
+    edit,
+    evaluate,
+    formats,
+    lint,
+    memory,
+    room,
+    season,
+    serve,
+    synthesize,
+    train,
+    write,
+)
 from dsr.cli.console import err_console
 from dsr.common.errors import BadInput
 

@@ -30,7 +30,10 @@ memory_app = typer.Typer(
 )
 
 MemoryDir = Annotated[
-    str, typer.Argument(help="a story memory (--memory DIR of dsr write), a run directory, or a Chroma server URL")
+    str,
+    typer.Argument(
+        help="a story memory (--memory DIR of dsr write), a run directory, or a Chroma server URL"
+    ),
 ]
 By = Annotated[str | None, typer.Option("--by", help="who makes the change (default: $USER)")]
 
@@ -60,7 +63,9 @@ def _open(location: str) -> Any:
         if (candidate / "chroma.sqlite3").is_file():
             return open_memory(str(candidate))
     if not path.exists():
-        raise BadInput(f"{path} does not exist; give the --memory DIR of a dsr write run (default RUN_DIR/memory)")
+        raise BadInput(
+            f"{path} does not exist; give the --memory DIR of a dsr write run (default RUN_DIR/memory)"
+        )
     raise BadInput(f"{path} is not a story memory (no chroma.sqlite3 in it or in {path / 'memory'})")
 
 
@@ -68,7 +73,9 @@ def _series(mem: Any, series: str | None) -> str:
     known = mem.series()
     if series is not None:
         if series not in known:
-            raise BadInput(f"memory holds no series {series!r}; it holds: {', '.join(known) or 'nothing yet'}")
+            raise BadInput(
+                f"memory holds no series {series!r}; it holds: {', '.join(known) or 'nothing yet'}"
+            )
         return series
     if len(known) == 1:
         return known[0]
@@ -82,7 +89,9 @@ def _position(at: str | None) -> tuple[int, int] | None:
         return None
     episode, sep, scene = at.partition(":")
     if not sep or not episode.strip().isdigit() or not scene.strip().isdigit():
-        raise BadInput(f"--at {at!r}: use EPISODE:SCENE, e.g. 2:1 (the story as it stood when that scene began)")
+        raise BadInput(
+            f"--at {at!r}: use EPISODE:SCENE, e.g. 2:1 (the story as it stood when that scene began)"
+        )
     return int(episode), int(scene)
 
 
@@ -95,7 +104,9 @@ def _fact_or_fail(mem: Any, fact_id: str) -> Any:
 
 def _status(fact: Any, superseded: dict[str, str], corrected_by: dict[str, str]) -> str:
     if fact.status == "corrected":
-        return f"corrected by {fact.by or '?'}" + (f" -> {corrected_by[fact.id]}" if fact.id in corrected_by else "")
+        return f"corrected by {fact.by or '?'}" + (
+            f" -> {corrected_by[fact.id]}" if fact.id in corrected_by else ""
+        )
     if fact.status == "forgotten":
         return f"forgotten by {fact.by or '?'}"
     if fact.id in superseded:
@@ -106,9 +117,15 @@ def _status(fact: Any, superseded: dict[str, str], corrected_by: dict[str, str])
 @memory_app.command("show")
 def show(
     memory: MemoryDir,
-    series: Annotated[str | None, typer.Option(help="the series (needed when the memory holds several)")] = None,
-    at: Annotated[str | None, typer.Option(help="EPISODE:SCENE: the story as it stood when that scene began")] = None,
-    character: Annotated[str | None, typer.Option(help="only facts about this character (name or alias)")] = None,
+    series: Annotated[
+        str | None, typer.Option(help="the series (needed when the memory holds several)")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="EPISODE:SCENE: the story as it stood when that scene began")
+    ] = None,
+    character: Annotated[
+        str | None, typer.Option(help="only facts about this character (name or alias)")
+    ] = None,
     all_facts: Annotated[bool, typer.Option("--all", help="also list corrected and forgotten facts")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
@@ -121,7 +138,9 @@ def show(
     name = _series(mem, series)
     facts = [f for f in mem.all_facts(name) if before is None or f.order < order_key(before)]
     if character is not None:
-        keys = {name_key(character)}.union(*(rec.keys() for rec in mem.profiles(name, [character], before=before)))
+        keys = {name_key(character)}.union(
+            *(rec.keys() for rec in mem.profiles(name, [character], before=before))
+        )
         facts = [f for f in facts if keys & {name_key(c) for c in [*f.characters, f.subject, f.about]}]
     _, superseded = resolve(facts)
     corrected_by = {f.replaces: f.id for f in facts if f.replaces}
@@ -129,21 +148,33 @@ def show(
     cast = {rec.name: rec.keys() for rec in mem.profiles(name, None, before=before)}
     known = set().union(*cast.values())
     for f in facts:  # characters only the facts name (no profile stored): their own key
-        for who in ([f.about] if f.kind in ("holder", "relationship") else []) + ([] if f.kind == "holder" else [f.subject]):
+        for who in ([f.about] if f.kind in ("holder", "relationship") else []) + (
+            [] if f.kind == "holder" else [f.subject]
+        ):
             if who.strip() and name_key(who) not in known:
                 cast[who] = {name_key(who)}
                 known.add(name_key(who))
     if character is not None:
-        cast = {n: k for n, k in cast.items() if name_key(character) in k} or {character: {name_key(character)}}
-    states = {n: s.lines(limit=50) for n, s in character_states(mem.fact_history(name, before=before), cast).items()}
+        cast = {n: k for n, k in cast.items() if name_key(character) in k} or {
+            character: {name_key(character)}
+        }
+    states = {
+        n: s.lines(limit=50) for n, s in character_states(mem.fact_history(name, before=before), cast).items()
+    }
     if as_json:
         rows = [
             f.model_dump(mode="json") | {"where": f.where, "state": _status(f, superseded, corrected_by)}
             for f in shown
         ]
-        print(json.dumps({"series": name, "at": at, "facts": rows, "states": states}, ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                {"series": name, "at": at, "facts": rows, "states": states}, ensure_ascii=False, indent=1
+            )
+        )
         return
-    console.print(f"[bold]{escape(name)}[/]: {len(shown)} facts{f' before {at}' if at else ''}", highlight=False)
+    console.print(
+        f"[bold]{escape(name)}[/]: {len(shown)} facts{f' before {at}' if at else ''}", highlight=False
+    )
     for f in shown:
         source = f.source + (f" by {f.by}" if f.by and f.source == "writer" else "")
         subject = f.subject + (f" -> {f.about}" if f.about else "")
@@ -151,7 +182,9 @@ def show(
         console.print(escape(line), highlight=False, soft_wrap=True)
     console.print(f"[bold]character state{f' before {at}' if at else ''}[/]", highlight=False)
     for who, lines in sorted(states.items()):
-        console.print(escape(who) + "".join(f"\n  {escape(line)}" for line in lines), highlight=False, soft_wrap=True)
+        console.print(
+            escape(who) + "".join(f"\n  {escape(line)}" for line in lines), highlight=False, soft_wrap=True
+        )
     if not states:
         console.print("  none yet: no typed facts (location, holder, state, knowledge, ...)", highlight=False)
 
@@ -167,10 +200,18 @@ def edit(
     memory: MemoryDir,
     fact_id: Annotated[str, typer.Argument(help="the fact to correct (an id from `dsr memory show`)")],
     text: Annotated[str | None, typer.Option(help="the corrected fact, one sentence")] = None,
-    kind: Annotated[str | None, typer.Option(help="event, knowledge, state, holder, location, relationship, death")] = None,
-    subject: Annotated[str | None, typer.Option(help="who (for holder: which object) the fact is about")] = None,
-    about: Annotated[str | None, typer.Option(help="relationship: the other character; knowledge: what is known; "
-                                              "holder: who holds it")] = None,  # fmt: skip
+    kind: Annotated[
+        str | None, typer.Option(help="event, knowledge, state, holder, location, relationship, death")
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="who (for holder: which object) the fact is about")
+    ] = None,
+    about: Annotated[
+        str | None,
+        typer.Option(
+            help="relationship: the other character; knowledge: what is known; holder: who holds it"
+        ),
+    ] = None,
     by: By = None,
 ) -> None:
     """Correct a fact: the writer's version replaces it at the same story position and wins over extraction."""
@@ -186,11 +227,18 @@ def edit(
     mem = _open(memory)
     old = _fact_or_fail(mem, fact_id)
     if not old.active:
-        raise BadInput(f"fact {fact_id} is {old.status} (by {old.by or '?'}); correct its replacement instead")
+        raise BadInput(
+            f"fact {fact_id} is {old.status} (by {old.by or '?'}); correct its replacement instead"
+        )
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    changes = {k: v.strip() for k, v in {"text": text, "kind": kind, "subject": subject, "about": about}.items()
-               if v is not None}  # fmt: skip
-    new = old.model_copy(update={**changes, "source": "writer", "by": who, "changed_at": now, "replaces": old.id})
+    changes = {
+        k: v.strip()
+        for k, v in {"text": text, "kind": kind, "subject": subject, "about": about}.items()
+        if v is not None
+    }
+    new = old.model_copy(
+        update={**changes, "source": "writer", "by": who, "changed_at": now, "replaces": old.id}
+    )
     new = type(old).model_validate(new.model_dump(exclude={"id"}))  # the id follows the new text
     if new.id == old.id:  # the same sentence retyped: corrected in place
         mem.set_fact(new.model_copy(update={"replaces": ""}))

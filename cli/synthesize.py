@@ -45,7 +45,9 @@ def synthesize_command(
     ] = 0.0,
     force: Annotated[
         bool,
-        typer.Option("--force", help="write into DATA_DIR even when it holds files that are not a synthesis output"),
+        typer.Option(
+            "--force", help="write into DATA_DIR even when it holds files that are not a synthesis output"
+        ),
     ] = False,
 ) -> None:
     """Real screenplays -> Stage 1 (X -> I_c + N) and Stage 2 (N + X -> S) training data, with a datasheet."""
@@ -74,12 +76,16 @@ def synthesize_command(
     task = progress.add_task("scenes", total=None)
     with progress:
         sheet = synthesize(
-            corpus_dir, out,
-            lambda cache: build_teacher(teacher, cache, concurrency=concurrency, seed=seed, max_repairs=max_repairs, settings=settings),
-            limit=limit, seed=seed,
+            corpus_dir,
+            out,
+            lambda cache: build_teacher(
+                teacher, cache, concurrency=concurrency, seed=seed, max_repairs=max_repairs, settings=settings
+            ),
+            limit=limit,
+            seed=seed,
             on_start=lambda total: progress.update(task, total=total),
             on_done=lambda: progress.advance(task),
-        )  # fmt: skip
+        )
     _summary(sheet, out, usd_in, usd_out)
     if not sheet["counts"]["scripts_read"]:
         err_console.print(

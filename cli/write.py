@@ -72,7 +72,9 @@ def interactive_reviewer(payload: dict[str, Any]) -> Any:
         return {"action": "edit", "value": _edit_text(body, suffix)}
     answer: dict[str, Any] = {"action": "reject", "note": Prompt.ask("note for the rewrite")}
     if point == "scene":
-        answer["stage"] = Prompt.ask("send back to", choices=["planner", "novelist", "screenwriter"], default="novelist")
+        answer["stage"] = Prompt.ask(
+            "send back to", choices=["planner", "novelist", "screenwriter"], default="novelist"
+        )
     return answer
 
 
@@ -84,12 +86,22 @@ def _summary(run_dir: Path) -> None:
     for scene in report["scenes"]:
         roles = scene["roles"].values()
         score = (scene["rubric"] or {}).get("score")
-        rubric = "unjudged" if scene.get("rubric_status") == "unjudged" else "-" if score is None else f"{score:.1f}"
+        rubric = (
+            "unjudged"
+            if scene.get("rubric_status") == "unjudged"
+            else "-"
+            if score is None
+            else f"{score:.1f}"
+        )
         table.add_row(
-            str(scene["scene"]), scene["status"], str(sum(len(v) for v in scene["retries"].values())),
-            str(scene["lint"]["errors"]), rubric,
-            str(int(sum(r["calls"] for r in roles))), str(int(sum(r["output_tokens"] for r in roles))),
-        )  # fmt: skip
+            str(scene["scene"]),
+            scene["status"],
+            str(sum(len(v) for v in scene["retries"].values())),
+            str(scene["lint"]["errors"]),
+            rubric,
+            str(int(sum(r["calls"] for r in roles))),
+            str(int(sum(r["output_tokens"] for r in roles))),
+        )
     console.print(table)
     total = report["total"]
     if total.get("unjudged"):
@@ -104,22 +116,36 @@ def _summary(run_dir: Path) -> None:
 
 
 def _run(
-    run_dir: Path, first_input: Any, total_scenes: int, done: int, context: Any, reviewer: Any,
+    run_dir: Path,
+    first_input: Any,
+    total_scenes: int,
+    done: int,
+    context: Any,
+    reviewer: Any,
     checkpoints: str | None = None,
-) -> None:  # fmt: skip
+) -> None:
+    from dsr.models.errors import ModelUnavailable
     from dsr.run.runlock import holding
     from dsr.run.runner import drive
-    from dsr.models.errors import ModelUnavailable
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     try:
-        with holding(run_dir, "a dsr write or resume"), Progress(*columns, console=err_console, transient=True) as progress:
+        with (
+            holding(run_dir, "a dsr write or resume"),
+            Progress(*columns, console=err_console, transient=True) as progress,
+        ):
             result = drive(
-                run_dir, context, first_input, on_update=_LiveProgress(progress, total_scenes, done), reviewer=reviewer,
+                run_dir,
+                context,
+                first_input,
+                on_update=_LiveProgress(progress, total_scenes, done),
+                reviewer=reviewer,
                 checkpoints=checkpoints,
-            )  # fmt: skip
+            )
     except ModelUnavailable as exc:
-        raise ModelUnavailable(f"{exc}; the run is paused with its state kept, continue with `dsr resume {run_dir}`") from None
+        raise ModelUnavailable(
+            f"{exc}; the run is paused with its state kept, continue with `dsr resume {run_dir}`"
+        ) from None
     if result.paused_for is not None:
         point = result.paused_for["point"]
         err_console.print(
@@ -136,24 +162,30 @@ def write(
     mode: str = typer.Option("dsr", help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)"),
     review: str = typer.Option("", help="comma list of review points: directives,prose,scene"),
     memory: str | None = typer.Option(
-        None, help="story memory: a directory, or a Chroma server http://HOST:PORT (share it across a series' episodes)"
+        None,
+        help="story memory: a directory, or a Chroma server http://HOST:PORT (share it across a series' episodes)",
     ),
     checkpoints: str | None = typer.Option(
-        None, help="checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite in OUT)"
+        None,
+        help="checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite in OUT)",
     ),
     max_scenes: int | None = typer.Option(None, "--scenes", min=1, help="write only the first N scenes"),
     no_rubric: bool = typer.Option(False, "--no-rubric", help="critic runs deterministic checks only"),
-    max_retries: int = typer.Option(2, min=0, max=10, help="reruns per stage before a scene is accepted as is"),
-    force: bool = typer.Option(False, "--force", help="write into OUT even when it holds files that are not a run"),
+    max_retries: int = typer.Option(
+        2, min=0, max=10, help="reruns per stage before a scene is accepted as is"
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="write into OUT even when it holds files that are not a run"
+    ),
 ) -> None:
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
     from dsr.common.errors import BadInput
     from dsr.common.fsutil import prepare_output_dir
     from dsr.contract.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
-    from dsr.run.runner import RUN_FILE, initial_input, start_run
     from dsr.memory.client import memory_location
     from dsr.models.factory import validate_role
     from dsr.models.settings import load_settings
+    from dsr.run.runner import RUN_FILE, initial_input, start_run
     from dsr.story.episode_spec import load_episode
 
     if mode not in MODES:
@@ -170,9 +202,13 @@ def write(
     memory_at = memory_location(memory, force=force) if memory else str(out / "memory")
     prepare_output_dir(out, [RUN_FILE], what="run of dsr write", force=force)
     context = RunContext(
-        mode=mode, review=points, use_rubric=not no_rubric, run_dir=str(out), **retry_caps(max_retries),
+        mode=mode,
+        review=points,
+        use_rubric=not no_rubric,
+        run_dir=str(out),
+        **retry_caps(max_retries),
         memory_dir=memory_at,
-    )  # fmt: skip
+    )
     context = start_run(spec, out, context, checkpoints)
     _run(out, initial_input(spec), len(spec.scenes), 0, context, interactive_reviewer, checkpoints)
 
@@ -184,10 +220,13 @@ def resume(
     stage: str = typer.Option("novelist", help="with --reject at scene review: the stage to send it back to"),
     edit: Path | None = typer.Option(None, "--edit", help="replace the reviewed text with this file"),
     reconfigure: bool = typer.Option(
-        False, "--reconfigure", help="go on with the models configured now instead of the run's own (recorded in run.json)"
+        False,
+        "--reconfigure",
+        help="go on with the models configured now instead of the run's own (recorded in run.json)",
     ),
     checkpoints: str | None = typer.Option(
-        None, help="the run's checkpoint database again, with its password (else $DSR_CHECKPOINTS, PGPASSWORD, ~/.pgpass)"
+        None,
+        help="the run's checkpoint database again, with its password (else $DSR_CHECKPOINTS, PGPASSWORD, ~/.pgpass)",
     ),
 ) -> None:
     """Continue a run after a crash, a kill, an endpoint failure or a review pause."""

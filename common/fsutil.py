@@ -90,7 +90,9 @@ def prepare_output_dir(
         try:
             occupied = next(path.iterdir(), None) is not None
         except OSError as exc:
-            raise BadInput(f"{path}: cannot read the directory ({exc.strerror or type(exc).__name__})") from None
+            raise BadInput(
+                f"{path}: cannot read the directory ({exc.strerror or type(exc).__name__})"
+            ) from None
         if occupied:
             anyway = ", or add --force to write into it anyway" if can_force else ""
             raise BadInput(
@@ -102,7 +104,9 @@ def prepare_output_dir(
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BadInput(f"{path}: cannot create the output directory ({exc.strerror or type(exc).__name__})") from None
+        raise BadInput(
+            f"{path}: cannot create the output directory ({exc.strerror or type(exc).__name__})"
+        ) from None
     return path
 
 

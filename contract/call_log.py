@@ -35,18 +35,26 @@ class CallLog(BaseCallbackHandler):
         self._started: dict[UUID, tuple[float, dict[str, Any]]] = {}
 
     def on_chat_model_start(
-        self, serialized: dict[str, Any], messages: Any, *, run_id: UUID, metadata: dict[str, Any] | None = None,
+        self,
+        serialized: dict[str, Any],
+        messages: Any,
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
         **kwargs: Any,
-    ) -> None:  # fmt: skip
+    ) -> None:
         meta = metadata or {}
         self._started[run_id] = (
             time.time(),
             {
-                "scene": meta.get("dsr_scene"), "role": meta.get("dsr_role"), "node": meta.get("langgraph_node"),
-                "step": meta.get("langgraph_step"), "model": meta.get("ls_model_name"),
+                "scene": meta.get("dsr_scene"),
+                "role": meta.get("dsr_role"),
+                "node": meta.get("langgraph_node"),
+                "step": meta.get("langgraph_step"),
+                "model": meta.get("ls_model_name"),
                 # the half of a split Stage 1 answer ("directives" / "novel") and the answer's id
                 **{key: meta[f"dsr_{key}"] for key in ("split", "answer") if f"dsr_{key}" in meta},
-            },  # fmt: skip
+            },
         )
 
     def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
@@ -60,8 +68,15 @@ class CallLog(BaseCallbackHandler):
     ) -> None:
         if name == STRUCTURED_EVENT:
             meta = metadata or {}
-            entry = {"kind": "structured", "time": round(time.time(), 3), "scene": meta.get("dsr_scene"), **data}
-            self._append(entry | {"role": meta.get("dsr_role") or data["role"]})  # the run's name for the role
+            entry = {
+                "kind": "structured",
+                "time": round(time.time(), 3),
+                "scene": meta.get("dsr_scene"),
+                **data,
+            }
+            self._append(
+                entry | {"role": meta.get("dsr_role") or data["role"]}
+            )  # the run's name for the role
 
     def _write(self, run_id: UUID, response: Any, *, ok: bool, error: str | None = None) -> None:
         started, info = self._started.pop(run_id, (time.time(), {}))

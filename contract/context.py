@@ -73,7 +73,9 @@ def roles_for(mode: Mode, *, use_rubric: bool, memory: bool = True) -> list[str]
     return [*roles, *(["critic"] if use_rubric else []), *(["memory"] if memory else [])]
 
 
-def resolve_roles(roles: list[str], overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+def resolve_roles(
+    roles: list[str], overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, dict[str, Any]]:
     """Each role's configuration from ``DSR_*`` / ``dsr.toml`` now (plus ``overrides``), as stored in run.json.
 
     RoleConfig holds the *name* of the key's environment variable, never the key.

@@ -62,9 +62,12 @@ def scene_status(record: dict[str, Any]) -> str:
 
 
 def scene_report(
-    record: dict[str, Any], logged: list[dict[str, Any]], calls: list[dict[str, Any]], timings: list[dict[str, Any]],
+    record: dict[str, Any],
+    logged: list[dict[str, Any]],
+    calls: list[dict[str, Any]],
+    timings: list[dict[str, Any]],
     structured: Sequence[dict[str, Any]] = (),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     number = record["scene_no"]
     findings = lint_text(record["screenplay"])
     lint_summary = summarize(findings)
@@ -72,7 +75,9 @@ def scene_report(
         "scene": number,
         "status": scene_status(record),
         "rubric_status": rubric_status(record),
-        "roles": _role_totals([c for c in logged if c.get("scene") == number], [c for c in calls if c["scene"] == number]),
+        "roles": _role_totals(
+            [c for c in logged if c.get("scene") == number], [c for c in calls if c["scene"] == number]
+        ),
         "node_seconds": _node_totals([t for t in timings if t["scene"] == number]),
         "retries": _retries(record.get("verdict_log", [])),
         "structured": tally(e for e in structured if e.get("scene") == number),
@@ -88,9 +93,11 @@ def scene_report(
 
 
 def build_report(
-    state: dict[str, Any], context: dict[str, Any], logged: list[dict[str, Any]],
+    state: dict[str, Any],
+    context: dict[str, Any],
+    logged: list[dict[str, Any]],
     structured: Sequence[dict[str, Any]] = (),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The report of a finished run; ``logged`` and ``structured``: its calls.jsonl model calls and
     structured calls (:func:`dsr.contract.call_log.read_call_log`, :func:`dsr.contract.call_log.read_structured`)."""
     calls, timings = state.get("calls", []), state.get("timings", [])

@@ -24,14 +24,18 @@ class SceneState(TypedDict, total=False):
 
     x: dict[str, Any]  # TaskInput dump
     directives: dict[str, Any] | None  # CreativeDirectives dump
-    stage1: dict[str, Any] | None  # split decoding: the planner's half of the Stage 1 answer (nodes/stage1_split.py)
+    stage1: (
+        dict[str, Any] | None
+    )  # split decoding: the planner's half of the Stage 1 answer (nodes/stage1_split.py)
     prose: str | None
     screenplay: str | None
     critique: Annotated[dict[str, str], merge_notes]  # stage -> critique for its next attempt
     verdicts: list[dict[str, Any]]  # every critic verdict of this scene, in order
     retries: dict[str, int]  # stage -> reruns so far
     known_facts: list[str]  # continuity facts from memory about this scene's characters
-    continuity_facts: list[dict[str, Any]]  # typed facts in force for them (Fact dumps): the continuity check's
+    continuity_facts: list[
+        dict[str, Any]
+    ]  # typed facts in force for them (Fact dumps): the continuity check's
     last_review: dict[str, Any] | None  # the latest human decision (point, action, stage)
     writer_edit: dict[str, Any] | None  # set by `dsr edit` on the scene pass it forks (nodes/writer_edit.py)
     accepted: dict[str, Any] | None  # set by commit: the scene's final record

@@ -43,12 +43,16 @@ class StoryVerdict(JudgeVerdict):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
-            "examples": [{"score": 6, "rationale": "<two or three sentences: what works, what fails, why this tier>"}]
+            "examples": [
+                {"score": 6, "rationale": "<two or three sentences: what works, what fails, why this tier>"}
+            ]
         },
     )
 
     score: int = Field(ge=MIN_SCORE, le=MAX_SCORE, description="1-12 on the rubric")
-    rationale: str = Field(min_length=1, description="why this score", json_schema_extra=free_text(RATIONALE_CHARS))
+    rationale: str = Field(
+        min_length=1, description="why this score", json_schema_extra=free_text(RATIONALE_CHARS)
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -80,7 +84,9 @@ def judge_story(
 ) -> dict[str, Any]:
     """Score one story ``samples`` times; a sample with unusable output is a recorded failure."""
     text, truncated = truncate_words(story["story"], max_words)
-    messages = prompt_messages(PROMPT, prompt_text=story["prompt"], story=text, tiers=RUBRIC_TIERS, truncated=truncated)
+    messages = prompt_messages(
+        PROMPT, prompt_text=story["prompt"], story=text, tiers=RUBRIC_TIERS, truncated=truncated
+    )
     scores: list[int] = []
     rationales: list[str] = []
     failures: list[str] = []
@@ -96,7 +102,9 @@ def judge_story(
                 scores.append(salvaged.score)
                 rationales.append("(none given: the judge answered with a bare score)")
             else:
-                failures.append(f"{exc} (last answer: {exc.raw_outputs[-1][:160]!r})" if exc.raw_outputs else str(exc))
+                failures.append(
+                    f"{exc} (last answer: {exc.raw_outputs[-1][:160]!r})" if exc.raw_outputs else str(exc)
+                )
             continue
         calls += out.attempts
         scores.append(out.value.score)
@@ -140,7 +148,9 @@ def spearman(x: list[float] | np.ndarray, y: list[float] | np.ndarray) -> float 
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def pairwise_accuracy(judge: list[float], human: list[float], margin: float = PAIR_MARGIN) -> tuple[float | None, int]:
+def pairwise_accuracy(
+    judge: list[float], human: list[float], margin: float = PAIR_MARGIN
+) -> tuple[float | None, int]:
     """Share of story pairs (human means differing by >= ``margin``) the judge orders the same way.
 
     A judge tie on such a pair counts half: it neither agrees nor disagrees. Returns (accuracy, n_pairs).
@@ -157,13 +167,20 @@ def pairwise_accuracy(judge: list[float], human: list[float], margin: float = PA
 
 
 def bootstrap_ci(
-    stat: Callable[[np.ndarray], float | None], n: int, *, seed: int, rounds: int = BOOTSTRAP, level: float = 0.95
+    stat: Callable[[np.ndarray], float | None],
+    n: int,
+    *,
+    seed: int,
+    rounds: int = BOOTSTRAP,
+    level: float = 0.95,
 ) -> list[float] | None:
     """Percentile bootstrap over items (resampled with replacement); None when too few rounds are defined."""
     if n < 3:
         return None
     rng = np.random.default_rng(seed)
-    values = [v for v in (stat(rng.integers(0, n, n)) for _ in range(rounds)) if v is not None and not math.isnan(v)]
+    values = [
+        v for v in (stat(rng.integers(0, n, n)) for _ in range(rounds)) if v is not None and not math.isnan(v)
+    ]
     if len(values) < rounds // 2:
         return None
     lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
@@ -174,7 +191,9 @@ def _r(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def agreement(items: list[dict[str, Any]], stories: dict[str, dict[str, Any]], *, seed: int = 0) -> dict[str, Any]:
+def agreement(
+    items: list[dict[str, Any]], stories: dict[str, dict[str, Any]], *, seed: int = 0
+) -> dict[str, Any]:
     """Spearman (CI), pairwise accuracy (CI, n_pairs) and per-criterion Spearman over the scored items."""
     scored = [it for it in items if not it["failed"]]
     judge = np.array([it["score"] for it in scored], dtype=float)
@@ -197,7 +216,11 @@ def agreement(items: list[dict[str, Any]], stories: dict[str, dict[str, Any]], *
             "n": n,
         }
     return {
-        "spearman": {"value": _r(spearman(judge, human)) if n else None, "ci": bootstrap_ci(rho, n, seed=seed), "n": n},
+        "spearman": {
+            "value": _r(spearman(judge, human)) if n else None,
+            "ci": bootstrap_ci(rho, n, seed=seed),
+            "n": n,
+        },
         "pairwise_accuracy": {"value": _r(value), "ci": bootstrap_ci(acc, n, seed=seed), "n_pairs": n_pairs},
         "per_criterion": per_criterion,
     }
@@ -227,7 +250,9 @@ def calibrate(
     started = time.perf_counter()
 
     def one(story: dict[str, Any]) -> dict[str, Any]:
-        result = judge_story(model, story, samples=samples, max_words=max_words, max_repairs=max_repairs, **invoke_kwargs)
+        result = judge_story(
+            model, story, samples=samples, max_words=max_words, max_repairs=max_repairs, **invoke_kwargs
+        )
         if on_done:
             on_done()
         return result

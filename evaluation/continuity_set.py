@@ -68,20 +68,34 @@ def load_continuity_set(path: Path = DEFAULT_SET) -> list[ContinuityItem]:
     for raw in data["items"]:
         facts = {
             f["id"]: Fact(
-                series=series, episode=f["at"][0], scene_no=f["at"][1], text=f["text"], kind=f["kind"],
-                subject=f["subject"], about=f.get("about") or "", source="extracted",
+                series=series,
+                episode=f["at"][0],
+                scene_no=f["at"][1],
+                text=f["text"],
+                kind=f["kind"],
+                subject=f["subject"],
+                about=f.get("about") or "",
+                source="extracted",
                 characters=[c["name"] for c in raw["cast"] if c["name"] in (f["subject"], f.get("about"))],
             )
             for f in raw["facts"]
-        }  # fmt: skip
+        }
         items.append(
             ContinuityItem(
-                id=raw["id"], planted=raw["planted"], series=series, position=position, cast=raw["cast"],
-                facts=facts, outline=raw["outline"], screenplay=raw["screenplay"].strip() + "\n",
-                prose=(raw.get("prose") or "").strip() or None, expect=list(raw.get("expect") or []),
-                lines=dict(raw.get("lines") or {}), blame=raw.get("blame"),
+                id=raw["id"],
+                planted=raw["planted"],
+                series=series,
+                position=position,
+                cast=raw["cast"],
+                facts=facts,
+                outline=raw["outline"],
+                screenplay=raw["screenplay"].strip() + "\n",
+                prose=(raw.get("prose") or "").strip() or None,
+                expect=list(raw.get("expect") or []),
+                lines=dict(raw.get("lines") or {}),
+                blame=raw.get("blame"),
             )
-        )  # fmt: skip
+        )
     return items
 
 

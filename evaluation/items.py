@@ -42,24 +42,38 @@ def item_row(
     item_id: str, x: dict[str, Any], reference: str, *, heading: str, script: str, series: str, licence: str
 ) -> dict[str, Any]:
     return {
-        "id": item_id, "x": x, "reference": reference, "heading": heading, "script": script, "series": series,
+        "id": item_id,
+        "x": x,
+        "reference": reference,
+        "heading": heading,
+        "script": script,
+        "series": series,
         "licence": licence,
-    }  # fmt: skip
+    }
 
 
-async def _reverse_one(teacher: Teacher, source: SourceScene) -> tuple[dict[str, Any] | None, Rejection | None]:
+async def _reverse_one(
+    teacher: Teacher, source: SourceScene
+) -> tuple[dict[str, Any] | None, Rejection | None]:
     draft = Draft(source)
     try:
         await reverse(teacher, draft)
     except (TeacherError, Invalid) as exc:
         return None, Rejection("reverse", exc.reason, source.id, exc.detail, source.script)
     except Exception as exc:  # an unforeseen teacher answer costs one scene, not the set
-        return None, Rejection("reverse", "unexpected-error", source.id, f"{type(exc).__name__}: {exc}"[:300], source.script)
+        return None, Rejection(
+            "reverse", "unexpected-error", source.id, f"{type(exc).__name__}: {exc}"[:300], source.script
+        )
     assert draft.x is not None
     row = item_row(
-        source.id, draft.x.model_dump(mode="json"), source.text, heading=source.scene.heading.text,
-        script=source.script, series=source.series, licence=source.licence,
-    )  # fmt: skip
+        source.id,
+        draft.x.model_dump(mode="json"),
+        source.text,
+        heading=source.scene.heading.text,
+        script=source.script,
+        series=source.series,
+        licence=source.licence,
+    )
     return row, None
 
 
@@ -77,7 +91,9 @@ async def _reverse_all(
     return list(await asyncio.gather(*(one(s) for s in scenes)))
 
 
-def _manifest(source: dict[str, Any], items: list[dict[str, Any]], rejections: list[Rejection], **extra: Any) -> dict[str, Any]:
+def _manifest(
+    source: dict[str, Any], items: list[dict[str, Any]], rejections: list[Rejection], **extra: Any
+) -> dict[str, Any]:
     return {
         "source": source,
         "counts": {"items": len(items), "rejected": len(rejections), **extra.pop("counts", {})},
@@ -120,9 +136,12 @@ def build_from_corpus(
         items,
         corpus.rejections + failed,
         counts={
-            "files": len(corpus.files), "scripts_read": len(corpus.scripts), "scenes_after_filters": len(corpus.scenes),
-            "scenes_processed": len(scenes), "reverse_failed": len(failed),
-        },  # fmt: skip
+            "files": len(corpus.files),
+            "scripts_read": len(corpus.scripts),
+            "scenes_after_filters": len(corpus.scenes),
+            "scenes_processed": len(scenes),
+            "reverse_failed": len(failed),
+        },
         teacher=teacher.identity,
         teacher_usage=asdict(teacher.usage) | {"wall_seconds": round(time.perf_counter() - started, 3)},
         structured=tally(structured),
@@ -133,14 +152,18 @@ def build_from_corpus(
     return manifest
 
 
-def build_from_synthesis(data_dir: Path, set_dir: Path, *, split: str = "test", limit: int | None = None) -> dict[str, Any]:
+def build_from_synthesis(
+    data_dir: Path, set_dir: Path, *, split: str = "test", limit: int | None = None
+) -> dict[str, Any]:
     """Items from a synthesis output's examples whose ids are in ``stage1/<split>.jsonl`` (review edits applied)."""
     from dsr.synthesis.assemble import SPLITS, apply_decisions
     from dsr.synthesis.records import RUN_FILE, read_examples
     from dsr.synthesis.review import load_decisions
 
     if not (data_dir / RUN_FILE).is_file():
-        raise BadInput(f"{data_dir}: not a synthesis output directory (no {RUN_FILE}); run `dsr synthesize` first")
+        raise BadInput(
+            f"{data_dir}: not a synthesis output directory (no {RUN_FILE}); run `dsr synthesize` first"
+        )
     if split not in SPLITS:
         raise BadInput(f"unknown split '{split}'; use one of: {', '.join(SPLITS)}")
     split_file = data_dir / "stage1" / f"{split}.jsonl"
@@ -148,15 +171,29 @@ def build_from_synthesis(data_dir: Path, set_dir: Path, *, split: str = "test", 
         raise BadInput(f"{split_file}: missing; rebuild the splits with `dsr review {data_dir}`")
     ids = [row["id"] for row in records.read_jsonl(split_file, ("id",))]
     wanted = set(ids)
-    kept = {e.id: e for e, _ in apply_decisions(read_examples(data_dir), load_decisions(data_dir)) if e.id in wanted}
+    kept = {
+        e.id: e
+        for e, _ in apply_decisions(read_examples(data_dir), load_decisions(data_dir))
+        if e.id in wanted
+    }
     missing = [i for i in ids if i not in kept]
     chosen = [kept[i] for i in ids if i in kept][:limit]
     items = [
-        item_row(e.id, e.x.model_dump(mode="json"), e.screenplay, heading=e.heading, script=e.script, series=e.series,
-                 licence=e.licence)
+        item_row(
+            e.id,
+            e.x.model_dump(mode="json"),
+            e.screenplay,
+            heading=e.heading,
+            script=e.script,
+            series=e.series,
+            licence=e.licence,
+        )
         for e in chosen
-    ]  # fmt: skip
-    rejections = [Rejection("select", "not-in-examples", i, f"id listed in {split_file} has no example") for i in missing]
+    ]
+    rejections = [
+        Rejection("select", "not-in-examples", i, f"id listed in {split_file} has no example")
+        for i in missing
+    ]
     run = json.loads((data_dir / RUN_FILE).read_text(encoding="utf-8"))
     manifest = _manifest(
         {"kind": "synthesis", "data_dir": str(data_dir), "split": split, "limit": limit},

@@ -33,7 +33,9 @@ def scene_metrics(x: TaskInput, screenplay: str) -> dict[str, Any]:
     language = x.meta.language if x.meta.language in LANGUAGES else "en"
     names = [n for c in x.characters for n in (c.name, *c.aliases)] + list(x.outline.characters)
     beats = outline_beats(x)
-    covered = [c.covered for c in beat_coverage(beats, screenplay, language, names)] if screenplay.strip() else []
+    covered = (
+        [c.covered for c in beat_coverage(beats, screenplay, language, names)] if screenplay.strip() else []
+    )
     coverage = sum(covered) / len(covered) if covered else (1.0 if not beats else 0.0)
     try:
         doc = parse_fountain(screenplay) if screenplay.strip() else None
@@ -41,9 +43,14 @@ def scene_metrics(x: TaskInput, screenplay: str) -> dict[str, Any]:
         doc = None
     if doc is None:
         return {
-            "format_valid": False, "lint_errors_per_scene": None, "beat_coverage": round(coverage, 4),
-            "prose_leakage": None, "dialogue_share": None, "words": word_count(screenplay), "parsed": False,
-        }  # fmt: skip
+            "format_valid": False,
+            "lint_errors_per_scene": None,
+            "beat_coverage": round(coverage, 4),
+            "prose_leakage": None,
+            "dialogue_share": None,
+            "words": word_count(screenplay),
+            "parsed": False,
+        }
     cast = cast_from({"name": c.name, "aliases": c.aliases} for c in x.characters)
     findings = lint(doc, profiles=cast, source=screenplay, language=language)
     summary = summarize(findings, doc)

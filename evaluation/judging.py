@@ -49,7 +49,9 @@ def _error_counts(summary: dict[str, Any]) -> dict[str, int]:
     verdicts = summary["verdicts"]
     if not verdicts:
         return {c: 0 for c in ERROR_CATEGORIES}
-    return {c: round(sum(len(v["errors"].get(c, [])) for v in verdicts) / len(verdicts)) for c in ERROR_CATEGORIES}
+    return {
+        c: round(sum(len(v["errors"].get(c, [])) for v in verdicts) / len(verdicts)) for c in ERROR_CATEGORIES
+    }
 
 
 def _failure_reason(exc: Exception) -> str:
@@ -67,7 +69,9 @@ class _Files:
         self.eval_dir, self.label = eval_dir, label
         self.lock = threading.Lock()
         jpath, ppath = records.judgments_path(eval_dir, label), records.pairwise_path(eval_dir, label)
-        self.scores = {(r["item"], r["system"]): r for r in (records.read_judgments(jpath) if jpath.is_file() else [])}
+        self.scores = {
+            (r["item"], r["system"]): r for r in (records.read_judgments(jpath) if jpath.is_file() else [])
+        }
         self.pairs = {
             (r["item"], r["a"], r["b"], r["shown_first"]): r
             for r in (records.read_pairwise(ppath) if ppath.is_file() else [])
@@ -135,8 +139,11 @@ def judge_eval(
         """The judge model, loaded on first use: a fully cached rerun loads nothing."""
         with load_lock:
             if not loaded:
-                loaded.append(model_factory("judge", cfg) if model_factory else get_chat_model("judge", settings))
+                loaded.append(
+                    model_factory("judge", cfg) if model_factory else get_chat_model("judge", settings)
+                )
             return loaded[0]
+
     versions = {"rubric": prompts.version(JUDGE_PROMPT), "pairwise": prompts.version(PAIR_PROMPT)}
     files = _Files(eval_dir, label)
     jobs: list[Callable[[], None]] = []
@@ -147,57 +154,118 @@ def judge_eval(
             base = {"item": row["item"], "system": system, "judge": label, "samples": samples}
             if not row["ok"]:
                 files.put_score(
-                    records.judgment_row(**base, score=None, failed=True, reason=f"no output to judge: the run failed ({row['error']})", valid_samples=0)
+                    records.judgment_row(
+                        **base,
+                        score=None,
+                        failed=True,
+                        reason=f"no output to judge: the run failed ({row['error']})",
+                        valid_samples=0,
+                    )
                     | {"cache_key": key}
-                )  # fmt: skip
+                )
                 return
             x = TaskInput.model_validate(items[row["item"]]["x"])
             try:
                 result = judge_scene(model(), x, row["screenplay"], samples=samples, max_repairs=max_repairs)
             except Exception as exc:  # unreachable judge: recorded, retried on the next run (no key)
                 files.put_score(
-                    records.judgment_row(**base, score=None, failed=True, reason=f"judge call failed: {_failure_reason(exc)}", valid_samples=0)
+                    records.judgment_row(
+                        **base,
+                        score=None,
+                        failed=True,
+                        reason=f"judge call failed: {_failure_reason(exc)}",
+                        valid_samples=0,
+                    )
                     | {"cache_key": None}
-                )  # fmt: skip
+                )
                 return
             summary = result.summary()
             files.put_score(
                 records.judgment_row(
-                    **base, score=summary["score"], variance=summary["variance"], errors=_error_counts(summary),
-                    failed=summary["failed"], reason=summary["reason"], valid_samples=summary["valid_samples"],
+                    **base,
+                    score=summary["score"],
+                    variance=summary["variance"],
+                    errors=_error_counts(summary),
+                    failed=summary["failed"],
+                    reason=summary["reason"],
+                    valid_samples=summary["valid_samples"],
                     detail=summary,
-                ) | {"cache_key": key}
-            )  # fmt: skip
+                )
+                | {"cache_key": key}
+            )
 
         return run
 
     for system, rows in outputs.items():
         for row in rows:
-            key = _key("rubric", items[row["item"]]["x"], row["ok"], row["screenplay"], samples, identity, versions["rubric"])
+            key = _key(
+                "rubric",
+                items[row["item"]]["x"],
+                row["ok"],
+                row["screenplay"],
+                samples,
+                identity,
+                versions["rubric"],
+            )
             if _cached(files.scores.get((row["item"], system)), key, retry_failed):
                 cached += 1
             else:
                 jobs.append(score_job(system, row, key))
 
-    def pair_job(item_id: str, a: str, b: str, first: str, key: str, ra: dict[str, Any], rb: dict[str, Any]) -> Callable[[], None]:
+    def pair_job(
+        item_id: str, a: str, b: str, first: str, key: str, ra: dict[str, Any], rb: dict[str, Any]
+    ) -> Callable[[], None]:
         def run() -> None:
             base = {"shown_first": first}
             missing = [s for s, r in ((a, ra), (b, rb)) if not r["ok"]]
             if missing:
-                files.put_pair(records.pairwise_row(item_id, a, b, label, **base, winner=None, failed=True,
-                               reason=f"no output to compare from {', '.join(missing)}") | {"cache_key": key})  # fmt: skip
+                files.put_pair(
+                    records.pairwise_row(
+                        item_id,
+                        a,
+                        b,
+                        label,
+                        **base,
+                        winner=None,
+                        failed=True,
+                        reason=f"no output to compare from {', '.join(missing)}",
+                    )
+                    | {"cache_key": key}
+                )
                 return
             x = TaskInput.model_validate(items[item_id]["x"])
             try:
-                got = judge_pair(model(), x, ra["screenplay"], rb["screenplay"], shown_first=first, max_repairs=max_repairs)
+                got = judge_pair(
+                    model(), x, ra["screenplay"], rb["screenplay"], shown_first=first, max_repairs=max_repairs
+                )
             except Exception as exc:
-                files.put_pair(records.pairwise_row(item_id, a, b, label, **base, winner=None, failed=True,
-                               reason=f"judge call failed: {_failure_reason(exc)}") | {"cache_key": None})  # fmt: skip
+                files.put_pair(
+                    records.pairwise_row(
+                        item_id,
+                        a,
+                        b,
+                        label,
+                        **base,
+                        winner=None,
+                        failed=True,
+                        reason=f"judge call failed: {_failure_reason(exc)}",
+                    )
+                    | {"cache_key": None}
+                )
                 return
             files.put_pair(
-                records.pairwise_row(item_id, a, b, label, **base, winner=got["winner"], failed=got["failed"], reason=got["reason"])
+                records.pairwise_row(
+                    item_id,
+                    a,
+                    b,
+                    label,
+                    **base,
+                    winner=got["winner"],
+                    failed=got["failed"],
+                    reason=got["reason"],
+                )
                 | {"rationale": got["rationale"], "attempts": got["attempts"], "cache_key": key}
-            )  # fmt: skip
+            )
 
         return run
 
@@ -210,7 +278,17 @@ def judge_eval(
                 ra, rb = by_item[a][item_id], by_item[b][item_id]
                 for first in ("a", "b"):
                     n_pairs += 1
-                    key = _key("pair", items[item_id]["x"], ra["screenplay"], rb["screenplay"], ra["ok"], rb["ok"], first, identity, versions["pairwise"])
+                    key = _key(
+                        "pair",
+                        items[item_id]["x"],
+                        ra["screenplay"],
+                        rb["screenplay"],
+                        ra["ok"],
+                        rb["ok"],
+                        first,
+                        identity,
+                        versions["pairwise"],
+                    )
                     if _cached(files.pairs.get((item_id, a, b, first)), key, retry_failed):
                         cached += 1
                     else:
@@ -227,17 +305,27 @@ def judge_eval(
     config = records.read_eval_config(eval_dir)
     before = config.get("judges", {}).get(label, {}).get("structured", {})
     config.setdefault("judges", {})[label] = {
-        "role": "judge", "config": cfg.public_dict(), "identity": identity, "samples": samples,
-        "pairwise": pairwise, "pairwise_human": pairwise_human, "prompt_versions": versions,
+        "role": "judge",
+        "config": cfg.public_dict(),
+        "identity": identity,
+        "samples": samples,
+        "pairwise": pairwise,
+        "pairwise_human": pairwise_human,
+        "prompt_versions": versions,
         # This run's judge calls (the last run that called the judge, when all was cached): per role the
         # mechanism, first-try validity, repair turns and truncations.
         "structured": tally(structured) if jobs else before,
-    }  # fmt: skip
+    }
     records.write_eval_config(eval_dir, config)
     scored = list(files.scores.values())
     pairs = list(files.pairs.values())
     return {
-        "label": label, "judged": len(jobs), "cached": cached,
-        "scores": len(scored), "scores_failed": sum(r["failed"] for r in scored),
-        "pairs": len(pairs), "pairs_failed": sum(r["failed"] for r in pairs), "pair_orders_planned": n_pairs,
-    }  # fmt: skip
+        "label": label,
+        "judged": len(jobs),
+        "cached": cached,
+        "scores": len(scored),
+        "scores_failed": sum(r["failed"] for r in scored),
+        "pairs": len(pairs),
+        "pairs_failed": sum(r["failed"] for r in pairs),
+        "pair_orders_planned": n_pairs,
+    }

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from dsr.common.errors import BadInput
-from dsr.evaluation import judge_free, records, stats
 from dsr.contract.call_log import CALL_LOG, read_structured
+from dsr.evaluation import judge_free, records, stats
 from dsr.judging.rubric import ERROR_CATEGORIES
 from dsr.models.structured import tally
 from dsr.story.schemas import TaskInput
@@ -26,7 +26,9 @@ from dsr.story.schemas import TaskInput
 HUMAN_RATER = "human:"
 
 
-def _common_items(outputs: dict[str, list[dict[str, Any]]], allow_partial: bool, notes: list[str]) -> list[str]:
+def _common_items(
+    outputs: dict[str, list[dict[str, Any]]], allow_partial: bool, notes: list[str]
+) -> list[str]:
     """Item ids every system (human included) has; mismatches are an error unless ``allow_partial``."""
     order = [r["item"] for r in outputs[records.HUMAN]]
     sets = {s: {r["item"] for r in rows} for s, rows in outputs.items()}
@@ -34,7 +36,8 @@ def _common_items(outputs: dict[str, list[dict[str, Any]]], allow_partial: bool,
     everything = set.union(*sets.values())
     if common != everything:
         gaps = [
-            f"{s} lacks {', '.join(sorted(everything - ids)[:5])}" + (" ..." if len(everything - ids) > 5 else "")
+            f"{s} lacks {', '.join(sorted(everything - ids)[:5])}"
+            + (" ..." if len(everything - ids) > 5 else "")
             for s, ids in sets.items()
             if everything - ids
         ]
@@ -79,7 +82,11 @@ def _score_block(
     rows_by_item: dict[str, dict[str, Any]], items: list[str], human: dict[str, float] | None
 ) -> dict[str, Any]:
     """Score, variance, ratio to human and error counts of one system from one rater/judge's rows."""
-    scored = {i: float(rows_by_item[i]["score"]) for i in items if i in rows_by_item and not rows_by_item[i]["failed"]}
+    scored = {
+        i: float(rows_by_item[i]["score"])
+        for i in items
+        if i in rows_by_item and not rows_by_item[i]["failed"]
+    }
     values = list(scored.values())
     sample_vars = [rows_by_item[i]["variance"] for i in scored if rows_by_item[i].get("variance") is not None]
     totals = {c: sum(int(rows_by_item[i]["errors"].get(c, 0)) for i in scored) for c in ERROR_CATEGORIES}
@@ -100,7 +107,10 @@ def _score_block(
         "variance": stats.variance(values),
         "sample_variance": round(sum(sample_vars) / len(sample_vars), 4) if sample_vars else None,
         "ratio_to_human": _ratio(scored, human),
-        "errors": {c: {"total": totals[c], "per_item": round(totals[c] / len(scored), 4) if scored else None} for c in ERROR_CATEGORIES},
+        "errors": {
+            c: {"total": totals[c], "per_item": round(totals[c] / len(scored), 4) if scored else None}
+            for c in ERROR_CATEGORIES
+        },
         "per_item": scored,
     }
 
@@ -112,7 +122,9 @@ def _ratio(scored: dict[str, float], human: dict[str, float] | None) -> dict[str
     return {"value": got["value"], "ci": got["ci"], "n": got["n"]} if got["n"] else None
 
 
-def _judge_free(rows: dict[str, dict[str, Any]], items: list[str], xs: dict[str, TaskInput]) -> dict[str, Any]:
+def _judge_free(
+    rows: dict[str, dict[str, Any]], items: list[str], xs: dict[str, TaskInput]
+) -> dict[str, Any]:
     scenes = [judge_free.scene_metrics(xs[i], rows[i]["screenplay"]) for i in items if rows[i]["ok"]]
     out = judge_free.aggregate(scenes)
     out["n_run_failed"] = sum(not rows[i]["ok"] for i in items)
@@ -136,13 +148,18 @@ def _pairwise(rows: list[dict[str, Any]], items: list[str]) -> dict[str, Any]:
         rate = stats.win_rate(per_item)
         consistency = stats.position_consistency(orders)
         out[f"{a} vs {b}"] = {
-            "a": a, "b": b,
-            "n_pairs": len(group), "n_failed": len(group) - len(usable), "n_items": len(per_item),
-            "a_wins": sum(r["winner"] == "a" for r in usable), "b_wins": sum(r["winner"] == "b" for r in usable),
+            "a": a,
+            "b": b,
+            "n_pairs": len(group),
+            "n_failed": len(group) - len(usable),
+            "n_items": len(per_item),
+            "a_wins": sum(r["winner"] == "a" for r in usable),
+            "b_wins": sum(r["winner"] == "b" for r in usable),
             "ties": sum(r["winner"] == "tie" for r in usable),
             "win_rate_a": {"value": rate["value"], "ci": rate["ci"]},
-            "position_consistency": consistency["value"], "n_both_orders": consistency["n"],
-        }  # fmt: skip
+            "position_consistency": consistency["value"],
+            "n_both_orders": consistency["n"],
+        }
     return out
 
 
@@ -165,7 +182,10 @@ def _human_ratings(rows: list[dict[str, Any]], systems: list[str], items: list[s
                 "failed": not ok,
                 "score": sum(g["score"] for g in ok) / len(ok) if ok else None,
                 "variance": stats.variance([g["score"] for g in ok]) if ok else None,
-                "errors": {c: round(sum(g["errors"].get(c, 0) for g in ok) / len(ok)) if ok else 0 for c in ERROR_CATEGORIES},
+                "errors": {
+                    c: round(sum(g["errors"].get(c, 0) for g in ok) / len(ok)) if ok else 0
+                    for c in ERROR_CATEGORIES
+                },
                 "reason": None if ok else "every rater left it unscored",
             }
         per_system[system] = merged
@@ -194,14 +214,22 @@ def _table1(metrics: dict[str, Any], systems: list[str], baseline: str) -> list[
         mean = block["score"]["mean"]
         ratio = block["ratio_to_human"]
         win = metrics["best_of"]["systems"].get(s)
-        rows.append({
-            "system": s, "score": mean, "score_ci": block["score"]["ci"],
-            "delta_vs_baseline": None if s in (baseline, records.HUMAN) or mean is None or base is None else round(mean - base, 4),
-            "var": block["variance"],
-            "ratio_to_human_pct": _pct(ratio["value"]) if ratio else None,
-            "win_pct": _pct(win["value"]) if win else None,
-            "n_items": block["n_items"], "n_scored": block["n_scored"], "n_failed": block["n_failed"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "system": s,
+                "score": mean,
+                "score_ci": block["score"]["ci"],
+                "delta_vs_baseline": None
+                if s in (baseline, records.HUMAN) or mean is None or base is None
+                else round(mean - base, 4),
+                "var": block["variance"],
+                "ratio_to_human_pct": _pct(ratio["value"]) if ratio else None,
+                "win_pct": _pct(win["value"]) if win else None,
+                "n_items": block["n_items"],
+                "n_scored": block["n_scored"],
+                "n_failed": block["n_failed"],
+            }
+        )
     return rows
 
 
@@ -219,11 +247,18 @@ def _ablation(metrics: dict[str, Any], systems: list[str], config: dict[str, Any
             continue
         role = "screenwriter" if mode == "e2e" else "novelist"
         block = metrics["systems"][s]
-        rows.append({
-            "system": s, "pipeline": "E2E" if mode == "e2e" else "DSR", "model": models.get(s, {}).get(role),
-            "cot": "w/" if mode == "dsr" else "w/o", "score": block["score"]["mean"], "var": block["variance"],
-            "n_scored": block["n_scored"], "n_items": block["n_items"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "system": s,
+                "pipeline": "E2E" if mode == "e2e" else "DSR",
+                "model": models.get(s, {}).get(role),
+                "cot": "w/" if mode == "dsr" else "w/o",
+                "score": block["score"]["mean"],
+                "var": block["variance"],
+                "n_scored": block["n_scored"],
+                "n_items": block["n_items"],
+            }
+        )
     order = {"E2E": 0, "DSR": 1}
     return sorted(rows, key=lambda r: (order[r["pipeline"]], r["cot"] == "w/", r["system"]))
 
@@ -236,14 +271,18 @@ def _structured(
     runs = eval_dir / "runs"
     return {
         "systems": {
-            s: tally(e for i in items for e in read_structured(runs / records.slug(s) / records.slug(i) / CALL_LOG))
+            s: tally(
+                e for i in items for e in read_structured(runs / records.slug(s) / records.slug(i) / CALL_LOG)
+            )
             for s in systems
         },
         "judge": config.get("judges", {}).get(label, {}).get("structured") if label else None,
     }
 
 
-def compute_metrics(eval_dir: Path, *, judge: str | None = None, allow_partial: bool = False) -> dict[str, Any]:
+def compute_metrics(
+    eval_dir: Path, *, judge: str | None = None, allow_partial: bool = False
+) -> dict[str, Any]:
     """metrics.json's content (see the evaluation data contract); raises :class:`BadInput` on bad inputs."""
     config = records.read_eval_config(eval_dir)
     outputs = records.read_all_outputs(eval_dir)
@@ -255,7 +294,9 @@ def compute_metrics(eval_dir: Path, *, judge: str | None = None, allow_partial: 
     if not systems:
         raise BadInput(f"{eval_dir} has no system outputs; run `dsr evaluate run` first")
     missing = [s for s in config.get("systems", {}) if s not in outputs]
-    notes: list[str] = [f"system '{s}' is configured in eval.json but has no outputs; left out" for s in missing]
+    notes: list[str] = [
+        f"system '{s}' is configured in eval.json but has no outputs; left out" for s in missing
+    ]
     items = _common_items(outputs, allow_partial, notes)
     set_items = {i["id"]: i for i in records.read_items(Path(config["set_dir"]))}
     unknown = [i for i in items if i not in set_items]
@@ -266,7 +307,9 @@ def compute_metrics(eval_dir: Path, *, judge: str | None = None, allow_partial: 
     judgments = records.read_all_judgments(eval_dir)
     label = _llm_judge(judgments, judge)
     if label is None:
-        notes.append("no LLM judgments: scores, error counts, ratios and win rates are empty; run `dsr evaluate judge`")
+        notes.append(
+            "no LLM judgments: scores, error counts, ratios and win rates are empty; run `dsr evaluate judge`"
+        )
     mine = [r for r in judgments if r["judge"] == label]
     rows_of = {s: {r["item"]: r for r in mine if r["system"] == s} for s in [*systems, records.HUMAN]}
     human_block = _score_block(rows_of[records.HUMAN], items, None)
@@ -277,24 +320,38 @@ def compute_metrics(eval_dir: Path, *, judge: str | None = None, allow_partial: 
         block["judge_free"] = _judge_free(by_system[s], items, xs)
         metrics["systems"][s] = block
         if label is not None and block["n_failed"]:
-            notes.append(f"{s}: {block['n_scored']} of {block['n_items']} items scored by {label} ({block['n_failed']} failed: {block['failure_reasons']})")
+            notes.append(
+                f"{s}: {block['n_scored']} of {block['n_items']} items scored by {label} ({block['n_failed']} failed: {block['failure_reasons']})"
+            )
         if block["judge_free"]["n_run_failed"]:
-            notes.append(f"{s}: {block['judge_free']['n_run_failed']} of {len(items)} runs failed; judge-free metrics cover {block['judge_free']['n']} scenes")
+            notes.append(
+                f"{s}: {block['judge_free']['n_run_failed']} of {len(items)} runs failed; judge-free metrics cover {block['judge_free']['n']} scenes"
+            )
     pair_rows = [r for r in records.read_all_pairwise(eval_dir) if r["judge"] == label]
     metrics["pairwise"] = _pairwise(pair_rows, items)
     for name, p in metrics["pairwise"].items():
         if p["n_failed"]:
             notes.append(f"pairwise {name}: {p['n_failed']} of {p['n_pairs']} judged orders failed")
     best = stats.best_of_k({s: metrics["systems"][s]["per_item"] for s in systems})
-    metrics["best_of"] = {"k": best["k"], "n_items": best["n_items"], "systems": {s: {"value": v["value"], "ci": v["ci"]} for s, v in best["systems"].items()}}
+    metrics["best_of"] = {
+        "k": best["k"],
+        "n_items": best["n_items"],
+        "systems": {s: {"value": v["value"], "ci": v["ci"]} for s, v in best["systems"].items()},
+    }
     if label is not None and best["n_items"] < len(items):
-        notes.append(f"best-of-{best['k']} win rate covers the {best['n_items']} of {len(items)} items every system got a score on")
+        notes.append(
+            f"best-of-{best['k']} win rate covers the {best['n_items']} of {len(items)} items every system got a score on"
+        )
     metrics["structured"] = _structured(eval_dir, config, label, systems, items)
     metrics["calibration"] = records.read_calibration(eval_dir)
     if metrics["calibration"] is None:
-        notes.append("no judge calibration (calibration.json); run `dsr evaluate calibrate` to measure agreement with people")
+        notes.append(
+            "no judge calibration (calibration.json); run `dsr evaluate calibrate` to measure agreement with people"
+        )
     metrics["human_ratings"] = _human_ratings(judgments, systems, items)
-    if metrics["human_ratings"] is not None:  # the raters' preferences from imported sheets (evaluation.ratings)
+    if (
+        metrics["human_ratings"] is not None
+    ):  # the raters' preferences from imported sheets (evaluation.ratings)
         human_pairs = [r for r in records.read_all_pairwise(eval_dir) if r["judge"].startswith(HUMAN_RATER)]
         metrics["human_ratings"]["pairwise"] = _pairwise(human_pairs, items)
     baseline = _baseline(systems, config)

@@ -44,7 +44,12 @@ HUMAN = records.HUMAN
 KEY_FILE = "key.json"
 SHEET = "sheet.csv"
 #: Sheet columns; ``errors_<side>_<short>`` are counts for the rubric's categories (short names below).
-ERROR_SHORT = {"plot": "plot_coherence", "character": "character_development", "pacing": "narrative_pacing", "format": "format"}
+ERROR_SHORT = {
+    "plot": "plot_coherence",
+    "character": "character_development",
+    "pacing": "narrative_pacing",
+    "format": "format",
+}
 COLUMNS = (
     ["pair_id", "item_brief_file", "script_a", "script_b", "score_a", "score_b", "preferred"]
     + [f"errors_{side}_{short}" for side in "ab" for short in ERROR_SHORT]
@@ -53,7 +58,9 @@ COLUMNS = (
 _CODE_ALPHABET = "ACDEFGHJKLMNPQRTUVWXY3479"  # no look-alikes (0/O, 1/I, 5/S, 8/B, 2/Z)
 
 
-def load_outputs(eval_dir: Path, systems: list[str] | None) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
+def load_outputs(
+    eval_dir: Path, systems: list[str] | None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, Any]]:
     """Screenplays per system per item (the human reference as system ``human``) and the set's items.
 
     A requested system without a run, or systems that cover different item ids, is bad input: a
@@ -65,19 +72,27 @@ def load_outputs(eval_dir: Path, systems: list[str] | None) -> tuple[dict[str, d
     chosen = systems or [*available, *([HUMAN] if HUMAN not in available else [])]
     missing = [s for s in chosen if s != HUMAN and s not in available]
     if missing:
-        raise BadInput(f"{eval_dir / 'outputs'}: no run for system(s) {', '.join(missing)} (have: {', '.join(available) or 'none'})")
+        raise BadInput(
+            f"{eval_dir / 'outputs'}: no run for system(s) {', '.join(missing)} (have: {', '.join(available) or 'none'})"
+        )
     if len(set(chosen)) < 2:
         raise BadInput(f"need at least two systems to pair, got {chosen}")
     outputs: dict[str, dict[str, dict[str, Any]]] = {}
     for system in chosen:
-        rows = records.read_outputs(eval_dir, system) if system in available else records.human_outputs(items.values())
+        rows = (
+            records.read_outputs(eval_dir, system)
+            if system in available
+            else records.human_outputs(items.values())
+        )
         outputs[system] = {row["item"]: row for row in rows}
     first = chosen[0]
     for system in chosen[1:]:
         if set(outputs[system]) != set(outputs[first]):
             only_a = sorted(set(outputs[first]) - set(outputs[system]))[:3]
             only_b = sorted(set(outputs[system]) - set(outputs[first]))[:3]
-            raise BadInput(f"systems {first} and {system} cover different items (only {first}: {only_a}; only {system}: {only_b})")
+            raise BadInput(
+                f"systems {first} and {system} cover different items (only {first}: {only_a}; only {system}: {only_b})"
+            )
     unknown = sorted(set(outputs[first]) - set(items))[:3]
     if unknown:
         raise BadInput(f"outputs name items not in the test set: {unknown}")
@@ -91,7 +106,10 @@ def anonymised_pdf(fountain: str, code: str) -> bytes:
     clean = Screenplay(
         title_page=[TitleField(key="Title", value=f"Script {code}")],
         preamble=[e for e in doc.preamble if not isinstance(e, hidden)],
-        scenes=[s.model_copy(update={"elements": [e for e in s.elements if not isinstance(e, hidden)]}) for s in doc.scenes],
+        scenes=[
+            s.model_copy(update={"elements": [e for e in s.elements if not isinstance(e, hidden)]})
+            for s in doc.scenes
+        ],
     )
     return render_pdf(clean)
 
@@ -131,10 +149,17 @@ def _codes(rng: random.Random, n: int) -> list[str]:
 
 
 def _readme(rater: str, n_pairs: int) -> str:
-    env = Environment(loader=FileSystemLoader(Path(__file__).with_name("templates")), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)  # fmt: skip
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).with_name("templates")),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     text = env.get_template("rater_readme.txt").render(
-        rater=rater, n_pairs=n_pairs, tiers=RUBRIC_TIERS, categories={s: CATEGORY_MEANING[c] for s, c in ERROR_SHORT.items()}
+        rater=rater,
+        n_pairs=n_pairs,
+        tiers=RUBRIC_TIERS,
+        categories={s: CATEGORY_MEANING[c] for s, c in ERROR_SHORT.items()},
     )
     return text + "\n"
 
@@ -159,14 +184,17 @@ def build_packets(
     item_ids = sorted(outputs[chosen[0]])
     excluded = [
         {"item": i, "system": s, "reason": row.get("error") or "the system produced no screenplay"}
-        for s in chosen for i in item_ids
+        for s in chosen
+        for i in item_ids
         if not ((row := outputs[s][i]).get("ok", True) and (row.get("screenplay") or "").strip())
-    ]  # fmt: skip
+    ]
     unusable = {(e["item"], e["system"]) for e in excluded}
     pairs = [
-        (i, a, b) for i in item_ids for a, b in itertools.combinations(chosen, 2)
+        (i, a, b)
+        for i in item_ids
+        for a, b in itertools.combinations(chosen, 2)
         if (i, a) not in unusable and (i, b) not in unusable
-    ]  # fmt: skip
+    ]
     if not pairs:
         raise BadInput("no pair of usable outputs to compare (every pair has a failed output)")
     flips = [k % 2 == 1 for k in range(len(pairs))]
@@ -190,7 +218,10 @@ def build_packets(
         for k in order:
             brief_of.setdefault(pairs[k][0], f"briefs/brief-{len(brief_of) + 1:02d}.pdf")
         for (item, system), code in code_of.items():
-            atomic_write(folder / "scripts" / f"Script-{code}.pdf", anonymised_pdf(outputs[system][item]["screenplay"], code))
+            atomic_write(
+                folder / "scripts" / f"Script-{code}.pdf",
+                anonymised_pdf(outputs[system][item]["screenplay"], code),
+            )
         for item, name in brief_of.items():
             x = TaskInput.model_validate(items[item]["x"])
             atomic_write(folder / name, text_pdf(f"Brief {name[-6:-4]}", render_x(x)))
@@ -200,9 +231,21 @@ def build_packets(
             if flips[k] != (r % 2 == 0):
                 a, b = b, a
             pair_id = f"{rater}-P{n:02d}"
-            entries[pair_id] = {"item": item, "a": a, "b": b, "code_a": code_of[(item, a)], "code_b": code_of[(item, b)]}
-            rows.append({"pair_id": pair_id, "item_brief_file": brief_of[item],
-                         "script_a": f"scripts/Script-{code_of[(item, a)]}.pdf", "script_b": f"scripts/Script-{code_of[(item, b)]}.pdf"})  # fmt: skip
+            entries[pair_id] = {
+                "item": item,
+                "a": a,
+                "b": b,
+                "code_a": code_of[(item, a)],
+                "code_b": code_of[(item, b)],
+            }
+            rows.append(
+                {
+                    "pair_id": pair_id,
+                    "item_brief_file": brief_of[item],
+                    "script_a": f"scripts/Script-{code_of[(item, a)]}.pdf",
+                    "script_b": f"scripts/Script-{code_of[(item, b)]}.pdf",
+                }
+            )
         atomic_write(folder / SHEET, _sheet(rows))
         atomic_write(folder / "README.txt", _readme(rater, len(rows)))
         key["raters"][rater] = {"folder": f"raters/{rater}", "pairs": entries}

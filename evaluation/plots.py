@@ -31,7 +31,9 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return atomic_write(path, buffer.getvalue())
 
 
-def score_distributions(scores: dict[str, list[float]], failed: dict[str, int], path: Path, *, title: str) -> Path | None:
+def score_distributions(
+    scores: dict[str, list[float]], failed: dict[str, int], path: Path, *, title: str
+) -> Path | None:
     """Per-item scores per system as box plots with the points over them, on the full 1-12 scale."""
     systems = [s for s in scores if scores[s]]
     if not systems:
@@ -50,7 +52,9 @@ def score_distributions(scores: dict[str, list[float]], failed: dict[str, int], 
     return _save(fig, path)
 
 
-def win_rate_bars(bars: list[tuple[str, float, list[float] | None, str]], path: Path, *, title: str, ylabel: str) -> Path | None:
+def win_rate_bars(
+    bars: list[tuple[str, float, list[float] | None, str]], path: Path, *, title: str, ylabel: str
+) -> Path | None:
     """Bars of win rates (0-100 %) with their confidence intervals as error bars; labels carry the n."""
     bars = [b for b in bars if b[1] is not None]
     if not bars:
@@ -60,7 +64,9 @@ def win_rate_bars(bars: list[tuple[str, float, list[float] | None, str]], path: 
     lows = np.array([100 * (v - ci[0]) if ci else 0.0 for _, v, ci, _ in bars])
     highs = np.array([100 * (ci[1] - v) if ci else 0.0 for _, v, ci, _ in bars])
     fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(bars) + 2), 4))
-    ax.bar(range(len(bars)), values, yerr=np.vstack([lows.clip(0), highs.clip(0)]), capsize=5, color="#4c72b0")
+    ax.bar(
+        range(len(bars)), values, yerr=np.vstack([lows.clip(0), highs.clip(0)]), capsize=5, color="#4c72b0"
+    )
     ax.set_xticks(range(len(bars)))
     ax.set_xticklabels(labels, fontsize=8)
     ax.set_ylim(0, 105)
@@ -81,7 +87,12 @@ def error_counts(systems: dict[str, dict[str, Any]], path: Path, *, title: str) 
     for i, name in enumerate(names):
         errors = systems[name]["errors"]
         values = [errors.get(c, {}).get("per_item", 0.0) or 0.0 for c in ERROR_CATEGORIES]
-        ax.bar(x + i * width - 0.4 + width / 2, values, width, label=f"{name} (n={systems[name].get('n_scored', 0)})")
+        ax.bar(
+            x + i * width - 0.4 + width / 2,
+            values,
+            width,
+            label=f"{name} (n={systems[name].get('n_scored', 0)})",
+        )
     ax.set_xticks(x)
     ax.set_xticklabels([c.replace("_", " ") for c in ERROR_CATEGORIES], fontsize=8)
     ax.set_ylabel("errors per scored item")

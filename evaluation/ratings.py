@@ -49,7 +49,9 @@ def _int(where: str, column: str, text: str, low: int, high: int | None) -> int:
     return value
 
 
-def read_sheet(path: Path, pairs: dict[str, tuple[str, dict[str, Any]]]) -> tuple[str, list[dict[str, Any]], int]:
+def read_sheet(
+    path: Path, pairs: dict[str, tuple[str, dict[str, Any]]]
+) -> tuple[str, list[dict[str, Any]], int]:
     """(rater, rated rows, blank rows) of one sheet; any bad row raises :class:`BadInput` naming file:line."""
     if not path.is_file():
         raise BadInput(f"{path}: rating sheet not found")
@@ -57,7 +59,9 @@ def read_sheet(path: Path, pairs: dict[str, tuple[str, dict[str, Any]]]) -> tupl
         reader = csv.DictReader(handle)
         missing = [c for c in ("pair_id", *REQUIRED) if c not in (reader.fieldnames or [])]
         if missing:
-            raise BadInput(f"{path}:1: missing column(s) {', '.join(missing)}; use the sheet.csv from the packet")
+            raise BadInput(
+                f"{path}:1: missing column(s) {', '.join(missing)}; use the sheet.csv from the packet"
+            )
         rated, blank, raters = [], 0, set()
         seen: set[str] = set()
         for row in reader:
@@ -67,7 +71,9 @@ def read_sheet(path: Path, pairs: dict[str, tuple[str, dict[str, Any]]]) -> tupl
             if not pair_id and not any(cells.get(c) for c in FILLABLE):
                 continue  # a fully empty line
             if pair_id not in pairs:
-                raise BadInput(f"{where}: pair_id {pair_id!r} is not in {KEY_FILE}; is this sheet from another packet?")
+                raise BadInput(
+                    f"{where}: pair_id {pair_id!r} is not in {KEY_FILE}; is this sheet from another packet?"
+                )
             if pair_id in seen:
                 raise BadInput(f"{where}: pair_id {pair_id} appears twice")
             seen.add(pair_id)
@@ -78,18 +84,32 @@ def read_sheet(path: Path, pairs: dict[str, tuple[str, dict[str, Any]]]) -> tupl
                 continue
             empty = [c for c in REQUIRED if not cells.get(c)]
             if empty:
-                raise BadInput(f"{where}: {', '.join(empty)} empty; fill score_a, score_b and preferred, or leave the whole row empty")
+                raise BadInput(
+                    f"{where}: {', '.join(empty)} empty; fill score_a, score_b and preferred, or leave the whole row empty"
+                )
             preferred = PREFERRED.get(cells["preferred"].lower())
             if preferred is None:
                 raise BadInput(f"{where}: preferred is {cells['preferred']!r}; write A, B or tie")
             errors = {
-                side: {ERROR_SHORT[s]: _int(where, f"errors_{side}_{s}", cells.get(f"errors_{side}_{s}") or "0", 0, None) for s in ERROR_SHORT}
+                side: {
+                    ERROR_SHORT[s]: _int(
+                        where, f"errors_{side}_{s}", cells.get(f"errors_{side}_{s}") or "0", 0, None
+                    )
+                    for s in ERROR_SHORT
+                }
                 for side in "ab"
-            }  # fmt: skip
-            rated.append({
-                "pair_id": pair_id, "blank": False, "preferred": preferred, "errors": errors, "notes": cells.get("notes", ""),
-                "score_a": _int(where, "score_a", cells["score_a"], 1, 12), "score_b": _int(where, "score_b", cells["score_b"], 1, 12),
-            })  # fmt: skip
+            }
+            rated.append(
+                {
+                    "pair_id": pair_id,
+                    "blank": False,
+                    "preferred": preferred,
+                    "errors": errors,
+                    "notes": cells.get("notes", ""),
+                    "score_a": _int(where, "score_a", cells["score_a"], 1, 12),
+                    "score_b": _int(where, "score_b", cells["score_b"], 1, 12),
+                }
+            )
     if not rated:
         raise BadInput(f"{path}: no pair rows (only a header?)")
     if len(raters) > 1:
@@ -97,7 +117,9 @@ def read_sheet(path: Path, pairs: dict[str, tuple[str, dict[str, Any]]]) -> tupl
     return raters.pop(), rated, blank
 
 
-def unblind(rater_label: str, entries: dict[str, Any], rows: list[dict[str, Any]], order: list[str], sheet: str) -> tuple[list[dict], list[dict]]:
+def unblind(
+    rater_label: str, entries: dict[str, Any], rows: list[dict[str, Any]], order: list[str], sheet: str
+) -> tuple[list[dict], list[dict]]:
     """Contract rows from one rater's sheet rows: judgments per (item, system) and pairwise per pair."""
     judge = f"human:{rater_label}"
     by_script: dict[tuple[str, str], list[tuple[str, int, dict[str, int], str]]] = {}
@@ -120,25 +142,43 @@ def unblind(rater_label: str, entries: dict[str, Any], rows: list[dict[str, Any]
         winner = {"A": "b" if flipped else "a", "B": "a" if flipped else "b", "tie": "tie"}[row["preferred"]]
         pairwise.append({**base, "winner": winner, "failed": False, "reason": None, "pair_id": pair_id})
         for side in "ab":
-            by_script.setdefault((entry["item"], entry[side]), []).append((pair_id, row[f"score_{side}"], row["errors"][side], row["notes"]))
+            by_script.setdefault((entry["item"], entry[side]), []).append(
+                (pair_id, row[f"score_{side}"], row["errors"][side], row["notes"])
+            )
     judgments = []
     for (item, system), pair_ids in sorted(shown.items()):
         ratings = by_script.get((item, system), [])
         scores = [r[1] for r in ratings]
-        errors = {c: round(statistics.fmean(r[2][c] for r in ratings)) if ratings else 0 for c in ERROR_SHORT.values()}
-        judgments.append({
-            "item": item, "system": system, "judge": judge,
-            "score": round(statistics.fmean(scores), 3) if scores else None,
-            "variance": round(statistics.pvariance(scores), 3) if scores else None,
-            "errors": errors, "failed": not scores,
-            "reason": None if scores else "not rated: every pair with this script was left blank",
-            "samples": len(pair_ids), "valid_samples": len(scores),
-            "detail": {"sheet": sheet, "pairs": [r[0] for r in ratings], "scores": scores, "notes": [r[3] for r in ratings if r[3]]},
-        })  # fmt: skip
+        errors = {
+            c: round(statistics.fmean(r[2][c] for r in ratings)) if ratings else 0
+            for c in ERROR_SHORT.values()
+        }
+        judgments.append(
+            {
+                "item": item,
+                "system": system,
+                "judge": judge,
+                "score": round(statistics.fmean(scores), 3) if scores else None,
+                "variance": round(statistics.pvariance(scores), 3) if scores else None,
+                "errors": errors,
+                "failed": not scores,
+                "reason": None if scores else "not rated: every pair with this script was left blank",
+                "samples": len(pair_ids),
+                "valid_samples": len(scores),
+                "detail": {
+                    "sheet": sheet,
+                    "pairs": [r[0] for r in ratings],
+                    "scores": scores,
+                    "notes": [r[3] for r in ratings if r[3]],
+                },
+            }
+        )
     return judgments, pairwise
 
 
-def import_ratings(packet_dir: Path, sheets: list[Path], *, eval_dir: Path | None = None, rater: str | None = None) -> dict[str, Any]:
+def import_ratings(
+    packet_dir: Path, sheets: list[Path], *, eval_dir: Path | None = None, rater: str | None = None
+) -> dict[str, Any]:
     """Validate every sheet first, then write the contract files; returns counts per rater."""
     key = load_key(packet_dir)
     eval_dir = eval_dir or Path(key["eval_dir"])
@@ -160,9 +200,15 @@ def import_ratings(packet_dir: Path, sheets: list[Path], *, eval_dir: Path | Non
         j_path = records.write_judgments(eval_dir, f"human:{label}", judgments)
         p_path = records.write_pairwise(eval_dir, f"human:{label}", pairwise)
         summary[label] = {
-            "sheet": str(sheet), "packet_rater": who, "pairs": len(key["raters"][who]["pairs"]), "rated": len(rows) - blank,
-            "blank": blank, "missing_rows": len(key["raters"][who]["pairs"]) - len(rows),
-            "judgments": str(j_path), "pairwise": str(p_path),
-            "scripts_rated": sum(not j["failed"] for j in judgments), "scripts_unrated": sum(j["failed"] for j in judgments),
-        }  # fmt: skip
+            "sheet": str(sheet),
+            "packet_rater": who,
+            "pairs": len(key["raters"][who]["pairs"]),
+            "rated": len(rows) - blank,
+            "blank": blank,
+            "missing_rows": len(key["raters"][who]["pairs"]) - len(rows),
+            "judgments": str(j_path),
+            "pairwise": str(p_path),
+            "scripts_rated": sum(not j["failed"] for j in judgments),
+            "scripts_unrated": sum(j["failed"] for j in judgments),
+        }
     return summary

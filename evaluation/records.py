@@ -149,10 +149,14 @@ def read_items(set_dir: Path) -> list[dict[str, Any]]:
     """The test items of SET_DIR, in file order (ids unique)."""
     set_dir = Path(set_dir)
     if not set_dir.is_dir():
-        raise BadInput(f"{set_dir}: test set directory does not exist (build one with `dsr evaluate build-set`)")
+        raise BadInput(
+            f"{set_dir}: test set directory does not exist (build one with `dsr evaluate build-set`)"
+        )
     path = items_path(set_dir)
     if not path.is_file():
-        raise BadInput(f"{path}: missing; {set_dir} is not a test set (build one with `dsr evaluate build-set`)")
+        raise BadInput(
+            f"{path}: missing; {set_dir} is not a test set (build one with `dsr evaluate build-set`)"
+        )
     rows = read_jsonl(path, ITEM_KEYS)
     _unique(rows, lambda r: r["id"], path)
     return rows
@@ -217,7 +221,9 @@ def read_outputs(eval_dir: Path, system: str) -> list[dict[str, Any]]:
     _unique(rows, lambda r: r["item"], path)
     for row in rows:
         if row["system"] != system:
-            raise BadInput(f"{path}: row for item {row['item']} names system {row['system']!r}, not {system!r}")
+            raise BadInput(
+                f"{path}: row for item {row['item']} names system {row['system']!r}, not {system!r}"
+            )
     return rows
 
 
@@ -321,7 +327,9 @@ def pairwise_row(
 
 def _check_pair(row: dict[str, Any], path: Path) -> None:
     if row["shown_first"] not in ("a", "b"):
-        raise BadInput(f"{path}: item {row['item']}: shown_first must be 'a' or 'b', got {row['shown_first']!r}")
+        raise BadInput(
+            f"{path}: item {row['item']}: shown_first must be 'a' or 'b', got {row['shown_first']!r}"
+        )
     if row["winner"] not in ("a", "b", "tie", None):
         raise BadInput(f"{path}: item {row['item']}: winner must be a, b, tie or null, got {row['winner']!r}")
     if not row["failed"] and row["winner"] is None:

@@ -77,7 +77,9 @@ def _ordered(systems: dict[str, Any]) -> list[str]:
     return [s for s in systems if s != HUMAN] + ([HUMAN] if HUMAN in systems else [])
 
 
-def _table(title: str, caption: str, header: list[str], rows: list[list[str]], empty: str = "") -> dict[str, Any]:
+def _table(
+    title: str, caption: str, header: list[str], rows: list[list[str]], empty: str = ""
+) -> dict[str, Any]:
     return {"title": title, "caption": caption, "header": header, "rows": rows, "empty": empty}
 
 
@@ -92,13 +94,24 @@ def table1(metrics: dict[str, Any], baseline: str | None) -> dict[str, Any]:
     rows = []
     for name in _ordered(systems):
         block = systems[name]
-        score = _with_ci(block.get("score") if isinstance(block.get("score"), dict) else {"value": block.get("score")})
+        score = _with_ci(
+            block.get("score") if isinstance(block.get("score"), dict) else {"value": block.get("score")}
+        )
         mean = _score_of(block)
         if name not in (base, HUMAN) and mean is not None and base_score is not None:
             score += f" ({mean - base_score:+.2f})"
         ratio = _with_ci(block.get("ratio_to_human"), scale=100, digits=1) if name != HUMAN else DASH
         win = _with_ci(best.get(name), scale=100, digits=1) if name != HUMAN else DASH
-        rows.append([name, score, _num(block.get("variance")), ratio, win, f"{block.get('n_scored', 0)} / {block.get('n_failed', 0)}"])
+        rows.append(
+            [
+                name,
+                score,
+                _num(block.get("variance")),
+                ratio,
+                win,
+                f"{block.get('n_scored', 0)} / {block.get('n_failed', 0)}",
+            ]
+        )
     k = (metrics.get("best_of") or {}).get("k")
     caption = (
         f"Judge {metrics.get('judge', '?')}, {metrics.get('items', 0)} items. Score = mean of per-item judge scores "
@@ -139,7 +152,10 @@ def errors_table(systems: dict[str, Any], title: str = "Error counts") -> dict[s
     rows = []
     for name in _ordered(systems):
         errors = systems[name].get("errors") or {}
-        cells = [f"{errors[c]['total']} ({_num(errors[c].get('per_item'))})" if c in errors else DASH for c in ERROR_CATEGORIES]
+        cells = [
+            f"{errors[c]['total']} ({_num(errors[c].get('per_item'))})" if c in errors else DASH
+            for c in ERROR_CATEGORIES
+        ]
         rows.append([name, *cells, str(systems[name].get("n_scored", 0))])
     header = ["System", *[c.replace("_", " ") for c in ERROR_CATEGORIES], "n scored"]
     return _table(title, "Labelled errors: total (per scored item).", header, rows, "no errors recorded")
@@ -155,24 +171,61 @@ def judge_free_table(systems: dict[str, Any]) -> dict[str, Any]:
         jf = systems[name].get("judge_free")
         if not jf:
             continue
-        rows.append([
-            name, _pct(jf, "format_valid"), _num(jf.get("lint_errors_per_scene")), _pct(jf, "beat_coverage"),
-            _pct(jf, "prose_leakage"), _pct(jf, "dialogue_share"), _num(jf.get("words"), 0), str(jf.get("n", 0)),
-        ])  # fmt: skip
-    header = ["System", "Format valid", "Lint errors / scene", "Beat coverage", "Prose leakage", "Dialogue share", "Words", "n"]
-    return _table("Judge-free metrics", "Deterministic checks on every output (no model involved).", header, rows, "not computed")
+        rows.append(
+            [
+                name,
+                _pct(jf, "format_valid"),
+                _num(jf.get("lint_errors_per_scene")),
+                _pct(jf, "beat_coverage"),
+                _pct(jf, "prose_leakage"),
+                _pct(jf, "dialogue_share"),
+                _num(jf.get("words"), 0),
+                str(jf.get("n", 0)),
+            ]
+        )
+    header = [
+        "System",
+        "Format valid",
+        "Lint errors / scene",
+        "Beat coverage",
+        "Prose leakage",
+        "Dialogue share",
+        "Words",
+        "n",
+    ]
+    return _table(
+        "Judge-free metrics",
+        "Deterministic checks on every output (no model involved).",
+        header,
+        rows,
+        "not computed",
+    )
 
 
 def pairwise_table(pairwise: dict[str, Any], title: str = "Pairwise comparisons") -> dict[str, Any]:
     rows = [
         [
-            pair, str(p.get("n_pairs", 0)), str(p.get("n_failed", 0)), str(p.get("a_wins", 0)), str(p.get("b_wins", 0)),
-            str(p.get("ties", 0)), _with_ci(p.get("win_rate_a"), scale=100, digits=1),
+            pair,
+            str(p.get("n_pairs", 0)),
+            str(p.get("n_failed", 0)),
+            str(p.get("a_wins", 0)),
+            str(p.get("b_wins", 0)),
+            str(p.get("ties", 0)),
+            _with_ci(p.get("win_rate_a"), scale=100, digits=1),
             DASH if p.get("position_consistency") is None else f"{100 * p['position_consistency']:.0f}%",
         ]
         for pair, p in (pairwise or {}).items()
-    ]  # fmt: skip
-    header = ["A vs B", "n pairs", "failed", "A wins", "B wins", "ties", "Win rate A % (ties half)", "Position consistency"]
+    ]
+    header = [
+        "A vs B",
+        "n pairs",
+        "failed",
+        "A wins",
+        "B wins",
+        "ties",
+        "Win rate A % (ties half)",
+        "Position consistency",
+    ]
     caption = "Each pair judged in both orders (position swap); position consistency = share of pairs with the same verdict in both orders."
     return _table(title, caption, header, rows, "no pairwise judgments")
 
@@ -180,14 +233,25 @@ def pairwise_table(pairwise: dict[str, Any], title: str = "Pairwise comparisons"
 def human_table(human: dict[str, Any] | None) -> dict[str, Any]:
     systems = (human or {}).get("systems", human or {})
     rows = [
-        [name, _with_ci(b.get("score")), _num(b.get("variance")), _with_ci(b.get("ratio_to_human"), scale=100, digits=1),
-         f"{b.get('n_scored', 0)} / {b.get('n_failed', 0)}"]
-        for name, b in ((n, systems[n]) for n in _ordered(systems)) if isinstance(b, dict)
-    ]  # fmt: skip
+        [
+            name,
+            _with_ci(b.get("score")),
+            _num(b.get("variance")),
+            _with_ci(b.get("ratio_to_human"), scale=100, digits=1),
+            f"{b.get('n_scored', 0)} / {b.get('n_failed', 0)}",
+        ]
+        for name, b in ((n, systems[n]) for n in _ordered(systems))
+        if isinstance(b, dict)
+    ]
     header = ["System", "Score", "Var", "Ratio to human %", "n scored / failed"]
     caption = f"From imported rating sheets of {(human or {}).get('n_raters', 0)} rater(s) (judges human:*); per item the mean over raters."
-    return _table("Human ratings (blind packets)", caption, header, rows,
-                  "no human ratings imported (dsr evaluate packets, then dsr evaluate import-ratings)")  # fmt: skip
+    return _table(
+        "Human ratings (blind packets)",
+        caption,
+        header,
+        rows,
+        "no human ratings imported (dsr evaluate packets, then dsr evaluate import-ratings)",
+    )
 
 
 def _human_extra(human: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -197,7 +261,9 @@ def _human_extra(human: dict[str, Any] | None) -> list[dict[str, Any]]:
     tables = [errors_table(human.get("systems", human), "Error counts (human raters)")]
     if "pairwise" in human:
         table = pairwise_table(human["pairwise"], "Pairwise preferences (human raters)")
-        table["caption"] = "One order per pair and rater (Script A / Script B balanced across raters); ties count half."
+        table["caption"] = (
+            "One order per pair and rater (Script A / Script B balanced across raters); ties count half."
+        )
         tables.append(table)
     return tables
 
@@ -205,17 +271,33 @@ def _human_extra(human: dict[str, Any] | None) -> list[dict[str, Any]]:
 def calibration_table(cal: dict[str, Any] | None, judge: str | None = None) -> dict[str, Any]:
     if not cal:
         return _table(
-            "Judge calibration", "", [], [],
+            "Judge calibration",
+            "",
+            [],
+            [],
             "The judge is UNCALIBRATED: this evaluation has no calibration.json. Run `dsr evaluate calibrate --eval-dir EVAL_DIR`.",
-        )  # fmt: skip
+        )
     rows = [
-        ["Spearman ρ (vs human mean)", _with_ci(cal.get("spearman"), digits=3), str((cal.get("spearman") or {}).get("n", cal["n_items"] - cal["n_failed"]))],
-        ["Pairwise accuracy", _with_ci(cal.get("pairwise_accuracy"), digits=3), f"{(cal.get('pairwise_accuracy') or {}).get('n_pairs', 0)} pairs"],
-        *[[f"Spearman ρ vs {name}", _with_ci(block, digits=3), str(block.get("n", DASH))] for name, block in (cal.get("per_criterion") or {}).items()],
-    ]  # fmt: skip
+        [
+            "Spearman ρ (vs human mean)",
+            _with_ci(cal.get("spearman"), digits=3),
+            str((cal.get("spearman") or {}).get("n", cal["n_items"] - cal["n_failed"])),
+        ],
+        [
+            "Pairwise accuracy",
+            _with_ci(cal.get("pairwise_accuracy"), digits=3),
+            f"{(cal.get('pairwise_accuracy') or {}).get('n_pairs', 0)} pairs",
+        ],
+        *[
+            [f"Spearman ρ vs {name}", _with_ci(block, digits=3), str(block.get("n", DASH))]
+            for name, block in (cal.get("per_criterion") or {}).items()
+        ],
+    ]
     caption = f"{cal.get('dataset')} ({cal.get('licence')}); judge {cal.get('judge')}; {cal.get('n_items')} stories, {cal.get('n_failed')} failed. {cal.get('note', '')}"
     if judge and cal.get("judge") != judge:
-        caption += f" WARNING: measured for judge {cal.get('judge')}, but this evaluation was judged by {judge}."
+        caption += (
+            f" WARNING: measured for judge {cal.get('judge')}, but this evaluation was judged by {judge}."
+        )
     return _table("Judge calibration", caption, ["Measure", "Value [95% CI]", "n"], rows)
 
 
@@ -240,34 +322,84 @@ def figures(eval_dir: Path, metrics: dict[str, Any], cal: dict[str, Any] | None)
 
     scores, failed = _per_item(metrics.get("systems") or {})
     n = sum(len(v) for v in scores.values())
-    add(plots.score_distributions(scores, failed, out_dir / "score_distributions.png",
-                                  title=f"Judge scores per item ({judge}; {n} scored, {sum(failed.values())} failed)"),
-        "Score distributions", f"no scored items by judge {judge}")  # fmt: skip
+    add(
+        plots.score_distributions(
+            scores,
+            failed,
+            out_dir / "score_distributions.png",
+            title=f"Judge scores per item ({judge}; {n} scored, {sum(failed.values())} failed)",
+        ),
+        "Score distributions",
+        f"no scored items by judge {judge}",
+    )
     human = metrics.get("human_ratings") or {}
     if human:
         h_scores, h_failed = _per_item(human.get("systems", human))
-        add(plots.score_distributions(h_scores, h_failed, out_dir / "human_score_distributions.png",
-                                      title=f"Human ratings per item (mean of {human.get('n_raters', '?')} rater(s); "
-                                            f"{sum(len(v) for v in h_scores.values())} scored, {sum(h_failed.values())} failed)"),
-            "Human score distributions", "no rated scripts")  # fmt: skip
+        add(
+            plots.score_distributions(
+                h_scores,
+                h_failed,
+                out_dir / "human_score_distributions.png",
+                title=f"Human ratings per item (mean of {human.get('n_raters', '?')} rater(s); "
+                f"{sum(len(v) for v in h_scores.values())} scored, {sum(h_failed.values())} failed)",
+            ),
+            "Human score distributions",
+            "no rated scripts",
+        )
     best = metrics.get("best_of") or {}
-    bars = [(s, b.get("value"), b.get("ci"), f"n={best.get('n_items', 0)}") for s, b in (best.get("systems") or {}).items()]
-    add(plots.win_rate_bars(bars, out_dir / "win_rates.png", ylabel="items won (%)",
-                            title=f"Best-of-{best.get('k', '?')} win rate with 95% CI ({best.get('n_items', 0)} items)"),
-        "Win rates (best of K)", "no best-of-K win rates in metrics.json")  # fmt: skip
-    pair_bars = [(pair, (p.get("win_rate_a") or {}).get("value"), (p.get("win_rate_a") or {}).get("ci"),
-                  f"n={p.get('n_pairs', 0)}, failed={p.get('n_failed', 0)}") for pair, p in (metrics.get("pairwise") or {}).items()]  # fmt: skip
-    add(plots.win_rate_bars(pair_bars, out_dir / "pairwise_win_rates.png", ylabel="A wins (%), ties half",
-                            title="Pairwise win rate of A with 95% CI"),
-        "Pairwise win rates", "no pairwise judgments")  # fmt: skip
+    bars = [
+        (s, b.get("value"), b.get("ci"), f"n={best.get('n_items', 0)}")
+        for s, b in (best.get("systems") or {}).items()
+    ]
+    add(
+        plots.win_rate_bars(
+            bars,
+            out_dir / "win_rates.png",
+            ylabel="items won (%)",
+            title=f"Best-of-{best.get('k', '?')} win rate with 95% CI ({best.get('n_items', 0)} items)",
+        ),
+        "Win rates (best of K)",
+        "no best-of-K win rates in metrics.json",
+    )
+    pair_bars = [
+        (
+            pair,
+            (p.get("win_rate_a") or {}).get("value"),
+            (p.get("win_rate_a") or {}).get("ci"),
+            f"n={p.get('n_pairs', 0)}, failed={p.get('n_failed', 0)}",
+        )
+        for pair, p in (metrics.get("pairwise") or {}).items()
+    ]
+    add(
+        plots.win_rate_bars(
+            pair_bars,
+            out_dir / "pairwise_win_rates.png",
+            ylabel="A wins (%), ties half",
+            title="Pairwise win rate of A with 95% CI",
+        ),
+        "Pairwise win rates",
+        "no pairwise judgments",
+    )
     systems = metrics.get("systems") or {}
-    add(plots.error_counts(systems, out_dir / "error_counts.png",
-                           title=f"Errors per scored item ({judge}; {sum(b.get('n_scored', 0) for b in systems.values())} scored outputs)"),
-        "Error counts", "no error counts in metrics.json")  # fmt: skip
+    add(
+        plots.error_counts(
+            systems,
+            out_dir / "error_counts.png",
+            title=f"Errors per scored item ({judge}; {sum(b.get('n_scored', 0) for b in systems.values())} scored outputs)",
+        ),
+        "Error counts",
+        "no error counts in metrics.json",
+    )
     if cal and cal.get("items"):
-        add(plots.calibration_scatter(cal["items"], out_dir / "calibration.png",
-                                      title=f"Judge vs HANNA humans ({cal['n_items'] - cal['n_failed']} scored, {cal['n_failed']} failed)"),
-            "Judge calibration", "no scored calibration stories")  # fmt: skip
+        add(
+            plots.calibration_scatter(
+                cal["items"],
+                out_dir / "calibration.png",
+                title=f"Judge vs HANNA humans ({cal['n_items'] - cal['n_failed']} scored, {cal['n_failed']} failed)",
+            ),
+            "Judge calibration",
+            "no scored calibration stories",
+        )
     for fig in made:
         fig["file"] = f"plots/{fig['path'].name}" if fig["path"] else None
         fig["b64"] = base64.b64encode(fig["path"].read_bytes()).decode("ascii") if fig["path"] else None

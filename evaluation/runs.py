@@ -27,8 +27,8 @@ import yaml
 
 from dsr.common.bounded_yaml import load_yaml
 from dsr.common.errors import BadInput
-from dsr.evaluation import records
 from dsr.contract.context import MODES, Mode, ModelFactory, RunContext, resolve_roles, retry_caps, roles_for
+from dsr.evaluation import records
 from dsr.models.settings import ROLES, RoleConfig
 
 OnItem = Callable[[str, str, str], None]  # (system, item, "cached" | "done" | "failed")
@@ -59,7 +59,9 @@ def _check_system(name: str, mode: Any, roles: Any, rubric: Any, where: str) -> 
         raise BadInput(f"{where}: system '{name}': 'roles' must map role names to settings")
     for role, overrides in roles.items():
         if role not in ROLES:
-            raise BadInput(f"{where}: system '{name}' sets unknown role '{role}'; roles are: {', '.join(ROLES)}")
+            raise BadInput(
+                f"{where}: system '{name}' sets unknown role '{role}'; roles are: {', '.join(ROLES)}"
+            )
         if not isinstance(overrides, dict):
             raise BadInput(f"{where}: system '{name}', role '{role}': settings must be a mapping")
         unknown = [k for k in overrides if k not in RoleConfig.model_fields]
@@ -101,10 +103,18 @@ def load_systems_file(path: Path, *, rubric: bool = True) -> list[System]:
             raise BadInput(f"{path}: every system must be a mapping with name, mode and optional roles")
         extra = set(entry) - {"name", "mode", "roles", "rubric"}
         if extra:
-            raise BadInput(f"{path}: system '{entry.get('name')}' has unknown key '{sorted(extra)[0]}' (use name, mode, roles, rubric)")
+            raise BadInput(
+                f"{path}: system '{entry.get('name')}' has unknown key '{sorted(extra)[0]}' (use name, mode, roles, rubric)"
+            )
         name = entry.get("name")
         systems.append(
-            _check_system(name, entry.get("mode", name), entry.get("roles") or {}, entry.get("rubric", rubric), str(path))
+            _check_system(
+                name,
+                entry.get("mode", name),
+                entry.get("roles") or {},
+                entry.get("rubric", rubric),
+                str(path),
+            )
         )
     return systems
 
@@ -146,13 +156,23 @@ def run_context(
 ) -> RunContext:
     """One item's run of ``system``: its mode, caps and models, no review and no story memory."""
     return RunContext(
-        mode=system.mode, review=[], use_rubric=system.rubric, run_dir=str(run_dir), memory_dir=None,
-        roles=system_roles(system), model_factory=model_factory, **retry_caps(max_retries),
-    )  # fmt: skip
+        mode=system.mode,
+        review=[],
+        use_rubric=system.rubric,
+        run_dir=str(run_dir),
+        memory_dir=None,
+        roles=system_roles(system),
+        model_factory=model_factory,
+        **retry_caps(max_retries),
+    )
 
 
 def run_item(
-    system: System, item: dict[str, Any], run_dir: Path, max_retries: int, model_factory: ModelFactory | None = None
+    system: System,
+    item: dict[str, Any],
+    run_dir: Path,
+    max_retries: int,
+    model_factory: ModelFactory | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) one item's scene graph; any failure becomes a failed output row, never an exception."""
     from dsr.contract.call_log import CALL_LOG, read_call_log
@@ -175,12 +195,22 @@ def run_item(
     accepted = values.get("accepted") if error is None else None
     if accepted is None:
         return records.output_row(
-            item["id"], system.name, ok=False, error=error or "no accepted scene", calls=calls, seconds=seconds
+            item["id"],
+            system.name,
+            ok=False,
+            error=error or "no accepted scene",
+            calls=calls,
+            seconds=seconds,
         ) | {"status": "failed"}
     return records.output_row(
-        item["id"], system.name, ok=True, screenplay=accepted.get("screenplay") or "", prose=accepted.get("prose"),
-        calls=calls, seconds=seconds,
-    ) | {"status": accepted.get("status")}  # fmt: skip
+        item["id"],
+        system.name,
+        ok=True,
+        screenplay=accepted.get("screenplay") or "",
+        prose=accepted.get("prose"),
+        calls=calls,
+        seconds=seconds,
+    ) | {"status": accepted.get("status")}
 
 
 def _check_config(eval_dir: Path, set_dir: Path, systems: list[System], max_retries: int) -> dict[str, Any]:
@@ -188,7 +218,9 @@ def _check_config(eval_dir: Path, set_dir: Path, systems: list[System], max_retr
     path = records.eval_config_path(eval_dir)
     config = records.read_json(path) if path.is_file() else {"set_dir": str(set_dir.resolve()), "systems": {}}
     if Path(config["set_dir"]).resolve() != set_dir.resolve():
-        raise BadInput(f"{eval_dir} evaluates {config['set_dir']}, not {set_dir}; pick a new -o for another set")
+        raise BadInput(
+            f"{eval_dir} evaluates {config['set_dir']}, not {set_dir}; pick a new -o for another set"
+        )
     for system in systems:
         before = config["systems"].get(system.name)
         now = system.to_dict() | {"max_retries": max_retries}
@@ -233,7 +265,9 @@ def run_systems(
     asked = set(config.get("item_ids", [])) | {i["id"] for i in items}
     config["item_ids"] = [i["id"] for i in every if i["id"] in asked]
     records.write_eval_config(eval_dir, config)
-    records.write_outputs(eval_dir, records.HUMAN, records.human_outputs([i for i in every if i["id"] in asked]))
+    records.write_outputs(
+        eval_dir, records.HUMAN, records.human_outputs([i for i in every if i["id"] in asked])
+    )
     summary: dict[str, dict[str, int]] = {}
     for system in systems:
         path = records.outputs_path(eval_dir, system.name)

@@ -111,7 +111,9 @@ def best_of_k(scores: Mapping[str, Mapping[str, float]], **kwargs: Any) -> dict[
     if not systems:
         return {"k": 0, "n_items": 0, "systems": {}}
     items = sorted(set.intersection(*(set(scores[s]) for s in systems)))
-    matrix = np.array([[scores[s][i] for s in systems] for i in items], dtype=float).reshape(len(items), len(systems))
+    matrix = np.array([[scores[s][i] for s in systems] for i in items], dtype=float).reshape(
+        len(items), len(systems)
+    )
     best = matrix.max(axis=1, keepdims=True) if len(items) else matrix
     wins = (matrix == best).astype(float)
     shares = wins / wins.sum(axis=1, keepdims=True) if len(items) else wins

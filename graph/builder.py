@@ -10,7 +10,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from dsr.contract.context import RunContext
-from dsr.nodes.episode import assemble_node, start_scene_node
+from dsr.contract.state import EpisodeState, SceneState
 from dsr.graph.routing import (
     route_after_commit,
     route_after_critic,
@@ -21,9 +21,9 @@ from dsr.graph.routing import (
     route_after_review_prose,
     route_after_review_scene,
 )
-from dsr.contract.state import EpisodeState, SceneState
 from dsr.nodes.commit import commit_node
 from dsr.nodes.critic import critic_node
+from dsr.nodes.episode import assemble_node, start_scene_node
 from dsr.nodes.novelist import novelist_node
 from dsr.nodes.planner import planner_node
 from dsr.nodes.retrieve import retrieve_context_node

@@ -9,12 +9,16 @@ from langgraph.runtime import Runtime
 from dsr.contract.context import RunContext
 
 
-def route_after_retrieve(state: dict[str, Any], runtime: Runtime[RunContext]) -> Literal["planner", "novelist", "screenwriter"]:
+def route_after_retrieve(
+    state: dict[str, Any], runtime: Runtime[RunContext]
+) -> Literal["planner", "novelist", "screenwriter"]:
     mode = runtime.context.mode
     return "screenwriter" if mode == "e2e" else "novelist" if mode == "dsr-nocot" else "planner"
 
 
-def route_after_planner(state: dict[str, Any], runtime: Runtime[RunContext]) -> Literal["review_directives", "novelist"]:
+def route_after_planner(
+    state: dict[str, Any], runtime: Runtime[RunContext]
+) -> Literal["review_directives", "novelist"]:
     return "review_directives" if "directives" in runtime.context.review else "novelist"
 
 
@@ -22,7 +26,9 @@ def route_after_review_directives(state: dict[str, Any]) -> Literal["planner", "
     return "planner" if state["last_review"]["action"] == "reject" else "novelist"
 
 
-def route_after_novelist(state: dict[str, Any], runtime: Runtime[RunContext]) -> Literal["review_prose", "screenwriter"]:
+def route_after_novelist(
+    state: dict[str, Any], runtime: Runtime[RunContext]
+) -> Literal["review_prose", "screenwriter"]:
     return "review_prose" if "prose" in runtime.context.review else "screenwriter"
 
 
@@ -42,7 +48,9 @@ def route_after_critic(
     return "commit"
 
 
-def route_after_review_scene(state: dict[str, Any]) -> Literal["planner", "novelist", "screenwriter", "commit"]:
+def route_after_review_scene(
+    state: dict[str, Any],
+) -> Literal["planner", "novelist", "screenwriter", "commit"]:
     review = state["last_review"]
     return review["stage"] if review["action"] == "reject" else "commit"
 

@@ -42,7 +42,10 @@ class Contradiction(_Strict):
 
     # The label's shape is the grammar's (a pattern, which bounds its length); validation stays lenient
     # ("f2 " is F2) and cite() drops a label that names no fact shown.
-    fact: str = Field(description="the label of the contradicted fact, e.g. F2", json_schema_extra={"pattern": "^F[0-9]{1,2}$"})
+    fact: str = Field(
+        description="the label of the contradicted fact, e.g. F2",
+        json_schema_extra={"pattern": "^F[0-9]{1,2}$"},
+    )
     quote: Annotated[str, Field(max_length=160)] = Field(description="the draft's line, copied word for word")
     explanation: Sentence = Field(description="what does not fit, in one sentence")
 
@@ -67,8 +70,13 @@ class ContinuityResult:
 
     def record(self) -> dict[str, Any]:
         """What the critic's verdict keeps of the check."""
-        return {"status": "checked", "facts": self.facts, "found": len(self.findings), "dropped": self.dropped,
-                "attempts": self.attempts}  # fmt: skip
+        return {
+            "status": "checked",
+            "facts": self.facts,
+            "found": len(self.findings),
+            "dropped": self.dropped,
+            "attempts": self.attempts,
+        }
 
 
 def labelled(facts: list[Fact]) -> list[tuple[str, Fact]]:
@@ -92,7 +100,9 @@ def check_continuity(
 ) -> ContinuityResult:
     """One structured call on the draft ``screenplay``; raises what :func:`invoke_structured` raises."""
     labels = labelled(facts)
-    messages = prompt_messages(CONTINUITY_PROMPT, facts=labels, outline=outline_text(x), screenplay=screenplay)
+    messages = prompt_messages(
+        CONTINUITY_PROMPT, facts=labels, outline=outline_text(x), screenplay=screenplay
+    )
     result = invoke_structured(model, messages, ContinuityVerdict)
     findings, dropped = cite(result.value, dict(labels), screenplay, prose=prose, directives=directives)
     cited = [f.evidence.split(" ", 1)[0] for f in findings]
@@ -148,7 +158,9 @@ def cite(
                 stage=blame(item.quote, prose, directives),
                 message=f"the draft contradicts memory fact {fact.id} ({fact.where}, {fact.kind}): {fact.text}",
                 evidence=f"{fact.id} line {number}: {line}"[:300],
-                fix_hint=(item.explanation.strip() or "keep to what the story established, or show the change")[:200],
+                fix_hint=(
+                    item.explanation.strip() or "keep to what the story established, or show the change"
+                )[:200],
             )
         )
     return findings, dropped

@@ -29,7 +29,9 @@ class PairVerdict(JudgeVerdict):
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={"examples": [{"winner": "A", "rationale": "<two sentences: why this scene is better>"}]},
+        json_schema_extra={
+            "examples": [{"winner": "A", "rationale": "<two sentences: why this scene is better>"}]
+        },
     )
 
     winner: Literal["A", "B", "tie"] = Field(description='"A", "B" or "tie"')
@@ -75,25 +77,41 @@ def judge_pair(
     """
     first, second = (screenplay_a, screenplay_b) if shown_first == "a" else (screenplay_b, screenplay_a)
     messages = prompt_messages(
-        PROMPT, x_text=render_x(x), screenplay_a=first, screenplay_b=second, tiers=RUBRIC_TIERS,
+        PROMPT,
+        x_text=render_x(x),
+        screenplay_a=first,
+        screenplay_b=second,
+        tiers=RUBRIC_TIERS,
         categories=CATEGORY_MEANING,
-    )  # fmt: skip
+    )
     try:
         out = invoke_structured(model, messages, PairVerdict, max_repairs=max_repairs, **invoke_kwargs)
     except StructuredOutputError as exc:
         bare = next((m for m in map(_WINNER.match, reversed(exc.raw_outputs)) if m), None)
-        if bare is not None:  # a reply that is only the verdict ('B', 'Scene A', 'tie'), like the rubric's bare score
+        if (
+            bare is not None
+        ):  # a reply that is only the verdict ('B', 'Scene A', 'tie'), like the rubric's bare score
             word = bare.group(1).lower()
             verdict = "tie" if word in _TIE_WORDS or word == "tie" else word.upper()
             return {
-                "winner": shown_to_contract(verdict, shown_first), "failed": False, "reason": None,
-                "rationale": "(none given: the judge answered with a bare verdict)", "attempts": len(exc.raw_outputs),
-            }  # fmt: skip
+                "winner": shown_to_contract(verdict, shown_first),
+                "failed": False,
+                "reason": None,
+                "rationale": "(none given: the judge answered with a bare verdict)",
+                "attempts": len(exc.raw_outputs),
+            }
         return {
-            "winner": None, "failed": True, "reason": str(exc)[:500], "rationale": None,
-            "attempts": len(exc.raw_outputs), "raw_outputs": exc.raw_outputs,
-        }  # fmt: skip
+            "winner": None,
+            "failed": True,
+            "reason": str(exc)[:500],
+            "rationale": None,
+            "attempts": len(exc.raw_outputs),
+            "raw_outputs": exc.raw_outputs,
+        }
     return {
-        "winner": shown_to_contract(out.value.winner, shown_first), "failed": False, "reason": None,
-        "rationale": out.value.rationale, "attempts": out.attempts,
-    }  # fmt: skip
+        "winner": shown_to_contract(out.value.winner, shown_first),
+        "failed": False,
+        "reason": None,
+        "rationale": out.value.rationale,
+        "attempts": out.attempts,
+    }

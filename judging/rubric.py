@@ -130,7 +130,11 @@ RATIONALE_CHARS, ERROR_CHARS, ERRORS_PER_CATEGORY = 240, 80, 2
 _ERRORS_SCHEMA = {
     "type": "object",
     "properties": {
-        c: {"type": "array", "items": {"type": "string", **free_text(ERROR_CHARS)}, "maxItems": ERRORS_PER_CATEGORY}
+        c: {
+            "type": "array",
+            "items": {"type": "string", **free_text(ERROR_CHARS)},
+            "maxItems": ERRORS_PER_CATEGORY,
+        }
         for c in ERROR_CATEGORIES
     },
     "required": list(ERROR_CATEGORIES),
@@ -164,7 +168,9 @@ class RubricVerdict(JudgeVerdict):
     errors: Annotated[dict[ErrorCategory, list[str]], WithJsonSchema(_ERRORS_SCHEMA)] = Field(
         default_factory=dict, description="labelled errors per category; empty lists when none"
     )
-    rationale: str = Field(min_length=1, description="why this score", json_schema_extra=free_text(RATIONALE_CHARS))
+    rationale: str = Field(
+        min_length=1, description="why this score", json_schema_extra=free_text(RATIONALE_CHARS)
+    )
     blame: Stage | None = Field(
         default=None, description="the stage the main problem comes from: planner, novelist or screenwriter"
     )

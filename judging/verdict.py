@@ -15,11 +15,14 @@ SCORE_TEXT = re.compile(r"^\s*\**\s*(\d{1,3})\s*(?:/\s*12)?\s*\**\s*(?:\(?\s*[A-
 RATIONALE_ALIASES = ("reason", "reasoning", "explanation", "justification", "comment", "comments")
 PLACEHOLDER = re.compile(r"^\s*<.*>\s*$", re.S)
 
+
 def free_text(max_chars: int) -> dict[str, Any]:
     """JSON-schema bound of a judge's text for a grammar: at most ``max_chars``, and not opening with '<'
     (small models copy the example's '<placeholder>' otherwise). Schema only: validation stays lenient,
     the placeholder check is the validator's."""
-    banned = '"\\\\\\x00-\\x1f'  # what plain JSON string content cannot hold: quote, backslash, control characters
+    banned = (
+        '"\\\\\\x00-\\x1f'  # what plain JSON string content cannot hold: quote, backslash, control characters
+    )
     return {"pattern": f"^[^<{banned}][^{banned}]{{0,{max_chars - 1}}}$"}
 
 
@@ -66,5 +69,3 @@ class JudgeVerdict(BaseModel):
         if not value or PLACEHOLDER.match(value):
             raise ValueError("write a real rationale, not the example's placeholder")
         return value
-
-

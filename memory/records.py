@@ -93,8 +93,15 @@ class SceneRecord(BaseModel):
 #: the holder is ``about``); ``knowledge`` is who learns what (``about`` names what is known).
 FACT_KINDS = ("event", "knowledge", "state", "holder", "location", "relationship", "death", "other")
 #: Older or looser names for the same kinds (stores written before typed facts, benchmarks, people).
-KIND_ALIASES = {"injury": "state", "physical": "state", "object": "holder", "possession": "holder",
-                "knows": "knowledge", "secret": "knowledge", "place": "location"}  # fmt: skip
+KIND_ALIASES = {
+    "injury": "state",
+    "physical": "state",
+    "object": "holder",
+    "possession": "holder",
+    "knows": "knowledge",
+    "secret": "knowledge",
+    "place": "location",
+}
 #: Kinds whose slot is (kind, subject): the newest fact is the whole truth about the subject.
 _SUBJECT_SLOTS = frozenset({"state", "holder", "location", "death"})
 #: Kinds whose slot is (kind, subject, about): one per relationship target, one per thing known.

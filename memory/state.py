@@ -107,5 +107,9 @@ def in_priority(facts: Iterable[Fact]) -> list[Fact]:
     order = list(LABELS)
     return sorted(
         facts,
-        key=lambda f: (order.index(k) if (k := canonical_kind(f.kind)) in order else len(order), -f.order, f.id),
+        key=lambda f: (
+            order.index(k) if (k := canonical_kind(f.kind)) in order else len(order),
+            -f.order,
+            f.id,
+        ),
     )

@@ -200,9 +200,11 @@ class _Typed:
     def touched(self, keys: set[str], limit: int | None) -> set[str]:
         """The slots any of ``keys`` is named in before ``limit``."""
         return {
-            slot for key in keys for slot, first in self.first_touch.get(key, {}).items()
+            slot
+            for key in keys
+            for slot, first in self.first_touch.get(key, {}).items()
             if limit is None or first < limit
-        }  # fmt: skip
+        }
 
     def before(self, slot: str, limit: int | None) -> list[Fact]:
         """The slot's facts strictly before ``limit``, in story order."""
@@ -521,9 +523,10 @@ class StoryMemory:
             where=_where(series, None, {"order": order_of(episode, scene_no)}), include=["metadatas"]
         )
         doomed = [
-            fid for fid, meta in zip(got["ids"], got["metadatas"], strict=True)
+            fid
+            for fid, meta in zip(got["ids"], got["metadatas"], strict=True)
             if _is_active(meta) and meta.get("source") != "writer"
-        ]  # fmt: skip
+        ]
         if doomed:
             fresh = self._typed_fresh()
             self._facts.delete(ids=doomed)

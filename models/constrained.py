@@ -94,9 +94,13 @@ def endpoint_schema(node: Any) -> Any:
 _UNBOUNDED = _sre.MAXREPEAT
 _REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT)
 _CATEGORIES = {
-    _sre.CATEGORY_DIGIT: r"\d", _sre.CATEGORY_NOT_DIGIT: r"\D", _sre.CATEGORY_SPACE: r"\s",
-    _sre.CATEGORY_NOT_SPACE: r"\S", _sre.CATEGORY_WORD: r"\w", _sre.CATEGORY_NOT_WORD: r"\W",
-}  # fmt: skip
+    _sre.CATEGORY_DIGIT: r"\d",
+    _sre.CATEGORY_NOT_DIGIT: r"\D",
+    _sre.CATEGORY_SPACE: r"\s",
+    _sre.CATEGORY_NOT_SPACE: r"\S",
+    _sre.CATEGORY_WORD: r"\w",
+    _sre.CATEGORY_NOT_WORD: r"\W",
+}
 
 
 def bounded_pattern(pattern: str, low: int = 0, high: int | None = None) -> str:

@@ -23,11 +23,17 @@ def endpoint_failure(role: str, cfg: RoleConfig, exc: BaseException) -> ModelUna
             f"role '{role}': {where} timed out after {cfg.max_retries} retries; raise {env}__TIMEOUT_S or check the server"
         )
     if isinstance(exc, openai.APIConnectionError):
-        return ModelUnavailable(f"role '{role}': cannot reach {where}; start the server or fix {env}__BASE_URL")
+        return ModelUnavailable(
+            f"role '{role}': cannot reach {where}; start the server or fix {env}__BASE_URL"
+        )
     if isinstance(exc, openai.AuthenticationError):
-        return ModelUnavailable(f"role '{role}': {where} rejected the key in ${cfg.api_key_env}; export a valid key")
+        return ModelUnavailable(
+            f"role '{role}': {where} rejected the key in ${cfg.api_key_env}; export a valid key"
+        )
     if isinstance(exc, openai.NotFoundError):
-        return ModelUnavailable(f"role '{role}': {where} does not serve model '{cfg.model}'; fix {env}__MODEL")
+        return ModelUnavailable(
+            f"role '{role}': {where} does not serve model '{cfg.model}'; fix {env}__MODEL"
+        )
     if isinstance(exc, openai.APIStatusError):
         return ModelUnavailable(
             f"role '{role}': {where} kept failing (HTTP {exc.status_code}) after {cfg.max_retries} retries"

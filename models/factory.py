@@ -57,7 +57,9 @@ def _build(role: str, cfg: RoleConfig, settings: Settings) -> BaseChatModel:
         return build_openai(role, cfg)
     if cfg.provider == "hf":
         if not cfg.model:
-            raise ConfigError(f"role '{role}' uses provider hf but has no model; set DSR_{role.upper()}__MODEL")
+            raise ConfigError(
+                f"role '{role}' uses provider hf but has no model; set DSR_{role.upper()}__MODEL"
+            )
         from dsr.models.local_chat import LocalChatModel
         from dsr.models.weights import load_transformers
 

@@ -76,7 +76,9 @@ class LlamaCppChatModel(BaseChatModel):
         }
         if (grammar := overrides.get("grammar")) is not None:  # a models.constrained.Grammar
             if grammar.kind != "json_schema":
-                raise ValueError("the llama.cpp backend takes JSON-schema grammars only; use the transformers backend")
+                raise ValueError(
+                    "the llama.cpp backend takes JSON-schema grammars only; use the transformers backend"
+                )
             # llama-cpp-python compiles the schema to its own GBNF grammar and constrains sampling with it.
             params["response_format"] = {"type": "json_object", "schema": json.loads(grammar.source)}
         return params
@@ -90,7 +92,9 @@ class LlamaCppChatModel(BaseChatModel):
     ) -> ChatResult:
         started = time.perf_counter()
         with _LOCK:
-            out = self.llama.create_chat_completion(messages=to_chat_dicts(messages), **self._params(stop, **kwargs))
+            out = self.llama.create_chat_completion(
+                messages=to_chat_dicts(messages), **self._params(stop, **kwargs)
+            )
         usage = out.get("usage", {})
         message = AIMessage(
             content=out["choices"][0]["message"]["content"] or "",

@@ -92,9 +92,11 @@ class LocalChatModel(BaseChatModel):
         if past is not None:
             gen_kwargs = gen_kwargs | {_cache_argument(): past}
         out = self.loaded.model.generate(
-            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), return_dict_in_generate=True,
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            return_dict_in_generate=True,
             **gen_kwargs,
-        )  # fmt: skip
+        )
         sequence = out.sequences[0]
         kept = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         if keep_prefix and kept is not None:

@@ -16,7 +16,8 @@ def message_text(message: BaseMessage) -> str:
     if isinstance(content, str):
         return content
     return "".join(
-        block if isinstance(block, str) else str(block.get("text", "")) for block in content  # type: ignore[union-attr]
+        block if isinstance(block, str) else str(block.get("text", ""))
+        for block in content  # type: ignore[union-attr]
     )
 
 

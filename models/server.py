@@ -80,9 +80,12 @@ class RequestError(Exception):
 
 def _busy() -> RequestError:
     return RequestError(
-        429, "too many requests are waiting for the model; retry later", kind="rate_limit_error",
-        code="queue_full", headers={"Retry-After": str(RETRY_AFTER_S)},
-    )  # fmt: skip
+        429,
+        "too many requests are waiting for the model; retry later",
+        kind="rate_limit_error",
+        code="queue_full",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 def _stopping() -> RequestError:
@@ -150,7 +153,9 @@ def _continues(body: dict[str, Any], messages: list[BaseMessage]) -> bool:
     continues = _flag(body, CONTINUE)
     generation_prompt = body.get("add_generation_prompt", True)
     if not isinstance(generation_prompt, bool):
-        raise RequestError(400, "'add_generation_prompt' must be true or false", param="add_generation_prompt")
+        raise RequestError(
+            400, "'add_generation_prompt' must be true or false", param="add_generation_prompt"
+        )
     if not continues:
         return False
     if generation_prompt and "add_generation_prompt" in body:
@@ -159,7 +164,9 @@ def _continues(body: dict[str, Any], messages: list[BaseMessage]) -> bool:
         )
     if messages[-1].type != "ai" or not message_text(messages[-1]):
         raise RequestError(
-            400, "'continue_final_message' needs a final assistant message with the text to continue", param=CONTINUE
+            400,
+            "'continue_final_message' needs a final assistant message with the text to continue",
+            param=CONTINUE,
         )
     return True
 
@@ -173,7 +180,9 @@ def _response_format(value: Any) -> Grammar | None:
     if not isinstance(value, dict) or value.get("type") not in ("json_object", "json_schema"):
         raise RequestError(400, f"'{param}.type' must be text, json_object or json_schema", param=param)
     if not constrained.available():
-        raise RequestError(400, f"this server cannot honour '{param}' (xgrammar is not installed)", param=param)
+        raise RequestError(
+            400, f"this server cannot honour '{param}' (xgrammar is not installed)", param=param
+        )
     spec = value.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if value["type"] == "json_object":

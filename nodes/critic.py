@@ -59,7 +59,13 @@ def effective_stage(stage: Stage, mode: str) -> Stage:
 
 
 def decide(
-    findings: list[Finding], retries: dict[str, int], *, mode: str, stage_cap: int, scene_cap: int, review_scene: bool
+    findings: list[Finding],
+    retries: dict[str, int],
+    *,
+    mode: str,
+    stage_cap: int,
+    scene_cap: int,
+    review_scene: bool,
 ) -> tuple[Decision, Stage | None]:
     """Pure routing decision from findings and retry counts (unit-tested with scripted verdicts)."""
     errors = [f for f in findings if f.severity == "error"]
@@ -72,19 +78,34 @@ def decide(
     return "revise", stage
 
 
-def rubric_record(result: RubricResult | None, pass_score: int, *, attempts: int, error: str | None = None) -> dict[str, Any]:
+def rubric_record(
+    result: RubricResult | None, pass_score: int, *, attempts: int, error: str | None = None
+) -> dict[str, Any]:
     """What critique.json and report.json keep of one rubric call; no verdict means ``unjudged``.
 
     ``attempts`` are the model calls behind it, as calls.jsonl logs them (also when the judge raised).
     """
     if result is None or result.failed:
         reason = error or (result.failure_reason if result else None)
-        return {"status": "unjudged", "score": None, "tier": None, "pass_score": pass_score, "failed": True,
-                "reason": reason, "attempts": attempts}  # fmt: skip
+        return {
+            "status": "unjudged",
+            "score": None,
+            "tier": None,
+            "pass_score": pass_score,
+            "failed": True,
+            "reason": reason,
+            "attempts": attempts,
+        }
     return {
-        "status": "judged", "score": result.score, "tier": result.tier, "pass_score": pass_score, "failed": False,
-        "reason": None, "attempts": attempts, "coercions": result.coercions,
-    }  # fmt: skip
+        "status": "judged",
+        "score": result.score,
+        "tier": result.tier,
+        "pass_score": pass_score,
+        "failed": False,
+        "reason": None,
+        "attempts": attempts,
+        "coercions": result.coercions,
+    }
 
 
 def _rubric_findings(result: RubricResult, pass_score: int) -> list[Finding]:
@@ -112,20 +133,32 @@ def _judge(
     """The rubric call and its record; None instead of a result when the judge raised (the scene stays unjudged)."""
     started = time.perf_counter()
     try:
-        result = call_role(context, "critic", number, lambda model: judge_scene(model, x, screenplay, prose=prose))
+        result = call_role(
+            context, "critic", number, lambda model: judge_scene(model, x, screenplay, prose=prose)
+        )
     except ModelUnavailable:
         raise  # the run pauses; `dsr resume` judges this draft once the endpoint is back
     except Exception as exc:  # a broken judge costs this draft its rubric score, not the run
         error = f"{type(exc).__name__}: {exc}"[:300]
         # How many requests went out before the exception is not known here; the failing one is counted.
         return None, call_record(
-            number, "critic", "critic", requests=1,
-            seconds=time.perf_counter() - started, ok=False, note=error,
-        )  # fmt: skip
+            number,
+            "critic",
+            "critic",
+            requests=1,
+            seconds=time.perf_counter() - started,
+            ok=False,
+            note=error,
+        )
     return result, call_record(
-        number, "critic", "critic", requests=result.attempts,
-        seconds=time.perf_counter() - started, ok=not result.failed, note=result.failure_reason or "",
-    )  # fmt: skip
+        number,
+        "critic",
+        "critic",
+        requests=result.attempts,
+        seconds=time.perf_counter() - started,
+        ok=not result.failed,
+        note=result.failure_reason or "",
+    )
 
 
 def _continuity(
@@ -137,19 +170,37 @@ def _continuity(
     directives = state.get("directives")
     started = time.perf_counter()
     try:
-        got = call_role(context, "memory", number, lambda model: check_continuity(
-            model, x, facts, state.get("screenplay") or "", prose=prose,
-            directives=json.dumps(directives, ensure_ascii=False) if directives else None,
-        ))  # fmt: skip
+        got = call_role(
+            context,
+            "memory",
+            number,
+            lambda model: check_continuity(
+                model,
+                x,
+                facts,
+                state.get("screenplay") or "",
+                prose=prose,
+                directives=json.dumps(directives, ensure_ascii=False) if directives else None,
+            ),
+        )
     except ModelUnavailable:
         raise
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
         attempts = max(1, len(getattr(exc, "raw_outputs", None) or []))
-        record = call_record(number, "critic", "memory", requests=attempts,
-                             seconds=time.perf_counter() - started, ok=False, note=error)  # fmt: skip
+        record = call_record(
+            number,
+            "critic",
+            "memory",
+            requests=attempts,
+            seconds=time.perf_counter() - started,
+            ok=False,
+            note=error,
+        )
         return [], {"status": "unchecked", "facts": len(facts), "reason": error, "attempts": attempts}, record
-    record = call_record(number, "critic", "memory", requests=got.attempts, seconds=time.perf_counter() - started)
+    record = call_record(
+        number, "critic", "memory", requests=got.attempts, seconds=time.perf_counter() - started
+    )
     return got.findings, got.record(), record
 
 
@@ -158,7 +209,11 @@ def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
     ctx, x, number = runtime.context, task_input(state), scene_no(state)
     prose = state.get("prose") if ctx.mode != "e2e" else None
     findings = deterministic_checks(
-        x, prose, state.get("screenplay"), directives=directives_of(state), known_facts=state.get("known_facts") or []
+        x,
+        prose,
+        state.get("screenplay"),
+        directives=directives_of(state),
+        known_facts=state.get("known_facts") or [],
     )
     calls: list[CallRecord] = []
     rubric, continuity = None, None
@@ -174,9 +229,13 @@ def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
             findings += _rubric_findings(result, ctx.pass_score)
     retries = dict(state.get("retries") or {})
     decision, stage = decide(
-        findings, retries, mode=ctx.mode, stage_cap=ctx.max_retries_per_stage,
-        scene_cap=ctx.max_retries_per_scene, review_scene="scene" in ctx.review,
-    )  # fmt: skip
+        findings,
+        retries,
+        mode=ctx.mode,
+        stage_cap=ctx.max_retries_per_stage,
+        scene_cap=ctx.max_retries_per_scene,
+        review_scene="scene" in ctx.review,
+    )
     decision = protect_decision(decision, stage, state.get("writer_edit"))  # a writer's edit goes to review
     critique: dict[str, str] = {}
     if decision == "revise" and stage is not None:

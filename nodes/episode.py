@@ -8,7 +8,6 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from dsr.common.fsutil import write_json
-from dsr.story.artifacts import accepted_scene, assemble_episode, write_episode
 from dsr.contract.call_log import CALL_LOG, read_run_log
 from dsr.contract.context import RunContext
 from dsr.contract.report import build_report
@@ -18,6 +17,7 @@ from dsr.memory.context import scene_query
 from dsr.nodes.runtime import timed_node, write_artefact
 from dsr.screenplay.fountain_writer import write_fountain
 from dsr.screenplay.model import Screenplay
+from dsr.story.artifacts import accepted_scene, assemble_episode, write_episode
 from dsr.story.episode_spec import EpisodeSpec
 from dsr.story.findings import STAGES
 

@@ -39,7 +39,9 @@ def write_prose(
     critique: str | None = None,
 ) -> StageOutput:
     directives_text = directives.model_dump_json(indent=1, exclude_defaults=True) if directives else None
-    return call_prompt(model, "novelist", x_text=render_x(x), directives_text=directives_text, critique=critique)
+    return call_prompt(
+        model, "novelist", x_text=render_x(x), directives_text=directives_text, critique=critique
+    )
 
 
 def write_stage1(model: BaseChatModel, x: TaskInput) -> tuple[StageOutput, str | None]:
@@ -63,9 +65,12 @@ def novelist_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, 
         part = planner_half(state.get("stage1"), state.get("directives"))
         answer = (state.get("stage1") or {}).get("answer") or new_answer_id(number)
         out, whole = call_role(
-            runtime.context, "novelist", number, lambda model: continue_novel(model, x, part, note),
+            runtime.context,
+            "novelist",
+            number,
+            lambda model: continue_novel(model, x, part, note),
             tags={"dsr_split": "novel" if part else "whole", "dsr_answer": answer},
-        )  # fmt: skip
+        )
         write_artefact(runtime.context.run_dir, number, "stage1_answer.txt", whole + "\n")
         out.prompt = "stage1-split" if part else "stage1"
     elif runtime.context.role_config("novelist").prompt == "stage1":
@@ -74,6 +79,15 @@ def novelist_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, 
             runtime.context.run_dir, number, "novelist_directives.json", {"raw": own, "parsed": _parsed(own)}
         )
     else:
-        out = call_role(runtime.context, "novelist", number, lambda model: write_prose(model, x, directives_of(state), note))
+        out = call_role(
+            runtime.context,
+            "novelist",
+            number,
+            lambda model: write_prose(model, x, directives_of(state), note),
+        )
     write_artefact(runtime.context.run_dir, number, "prose.md", out.text + "\n")
-    return {"prose": out.text, "critique": {"novelist": None}, "calls": [stage_record(number, "novelist", out)]}
+    return {
+        "prose": out.text,
+        "critique": {"novelist": None},
+        "calls": [stage_record(number, "novelist", out)],
+    }

@@ -16,13 +16,23 @@ from langgraph.runtime import Runtime
 from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
 from dsr.models.structured import StructuredOutputError, StructuredResult, invoke_structured
-from dsr.nodes.runtime import call_record, call_role, remember, scene_no, task_input, timed_node, write_artefact
+from dsr.nodes.runtime import (
+    call_record,
+    call_role,
+    remember,
+    scene_no,
+    task_input,
+    timed_node,
+    write_artefact,
+)
 from dsr.nodes.stage1_split import DirectivesHalf, new_answer_id, plan_directives, split_decoding
 from dsr.prompts import prompt_messages
 from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
 
 
-def plan(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> StructuredResult[CreativeDirectives]:
+def plan(
+    model: BaseChatModel, x: TaskInput, critique: str | None = None
+) -> StructuredResult[CreativeDirectives]:
     messages = prompt_messages("planner", x_text=render_x(x), critique=critique)
     return invoke_structured(model, messages, CreativeDirectives, max_repairs=1)
 
@@ -38,17 +48,25 @@ def planner_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, A
         if split:
             answer = new_answer_id(number)
             half = call_role(
-                runtime.context, "planner", number, lambda model: plan_directives(model, x, note, answer),
+                runtime.context,
+                "planner",
+                number,
+                lambda model: plan_directives(model, x, note, answer),
                 tags={"dsr_split": "directives", "dsr_answer": answer},
-            )  # fmt: skip
+            )
             result = half.result
         else:
             result = call_role(runtime.context, "planner", number, lambda model: plan(model, x, note))
     except StructuredOutputError as exc:
         record = call_record(
-            number, "planner", "planner", requests=len(exc.raw_outputs),
-            seconds=time.perf_counter() - started, ok=False, note=str(exc)[:300],
-        )  # fmt: skip
+            number,
+            "planner",
+            "planner",
+            requests=len(exc.raw_outputs),
+            seconds=time.perf_counter() - started,
+            ok=False,
+            note=str(exc)[:300],
+        )
         write_artefact(runtime.context.run_dir, number, "directives.json", {"error": str(exc)})
         return {"directives": None, "stage1": None, "critique": {"planner": None}, "calls": [record]}
     directives = result.value.model_dump(mode="json")
@@ -56,8 +74,12 @@ def planner_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, A
     write_artefact(runtime.context.run_dir, number, "directives.json", directives)
     how = f"split:directives answer={half.answer} " if half else ""
     record = call_record(
-        number, "planner", "planner", requests=result.attempts,
-        seconds=time.perf_counter() - started, note=f"{how}attempts={result.attempts}",
-    )  # fmt: skip
+        number,
+        "planner",
+        "planner",
+        requests=result.attempts,
+        seconds=time.perf_counter() - started,
+        note=f"{how}attempts={result.attempts}",
+    )
     update = {"directives": directives, "critique": {"planner": None}, "calls": [record]}
     return update | ({"stage1": half.state()} if half else {})

@@ -65,9 +65,16 @@ def retrieve_context_node(state: SceneState, runtime: Runtime[RunContext]) -> di
         for profile in x.characters:
             profile.story_state = states.get(profile.name, [])
         story, tail, sources = build_previous_context(
-            mem, meta.series, meta.episode, meta.scene_no, outline.synopsis, outline.characters,
-            premise=x.previous.premise, budget_tokens=ctx.context_budget_tokens, shown=shown,
-        )  # fmt: skip
+            mem,
+            meta.series,
+            meta.episode,
+            meta.scene_no,
+            outline.synopsis,
+            outline.characters,
+            premise=x.previous.premise,
+            budget_tokens=ctx.context_budget_tokens,
+            shown=shown,
+        )
         x.previous.story_so_far = story or x.previous.story_so_far
         x.previous.prev_scene_tail = tail or x.previous.prev_scene_tail
         x.previous.source_ids = [*sources, *sorted(shown)]  # the state's facts are memory's too

@@ -32,7 +32,9 @@ class BadReview(ValueError):
 def _answer(raw: Any, point: str) -> dict[str, Any]:
     answer = {"action": raw} if isinstance(raw, str) else dict(raw or {})
     if answer.get("action") not in ACTIONS:
-        raise BadReview(f"review '{point}': action must be one of {', '.join(ACTIONS)}, got {answer.get('action')!r}")
+        raise BadReview(
+            f"review '{point}': action must be one of {', '.join(ACTIONS)}, got {answer.get('action')!r}"
+        )
     if answer["action"] == "edit" and not answer.get("value"):
         raise BadReview(f"review '{point}': an edit needs a non-empty 'value'")
     if answer["action"] == "reject" and not str(answer.get("note", "")).strip():
@@ -47,15 +49,24 @@ def _reject(stage: str, note: str) -> dict[str, Any]:
 @timed_node("review_directives")
 def review_directives_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     answer = _answer(
-        interrupt({"point": "directives", "scene": scene_no(state), "outline": state["x"]["outline"],
-                   "directives": state.get("directives"), "actions": list(ACTIONS)}),
+        interrupt(
+            {
+                "point": "directives",
+                "scene": scene_no(state),
+                "outline": state["x"]["outline"],
+                "directives": state.get("directives"),
+                "actions": list(ACTIONS),
+            }
+        ),
         "directives",
-    )  # fmt: skip
+    )
     update: dict[str, Any] = {"last_review": {"point": "directives", "action": answer["action"]}}
     if answer["action"] == "edit":
         value = answer["value"]
         try:
-            directives = CreativeDirectives.model_validate(json.loads(value) if isinstance(value, str) else value)
+            directives = CreativeDirectives.model_validate(
+                json.loads(value) if isinstance(value, str) else value
+            )
         except (json.JSONDecodeError, ValidationError) as exc:
             raise BadReview(f"review 'directives': the edited directives are not valid: {exc}") from None
         update["directives"] = directives.model_dump(mode="json")
@@ -68,10 +79,17 @@ def review_directives_node(state: SceneState, runtime: Runtime[RunContext]) -> d
 @timed_node("review_prose")
 def review_prose_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     answer = _answer(
-        interrupt({"point": "prose", "scene": scene_no(state), "outline": state["x"]["outline"],
-                   "prose": state.get("prose"), "actions": list(ACTIONS)}),
+        interrupt(
+            {
+                "point": "prose",
+                "scene": scene_no(state),
+                "outline": state["x"]["outline"],
+                "prose": state.get("prose"),
+                "actions": list(ACTIONS),
+            }
+        ),
         "prose",
-    )  # fmt: skip
+    )
     update: dict[str, Any] = {"last_review": {"point": "prose", "action": answer["action"]}}
     if answer["action"] == "edit":
         update["prose"] = str(answer["value"]).strip()
@@ -85,11 +103,19 @@ def review_prose_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[s
 def review_scene_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     last = (state.get("verdicts") or [{}])[-1]
     answer = _answer(
-        interrupt({"point": "scene", "scene": scene_no(state), "screenplay": state.get("screenplay"),
-                   "decision": last.get("decision"), "findings": last.get("findings", []),
-                   "rubric": last.get("rubric"), "actions": list(ACTIONS)}),
+        interrupt(
+            {
+                "point": "scene",
+                "scene": scene_no(state),
+                "screenplay": state.get("screenplay"),
+                "decision": last.get("decision"),
+                "findings": last.get("findings", []),
+                "rubric": last.get("rubric"),
+                "actions": list(ACTIONS),
+            }
+        ),
         "scene",
-    )  # fmt: skip
+    )
     update: dict[str, Any] = {"last_review": {"point": "scene", "action": answer["action"]}}
     if answer["action"] == "edit":
         update["screenplay"] = str(answer["value"]).strip() + "\n"

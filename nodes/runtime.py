@@ -82,7 +82,12 @@ def chat_model(context: RunContext, role: str) -> BaseChatModel:
 
 
 def call_role(
-    context: RunContext, role: str, scene: int, fn: Callable[[BaseChatModel], T], *, tags: dict[str, Any] | None = None
+    context: RunContext,
+    role: str,
+    scene: int,
+    fn: Callable[[BaseChatModel], T],
+    *,
+    tags: dict[str, Any] | None = None,
 ) -> T:
     """Call ``fn`` with the run's model for ``role``, its model calls tagged with role and scene in the run
     config's metadata (how :class:`dsr.contract.call_log.CallLog` counts them; ``tags``: more ``dsr_*`` metadata,
@@ -102,7 +107,9 @@ def call_role(
 def call_record(
     scene: int, node: str, role: str, *, requests: int, seconds: float, ok: bool = True, note: str = ""
 ) -> CallRecord:
-    return CallRecord(scene=scene, node=node, role=role, requests=requests, seconds=round(seconds, 3), ok=ok, note=note)
+    return CallRecord(
+        scene=scene, node=node, role=role, requests=requests, seconds=round(seconds, 3), ok=ok, note=note
+    )
 
 
 def scene_no(state: dict[str, Any]) -> int:
@@ -118,7 +125,9 @@ def timed_node(name: str) -> Callable[[NodeFn], NodeFn]:
             started = time.perf_counter()
             update = dict(fn(state, runtime) or {})
             number = scene_no(update if "x" in update else state) if ("x" in update or "x" in state) else 0
-            update["timings"] = [NodeTiming(scene=number, node=name, seconds=round(time.perf_counter() - started, 4))]
+            update["timings"] = [
+                NodeTiming(scene=number, node=name, seconds=round(time.perf_counter() - started, 4))
+            ]
             return update
 
         return inner

@@ -49,7 +49,12 @@ def write_screenplay(
 def write_direct(model: BaseChatModel, x: TaskInput, critique: str | None = None) -> StageOutput:
     """The e2e baseline: X -> S in one call, no prose and no directives."""
     out = call_prompt(
-        model, "e2e", fountain_grammar(model, x), x_text=render_x(x), heading_hint=heading_hint(x), critique=critique
+        model,
+        "e2e",
+        fountain_grammar(model, x),
+        x_text=render_x(x),
+        heading_hint=heading_hint(x),
+        critique=critique,
     )
     out.text = clean_fountain(out.text, x)
     return out
@@ -62,7 +67,9 @@ def screenwriter_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[s
         out = call_role(runtime.context, "screenwriter", number, lambda model: write_direct(model, x, note))
     else:
         prose = state.get("prose") or ""
-        out = call_role(runtime.context, "screenwriter", number, lambda model: write_screenplay(model, prose, x, note))
+        out = call_role(
+            runtime.context, "screenwriter", number, lambda model: write_screenplay(model, prose, x, note)
+        )
     write_artefact(runtime.context.run_dir, number, "screenplay.fountain", out.text)
     update = {"screenplay": out.text, "critique": {"screenwriter": None}}
     return update | {"calls": [stage_record(number, "screenwriter", out)]}

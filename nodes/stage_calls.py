@@ -41,5 +41,11 @@ def call_prompt(
 def stage_record(scene: int, role: str, out: StageOutput) -> CallRecord:
     """The report's record of one stage call (node name = role for the three writing stages)."""
     return CallRecord(
-        scene=scene, node=role, role=role, requests=1, seconds=out.seconds, ok=bool(out.text), note=f"{out.prompt}@{out.prompt_version}",
-    )  # fmt: skip
+        scene=scene,
+        node=role,
+        role=role,
+        requests=1,
+        seconds=out.seconds,
+        ok=bool(out.text),
+        note=f"{out.prompt}@{out.prompt_version}",
+    )

@@ -49,4 +49,7 @@ def version(name: str) -> str:
 
 def prompt_messages(name: str, **variables: object) -> list[BaseMessage]:
     """``prompts/<name>.md`` rendered as system + user chat messages."""
-    return [SystemMessage(text) if role == "system" else HumanMessage(text) for role, text in messages(name, **variables)]
+    return [
+        SystemMessage(text) if role == "system" else HumanMessage(text)
+        for role, text in messages(name, **variables)
+    ]

@@ -25,11 +25,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from dsr.common.errors import BadInput
-from dsr.run.runlock import RunBusy
 from dsr.nodes.review import ACTIONS
 from dsr.room.guard import Guard, new_key
 from dsr.room.jobs import Jobs, stream
 from dsr.room.view import find_runs, run_view, scene_detail
+from dsr.run.runlock import RunBusy
 from dsr.screenplay.html import CSS as SCREENPLAY_CSS
 from dsr.story.findings import STAGES
 
@@ -161,12 +161,18 @@ def create_app(
             return _error("no such run here", 404)
         view = run_view(run_id, run_dir)
         job = room.jobs.job(run_id)
-        return JSONResponse({
-            "finished": view.finished, "pending": view.pending,
-            "job": {"state": job.state, "what": job.what, "message": job.message} if job else None,
-            "scenes": [{"scene": s.number, "status": s.status, "stale": s.stale, "calls": s.calls} for s in view.scenes],
-            "edits": view.edits,
-        })  # fmt: skip
+        return JSONResponse(
+            {
+                "finished": view.finished,
+                "pending": view.pending,
+                "job": {"state": job.state, "what": job.what, "message": job.message} if job else None,
+                "scenes": [
+                    {"scene": s.number, "status": s.status, "stale": s.stale, "calls": s.calls}
+                    for s in view.scenes
+                ],
+                "edits": view.edits,
+            }
+        )
 
     def apply(kind: str, run_id: str, run_dir: Path, data: dict[str, Any]) -> dict[str, Any]:
         """Change the run as asked and start the job that continues it; returns the reply (blocking work)."""

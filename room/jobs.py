@@ -137,8 +137,13 @@ def continue_run(
     context = keep_models(run_dir, context)
     answers = [answer] if answer is not None else []
     with holding(run_dir, f"the writers' room: {what}"):
-        result = drive(run_dir, context, initial_input(spec), on_update=on_update,
-                       reviewer=lambda payload: answers.pop(0) if answers else None)  # fmt: skip
+        result = drive(
+            run_dir,
+            context,
+            initial_input(spec),
+            on_update=on_update,
+            reviewer=lambda payload: answers.pop(0) if answers else None,
+        )
     return None if result.finished else result.paused_for
 
 

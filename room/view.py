@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dsr.story.artifacts import accepted_scene
 from dsr.contract.call_log import CALL_LOG, read_call_log
 from dsr.run.edits import read_edits
 from dsr.run.fork import IN_MODE, as_text, current_outputs
 from dsr.run.history import Node, Tree, read_tree, scene_now
 from dsr.run.runner import RUN_FILE, load_run, run_state
 from dsr.screenplay.html import scene_html
+from dsr.story.artifacts import accepted_scene
 from dsr.story.episode_spec import EpisodeSpec
 
 
@@ -116,17 +116,32 @@ def run_view(run_id: str, run_dir: Path) -> RunView:
         used = usage.get(number, {})
         scenes.append(
             SceneView(
-                number=number, outline=outline, status=status, stale=stale.get(number),
-                html=_scene_markup(text, spec, number), draft=draft, calls=used.get("calls", 0),
+                number=number,
+                outline=outline,
+                status=status,
+                stale=stale.get(number),
+                html=_scene_markup(text, spec, number),
+                draft=draft,
+                calls=used.get("calls", 0),
                 tokens=used.get("tokens", 0),
             )
-        )  # fmt: skip
+        )
     return RunView(
-        run_id=run_id, title=spec.title, mode=context.mode, review=list(context.review), finished=finished,
-        pending=pending, scenes=scenes, stages=IN_MODE[context.mode], edits=read_edits(run_dir),
+        run_id=run_id,
+        title=spec.title,
+        mode=context.mode,
+        review=list(context.review),
+        finished=finished,
+        pending=pending,
+        scenes=scenes,
+        stages=IN_MODE[context.mode],
+        edits=read_edits(run_dir),
         writer_edit=None if finished else values.get("writer_edit"),
-        totals={"calls": sum(u["calls"] for u in usage.values()), "tokens": sum(u["tokens"] for u in usage.values())},
-    )  # fmt: skip
+        totals={
+            "calls": sum(u["calls"] for u in usage.values()),
+            "tokens": sum(u["tokens"] for u in usage.values()),
+        },
+    )
 
 
 REJECTED_TO = {"directives": "planner", "prose": "novelist"}
@@ -206,7 +221,7 @@ def scene_detail(run_dir: Path, number: int) -> dict[str, Any]:
                 "created": v.created[:19],
             }
             for v in versions
-        ],  # fmt: skip
+        ],
     }
 
 

@@ -208,10 +208,19 @@ def _pool(dsn: str) -> Any:
         except psycopg.Error as exc:
             raise _unreachable(shown, exc) from None
         pool = ConnectionPool(
-            dsn, min_size=1, max_size=_POOL_SIZE, open=True, check=ConnectionPool.check_connection,
-            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 10},
+            dsn,
+            min_size=1,
+            max_size=_POOL_SIZE,
+            open=True,
+            check=ConnectionPool.check_connection,
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 0,
+                "row_factory": dict_row,
+                "connect_timeout": 10,
+            },
             name=f"dsr-checkpoints-{len(_pools)}",
-        )  # fmt: skip
+        )
         _pools[dsn] = pool
         return pool
 

@@ -21,12 +21,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from dsr.common.errors import BadInput
+from dsr.nodes.runtime import write_artefact
+from dsr.nodes.writer_edit import EDITABLE
 from dsr.run.edits import record_edit
 from dsr.run.history import Node, committed, scene_now, scene_start, tree_of
 from dsr.run.runlock import holding
 from dsr.run.runner import load_run, run_graph
-from dsr.nodes.runtime import write_artefact
-from dsr.nodes.writer_edit import EDITABLE
 from dsr.story.schemas import CreativeDirectives
 
 STAGE_NAMES = tuple(EDITABLE)  # directives, prose, screenplay: the order they are written in
@@ -163,10 +163,17 @@ def fork_scene(
         stale = _stale(scene, stage, len(spec.scenes))
         entry = record_edit(
             run_dir,
-            {"scene": scene, "stage": stage, "fork": config["configurable"]["checkpoint_id"], "base": start.id,
-             "restored": mark["restored"], "stale": {str(k): v for k, v in stale.items()}, "retired": retired,
-             "by": by},
-        )  # fmt: skip
+            {
+                "scene": scene,
+                "stage": stage,
+                "fork": config["configurable"]["checkpoint_id"],
+                "base": start.id,
+                "restored": mark["restored"],
+                "stale": {str(k): v for k, v in stale.items()},
+                "retired": retired,
+                "by": by,
+            },
+        )
     changed = [name for name in STAGE_NAMES if outputs[name] != current[name]] or [stage]
     diff = "".join(diff_text(name, current[name], outputs[name]) for name in changed)
     return EditResult(edit=entry, stale=stale, retired=retired, diff=diff)
@@ -191,7 +198,13 @@ def restore_version(run_dir: Path, label: str, *, by: str = "cli") -> EditResult
         )
     record = versions[number - 1].record
     outputs = {name: record.get(name) for name in STAGE_NAMES}
-    result = fork_scene(run_dir, scene, "screenplay", outputs["screenplay"], by=by,
-                        restore={"label": label, "outputs": outputs})  # fmt: skip
+    result = fork_scene(
+        run_dir,
+        scene,
+        "screenplay",
+        outputs["screenplay"],
+        by=by,
+        restore={"label": label, "outputs": outputs},
+    )
     assert result is not None  # a restore always forks
     return result

@@ -113,11 +113,16 @@ class Tree:
             versions = out.setdefault(number, [])
             versions.append(
                 Version(
-                    scene=number, number=len(versions) + 1, checkpoint=node.id, created=node.created,
-                    record=record, verdicts=list(node.values.get("verdicts") or []), made_by=made_by,
+                    scene=number,
+                    number=len(versions) + 1,
+                    checkpoint=node.id,
+                    created=node.created,
+                    record=record,
+                    verdicts=list(node.values.get("verdicts") or []),
+                    made_by=made_by,
                     current=node.id in on_lineage,
                 )
-            )  # fmt: skip
+            )
         return out
 
 
@@ -137,9 +142,13 @@ def _node(snapshot: Any) -> Node:
     parent = snapshot.parent_config["configurable"]["checkpoint_id"] if snapshot.parent_config else None
     values = {k: v for k, v in snapshot.values.items() if k not in _EPISODE_WIDE}
     return Node(
-        id=snapshot.config["configurable"]["checkpoint_id"], parent=parent, next=tuple(snapshot.next),
-        values=values, created=snapshot.created_at or "", config=snapshot.config,
-    )  # fmt: skip
+        id=snapshot.config["configurable"]["checkpoint_id"],
+        parent=parent,
+        next=tuple(snapshot.next),
+        values=values,
+        created=snapshot.created_at or "",
+        config=snapshot.config,
+    )
 
 
 def _newest_first(graph: Any, thread: dict[str, Any], batch: int = 8) -> Iterator[Any]:

@@ -22,10 +22,10 @@ from langgraph.types import Command
 
 from dsr.common.errors import BadInput
 from dsr.common.fsutil import write_json
-from dsr.graph.builder import compile_episode_graph, compile_scene_graph
 from dsr.contract.call_log import CALL_LOG, CallLog
-from dsr.run.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
 from dsr.contract.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
+from dsr.graph.builder import compile_episode_graph, compile_scene_graph
+from dsr.run.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
 from dsr.story.episode_spec import EpisodeSpec
 
 RUN_FILE = "run.json"
@@ -55,12 +55,16 @@ def with_models(context: RunContext) -> RunContext:
     return replace(context, roles=resolve_roles(roles_for(context.mode, use_rubric=context.use_rubric)))
 
 
-def start_run(spec: EpisodeSpec, run_dir: Path, context: RunContext, checkpoints: str | None = None) -> RunContext:
+def start_run(
+    spec: EpisodeSpec, run_dir: Path, context: RunContext, checkpoints: str | None = None
+) -> RunContext:
     """Create the run directory's record, models resolved once here; refuses a directory that already holds
     a run. ``checkpoints``: ``--checkpoints`` (else ``DSR_CHECKPOINTS``, else SQLite in the run directory),
     reached before anything is written. Returns the context the run goes on with."""
     if (run_dir / RUN_FILE).exists():
-        raise BadInput(f"{run_dir} already holds a run; continue it with `dsr resume {run_dir}` or pick a new -o")
+        raise BadInput(
+            f"{run_dir} already holds a run; continue it with `dsr resume {run_dir}` or pick a new -o"
+        )
     store = choose(checkpoints)
     prepare(store, checkpoints)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,9 +160,15 @@ def _pending(graph: Any, thread: dict[str, Any]) -> tuple[bool, dict[str, Any] |
 
 
 def drive(
-    run_dir: Path, context: RunContext, first_input: Any, *, on_update: Progress = lambda node, update: None,
-    reviewer: Reviewer = lambda payload: None, kind: GraphKind = "episode", checkpoints: str | None = None,
-) -> RunResult:  # fmt: skip
+    run_dir: Path,
+    context: RunContext,
+    first_input: Any,
+    *,
+    on_update: Progress = lambda node, update: None,
+    reviewer: Reviewer = lambda payload: None,
+    kind: GraphKind = "episode",
+    checkpoints: str | None = None,
+) -> RunResult:
     """Run (or continue) until the graph is finished, or a review is left pending.
 
     ``first_input`` starts a run without a checkpoint; one with checkpoints continues where it stopped

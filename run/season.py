@@ -184,7 +184,7 @@ class Season:
                         "waits_for": list(p.needs),
                         "status": self.statuses[p.name].status,
                         "detail": self.statuses[p.name].detail,
-                    }  # fmt: skip
+                    }
                     for p in self.planned
                 ],
             },

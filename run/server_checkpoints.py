@@ -25,7 +25,9 @@ async def checkpointer() -> AsyncIterator[Any]:
 
     address = os.environ.get(ENV, "").strip()
     if not is_postgres(address):
-        raise RuntimeError(f"{ENV} must name the PostgreSQL database for the server's checkpoints (postgresql://...)")
+        raise RuntimeError(
+            f"{ENV} must name the PostgreSQL database for the server's checkpoints (postgresql://...)"
+        )
     try:  # one plain connection first: its error says why (refused, authentication, no database)
         conn = await psycopg.AsyncConnection.connect(address, connect_timeout=10)
         await conn.close()
@@ -33,9 +35,12 @@ async def checkpointer() -> AsyncIterator[Any]:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RuntimeError(f"checkpoint database {redact(address)} is unreachable ({reason})") from None
     pool = AsyncConnectionPool(
-        address, min_size=1, max_size=16, open=False,
+        address,
+        min_size=1,
+        max_size=16,
+        open=False,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
-    )  # fmt: skip
+    )
     await pool.open(wait=True, timeout=30)
     try:
         saver = AsyncPostgresSaver(pool)

@@ -43,10 +43,25 @@ _BONE_TOKEN = re.compile(r"/\*|\*/")
 _TITLE_KEY = re.compile(r"([^\W\d_][\w .'&/()-]{0,48}?)\s*:(.*)$")
 _KNOWN_TITLE_KEYS = frozenset(
     {
-        "title", "credit", "author", "authors", "source", "draft date", "date", "contact", "copyright",
-        "notes", "revision", "episode", "subtitle", "series", "format", "watermark", "language",
+        "title",
+        "credit",
+        "author",
+        "authors",
+        "source",
+        "draft date",
+        "date",
+        "contact",
+        "copyright",
+        "notes",
+        "revision",
+        "episode",
+        "subtitle",
+        "series",
+        "format",
+        "watermark",
+        "language",
     }
-)  # fmt: skip
+)
 # Private-use characters (removed from the input first): where boneyard was cut out of a line, and
 # the whole content of a line that held only boneyard.
 _VOID = "\ue000"

@@ -70,7 +70,9 @@ def scene_html(scene: Scene) -> str:
     """One scene as HTML paragraphs (heading first), for pages that lay scenes out themselves; style them
     with :data:`CSS` inside an element of class ``page``."""
     number = f"{escape(scene.heading.scene_number)} " if scene.heading.scene_number else ""
-    return "\n".join([f'<p class="heading">{number}{_inline(scene.heading.text)}</p>', *_body(scene.elements)])
+    return "\n".join(
+        [f'<p class="heading">{number}{_inline(scene.heading.text)}</p>', *_body(scene.elements)]
+    )
 
 
 CSS = _CSS

@@ -24,7 +24,13 @@ from dsr.story.schemas import TaskInput
 
 
 def _finding(check: str, message: str, evidence: str = "") -> Finding:
-    return Finding(check=check, stage="screenwriter", severity="warning", message=f"assembly: {message}", evidence=evidence)
+    return Finding(
+        check=check,
+        stage="screenwriter",
+        severity="warning",
+        message=f"assembly: {message}",
+        evidence=evidence,
+    )
 
 
 def _is_chat(element: SceneHeading | Element, pattern: re.Pattern[str]) -> bool:
@@ -49,7 +55,9 @@ def accepted_scene(text: str, x: TaskInput) -> tuple[Scene, list[Finding]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ControlCharacterWarning)
         doc = parse_fountain(text)
-    findings += [_finding("assembly-control", str(w.message)) for w in caught if w.category is ControlCharacterWarning]
+    findings += [
+        _finding("assembly-control", str(w.message)) for w in caught if w.category is ControlCharacterWarning
+    ]
     # The draft in reading order: a heading is a Scene's heading, everything else an element.
     flow: list[SceneHeading | Element] = [*doc.preamble]
     for scene in doc.scenes:
@@ -62,27 +70,55 @@ def accepted_scene(text: str, x: TaskInput) -> tuple[Scene, list[Finding]]:
         end -= 1
     for element in flow[:start] + flow[end:]:
         if not isinstance(element, SceneHeading):
-            findings.append(_finding("assembly-chat", "removed the chat model's words around the scene", plain(element.text)))
+            findings.append(
+                _finding(
+                    "assembly-chat", "removed the chat model's words around the scene", plain(element.text)
+                )
+            )
     if doc.title_page:
-        findings.append(_finding("assembly-chat", "removed a title page from the scene", doc.title_page[0].value))
+        findings.append(
+            _finding("assembly-chat", "removed a title page from the scene", doc.title_page[0].value)
+        )
     leading = [e for e in flow[:start] if isinstance(e, SceneHeading)]
     body = flow[start:end]
     if start < min(end, len(doc.preamble)):
         heading = _x_heading(x)  # the draft's content comes before any heading of its own
-        findings.append(_finding("assembly-heading", "the scene did not open with a heading; used the one X implies", heading.text))
+        findings.append(
+            _finding(
+                "assembly-heading",
+                "the scene did not open with a heading; used the one X implies",
+                heading.text,
+            )
+        )
     elif leading:
-        heading = leading[-1]  # the one right above the content: the model's own, not a fallback above chatter
+        heading = leading[
+            -1
+        ]  # the one right above the content: the model's own, not a fallback above chatter
     else:
         heading = _x_heading(x)
-        findings.append(_finding("assembly-heading", "the accepted draft had no scene heading; used the one X implies", heading.text))
+        findings.append(
+            _finding(
+                "assembly-heading",
+                "the accepted draft had no scene heading; used the one X implies",
+                heading.text,
+            )
+        )
     findings += [
-        _finding("assembly-heading", f"dropped an empty heading above the scene's own ({heading.text})", h.text)
+        _finding(
+            "assembly-heading", f"dropped an empty heading above the scene's own ({heading.text})", h.text
+        )
         for h in leading[:-1]
     ]
     elements: list[Element] = []
     for item in body:
         if isinstance(item, SceneHeading):
-            findings.append(_finding("assembly-heading", "a second scene heading inside one outline scene became action", item.text))
+            findings.append(
+                _finding(
+                    "assembly-heading",
+                    "a second scene heading inside one outline scene became action",
+                    item.text,
+                )
+            )
             elements.append(Action(text=item.text, forced=True))
         else:
             elements.append(item)

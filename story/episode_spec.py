@@ -204,9 +204,12 @@ def load_episode(path: str | Path) -> EpisodeSpec:
     """Read and validate an episode file; every problem, limits included, is one :class:`BadInput` line."""
     source = Path(path)
     text, data = read_yaml_mapping(
-        source, what="an episode file", shape="title, series and scenes", limit=MAX_FILE_BYTES,
+        source,
+        what="an episode file",
+        shape="title, series and scenes",
+        limit=MAX_FILE_BYTES,
         advice="; shorten the outlines or split the episode",
-    )  # fmt: skip
+    )
     try:
         return EpisodeSpec.model_validate(data)
     except ValidationError as exc:

@@ -51,8 +51,11 @@ class ExtractedFact(_Strict):
 
     kind: FactKind
     subject: Name = Field(description="a character's name as listed; for holder: the object")
-    about: Name = Field(default="", description="relationship: the other character; knowledge: what is known; "
-                        "holder: who holds the object now; otherwise empty")  # fmt: skip
+    about: Name = Field(
+        default="",
+        description="relationship: the other character; knowledge: what is known; "
+        "holder: who holds the object now; otherwise empty",
+    )
     fact: Annotated[str, Field(max_length=120)] = Field(description="one short sentence")
     quote: Annotated[str, Field(max_length=100)] = Field(description="words copied exactly from the scene")
 
@@ -99,13 +102,20 @@ def scene_text(screenplay: str | None, prose: str | None) -> str:
     return (screenplay or "").strip() or (prose or "").strip()
 
 
-def extract_facts(model: BaseChatModel, x: TaskInput, screenplay: str | None, prose: str | None = None) -> Extraction:
+def extract_facts(
+    model: BaseChatModel, x: TaskInput, screenplay: str | None, prose: str | None = None
+) -> Extraction:
     """One structured call; raises what :func:`invoke_structured` raises (the caller records it)."""
     text = scene_text(screenplay, prose)
     heading = " ".join(p for p in (x.outline.int_ext, x.outline.location, x.outline.time_of_day) if p)
     cast = [name for c in x.characters for name in [c.name, *c.aliases]] or list(x.outline.characters)
     messages = prompt_messages(
-        EXTRACT_PROMPT, scene=text, cast=cast, synopsis=x.outline.synopsis, heading=heading, kinds=KIND_MEANING
+        EXTRACT_PROMPT,
+        scene=text,
+        cast=cast,
+        synopsis=x.outline.synopsis,
+        heading=heading,
+        kinds=KIND_MEANING,
     )
     result = invoke_structured(model, messages, SceneFacts)
     facts, dropped = ground(result.value, x, text)
@@ -178,16 +188,31 @@ def ground(answer: SceneFacts, x: TaskInput, text: str) -> tuple[list[Fact], lis
         if reason:
             dropped.append({"kind": item.kind, "fact": item.fact, "quote": item.quote, "reason": reason})
             continue
-        named = sorted({n for n in cast.values() if _mentions(n, x, " ".join([subject, about, item.fact, item.quote]))})
+        named = sorted(
+            {n for n in cast.values() if _mentions(n, x, " ".join([subject, about, item.fact, item.quote]))}
+        )
         fact = Fact(
-            series=meta.series, episode=meta.episode, scene_no=meta.scene_no, text=item.fact.strip(),
-            characters=named, kind=item.kind, subject=subject, about=about, quote=item.quote.strip(),
+            series=meta.series,
+            episode=meta.episode,
+            scene_no=meta.scene_no,
+            text=item.fact.strip(),
+            characters=named,
+            kind=item.kind,
+            subject=subject,
+            about=about,
+            quote=item.quote.strip(),
             source="extracted",
-        )  # fmt: skip
+        )
         key = fact.slot or fact.id
         if key in kept:
-            dropped.append({"kind": item.kind, "fact": kept[key].text, "quote": kept[key].quote,
-                            "reason": "a later fact of the scene says the same slot"})  # fmt: skip
+            dropped.append(
+                {
+                    "kind": item.kind,
+                    "fact": kept[key].text,
+                    "quote": kept[key].quote,
+                    "reason": "a later fact of the scene says the same slot",
+                }
+            )
             del kept[key]
         kept[key] = fact
     return list(kept.values()), dropped
@@ -196,4 +221,6 @@ def ground(answer: SceneFacts, x: TaskInput, text: str) -> tuple[list[Fact], lis
 def _mentions(name: str, x: TaskInput, text: str) -> bool:
     profile = next((c for c in x.characters if c.name == name), None)
     spellings = [name, *(profile.aliases if profile else [])]
-    return any(re.search(rf"(?<!\w){re.escape(s)}(?!\w)", text, re.IGNORECASE) for s in spellings if s.strip())
+    return any(
+        re.search(rf"(?<!\w){re.escape(s)}(?!\w)", text, re.IGNORECASE) for s in spellings if s.strip()
+    )

@@ -15,7 +15,12 @@ import json
 from dsr.story.schemas import TaskInput
 
 EXTENSIONS = ("V.O.", "O.S.", "O.C.", "CONT'D")
-TRANSITIONS = ("CUT TO:", "DISSOLVE TO:", "SMASH CUT TO:", "MATCH CUT TO:")  # Fountain reads "TO:" lines as such
+TRANSITIONS = (
+    "CUT TO:",
+    "DISSOLVE TO:",
+    "SMASH CUT TO:",
+    "MATCH CUT TO:",
+)  # Fountain reads "TO:" lines as such
 UNKNOWN_PLACE = "UNKNOWN LOCATION"
 
 # An action line opens with a capital and a lower-case letter or punctuation, so it can be neither a
@@ -51,7 +56,7 @@ def scene_grammar(x: TaskInput, heading: str) -> str:
     if UNKNOWN_PLACE in heading:
         prefix, _, rest = heading.partition(" ")
         time = rest.rpartition(" - ")[2]
-        head = f'heading ::= {_literal(prefix + " ")} [A-Z0-9] [A-Z0-9 \'.&/\\-]* {_literal(" - " + time)}'
+        head = f"heading ::= {_literal(prefix + ' ')} [A-Z0-9] [A-Z0-9 '.&/\\-]* {_literal(' - ' + time)}"
     else:
         head = f"heading ::= {_literal(heading)}"
     cues = cast_cues(x)

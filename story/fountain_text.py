@@ -32,10 +32,30 @@ _PLACE = re.compile(
 )
 _NOT_A_PLACE = frozenset(
     {
-        "morning", "evening", "afternoon", "night", "day", "dark", "darkness", "end", "meantime", "middle",
-        "moment", "rain", "storm", "past", "future", "same", "first", "last", "next", "time", "way", "distance",
+        "morning",
+        "evening",
+        "afternoon",
+        "night",
+        "day",
+        "dark",
+        "darkness",
+        "end",
+        "meantime",
+        "middle",
+        "moment",
+        "rain",
+        "storm",
+        "past",
+        "future",
+        "same",
+        "first",
+        "last",
+        "next",
+        "time",
+        "way",
+        "distance",
     }
-)  # fmt: skip
+)
 
 
 def place_in_outline(x: TaskInput) -> str | None:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dsr import prompts
+
 RENDER_X_PROMPT = "task_input"
 
 # Bounds of what a model writes (I_c and the teacher's drafts, not X as a person writes it): with them the

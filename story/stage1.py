@@ -46,4 +46,6 @@ def directives_prefix(directives_json: str, planner_note: str | None = None) -> 
 def novel_prefix(directives_part: str, novelist_note: str | None = None) -> str:
     """What the novelist continues: the planner's half, a note for this rerun, then ``<novel>``."""
     note = note_block(novelist_note)
-    return f"{directives_part}\n{note.rstrip(chr(10))}{NOVEL_OPEN}" if note else f"{directives_part}{NOVEL_OPEN}"
+    return (
+        f"{directives_part}\n{note.rstrip(chr(10))}{NOVEL_OPEN}" if note else f"{directives_part}{NOVEL_OPEN}"
+    )

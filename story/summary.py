@@ -32,7 +32,14 @@ def scene_facts(x: TaskInput) -> list[Fact]:
     for text in texts:
         named = [n for n in x.outline.characters if re.search(rf"\b{re.escape(n)}\b", text, re.IGNORECASE)]
         facts.append(
-            Fact(series=meta.series, episode=meta.episode, scene_no=meta.scene_no, text=text,
-                 characters=named or list(x.outline.characters), kind="event", source="outline")
-        )  # fmt: skip
+            Fact(
+                series=meta.series,
+                episode=meta.episode,
+                scene_no=meta.scene_no,
+                text=text,
+                characters=named or list(x.outline.characters),
+                kind="event",
+                source="outline",
+            )
+        )
     return facts

@@ -148,7 +148,7 @@ def _script_scenes(path: Path, doc: Screenplay, licence: str) -> tuple[list[Sour
                     text,
                     previous[-PREVIOUS_CONTEXT_CHARS:],
                     speakers(scene),
-                )  # fmt: skip
+                )
             )
         previous = f"{previous}\n{text}" if previous else text
     return kept, rejected

@@ -84,12 +84,19 @@ def render_markdown(sheet: dict[str, Any]) -> str:
         "## Counts after each step",
         _table(list(sheet["counts"].items()), ("step", "count")),
         "## Splits (by series; no screenplay appears in two splits)",
-        _table([(s, n, ", ".join(sheet["series_by_split"][s]) or "-") for s, n in sheet["splits"].items()], ("split", "examples", "series")),
+        _table(
+            [(s, n, ", ".join(sheet["series_by_split"][s]) or "-") for s, n in sheet["splits"].items()],
+            ("split", "examples", "series"),
+        ),
         "## Human review",
         _table(list(sheet["review"].items()), ("status", "examples")),
         "## Rejections",
         _table(
-            [(step, reason, n) for step, reasons in sheet["rejections"].items() for reason, n in reasons.items()],
+            [
+                (step, reason, n)
+                for step, reasons in sheet["rejections"].items()
+                for reason, n in reasons.items()
+            ],
             ("step", "reason", "count"),
         ),
         "Every rejected item with its detail is in `rejections.jsonl`.",
@@ -97,13 +104,27 @@ def render_markdown(sheet: dict[str, Any]) -> str:
         _table(list(sheet["coercions"].items()), ("coercion", "count")) if sheet["coercions"] else "none",
         "## Teacher usage",
         _table(
-            [(k, usage[k]) for k in ("calls", "cache_hits", "input_tokens", "output_tokens", "cached_input_tokens", "cached_output_tokens", "failures")],
+            [
+                (k, usage[k])
+                for k in (
+                    "calls",
+                    "cache_hits",
+                    "input_tokens",
+                    "output_tokens",
+                    "cached_input_tokens",
+                    "cached_output_tokens",
+                    "failures",
+                )
+            ],
             ("measure", "value"),
         ),
         f"Teacher tokens per example in the datasets (new and cached, in + out): {_per_example(sheet)}",
         "## Lengths of the examples in the datasets",
         _table(
-            [(name, v["words"].get("mean", "-"), v["words"].get("max", "-"), v["chars"].get("mean", "-")) for name, v in sheet["lengths"].items()],
+            [
+                (name, v["words"].get("mean", "-"), v["words"].get("max", "-"), v["chars"].get("mean", "-"))
+                for name, v in sheet["lengths"].items()
+            ],
             ("field", "mean words", "max words", "mean chars"),
         ),
         "## Source licences",
@@ -114,7 +135,7 @@ def render_markdown(sheet: dict[str, Any]) -> str:
         "```json",
         json.dumps(sheet["config"], indent=1, ensure_ascii=False),
         "```",
-    ]  # fmt: skip
+    ]
     return "\n\n".join(parts) + "\n"
 
 

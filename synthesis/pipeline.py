@@ -26,7 +26,14 @@ from dsr.synthesis.assemble import apply_decisions, write_splits
 from dsr.synthesis.cache import CallCache
 from dsr.synthesis.corpus import Rejection, SourceScene, load_corpus
 from dsr.synthesis.loop import run_async
-from dsr.synthesis.records import EXAMPLES_FILE, REJECTIONS_FILE, RUN_FILE, Example, read_examples, write_jsonl
+from dsr.synthesis.records import (
+    EXAMPLES_FILE,
+    REJECTIONS_FILE,
+    RUN_FILE,
+    Example,
+    read_examples,
+    write_jsonl,
+)
 from dsr.synthesis.review import load_decisions
 from dsr.synthesis.steps import Draft, extract_directives, forward, reverse
 from dsr.synthesis.teacher import Teacher, TeacherError
@@ -34,10 +41,21 @@ from dsr.synthesis.validate import Invalid
 
 CACHE_FILE = "cache.sqlite"
 PROMPTS = (
-    "reverse_outline", "reverse_context", "reverse_characters", "reverse_guidelines", "extract_exposition",
-    "extract_pacing", "extract_characters", "forward_novel", "fidelity_check", "stage1", "screenwriter",
-    "task_input", "structured_output", "structured_repair",
-)  # fmt: skip
+    "reverse_outline",
+    "reverse_context",
+    "reverse_characters",
+    "reverse_guidelines",
+    "extract_exposition",
+    "extract_pacing",
+    "extract_characters",
+    "forward_novel",
+    "fidelity_check",
+    "stage1",
+    "screenwriter",
+    "task_input",
+    "structured_output",
+    "structured_repair",
+)
 STEPS = ("reverse", "directives", "forward")
 
 
@@ -69,10 +87,17 @@ async def process_scene(teacher: Teacher, source: SourceScene) -> Outcome:
         )
     assert draft.x is not None and draft.directives is not None
     example = Example(
-        id=source.id, script=source.script, series=source.series, licence=source.licence,
-        heading=source.scene.heading.text, x=draft.x, directives=draft.directives, prose=draft.prose,
-        screenplay=source.text, coercions=draft.coercions,
-    )  # fmt: skip
+        id=source.id,
+        script=source.script,
+        series=source.series,
+        licence=source.licence,
+        heading=source.scene.heading.text,
+        x=draft.x,
+        directives=draft.directives,
+        prose=draft.prose,
+        screenplay=source.text,
+        coercions=draft.coercions,
+    )
     return Outcome(example, None, draft.coercions)
 
 

@@ -122,9 +122,10 @@ async def reverse(teacher: Teacher, draft: Draft) -> None:
 
     async def characters() -> CharactersDraft:
         got = await teacher.structured(
-            chat("reverse_characters", scene=src.text, names=cast, previous=src.previous_text), CharactersDraft,
+            chat("reverse_characters", scene=src.text, names=cast, previous=src.previous_text),
+            CharactersDraft,
             "reverse_characters",
-        )  # fmt: skip
+        )
         draft.coercions += got.coercions
         return got.value
 
@@ -148,16 +149,27 @@ async def reverse(teacher: Teacher, draft: Draft) -> None:
     heading = src.scene.heading
     draft.x = TaskInput(
         outline=SceneOutline(
-            scene_id=src.id, location=heading.location, time_of_day=heading.time_of_day, int_ext=heading.int_ext,
-            characters=cast, synopsis=o.synopsis, beats=o.beats,
+            scene_id=src.id,
+            location=heading.location,
+            time_of_day=heading.time_of_day,
+            int_ext=heading.int_ext,
+            characters=cast,
+            synopsis=o.synopsis,
+            beats=o.beats,
         ),
         previous=PreviousContext(**p.model_dump()) if p else PreviousContext(),
         characters=profiles,
         meta=Metadata(
-            guidelines=guidelines, genre=m.value.genre, tone=m.value.tone, language="en",
-            target_len_chars=len(src.text), series=src.series, episode=src.episode, scene_no=src.scene_no,
+            guidelines=guidelines,
+            genre=m.value.genre,
+            tone=m.value.tone,
+            language="en",
+            target_len_chars=len(src.text),
+            series=src.series,
+            episode=src.episode,
+            scene_no=src.scene_no,
         ),
-    )  # fmt: skip
+    )
     copied = copied_dialogue(render_x(draft.x), lines)
     if copied:
         raise Invalid("x-copies-dialogue", f"X repeats the line fragment '{copied}' of the scene")
@@ -185,10 +197,18 @@ async def extract_directives(teacher: Teacher, draft: Draft) -> None:
     src, x = draft.source, draft.x
     assert x is not None
     exposition, pacing, plans = await settled(
-        teacher.structured(chat("extract_exposition", scene=src.text, x_text=render_x(x)), ExpositionStrategy, "extract_exposition"),
+        teacher.structured(
+            chat("extract_exposition", scene=src.text, x_text=render_x(x)),
+            ExpositionStrategy,
+            "extract_exposition",
+        ),
         teacher.structured(chat("extract_pacing", scene=src.text), NarrativePacing, "extract_pacing"),
-        teacher.structured(chat("extract_characters", scene=src.text, names=x.character_names()), CharacterPlans, "extract_characters"),
-    )  # fmt: skip
+        teacher.structured(
+            chat("extract_characters", scene=src.text, names=x.character_names()),
+            CharacterPlans,
+            "extract_characters",
+        ),
+    )
     for got in (exposition, pacing, plans):
         draft.coercions += got.coercions
     known = {normalise_name(n): n for n in x.character_names()}

@@ -134,7 +134,9 @@ class Teacher:
         if self._in_flight == 0:
             self.usage.model_seconds += time.perf_counter() - self._busy_since
 
-    async def text(self, messages: list[dict[str, str]], purpose: str, schema: type[BaseModel] | None = None) -> CachedCall:
+    async def text(
+        self, messages: list[dict[str, str]], purpose: str, schema: type[BaseModel] | None = None
+    ) -> CachedCall:
         """One completion, from the cache when this exact call finished before; with ``schema``, held to it
         by the model's structured-output mechanism (which is part of the cache key)."""
         mech = mechanism(self.model) if schema is not None else None
@@ -163,9 +165,13 @@ class Teacher:
                 self._leave()
         if failure is not None:
             if mech and rejects_format(failure) and fall_back(self.model, mech):
-                return await self.text(messages, purpose, schema)  # the endpoint refused the format: weaker one
+                return await self.text(
+                    messages, purpose, schema
+                )  # the endpoint refused the format: weaker one
             self.usage.failures += 1
-            raise TeacherError("teacher-call-failed", f"{type(failure).__name__}: {failure}"[:300]) from failure
+            raise TeacherError(
+                "teacher-call-failed", f"{type(failure).__name__}: {failure}"[:300]
+            ) from failure
         call = CachedCall(output, *tokens, round(time.perf_counter() - started, 4))
         self.cache.put(key, purpose, call)
         self.usage.calls += 1
@@ -196,7 +202,10 @@ class Teacher:
                 convo = [
                     *convo,
                     {"role": "assistant", "content": call.output},
-                    {"role": "user", "content": prompts.render("structured_repair", problem=problem, truncated=truncated)},
+                    {
+                        "role": "user",
+                        "content": prompts.render("structured_repair", problem=problem, truncated=truncated),
+                    },
                 ]
                 continue
             record(role_of(self.model), mech, attempt, valid=True, truncations=truncations)

@@ -76,24 +76,58 @@ def throwaway_postgres(*, durable: bool = False) -> Iterator[str]:
             for path in (root, pwfile):
                 os.chown(path, user.pw_uid, user.pw_gid)
         subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", PG_USER, f"--pwfile={pwfile}", "-E", "UTF8",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync"],
-            check=True, capture_output=True, text=True, timeout=120, cwd=root,
-        )  # fmt: skip
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=root,
+        )
         port = free_port()
         options = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=200" + ("" if durable else " -F")
         subprocess.run(
-            [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60",
-             "start"],
-            check=True, capture_output=True, text=True, timeout=90, cwd=root,
-        )  # fmt: skip
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            cwd=root,
+        )
         try:
             yield f"postgresql://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{port}/postgres"
         finally:
             subprocess.run(
                 [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True, timeout=60, cwd=root,
-            )  # fmt: skip
+                capture_output=True,
+                timeout=60,
+                cwd=root,
+            )
     except subprocess.CalledProcessError as exc:
         tail = log.read_text()[-1500:] if log.exists() else ""
         raise RuntimeError(f"{exc.cmd[len(prefix)]} failed: {exc.stderr[-1500:]}\n{tail}") from None
@@ -117,9 +151,12 @@ def chroma_server(path: Path, *, port: int | None = None) -> Iterator[str]:
     cmd = [str(chroma_binary()), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as sink:
         proc = subprocess.Popen(
-            cmd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            cmd,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-        )  # fmt: skip
+        )
     try:
         wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", 60, proc)
         yield f"http://127.0.0.1:{port}"

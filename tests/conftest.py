@@ -28,7 +28,9 @@ CORPUS = Path(os.environ.get("DSR_CORPUS", ROOT / "data" / "corpus"))
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
     if not CORPUS.is_dir():
-        pytest.fail(f"corpus not found at {CORPUS}: the repository carries it in data/corpus (or set DSR_CORPUS)")
+        pytest.fail(
+            f"corpus not found at {CORPUS}: the repository carries it in data/corpus (or set DSR_CORPUS)"
+        )
     return CORPUS
 
 
@@ -74,10 +76,13 @@ class ServedModel:
         for role in roles:
             prefix = f"DSR_{role.upper()}__"
             out |= {
-                prefix + "PROVIDER": "openai", prefix + "BASE_URL": self.base_url, prefix + "MODEL": self.name,
-                prefix + "MAX_RETRIES": "0", prefix + "MAX_NEW_TOKENS": str(max_new_tokens),
+                prefix + "PROVIDER": "openai",
+                prefix + "BASE_URL": self.base_url,
+                prefix + "MODEL": self.name,
+                prefix + "MAX_RETRIES": "0",
+                prefix + "MAX_NEW_TOKENS": str(max_new_tokens),
                 prefix + "TIMEOUT_S": "600",  # one process answers every role in turn, on a shared CPU
-            }  # fmt: skip
+            }
         return out
 
 

@@ -12,11 +12,21 @@ CRITIC_DATA = Path(__file__).parent / "data" / "critic"
 GOOD_SCENE = (CRITIC_DATA / "good_scene.fountain").read_text(encoding="utf-8")
 
 
-def write_eval_dir(tmp_path: Path, outputs: dict[str, list[dict[str, Any]]], ids: tuple[str, ...] = ("s1", "s2")) -> Path:
+def write_eval_dir(
+    tmp_path: Path, outputs: dict[str, list[dict[str, Any]]], ids: tuple[str, ...] = ("s1", "s2")
+) -> Path:
     """Items ``ids`` (the critic fixture's X, the good scene as reference), systems dsr and e2e with ``outputs``."""
     x = json.loads((CRITIC_DATA / "scene.json").read_text(encoding="utf-8"))
     items = [
-        {"id": i, "x": x, "reference": GOOD_SCENE, "heading": "EXT.", "script": "d", "series": "d", "licence": "t"}
+        {
+            "id": i,
+            "x": x,
+            "reference": GOOD_SCENE,
+            "heading": "EXT.",
+            "script": "d",
+            "series": "d",
+            "licence": "t",
+        }
         for i in ids
     ]
     records.write_items(tmp_path / "set", items)

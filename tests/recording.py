@@ -29,7 +29,9 @@ PROSE = "Mara lifted her lantern."
 SCENE = "EXT. LIGHTHOUSE BASE - NIGHT\n\nMara lifts her lantern.\n\nMARA\nWho's there?\n"
 
 
-def rubric_reply(score: int, rationale: str = "The beats land.", blame: str | None = None, **errors: list[str]) -> str:
+def rubric_reply(
+    score: int, rationale: str = "The beats land.", blame: str | None = None, **errors: list[str]
+) -> str:
     """A rubric verdict as the judge would write it (JSON text)."""
     return json.dumps({"score": score, "errors": errors, "rationale": rationale, "blame": blame})
 
@@ -55,13 +57,21 @@ class RecordingChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "recording"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:  # fmt: skip
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         reply = self.recorder.answer(self.role, messages)
         if isinstance(reply, BaseException):
             raise reply
-        usage = {"input_tokens": sum(len(str(m.content)) for m in messages), "output_tokens": len(reply),
-                 "total_tokens": 0}  # fmt: skip
+        usage = {
+            "input_tokens": sum(len(str(m.content)) for m in messages),
+            "output_tokens": len(reply),
+            "total_tokens": 0,
+        }
         return ChatResult(generations=[ChatGeneration(message=AIMessage(reply, usage_metadata=usage))])
 
 
@@ -129,9 +139,17 @@ class GoodScene(BaseChatModel):
     def _llm_type(self) -> str:
         return "good-scene"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:  # fmt: skip
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         text = GOOD_SCENE_FILE.read_text(encoding="utf-8")
-        usage = {"input_tokens": sum(len(str(m.content)) for m in messages) // 4, "output_tokens": len(text) // 4,
-                 "total_tokens": 0}  # fmt: skip
+        usage = {
+            "input_tokens": sum(len(str(m.content)) for m in messages) // 4,
+            "output_tokens": len(text) // 4,
+            "total_tokens": 0,
+        }
         return ChatResult(generations=[ChatGeneration(message=AIMessage(text, usage_metadata=usage))])

@@ -23,7 +23,12 @@ from tests.served_models import DIRECTIVES as _DIRECTIVES
 
 OUTLINE = "Mara finds a stranger washed up below the lighthouse and hides him from the harbour master."
 _BEATS = [
-    {"label": "Mara finds a stranger washed up", "purpose": "below the lighthouse", "intensity": 3, "weight": "medium"},
+    {
+        "label": "Mara finds a stranger washed up",
+        "purpose": "below the lighthouse",
+        "intensity": 3,
+        "weight": "medium",
+    },
     {"label": "Mara hides him", "purpose": "from the harbour master", "intensity": 4, "weight": "medium"},
 ]
 DIRECTIVES = {**_DIRECTIVES, "pacing": {**_DIRECTIVES["pacing"], "beats": _BEATS, "climax_beat": 1}}
@@ -32,8 +37,8 @@ PROSE = (
     "and finds a stranger washed up on the stones, soaked, breathing, one hand still gripping a rope. She "
     "kneels, checks his pulse and looks up at the harbour road, where a torch is moving. She drags the "
     "stranger up the steps and into the lighthouse, lays him beside the stove and throws a tarpaulin over "
-    "him. The harbour master knocks. Mara opens the door a crack. \"Quiet night,\" Mara says. \"Nothing "
-    "washed up.\" The harbour master nods and walks on. Mara bolts the door."
+    'him. The harbour master knocks. Mara opens the door a crack. "Quiet night," Mara says. "Nothing '
+    'washed up." The harbour master nods and walks on. Mara bolts the door.'
 )
 SCENE = (
     "EXT. LIGHTHOUSE BASE - NIGHT\n\n"
@@ -84,7 +89,9 @@ class ScriptedRoom(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def episode_yaml(series: str, episode: int, scenes: int, *, title: str | None = None, fail: bool = False) -> str:
+def episode_yaml(
+    series: str, episode: int, scenes: int, *, title: str | None = None, fail: bool = False
+) -> str:
     """An episode file of ``scenes`` scenes the room writes cleanly (``fail``: its last scene fails)."""
     lines = [
         f"title: {title or f'{series} {episode}'}",

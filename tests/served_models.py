@@ -114,12 +114,21 @@ def _scene_facts(prompt: str) -> list[dict[str, str]]:
     place = re.sub(r"^(INT|EXT)[./ ]+\s*", "", heading).split(" - ")[0].strip().lower() or "the same place"
     facts = []
     for name in cast:
-        said = next((line for line in lines[1:] if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line, re.I)), None)
+        said = next(
+            (line for line in lines[1:] if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", line, re.I)), None
+        )
         if said is None or any(f["subject"].casefold() == name.casefold() for f in facts):
             continue
         quote = said if len(said) <= 100 else said[:100].rsplit(" ", 1)[0]
-        facts.append({"kind": "location", "subject": name, "about": "",
-                      "fact": f"{name.title()} is at the {place} at the end of the scene.", "quote": quote})  # fmt: skip
+        facts.append(
+            {
+                "kind": "location",
+                "subject": name,
+                "about": "",
+                "fact": f"{name.title()} is at the {place} at the end of the scene.",
+                "quote": quote,
+            }
+        )
     return facts[:6]
 
 
@@ -133,11 +142,18 @@ def _planted(prompt: str) -> list[dict[str, str]]:
         if rest:
             labels[rest.split("] ", 1)[-1].strip()] = label.strip()
     for item in load_continuity_set():
-        hits = [(key, line) for key, line in item.lines.items() if line in draft and item.facts[key].text in labels]
+        hits = [
+            (key, line)
+            for key, line in item.lines.items()
+            if line in draft and item.facts[key].text in labels
+        ]
         if hits:
             return [
-                {"fact": labels[item.facts[key].text], "quote": line,
-                 "explanation": f"The draft goes against: {item.facts[key].text}"[:160]}
+                {
+                    "fact": labels[item.facts[key].text],
+                    "quote": line,
+                    "explanation": f"The draft goes against: {item.facts[key].text}"[:160],
+                }
                 for key, line in hits
-            ]  # fmt: skip
+            ]
     return []

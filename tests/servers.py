@@ -29,7 +29,9 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited early with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+            raise RuntimeError(
+                f"server exited early with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+            )
         try:
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -51,12 +53,18 @@ def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
 
 
 @contextmanager
-def running(cmd: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 180.0) -> Iterator[subprocess.Popen]:
+def running(
+    cmd: list[str], ready_url: str, env: dict[str, str] | None = None, timeout: float = 180.0
+) -> Iterator[subprocess.Popen]:
     """Run ``cmd`` in its own process group until the block ends."""
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cmd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         wait_http(ready_url, timeout, proc)
         yield proc
@@ -93,7 +101,11 @@ def record_requests(app: Any, log: str) -> Any:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body"):
                     raw = b"".join(chunks).decode("utf-8", "replace")
-                    entry = {"path": scope["path"], "authorization": headers.get("authorization"), "body": raw}
+                    entry = {
+                        "path": scope["path"],
+                        "authorization": headers.get("authorization"),
+                        "body": raw,
+                    }
                     with open(log, "a", encoding="utf-8") as handle:
                         handle.write(json.dumps(entry) + "\n")
             return message
@@ -105,18 +117,28 @@ def record_requests(app: Any, log: str) -> Any:
 
 @contextmanager
 def served_chat_model(
-    model_class: str, name: str, delay_s: float, *, port: int | None = None, log: Path | None = None,
+    model_class: str,
+    name: str,
+    delay_s: float,
+    *,
+    port: int | None = None,
+    log: Path | None = None,
     timeout: float = 60,
-) -> Iterator[str]:  # fmt: skip
+) -> Iterator[str]:
     """``dsr serve``'s OpenAI-compatible app serving ``module:Class`` (a chat model class or factory) in its own
     process with a fixed latency per request; yields the base URL. ``port`` picks the port (a test can bring
     an endpoint back where a run saw it fail); ``log`` records every request (see :func:`record_requests`)."""
     module, cls = model_class.split(":")
     port = port or free_port()
     code = _CHAT_SERVER.format(
-        root=str(Path(__file__).resolve().parents[1]), module=module, cls=cls, name=name, delay=delay_s, port=port,
+        root=str(Path(__file__).resolve().parents[1]),
+        module=module,
+        cls=cls,
+        name=name,
+        delay=delay_s,
+        port=port,
         log=str(log) if log else "",
-    )  # fmt: skip
+    )
     with running([sys.executable, "-c", code], f"http://127.0.0.1:{port}/health", timeout=timeout):
         yield f"http://127.0.0.1:{port}/v1"
 

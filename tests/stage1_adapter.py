@@ -20,8 +20,14 @@ from tests.test_training import SMOKE
 # (the default 10 % of one step rounds up to one) left the model unchanged. Adam's first step moves every
 # element of B by the rate, enough to carry the merged bf16 weights well past their rounding, so base, adapter
 # and merged model are told apart (tests/test_export.py); a second step would cost ~50 s on a loaded CPU.
-TINY = SMOKE | {"max_steps": 1, "warmup_ratio": 0.0, "learning_rate": 4e-3, "eval_steps": 1, "save_steps": 1,
-                "samples": 0}  # fmt: skip
+TINY = SMOKE | {
+    "max_steps": 1,
+    "warmup_ratio": 0.0,
+    "learning_rate": 4e-3,
+    "eval_steps": 1,
+    "save_steps": 1,
+    "samples": 0,
+}
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +45,20 @@ def stage1_adapter(synthesis_data, tmp_path_factory) -> Path:
         config.write_text(json.dumps(TINY), encoding="utf-8")  # JSON is valid YAML
         env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
         result = subprocess.run(
-            [str(VENV_BIN / "dsr"), "train", str(synthesis_data[0]), "-o", str(out), "--config", str(config), "--merge"],
-            env=env, capture_output=True, text=True, timeout=1800,
-        )  # fmt: skip
+            [
+                str(VENV_BIN / "dsr"),
+                "train",
+                str(synthesis_data[0]),
+                "-o",
+                str(out),
+                "--config",
+                str(config),
+                "--merge",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     return out

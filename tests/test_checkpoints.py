@@ -18,7 +18,11 @@ def _no_env(monkeypatch):
 
 def test_sqlite_is_the_default_and_keeps_the_old_thread():
     store = choose(None)
-    assert store == CheckpointStore() and store.thread_id("episode") == "episode" and store.record() == {"store": "sqlite"}
+    assert (
+        store == CheckpointStore()
+        and store.thread_id("episode") == "episode"
+        and store.record() == {"store": "sqlite"}
+    )
     assert choose("sqlite") == CheckpointStore()
 
 
@@ -32,7 +36,10 @@ def test_a_postgres_address_records_no_password_and_a_thread_of_its_own(monkeypa
 
 
 def test_redact_removes_the_password_wherever_it_is():
-    assert redact("postgresql://u:p%40ss@h/db?password=x&sslmode=require") == "postgresql://u@h/db?sslmode=require"
+    assert (
+        redact("postgresql://u:p%40ss@h/db?password=x&sslmode=require")
+        == "postgresql://u@h/db?sslmode=require"
+    )
     assert redact("postgres://h:5432/db") == "postgres://h:5432/db"
 
 
@@ -65,7 +72,11 @@ def test_a_damaged_record_is_bad_input():
 def test_a_memory_server_address_is_host_and_port_only():
     from dsr.memory.client import is_server, memory_location
 
-    assert is_server("http://127.0.0.1:8000") and is_server("https://chroma.example") and not is_server("runs/memory")
+    assert (
+        is_server("http://127.0.0.1:8000")
+        and is_server("https://chroma.example")
+        and not is_server("runs/memory")
+    )
     for bad in ("http://127.0.0.1:8000/some/path", "http://:8000", "http://h:port", "http://h:8000?tenant=x"):
         with pytest.raises(BadInput, match="is not a Chroma server address"):
             memory_location(bad)

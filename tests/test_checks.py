@@ -272,7 +272,11 @@ def test_complete_directives_pass(x, prose, scene):
     plan = CreativeDirectives(
         pacing=NarrativePacing.model_validate(
             # Beat labels are short (at most 40 characters): the first words of each outline beat.
-            {"beats": [{"label": short_label(b)} for b in x.outline.beats], "climax_beat": 1, "ending": "button"}
+            {
+                "beats": [{"label": short_label(b)} for b in x.outline.beats],
+                "climax_beat": 1,
+                "ending": "button",
+            }
         ),
         characters=[CharacterPlan(name="MARA"), CharacterPlan(name="TOM")],
     )

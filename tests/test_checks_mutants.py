@@ -38,7 +38,9 @@ def scene() -> str:
 
 
 def plan(labels: list[str], names: list[str]) -> CreativeDirectives:
-    pacing = NarrativePacing.model_validate({"beats": [{"label": label} for label in labels], "ending": "button"})
+    pacing = NarrativePacing.model_validate(
+        {"beats": [{"label": label} for label in labels], "ending": "button"}
+    )
     return CreativeDirectives(pacing=pacing, characters=[CharacterPlan(name=n) for n in names])
 
 
@@ -54,7 +56,10 @@ def test_planner_critique_lines_are_exact(x, prose, scene):
         characters=[CharacterPlan(name="MARA"), CharacterPlan(name="JONAH")],
     )
     lines = {f.check: f.as_critique() for f in planner_findings(x, prose, scene, empty)}
-    assert lines["P1-no-beats"] == "- [P1-no-beats] the directives plan no beats. Fix: plan the scene's beats in order"
+    assert (
+        lines["P1-no-beats"]
+        == "- [P1-no-beats] the directives plan no beats. Fix: plan the scene's beats in order"
+    )
     assert lines["P1-missing-character"] == (
         '- [P1-missing-character] TOM is in the outline but has no character plan (e.g. "TOM"). '
         "Fix: add a plan (goal, emotion arc, key actions, tells) for TOM"
@@ -100,23 +105,38 @@ def test_dead_character_acting_in_a_later_action_line_blames_the_screenwriter(x,
     facts = ["Brennan drowned when his boat went down off the point."]
     lines = scene.splitlines()
     first_action = next(i for i, line in enumerate(lines) if line.strip() and i > 0 and not line.isupper())
-    draft = "\n".join([*lines[: first_action + 1], "", "Brennan walks in from the rain.", *lines[first_action + 1 :]])
-    found = [f for f in deterministic_checks(x, prose, draft, known_facts=facts) if f.check == "N5-dead-character"]
+    draft = "\n".join(
+        [*lines[: first_action + 1], "", "Brennan walks in from the rain.", *lines[first_action + 1 :]]
+    )
+    found = [
+        f for f in deterministic_checks(x, prose, draft, known_facts=facts) if f.check == "N5-dead-character"
+    ]
     assert [(f.stage, f.evidence) for f in found] == [("screenwriter", facts[0])]
 
 
 def test_quoted_speech_between_a_name_and_its_verb_is_still_acting(x, prose, scene):
     facts = ["Brennan drowned when his boat went down off the point."]
     walking = prose + '\n\nBrennan "Evening, Mara" turned from the window.\n'
-    found = [f for f in deterministic_checks(x, walking, scene, known_facts=facts) if f.check == "N5-dead-character"]
+    found = [
+        f
+        for f in deterministic_checks(x, walking, scene, known_facts=facts)
+        if f.check == "N5-dead-character"
+    ]
     assert [(f.stage, f.evidence) for f in found] == [("novelist", facts[0])]
 
 
 def test_prose_only_evidence_quotes_the_first_action_line(x):
     block = " ".join(["Mara walked slowly along the wet rocks and remembered the long winters."] * 6)
-    found = [f for f in deterministic_checks(x, None, f"EXT. ROCKS - NIGHT\n\n{block}\n") if f.check == "F1-prose-only"]
+    found = [
+        f
+        for f in deterministic_checks(x, None, f"EXT. ROCKS - NIGHT\n\n{block}\n")
+        if f.check == "F1-prose-only"
+    ]
     assert len(found) == 1 and found[0].evidence == block[:160]
-    assert found[0].fix_hint == "short present-tense action lines; every spoken line under an ALL-CAPS character cue"
+    assert (
+        found[0].fix_hint
+        == "short present-tense action lines; every spoken line under an ALL-CAPS character cue"
+    )
 
 
 def test_han_text_is_read_as_overlapping_character_bigrams():
@@ -163,7 +183,11 @@ def test_lint_errors_are_one_line_per_rule_with_count_and_line(x, prose, scene):
     for draft, count in ((once, ""), (twice, " [2x]")):
         found = [f for f in deterministic_checks(x, prose, draft) if f.check == "F1-cast"]
         assert [(f.severity, f.message, f.evidence) for f in found] == [
-            ("error", f"SP030 unknown-character{count}: JONAH is not among the episode's characters (line {line})", "JONAH")
+            (
+                "error",
+                f"SP030 unknown-character{count}: JONAH is not among the episode's characters (line {line})",
+                "JONAH",
+            )
         ]
 
 
@@ -176,12 +200,16 @@ def words(n: int) -> str:
 
 
 def doc_of(*elements: Action | Dialogue | Character) -> Screenplay:
-    return Screenplay(scenes=[Scene(heading=SceneHeading(text="EXT. ROCKS - NIGHT"), elements=list(elements))])
+    return Screenplay(
+        scenes=[Scene(heading=SceneHeading(text="EXT. ROCKS - NIGHT"), elements=list(elements))]
+    )
 
 
 def test_a_paragraph_reads_like_prose_from_exactly_each_threshold():
     assert prose_like_paragraph(words(45)) and not prose_like_paragraph(words(44))
-    assert prose_like_paragraph('Waves. "Get inside now."') and not prose_like_paragraph('Waves. "Inside now."')
+    assert prose_like_paragraph('Waves. "Get inside now."') and not prose_like_paragraph(
+        'Waves. "Inside now."'
+    )
     assert prose_like_paragraph("She walked. He waited.") and not prose_like_paragraph("She walked. Waves.")
     assert not prose_like_paragraph("She walked. Waves.", "zh")  # Chinese marks no tense
 
@@ -204,10 +232,16 @@ def test_a_scene_with_dialogue_is_prose_when_two_prose_paragraphs_hold_half_its_
     speech = [Character(name="MARA"), Dialogue(text="Inside.")]
     past = "She walked. He waited."  # 4 words, prose-like by tense
     half = [Action(text=past), Action(text=past), Action(text=words(8))]  # 8 of 16 action words
-    assert prose_only_reason(doc_of(*half, *speech)) == "2 of 3 action paragraphs read like prose (50% of action words)"
+    assert (
+        prose_only_reason(doc_of(*half, *speech))
+        == "2 of 3 action paragraphs read like prose (50% of action words)"
+    )
     under = [Action(text=past), Action(text=past), Action(text=words(9))]
     assert prose_only_reason(doc_of(*under, *speech)) == ""
-    one = [Action(text=past + " " + words(20)), Action(text="Waves.")]  # one prose paragraph, most of the words
+    one = [
+        Action(text=past + " " + words(20)),
+        Action(text="Waves."),
+    ]  # one prose paragraph, most of the words
     assert prose_only_reason(doc_of(*one, *speech)) == ""
     three = [Action(text=past)] * 3 + [Action(text=words(12))]  # 3 prose paragraphs, exactly half
     assert prose_only_reason(doc_of(*three, *speech)).startswith("3 of 4 action paragraphs")

@@ -15,9 +15,13 @@ EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "harbor-ligh
 def dsr(*args: str, env: dict[str, str] | None = None, cwd=None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_") and k != "OPENAI_API_KEY"}
     return subprocess.run(
-        [str(VENV_BIN / "dsr"), *args], env={**clean, **(env or {})}, capture_output=True, text=True, timeout=300,
+        [str(VENV_BIN / "dsr"), *args],
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
         cwd=cwd,
-    )  # fmt: skip
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -67,13 +71,17 @@ def test_unreachable_endpoint(tmp_path):
 
 
 def test_missing_episode_and_bad_yaml(tmp_path):
-    assert_one_line_error(dsr("write", str(tmp_path / "none.yaml"), "-o", str(tmp_path / "r")), "does not exist")
+    assert_one_line_error(
+        dsr("write", str(tmp_path / "none.yaml"), "-o", str(tmp_path / "r")), "does not exist"
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("title: [unclosed\n")
     assert_one_line_error(dsr("write", str(bad), "-o", str(tmp_path / "r")), "not valid YAML", "line")
     incomplete = tmp_path / "incomplete.yaml"
     incomplete.write_text("title: T\nseries: s\n")
-    assert_one_line_error(dsr("write", str(incomplete), "-o", str(tmp_path / "r")), "'scenes'", "Field required")
+    assert_one_line_error(
+        dsr("write", str(incomplete), "-o", str(tmp_path / "r")), "'scenes'", "Field required"
+    )
 
 
 def test_unknown_option_is_usage_error():

@@ -55,24 +55,41 @@ Then we go out and find her.
 
 #: Every schema a JSON role asks for: planner, critic rubric and judges, calibration, synthesis teacher.
 SCHEMAS: list[type[BaseModel]] = [
-    CreativeDirectives, RubricVerdict, PairVerdict, StoryVerdict, OutlineDraft, ContextDraft, CharactersDraft,
-    GuidelinesDraft, ExpositionStrategy, NarrativePacing, CharacterPlans, FidelityVerdict,
-]  # fmt: skip
+    CreativeDirectives,
+    RubricVerdict,
+    PairVerdict,
+    StoryVerdict,
+    OutlineDraft,
+    ContextDraft,
+    CharactersDraft,
+    GuidelinesDraft,
+    ExpositionStrategy,
+    NarrativePacing,
+    CharacterPlans,
+    FidelityVerdict,
+]
 
 pytestmark = pytest.mark.slow
 
 
 def ask(schema: type[BaseModel]) -> list:
-    return [SystemMessage("You analyse screenplay scenes."), HumanMessage(f"Scene:\n{SCENE}\nAnswer as {schema.__name__}.")]
+    return [
+        SystemMessage("You analyse screenplay scenes."),
+        HumanMessage(f"Scene:\n{SCENE}\nAnswer as {schema.__name__}."),
+    ]
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.__name__)
 def test_every_schema_in_use_decodes_valid_json_under_its_grammar(embedded_model, schema):
     # Greedy: the session model samples at the critic's 0.1, and a sampled run may legally answer {}
     # for a schema without required fields; greedy gives one reproducible answer per schema.
-    result = invoke_structured(embedded_model, ask(schema), schema, max_repairs=1, max_new_tokens=320, temperature=0)
+    result = invoke_structured(
+        embedded_model, ask(schema), schema, max_repairs=1, max_new_tokens=320, temperature=0
+    )
     assert result.mechanism == "grammar" and result.truncations == 0
-    first = json.loads(result.raw_outputs[0])  # parses by construction, even when a validator asked for a repair
+    first = json.loads(
+        result.raw_outputs[0]
+    )  # parses by construction, even when a validator asked for a repair
     assert set(first) <= set(schema.model_json_schema()["properties"])
     assert re.match(r'^\{("\w+":|\}$)', result.raw_outputs[0])  # compact: no whitespace between tokens
 
@@ -83,22 +100,40 @@ def test_budget_too_small_is_reported_truncated_not_a_crash(embedded_model):
     assert info.value.reason == "truncated" and info.value.mechanism == "grammar"
     assert len(info.value.raw_outputs) == 2
     assert tally(events)["critic"] == {
-        "mechanisms": {"grammar": 1}, "calls": 1, "first_try_valid": 0, "repair_turns": 1, "truncations": 2, "failures": 1,
-    }  # fmt: skip
+        "mechanisms": {"grammar": 1},
+        "calls": 1,
+        "first_try_valid": 0,
+        "repair_turns": 1,
+        "truncations": 2,
+        "failures": 1,
+    }
 
 
 def test_teacher_steps_go_through_the_grammar_and_the_cache(embedded_model, tmp_path):
     teacher = Teacher(
-        embedded_model, {"max_new_tokens": 200, "llm_type": "dsr-embedded"}, CallCache(tmp_path / "c.sqlite"),
-        concurrency=1, seed=0, max_repairs=1,
-    )  # fmt: skip
-    messages = [{"role": "user", "content": f"Scene:\n{SCENE}\nDoes this prose carry the scene's events? 'Tom warns Mara.'"}]
+        embedded_model,
+        {"max_new_tokens": 200, "llm_type": "dsr-embedded"},
+        CallCache(tmp_path / "c.sqlite"),
+        concurrency=1,
+        seed=0,
+        max_repairs=1,
+    )
+    messages = [
+        {
+            "role": "user",
+            "content": f"Scene:\n{SCENE}\nDoes this prose carry the scene's events? 'Tom warns Mara.'",
+        }
+    ]
     got = asyncio.run(teacher.structured(messages, FidelityVerdict, "fidelity"))
     assert isinstance(got.value, FidelityVerdict) and teacher.usage.calls >= 1
     again = asyncio.run(teacher.structured(messages, FidelityVerdict, "fidelity"))
     assert again.value == got.value and teacher.usage.cache_hits >= 1
-    cut = type(embedded_model)(loaded=embedded_model.loaded, config=RoleConfig(max_new_tokens=4), name="teacher")
-    tiny = Teacher(cut, {"max_new_tokens": 4}, CallCache(tmp_path / "t.sqlite"), concurrency=1, seed=0, max_repairs=0)
+    cut = type(embedded_model)(
+        loaded=embedded_model.loaded, config=RoleConfig(max_new_tokens=4), name="teacher"
+    )
+    tiny = Teacher(
+        cut, {"max_new_tokens": 4}, CallCache(tmp_path / "t.sqlite"), concurrency=1, seed=0, max_repairs=0
+    )
     with pytest.raises(TeacherError) as info:
         asyncio.run(tiny.structured(messages, FidelityVerdict, "fidelity"))
     assert info.value.reason == "truncated"
@@ -120,7 +155,9 @@ def serving(app: Starlette) -> Iterator[str]:
 
 
 def openai_role(base_url: str, **extra: object) -> object:
-    cfg = RoleConfig(provider="openai", model="m", base_url=base_url, max_new_tokens=160, max_retries=0, **extra)
+    cfg = RoleConfig(
+        provider="openai", model="m", base_url=base_url, max_new_tokens=160, max_retries=0, **extra
+    )
     model = build_openai("judge", cfg)
     model.name = "judge"
     return model
@@ -143,15 +180,34 @@ def test_endpoint_rejecting_response_format_falls_back_once_and_remembers():
         body = await request.json()
         seen.append(body)
         if "response_format" in body:
-            return JSONResponse({"error": {"message": "response_format is not supported", "type": "invalid_request_error"}}, 400)
+            return JSONResponse(
+                {"error": {"message": "response_format is not supported", "type": "invalid_request_error"}},
+                400,
+            )
         content = '{"winner": "B", "rationale": "Scene B keeps the argument moving."}'
-        return JSONResponse({
-            "id": "x", "object": "chat.completion", "created": int(time.time()), "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 12, "total_tokens": 22},
-        })  # fmt: skip
+        return JSONResponse(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 12, "total_tokens": 22},
+            }
+        )
 
-    app = Starlette(routes=[Route("/health", lambda r: JSONResponse({})), Route("/v1/chat/completions", chat, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/health", lambda r: JSONResponse({})),
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+        ]
+    )
     with serving(app) as url:
         model = openai_role(url)
         assert structured_mode(model) == "json_schema"
@@ -159,7 +215,9 @@ def test_endpoint_rejecting_response_format_falls_back_once_and_remembers():
         kinds = [b.get("response_format", {}).get("type") for b in seen]
         assert kinds == ["json_schema", "json_object", None] and first.mechanism == "prompt"
         assert structured_mode(model) == "prompt"
-        second = invoke_structured(openai_role(url), ask(PairVerdict), PairVerdict)  # a new client, same process
+        second = invoke_structured(
+            openai_role(url), ask(PairVerdict), PairVerdict
+        )  # a new client, same process
         assert len(seen) == 4 and "response_format" not in seen[-1] and second.value.winner == "B"
         forced = openai_role(url, structured="json_schema")  # an explicit setting is never downgraded
         with pytest.raises(Exception, match="response_format"):
@@ -184,5 +242,7 @@ def test_screenwriter_draft_under_the_fountain_grammar_has_the_scene_shape(embed
     assert draft.startswith(heading_hint(x) + "\n\n")
     shape = {"F1-parse", "F1-heading", "F1-cast", "F1-empty-dialogue"}
     assert not [f for f in deterministic_checks(x, prose, draft) if f.check in shape], draft
-    off = type(embedded_model)(loaded=embedded_model.loaded, config=cfg.model_copy(update={"fountain_grammar": False}))
+    off = type(embedded_model)(
+        loaded=embedded_model.loaded, config=cfg.model_copy(update={"fountain_grammar": False})
+    )
     assert fountain_grammar(off, x) == {}

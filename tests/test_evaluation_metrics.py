@@ -40,7 +40,9 @@ def test_judge_free_on_a_good_scene_and_the_models_prose_draft(x):
 
 
 def test_judge_free_flags_inner_monologue_and_unknown_speakers(x):
-    inner = scene_metrics(x, "INT. LIGHTHOUSE - NIGHT\n\n" + (DATA / "inner_monologue_prose.md").read_text(encoding="utf-8"))
+    inner = scene_metrics(
+        x, "INT. LIGHTHOUSE - NIGHT\n\n" + (DATA / "inner_monologue_prose.md").read_text(encoding="utf-8")
+    )
     assert inner["prose_leakage"] > 0.5
     unknown = scene_metrics(x, (DATA / "unknown_speaker.fountain").read_text(encoding="utf-8"))
     assert not unknown["format_valid"] and unknown["lint_errors_per_scene"] >= 1
@@ -54,9 +56,15 @@ def test_judge_free_on_real_corpus_scenes(corpus_dir):
     assert scenes
     for scene in scenes:
         x = TaskInput.model_validate(
-            {"outline": {"synopsis": scene.text.split("\n")[2][:80] or "a scene", "characters": scene.speakers},
-             "characters": [{"name": n} for n in scene.speakers], "meta": {"series": scene.series}}
-        )  # fmt: skip
+            {
+                "outline": {
+                    "synopsis": scene.text.split("\n")[2][:80] or "a scene",
+                    "characters": scene.speakers,
+                },
+                "characters": [{"name": n} for n in scene.speakers],
+                "meta": {"series": scene.series},
+            }
+        )
         got = scene_metrics(x, scene.text)
         assert got["parsed"] and got["words"] > 10
         assert got["prose_leakage"] is not None and got["prose_leakage"] <= 0.5, scene.id
@@ -103,7 +111,9 @@ def test_systems_from_options_and_file(tmp_path):
     (tuned,) = load_systems_file(spec)
     assert tuned.roles == {"novelist": {"provider": "hf", "model": "/models/m"}} and tuned.rubric
     toml = tmp_path / "systems.toml"
-    toml.write_text('[systems.fast]\nmode = "e2e"\n[systems.fast.roles.screenwriter]\nbogus = 1\n', encoding="utf-8")
+    toml.write_text(
+        '[systems.fast]\nmode = "e2e"\n[systems.fast.roles.screenwriter]\nbogus = 1\n', encoding="utf-8"
+    )
     with pytest.raises(BadInput, match="unknown setting 'bogus'"):
         load_systems_file(toml)
 
@@ -141,42 +151,79 @@ def _eval_dir(tmp_path: Path, x: TaskInput, *, e2e_items=("s1", "s2", "s3")) -> 
     prose = (DATA / "prose_only.fountain").read_text(encoding="utf-8")
     set_dir, eval_dir = tmp_path / "set", tmp_path / "eval"
     ids = ["s1", "s2", "s3"]
-    items = [{"id": i, "x": x.model_dump(mode="json"), "reference": good, "heading": "EXT.",
-             "script": "demo", "series": "demo", "licence": "test"} for i in ids]  # fmt: skip
+    items = [
+        {
+            "id": i,
+            "x": x.model_dump(mode="json"),
+            "reference": good,
+            "heading": "EXT.",
+            "script": "demo",
+            "series": "demo",
+            "licence": "test",
+        }
+        for i in ids
+    ]
     records.write_items(set_dir, items)
     records.write_eval_config(
         eval_dir,
-        {"set_dir": str(set_dir), "systems": {"dsr": {"mode": "dsr"}, "e2e": {"mode": "e2e"}},
-         "models": {"dsr": {"novelist": "embedded:SmolLM2"}, "e2e": {"screenwriter": "embedded:SmolLM2"}}},
-    )  # fmt: skip
+        {
+            "set_dir": str(set_dir),
+            "systems": {"dsr": {"mode": "dsr"}, "e2e": {"mode": "e2e"}},
+            "models": {"dsr": {"novelist": "embedded:SmolLM2"}, "e2e": {"screenwriter": "embedded:SmolLM2"}},
+        },
+    )
     records.write_outputs(eval_dir, "human", records.human_outputs(items))
-    records.write_outputs(eval_dir, "dsr", [
-        records.output_row("s1", "dsr", ok=True, screenplay=good, prose="p"),
-        records.output_row("s2", "dsr", ok=True, screenplay=good, prose="p"),
-        records.output_row("s3", "dsr", ok=False, error="ModelUnavailable: role 'novelist': cannot reach"),
-    ])  # fmt: skip
-    records.write_outputs(eval_dir, "e2e", [records.output_row(i, "e2e", ok=True, screenplay=prose) for i in e2e_items])
+    records.write_outputs(
+        eval_dir,
+        "dsr",
+        [
+            records.output_row("s1", "dsr", ok=True, screenplay=good, prose="p"),
+            records.output_row("s2", "dsr", ok=True, screenplay=good, prose="p"),
+            records.output_row(
+                "s3", "dsr", ok=False, error="ModelUnavailable: role 'novelist': cannot reach"
+            ),
+        ],
+    )
+    records.write_outputs(
+        eval_dir, "e2e", [records.output_row(i, "e2e", ok=True, screenplay=prose) for i in e2e_items]
+    )
     j = "embedded-SmolLM2"
     errs = {"plot_coherence": 1, "character_development": 0, "narrative_pacing": 2, "format": 0}
-    records.write_judgments(eval_dir, j, [
-        records.judgment_row("s1", "human", j, score=10, variance=0.0),
-        records.judgment_row("s2", "human", j, score=8, variance=0.0),
-        records.judgment_row("s3", "human", j, score=9, variance=0.0),
-        records.judgment_row("s1", "dsr", j, score=8, variance=1.0, errors=errs),
-        records.judgment_row("s2", "dsr", j, score=6, variance=0.0, errors=errs),
-        records.judgment_row("s3", "dsr", j, score=None, failed=True, reason="no output to judge: the run failed"),
-        records.judgment_row("s1", "e2e", j, score=4, variance=0.0),
-        records.judgment_row("s2", "e2e", j, score=None, failed=True, reason="all 1 judge sample(s) failed; last: bad"),
-        records.judgment_row("s3", "e2e", j, score=3, variance=0.0),
-    ])  # fmt: skip
-    records.write_pairwise(eval_dir, j, [
-        records.pairwise_row("s1", "dsr", "e2e", j, shown_first="a", winner="a"),
-        records.pairwise_row("s1", "dsr", "e2e", j, shown_first="b", winner="a"),
-        records.pairwise_row("s2", "dsr", "e2e", j, shown_first="a", winner="tie"),
-        records.pairwise_row("s2", "dsr", "e2e", j, shown_first="b", winner="b"),
-        records.pairwise_row("s3", "dsr", "e2e", j, shown_first="a", winner=None, failed=True, reason="no output"),
-        records.pairwise_row("s3", "dsr", "e2e", j, shown_first="b", winner=None, failed=True, reason="no output"),
-    ])  # fmt: skip
+    records.write_judgments(
+        eval_dir,
+        j,
+        [
+            records.judgment_row("s1", "human", j, score=10, variance=0.0),
+            records.judgment_row("s2", "human", j, score=8, variance=0.0),
+            records.judgment_row("s3", "human", j, score=9, variance=0.0),
+            records.judgment_row("s1", "dsr", j, score=8, variance=1.0, errors=errs),
+            records.judgment_row("s2", "dsr", j, score=6, variance=0.0, errors=errs),
+            records.judgment_row(
+                "s3", "dsr", j, score=None, failed=True, reason="no output to judge: the run failed"
+            ),
+            records.judgment_row("s1", "e2e", j, score=4, variance=0.0),
+            records.judgment_row(
+                "s2", "e2e", j, score=None, failed=True, reason="all 1 judge sample(s) failed; last: bad"
+            ),
+            records.judgment_row("s3", "e2e", j, score=3, variance=0.0),
+        ],
+    )
+    records.write_pairwise(
+        eval_dir,
+        j,
+        [
+            records.pairwise_row("s1", "dsr", "e2e", j, shown_first="a", winner="a"),
+            records.pairwise_row("s1", "dsr", "e2e", j, shown_first="b", winner="a"),
+            records.pairwise_row("s2", "dsr", "e2e", j, shown_first="a", winner="tie"),
+            records.pairwise_row("s2", "dsr", "e2e", j, shown_first="b", winner="b"),
+            records.pairwise_row(
+                "s3", "dsr", "e2e", j, shown_first="a", winner=None, failed=True, reason="no output"
+            ),
+            records.pairwise_row(
+                "s3", "dsr", "e2e", j, shown_first="b", winner=None, failed=True, reason="no output"
+            ),
+        ],
+    )
     return eval_dir
 
 
@@ -225,14 +272,21 @@ def test_metrics_refuses_mismatched_items_unless_partial(tmp_path, x):
 
 def test_metrics_with_human_raters_and_several_judges(tmp_path, x):
     eval_dir = _eval_dir(tmp_path, x)
-    records.write_judgments(eval_dir, "human:R01", [
-        records.judgment_row("s1", "dsr", "human:R01", score=7),
-        records.judgment_row("s1", "human", "human:R01", score=10),
-    ])  # fmt: skip
+    records.write_judgments(
+        eval_dir,
+        "human:R01",
+        [
+            records.judgment_row("s1", "dsr", "human:R01", score=7),
+            records.judgment_row("s1", "human", "human:R01", score=10),
+        ],
+    )
     m = compute_metrics(eval_dir)
     ratings = m["human_ratings"]
     assert ratings["raters"] == ["human:R01"]
-    assert ratings["systems"]["dsr"]["n_scored"] == 1 and ratings["systems"]["dsr"]["ratio_to_human"]["value"] == 0.7
+    assert (
+        ratings["systems"]["dsr"]["n_scored"] == 1
+        and ratings["systems"]["dsr"]["ratio_to_human"]["value"] == 0.7
+    )
     records.write_judgments(eval_dir, "other", [records.judgment_row("s1", "dsr", "other", score=5)])
     with pytest.raises(BadInput, match="several judges present"):
         compute_metrics(eval_dir)
@@ -250,11 +304,17 @@ def test_judge_pair_salvages_a_bare_verdict_and_records_unusable_ones(x):
     def model(text: str) -> GenericFakeChatModel:
         return GenericFakeChatModel(messages=itertools.repeat(AIMessage(text)))
 
-    got = judge_pair(model("Scene B"), x, "INT. A - DAY\n\nOne.", "INT. B - DAY\n\nTwo.", shown_first="b", max_repairs=0)
-    assert got["winner"] == "a" and not got["failed"] and "bare verdict" in got["rationale"]  # B shown second = a
+    got = judge_pair(
+        model("Scene B"), x, "INT. A - DAY\n\nOne.", "INT. B - DAY\n\nTwo.", shown_first="b", max_repairs=0
+    )
+    assert (
+        got["winner"] == "a" and not got["failed"] and "bare verdict" in got["rationale"]
+    )  # B shown second = a
     got = judge_pair(model('{"winner": "tie", "rationale": "Both thin."}'), x, "S1", "S2", shown_first="a")
     assert got["winner"] == "tie" and got["rationale"] == "Both thin." and got["attempts"] == 1
-    got = judge_pair(model("I like stories about lighthouses."), x, "S1", "S2", shown_first="a", max_repairs=1)
+    got = judge_pair(
+        model("I like stories about lighthouses."), x, "S1", "S2", shown_first="a", max_repairs=1
+    )
     assert got["failed"] and got["winner"] is None and got["attempts"] == 2 and "PairVerdict" in got["reason"]
 
 

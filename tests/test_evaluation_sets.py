@@ -23,7 +23,9 @@ def test_build_set_from_corpus_keeps_the_original_scene_as_reference(tmp_path, c
     items = records.read_items(tmp_path / "set")
     assert manifest["counts"]["items"] == len(items) == 3
     assert manifest["counts"]["scenes_processed"] == 3 and manifest["counts"]["reverse_failed"] == 0
-    assert manifest["rejections"] and all(r["reason"] for r in manifest["rejections"])  # corpus filters, with reasons
+    assert manifest["rejections"] and all(
+        r["reason"] for r in manifest["rejections"]
+    )  # corpus filters, with reasons
     for item in items:
         x = TaskInput.model_validate(item["x"])
         assert x.outline.synopsis and x.characters

@@ -14,7 +14,7 @@ from tests.test_cli_models import assert_one_line_error, dsr
 pytestmark = pytest.mark.slow
 
 
-def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_path):  # noqa: F811
+def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_path):
     import copy
 
     import torch
@@ -25,8 +25,16 @@ def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_
     out = tmp_path / "merged"
     result = dsr("export", str(stage1_adapter), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json",
-                 "tokenizer_config.json", "chat_template.jinja", "README.md", "merged.json"):  # fmt: skip
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "README.md",
+        "merged.json",
+    ):
         assert (out / name).is_file(), name
     assert not list(out.glob("adapter_*")), "a merged model has no adapter files"
     info = json.loads((out / "merged.json").read_text())
@@ -49,8 +57,10 @@ def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_
     with torch.inference_mode():
         m, a, b = (copy.deepcopy(x.model).float()(ids).logits for x in (merged, adapted, base))
     moved, gap = (a - b).abs(), (m - a).abs()
-    print(f"logits |adapted - base| max {moved.max():.3f} mean {moved.mean():.3f}; "
-          f"|merged - adapted| max {gap.max():.3f} mean {gap.mean():.3f}")  # fmt: skip
+    print(
+        f"logits |adapted - base| max {moved.max():.3f} mean {moved.mean():.3f}; "
+        f"|merged - adapted| max {gap.max():.3f} mean {gap.mean():.3f}"
+    )
     # merged = base + adapter: far from the base, close to the adapter applied at run time (measured, max / mean:
     # 3.29 / 0.79 from the base, 0.16 / 0.03 from the adapter), and the same next tokens.
     assert moved.max() > 0.5 and (m - b).abs().max() > 0.5, moved.max()
@@ -58,13 +68,13 @@ def test_export_writes_a_merged_model_the_hf_provider_loads(stage1_adapter, tmp_
     assert torch.equal(m.argmax(-1), a.argmax(-1))
 
 
-def test_train_merge_writes_the_merged_model_beside_the_adapter(stage1_adapter):  # noqa: F811
+def test_train_merge_writes_the_merged_model_beside_the_adapter(stage1_adapter):
     merged = stage1_adapter / "merged"
     assert (merged / "model.safetensors").is_file() and (merged / "chat_template.jinja").is_file()
     assert json.loads((merged / "merged.json").read_text())["from"] == str(stage1_adapter.resolve())
 
 
-def test_export_refuses_what_is_not_a_finished_run(stage1_adapter, tmp_path):  # noqa: F811
+def test_export_refuses_what_is_not_a_finished_run(stage1_adapter, tmp_path):
     unfinished = tmp_path / "run"
     unfinished.mkdir()
     assert_one_line_error(

@@ -182,11 +182,13 @@ def test_title_page_boneyard_and_second_title_block(corpus_dir: Path) -> None:
     assert _dump(first.preamble[:4]) == _dump(
         [
             Boneyard(text=" Draft date: 2019-12-05 "),
-            Note(text="archival web URL: https://github.com/earthbound19/_ebScreenplays/blob/master/cyber_bob/Cyber_Bob_ep00001.fountain"),
+            Note(
+                text="archival web URL: https://github.com/earthbound19/_ebScreenplays/blob/master/cyber_bob/Cyber_Bob_ep00001.fountain"
+            ),
             Note(text="Second draft published at: http://pasted.co/66993b1e on 2016-10-06"),
             Transition(text="FADE IN:", forced=True),
         ]
-    )  # fmt: skip
+    )
     third = _read(corpus_dir, "earthbound19__Cyber_Bob_ep00003.fountain")
     assert third.title_page[-1].model_dump() == {"key": "Draft date", "value": "2016-10-05"}
     assert third.title_page[4].key == "Notes" and third.title_page[4].value.count("\n") == 6
@@ -232,7 +234,7 @@ def test_scene_numbers_and_fdx_twin_body(corpus_dir: Path) -> None:
         [Dialogue(text="Because he helps us test this screenplay."), Transition(text="CUT TO:")]
     )
     assert _dump(doc.scenes[1].elements[-1:]) == _dump([Transition(text="FADE TO BLACK", forced=True)])
-    assert doc.characters() == ["DJ", "DAVE", "JIM", "KAY"]  # fmt: skip
+    assert doc.characters() == ["DJ", "DAVE", "JIM", "KAY"]
 
 
 # ---------------------------------------------------------------------------------------- edge cases

@@ -45,9 +45,13 @@ def _env(**extra: str) -> dict[str, str]:
 
 def dsr(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(VENV_BIN / "dsr"), *args], env=_env(**(env or {})), capture_output=True, text=True, timeout=timeout,
+        [str(VENV_BIN / "dsr"), *args],
+        env=_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
 
 
 def check_rubric_accounting(run: Path, report: dict) -> list[dict]:
@@ -66,7 +70,9 @@ def check_rubric_accounting(run: Path, report: dict) -> list[dict]:
             ran.append(verdict)
         assert scene["rubric_status"] == ((verdicts[-1]["rubric"] or {}).get("status") or "off")
     # The rubric's calls: the critic node also runs the continuity check, on the memory role.
-    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic" and c["role"] == "critic"]
+    critic_calls = [
+        c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic" and c["role"] == "critic"
+    ]
     assert len(critic_calls) == sum(v["rubric"]["attempts"] for v in ran)
     assert report["total"]["unjudged"] == sum(s["rubric_status"] == "unjudged" for s in report["scenes"])
     return ran
@@ -81,7 +87,17 @@ def episode_one(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProce
     """Episode 1 written once (two scenes, the whole DSR pipeline, rubric on) into a series memory:
     (run directory, memory directory, the dsr write result). The episode and the series tests share it."""
     root = tmp_path_factory.mktemp("episode-one")
-    result = dsr("write", str(EXAMPLE), "-o", str(root / "run"), "--scenes", "2", "--memory", str(root / "memory"), timeout=1200)
+    result = dsr(
+        "write",
+        str(EXAMPLE),
+        "-o",
+        str(root / "run"),
+        "--scenes",
+        "2",
+        "--memory",
+        str(root / "memory"),
+        timeout=1200,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return root / "run", root / "memory", result
 
@@ -98,7 +114,9 @@ def test_episode_end_to_end(episode_one):
     assert [s["scene"] for s in report["scenes"]] == [1, 2]
     for scene in report["scenes"]:
         assert {"novelist", "screenwriter"} <= set(scene["roles"])
-        assert {"retrieve_context", "novelist", "screenwriter", "critic", "commit"} <= set(scene["node_seconds"])
+        assert {"retrieve_context", "novelist", "screenwriter", "critic", "commit"} <= set(
+            scene["node_seconds"]
+        )
         assert scene["status"] in ("passed", "accepted_with_findings")
         assert "errors" in scene["lint"]
         for stage, reruns in scene["retries"].items():
@@ -124,23 +142,44 @@ def test_rubric_runs_with_the_embedded_judge_when_the_checks_pass(tmp_path):
 
     run = tmp_path / "run"
     with served_chat_model("tests.recording:GoodScene", "good-scene", 0) as base_url:
-        screenwriter = {"DSR_SCREENWRITER__PROVIDER": "openai", "DSR_SCREENWRITER__BASE_URL": base_url,
-                        "DSR_SCREENWRITER__MODEL": "good-scene", "DSR_SCREENWRITER__MAX_RETRIES": "0"}  # fmt: skip
-        result = dsr("write", str(EXAMPLE), "-o", str(run), "--scenes", "1", "--mode", "e2e", "--max-retries", "0",
-                     env=screenwriter)  # fmt: skip
+        screenwriter = {
+            "DSR_SCREENWRITER__PROVIDER": "openai",
+            "DSR_SCREENWRITER__BASE_URL": base_url,
+            "DSR_SCREENWRITER__MODEL": "good-scene",
+            "DSR_SCREENWRITER__MAX_RETRIES": "0",
+        }
+        result = dsr(
+            "write",
+            str(EXAMPLE),
+            "-o",
+            str(run),
+            "--scenes",
+            "1",
+            "--mode",
+            "e2e",
+            "--max-retries",
+            "0",
+            env=screenwriter,
+        )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((run / "report.json").read_text())
     (verdict,) = check_rubric_accounting(run, report)
-    critic_calls = [c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic" and c["role"] == "critic"]
+    critic_calls = [
+        c for c in read_call_log(run / "calls.jsonl") if c["node"] == "critic" and c["role"] == "critic"
+    ]
     assert 1 <= len(critic_calls) <= 2  # the answer, and a repair turn when it was not a verdict
     rubric, (scene,) = verdict["rubric"], report["scenes"]
     assert scene["roles"]["critic"]["calls"] == len(critic_calls)
-    if all(call["ok"] for call in critic_calls):  # report.json's structured figures are this run's calls.jsonl
+    if all(
+        call["ok"] for call in critic_calls
+    ):  # report.json's structured figures are this run's calls.jsonl
         figures = report["total"]["structured"]["critic"]
         assert figures == scene["structured"]["critic"] and figures["mechanisms"] == {"grammar": 1}
         assert figures["calls"] == 1 and figures["repair_turns"] == len(critic_calls) - 1
     for call in critic_calls:  # a judge call that raised is named in the reason; one that answered, answered
-        assert rubric["reason"].startswith(f"{call['error']}: ") if not call["ok"] else call["output_tokens"] > 0
+        assert (
+            rubric["reason"].startswith(f"{call['error']}: ") if not call["ok"] else call["output_tokens"] > 0
+        )
     if rubric["status"] == "judged":
         assert 1 <= rubric["score"] <= 12 and scene["rubric"]["score"] == rubric["score"]
         below = rubric["score"] < rubric["pass_score"]
@@ -155,8 +194,20 @@ def test_rubric_runs_with_the_embedded_judge_when_the_checks_pass(tmp_path):
 
 def test_killed_run_resumes_without_repeating_calls(tmp_path):
     run = tmp_path / "run"
-    cmd = [str(VENV_BIN / "dsr"), "write", str(EXAMPLE), "-o", str(run), "--scenes", "2", "--mode", "dsr-nocot"]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        str(VENV_BIN / "dsr"),
+        "write",
+        str(EXAMPLE),
+        "-o",
+        str(run),
+        "--scenes",
+        "2",
+        "--mode",
+        "dsr-nocot",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     log = run / "calls.jsonl"
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline and len(read_call_log(log)) < 3 and proc.poll() is None:
@@ -171,7 +222,10 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
     result = dsr("resume", str(run))
     assert result.returncode == 0, result.stderr[-2000:]
     _, _, after = run_state(run)
-    assert after["calls"][: len(before["calls"])] == before["calls"], "checkpointed calls are kept, not redone"
+    assert after["calls"][: len(before["calls"])] == before["calls"], (
+        "checkpointed calls are kept, not redone"
+    )
+
     def requests(calls: list[dict]) -> int:
         return sum(c["requests"] for c in calls)
 
@@ -191,8 +245,17 @@ def test_series_memory_carries_into_the_next_episode(episode_one, tmp_path):
         "characters:\n  - name: MARA\n    profile: Lighthouse keeper.\n  - name: TOM\n    profile: Sailor.\n"
         "scenes:\n  - outline: Mara and Tom row to the mainland at first light.\n"
     )
-    second = dsr("write", str(episode2), "-o", str(tmp_path / "ep2"), "--mode", "e2e", "--no-rubric",
-                 "--memory", str(memory))  # fmt: skip
+    second = dsr(
+        "write",
+        str(episode2),
+        "-o",
+        str(tmp_path / "ep2"),
+        "--mode",
+        "e2e",
+        "--no-rubric",
+        "--memory",
+        str(memory),
+    )
     assert second.returncode == 0, second.stderr[-2000:]
     x = json.loads((tmp_path / "ep2" / "scenes" / "01" / "inputs.json").read_text())
     assert "Mara finds a stranger" in x["previous"]["story_so_far"]
@@ -201,8 +264,19 @@ def test_series_memory_carries_into_the_next_episode(episode_one, tmp_path):
 
 def test_review_pause_and_scripted_resume(tmp_path):
     run = tmp_path / "run"
-    paused = dsr("write", str(EXAMPLE), "-o", str(run), "--scenes", "1", "--mode", "e2e", "--no-rubric",
-                 "--review", "scene")  # fmt: skip
+    paused = dsr(
+        "write",
+        str(EXAMPLE),
+        "-o",
+        str(run),
+        "--scenes",
+        "1",
+        "--mode",
+        "e2e",
+        "--no-rubric",
+        "--review",
+        "scene",
+    )
     assert paused.returncode == 3 and "paused for review of the scene" in paused.stderr
     edited = tmp_path / "edited.fountain"
     edited.write_text("EXT. LIGHTHOUSE BASE - NIGHT\n\nMara raises her lantern.\n\nMARA\nWho's there?\n")
@@ -221,8 +295,18 @@ def test_interrupt_and_resume_over_langgraph_dev(tmp_path):
 
     port = free_port()
     env = {**SMALL, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
-    cmd = [str(VENV_BIN / "langgraph"), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser",
-           "--no-reload", "--config", str(ROOT / "langgraph.json")]  # fmt: skip
+    cmd = [
+        str(VENV_BIN / "langgraph"),
+        "dev",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--no-reload",
+        "--config",
+        str(ROOT / "langgraph.json"),
+    ]
     with running(cmd, f"http://127.0.0.1:{port}/ok", env=env, timeout=240):
         import asyncio
 

@@ -17,8 +17,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
-from dsr.graph.builder import compile_episode_graph, compile_scene_graph
 from dsr.contract.context import RunContext
+from dsr.graph.builder import compile_episode_graph, compile_scene_graph
 from dsr.nodes.critic import decide
 from dsr.story.episode_spec import EpisodeSpec
 from dsr.story.findings import Finding
@@ -41,8 +41,14 @@ def F(stage: str, check: str = "X") -> Finding:  # noqa: N802 - reads like a con
 
 def finding(stage: str, check: str, what: str, severity: str = "error") -> Finding:
     """A finding whose message, evidence and hint are unique strings a prompt can be searched for."""
-    return Finding(check=check, stage=stage, severity=severity, message=f"{what} is wrong",
-                   evidence=f"evidence of {what}", fix_hint=f"repair {what}")  # fmt: skip
+    return Finding(
+        check=check,
+        stage=stage,
+        severity=severity,
+        message=f"{what} is wrong",
+        evidence=f"evidence of {what}",
+        fix_hint=f"repair {what}",
+    )
 
 
 def told(prompt: str, f: Finding) -> bool:
@@ -71,7 +77,9 @@ def test_decide(findings, retries, mode, expected):
 
 
 def test_escalates_to_review_when_scene_review_is_on():
-    assert decide([F("novelist")], {"novelist": 2}, mode="dsr", stage_cap=2, scene_cap=4, review_scene=True) == (
+    assert decide(
+        [F("novelist")], {"novelist": 2}, mode="dsr", stage_cap=2, scene_cap=4, review_scene=True
+    ) == (
         "escalate",
         "novelist",
     )
@@ -97,7 +105,7 @@ def _run_scene(context: RunContext, thread: str = "t") -> tuple[CompiledStateGra
     return graph, config
 
 
-def test_novelist_finding_reaches_the_novelists_rerun_and_nothing_else(monkeypatch, fake_models):  # noqa: F811
+def test_novelist_finding_reaches_the_novelists_rerun_and_nothing_else(monkeypatch, fake_models):
     blame = finding("novelist", "N1-coverage", "the missing rescue beat")
     script_checks(monkeypatch, [[blame], []])
     fake_models.script("novelist", "First draft of the prose.", "Second draft of the prose.")
@@ -110,13 +118,15 @@ def test_novelist_finding_reaches_the_novelists_rerun_and_nothing_else(monkeypat
     assert told(rerun, blame) and REVISE in rerun
     # The screenwriter converts the new draft and is told nothing: the finding was not its own.
     screen_first, screen_rerun = fake_models.prompts("screenwriter")
-    assert "First draft" in screen_first and "Second draft" in screen_rerun and "First draft" not in screen_rerun
+    assert (
+        "First draft" in screen_first and "Second draft" in screen_rerun and "First draft" not in screen_rerun
+    )
     assert REVISE not in screen_rerun and blame.message not in screen_rerun
     assert state["accepted"]["status"] == "passed" and state["retries"] == {"novelist": 1}
     assert state["critique"] == {}, "consumed critique is cleared"
 
 
-def test_format_finding_reruns_only_the_screenwriter_with_its_critique(monkeypatch, fake_models):  # noqa: F811
+def test_format_finding_reruns_only_the_screenwriter_with_its_critique(monkeypatch, fake_models):
     first_problem = finding("screenwriter", "F1-parse", "the orphan cue")
     second_problem = finding("screenwriter", "F3-heading", "the second heading")
     script_checks(monkeypatch, [[first_problem], [second_problem], []])
@@ -129,7 +139,7 @@ def test_format_finding_reruns_only_the_screenwriter_with_its_critique(monkeypat
     assert told(rerun2, second_problem) and first_problem.message not in rerun2
 
 
-def test_planner_finding_reaches_the_planner_and_the_chain_reruns_on_the_new_plan(monkeypatch, fake_models):  # noqa: F811
+def test_planner_finding_reaches_the_planner_and_the_chain_reruns_on_the_new_plan(monkeypatch, fake_models):
     blame = finding("planner", "P1-directives", "the missing climax beat")
     script_checks(monkeypatch, [[blame], []])
     fake_models.script("planner", DIRECTIVES, DIRECTIVES.replace('"find"', '"find-the-stranger-again"'))
@@ -144,7 +154,7 @@ def test_planner_finding_reaches_the_planner_and_the_chain_reruns_on_the_new_pla
     assert graph.get_state(config).values["critique"] == {}, "consumed critique is cleared"
 
 
-def test_every_error_finding_reaches_the_earliest_blamed_stage_and_warnings_do_not(monkeypatch, fake_models):  # noqa: F811
+def test_every_error_finding_reaches_the_earliest_blamed_stage_and_warnings_do_not(monkeypatch, fake_models):
     story = finding("novelist", "N2-pov", "the inner monologue")
     fmt = finding("screenwriter", "F1-parse", "the orphan cue")
     hint = finding("novelist", "L-length", "the slight overlength", severity="warning")
@@ -156,7 +166,7 @@ def test_every_error_finding_reaches_the_earliest_blamed_stage_and_warnings_do_n
     assert hint.message not in rerun, "a warning sends nothing back"
 
 
-def test_e2e_rerun_prompt_carries_findings_blamed_on_stages_it_does_not_have(monkeypatch, fake_models):  # noqa: F811
+def test_e2e_rerun_prompt_carries_findings_blamed_on_stages_it_does_not_have(monkeypatch, fake_models):
     plan = finding("planner", "P1-directives", "the flat turning point")
     story = finding("novelist", "N1-coverage", "the skipped rescue beat")
     script_checks(monkeypatch, [[plan, story], []])
@@ -168,7 +178,7 @@ def test_e2e_rerun_prompt_carries_findings_blamed_on_stages_it_does_not_have(mon
     assert graph.get_state(config).values["retries"] == {"screenwriter": 1}
 
 
-def test_nocot_planner_finding_goes_to_the_novelist(monkeypatch, fake_models):  # noqa: F811
+def test_nocot_planner_finding_goes_to_the_novelist(monkeypatch, fake_models):
     plan = finding("planner", "P1-directives", "the unplanned ending")
     script_checks(monkeypatch, [[plan], []])
     _run_scene(fake_models.context(use_rubric=False, mode="dsr-nocot"))
@@ -176,7 +186,7 @@ def test_nocot_planner_finding_goes_to_the_novelist(monkeypatch, fake_models):  
     assert told(fake_models.prompts("novelist")[1], plan)
 
 
-def test_a_rerun_without_its_own_finding_gets_no_stale_critique(monkeypatch, fake_models):  # noqa: F811
+def test_a_rerun_without_its_own_finding_gets_no_stale_critique(monkeypatch, fake_models):
     """Novelist blamed, then planner blamed: the novelist's second rerun follows the new plan, with no note."""
     story = finding("novelist", "N1-coverage", "the skipped rescue beat")
     plan = finding("planner", "P1-directives", "the missing climax beat")
@@ -192,7 +202,7 @@ def test_a_rerun_without_its_own_finding_gets_no_stale_critique(monkeypatch, fak
     assert state["retries"] == {"novelist": 1, "planner": 1} and state["critique"] == {}
 
 
-def test_stage_cap_ends_the_loop_with_open_findings(monkeypatch, fake_models):  # noqa: F811
+def test_stage_cap_ends_the_loop_with_open_findings(monkeypatch, fake_models):
     blame = finding("novelist", "N1-coverage", "the skipped rescue beat")
     script_checks(monkeypatch, [[blame]] * 10)
     graph, config = _run_scene(fake_models.context(use_rubric=False, max_retries_per_stage=2))
@@ -204,25 +214,31 @@ def test_stage_cap_ends_the_loop_with_open_findings(monkeypatch, fake_models):  
     assert [f["message"] for f in state["accepted"]["open_findings"]] == [blame.message]
 
 
-def test_scene_cap_ends_the_loop_before_any_stage_reaches_its_own(monkeypatch, fake_models):  # noqa: F811
+def test_scene_cap_ends_the_loop_before_any_stage_reaches_its_own(monkeypatch, fake_models):
     """Reruns count per scene too: stage cap 2, scene cap 3, blame alternating between two stages."""
     story, fmt = finding("novelist", "N1", "the story"), finding("screenwriter", "F1", "the format")
     script_checks(monkeypatch, [[story], [fmt], [story], [fmt], [story]])
-    graph, config = _run_scene(fake_models.context(use_rubric=False, max_retries_per_stage=2, max_retries_per_scene=3))
+    graph, config = _run_scene(
+        fake_models.context(use_rubric=False, max_retries_per_stage=2, max_retries_per_scene=3)
+    )
     state = graph.get_state(config).values
     assert [(v["decision"], v["route"]) for v in state["verdicts"]] == [
-        ("revise", "novelist"), ("revise", "screenwriter"), ("revise", "novelist"),
+        ("revise", "novelist"),
+        ("revise", "screenwriter"),
+        ("revise", "novelist"),
         ("accept_with_findings", "screenwriter"),
-    ]  # fmt: skip
+    ]
     assert state["retries"] == {"novelist": 2, "screenwriter": 1}
     assert fake_models.calls == {"planner": 1, "novelist": 3, "screenwriter": 4}
     assert state["accepted"]["status"] == "accepted_with_findings"
 
 
-def test_past_the_caps_scene_review_gets_the_draft_and_its_findings(monkeypatch, fake_models):  # noqa: F811
+def test_past_the_caps_scene_review_gets_the_draft_and_its_findings(monkeypatch, fake_models):
     blame = finding("screenwriter", "F1-parse", "the orphan cue")
     script_checks(monkeypatch, [[blame]] * 10)
-    ctx = fake_models.context(use_rubric=False, review=["scene"], max_retries_per_stage=1, max_retries_per_scene=2)
+    ctx = fake_models.context(
+        use_rubric=False, review=["scene"], max_retries_per_stage=1, max_retries_per_scene=2
+    )
     graph, config = _run_scene(ctx)
     payload = graph.get_state(config).interrupts[0].value
     assert payload["point"] == "scene" and payload["decision"] == "escalate"
@@ -232,7 +248,7 @@ def test_past_the_caps_scene_review_gets_the_draft_and_its_findings(monkeypatch,
     assert graph.get_state(config).values["accepted"]["status"] == "approved_by_human"
 
 
-def test_modes_skip_stages(monkeypatch, fake_models):  # noqa: F811
+def test_modes_skip_stages(monkeypatch, fake_models):
     script_checks(monkeypatch, [[], []])
     _run_scene(fake_models.context(use_rubric=False, mode="dsr-nocot"))
     assert fake_models.calls == {"novelist": 1, "screenwriter": 1}
@@ -243,12 +259,14 @@ def test_modes_skip_stages(monkeypatch, fake_models):  # noqa: F811
 # --- human review: a reject note is the named stage's critique -----------------------------------------
 
 
-def test_prose_reject_note_reaches_the_novelist_then_approve_edits_the_scene(monkeypatch, fake_models):  # noqa: F811
+def test_prose_reject_note_reaches_the_novelist_then_approve_edits_the_scene(monkeypatch, fake_models):
     script_checks(monkeypatch, [[], []])
     graph = compile_scene_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "r"}}
     ctx = fake_models.context(use_rubric=False, review=["prose", "scene"])
-    graph.invoke({"x": SPEC.task_input(0).model_dump(mode="json"), "calls": [], "timings": []}, config, context=ctx)
+    graph.invoke(
+        {"x": SPEC.task_input(0).model_dump(mode="json"), "calls": [], "timings": []}, config, context=ctx
+    )
     assert graph.get_state(config).interrupts[0].value["point"] == "prose"
     graph.invoke(Command(resume={"action": "reject", "note": "more storm, less talk"}), config, context=ctx)
     assert fake_models.calls["novelist"] == 2
@@ -259,13 +277,15 @@ def test_prose_reject_note_reaches_the_novelist_then_approve_edits_the_scene(mon
     graph.invoke(Command(resume="approve"), config, context=ctx)
     assert graph.get_state(config).interrupts[0].value["point"] == "scene"
     assert not any("more storm" in p for p in fake_models.prompts("screenwriter"))
-    graph.invoke(Command(resume={"action": "edit", "value": SCENE + "\nMara shuts the door.\n"}), config, context=ctx)
+    graph.invoke(
+        Command(resume={"action": "edit", "value": SCENE + "\nMara shuts the door.\n"}), config, context=ctx
+    )
     state = graph.get_state(config)
     assert not state.next and state.values["accepted"]["status"] == "edited_by_human"
     assert "shuts the door" in state.values["accepted"]["screenplay"]
 
 
-def test_directives_reject_note_reaches_the_planner(monkeypatch, fake_models):  # noqa: F811
+def test_directives_reject_note_reaches_the_planner(monkeypatch, fake_models):
     script_checks(monkeypatch, [[]])
     ctx = fake_models.context(use_rubric=False, review=["directives"])
     graph, config = _run_scene(ctx)
@@ -280,24 +300,32 @@ def test_directives_reject_note_reaches_the_planner(monkeypatch, fake_models):  
 
 @pytest.mark.parametrize(
     ("mode", "named", "reruns"),
-    [("dsr", "screenwriter", "screenwriter"), ("dsr", "planner", "planner"), ("dsr-nocot", "planner", "novelist"),
-     ("e2e", "novelist", "screenwriter")],
-)  # fmt: skip
-def test_scene_reject_note_reaches_the_stage_named(monkeypatch, fake_models, mode, named, reruns):  # noqa: F811
+    [
+        ("dsr", "screenwriter", "screenwriter"),
+        ("dsr", "planner", "planner"),
+        ("dsr-nocot", "planner", "novelist"),
+        ("e2e", "novelist", "screenwriter"),
+    ],
+)
+def test_scene_reject_note_reaches_the_stage_named(monkeypatch, fake_models, mode, named, reruns):
     script_checks(monkeypatch, [[], []])
     ctx = fake_models.context(use_rubric=False, review=["scene"], mode=mode)
     graph, config = _run_scene(ctx)
     before = fake_models.calls
-    graph.invoke(Command(resume={"action": "reject", "note": "Tom must lie", "stage": named}), config, context=ctx)
+    graph.invoke(
+        Command(resume={"action": "reject", "note": "Tom must lie", "stage": named}), config, context=ctx
+    )
     assert fake_models.calls[reruns] == before[reruns] + 1
     assert "- [human] Tom must lie" in fake_models.prompts(reruns)[-1]
-    noted = [role for role in fake_models.requests if any("Tom must lie" in p for p in fake_models.prompts(role))]
+    noted = [
+        role for role in fake_models.requests if any("Tom must lie" in p for p in fake_models.prompts(role))
+    ]
     assert noted == [reruns], "only the stage named hears the note"
     graph.invoke(Command(resume="approve"), config, context=ctx)
     assert graph.get_state(config).values["accepted"]["status"] == "approved_by_human"
 
 
-def test_episode_graph_loops_over_scenes(monkeypatch, fake_models):  # noqa: F811
+def test_episode_graph_loops_over_scenes(monkeypatch, fake_models):
     script_checks(monkeypatch, [[], []])
     graph = compile_episode_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "e"}}
@@ -309,7 +337,7 @@ def test_episode_graph_loops_over_scenes(monkeypatch, fake_models):  # noqa: F81
     assert "Mara lies to Brennan" in fake_models.prompts("planner")[1]
 
 
-def test_recording_models_keep_every_request(fake_models: RecordingModels):  # noqa: F811
+def test_recording_models_keep_every_request(fake_models: RecordingModels):
     """The helper itself: scripts are used in order, then the role's default; every request is kept."""
     from dsr.nodes.runtime import chat_model
 
@@ -323,7 +351,9 @@ def test_recording_models_keep_every_request(fake_models: RecordingModels):  # n
 
 
 @pytest.mark.slow  # Chroma memory and the episode files make it a few seconds
-def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(tmp_path, monkeypatch, fake_models):  # noqa: F811
+def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(
+    tmp_path, monkeypatch, fake_models
+):
     """The caps as the README states them, through `dsr write --max-retries N`."""
     from typer.testing import CliRunner
 
@@ -333,7 +363,19 @@ def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(tmp_p
     script_checks(monkeypatch, [[blame]] * 20)
     run = tmp_path / "run"
     example = str(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml")
-    args = ["write", example, "-o", str(run), "--scenes", "1", "--mode", "e2e", "--no-rubric", "--max-retries", "1"]
+    args = [
+        "write",
+        example,
+        "-o",
+        str(run),
+        "--scenes",
+        "1",
+        "--mode",
+        "e2e",
+        "--no-rubric",
+        "--max-retries",
+        "1",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     context = json.loads((run / "run.json").read_text())["context"]
@@ -341,6 +383,8 @@ def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(tmp_p
     verdicts = json.loads((run / "scenes" / "01" / "critique.json").read_text())
     assert [v["decision"] for v in verdicts] == ["revise", "accept_with_findings"]
     # The screenwriter twice; the memory role once, for the facts of the scene commit accepted.
-    assert fake_models.calls == {"screenwriter": 2, "memory": 1} and told(fake_models.prompts("screenwriter")[1], blame)
+    assert fake_models.calls == {"screenwriter": 2, "memory": 1} and told(
+        fake_models.prompts("screenwriter")[1], blame
+    )
     report = json.loads((run / "report.json").read_text())
     assert report["scenes"][0]["status"] == "accepted_with_findings"

@@ -74,9 +74,12 @@ def dsr_bounded(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Pro
         start = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-c", _WRAPPER, str(report), str(ADDRESS_SPACE), str(DSR), *args],
-            stdout=subprocess.DEVNULL, stderr=err, cwd=cwd, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=cwd,
+            start_new_session=True,
             env={**clean, "HF_HUB_OFFLINE": "1", **(env or {})},
-        )  # fmt: skip
+        )
         timer = threading.Timer(TIMEOUT_S, lambda: os.killpg(proc.pid, 9))
         timer.start()
         try:
@@ -85,7 +88,9 @@ def dsr_bounded(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Pro
             timer.cancel()
         err.seek(0)
         peak_kib = float(report.read_text()) if report.is_file() else float("inf")
-        return Probe(returncode, err.read().decode(errors="replace"), time.monotonic() - start, peak_kib / 1024)
+        return Probe(
+            returncode, err.read().decode(errors="replace"), time.monotonic() - start, peak_kib / 1024
+        )
 
 
 def assert_refused(probe: Probe, *needles: str) -> None:
@@ -176,13 +181,18 @@ def test_every_yaml_reader_is_bounded(tmp_path, suffix):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (VALID.replace("series: s\n", "series: s\nepisode: 1000000000000000000000000000000\n"),
-         "'episode': Input should be less than or equal to 99999"),
+        (
+            VALID.replace("series: s\n", "series: s\nepisode: 1000000000000000000000000000000\n"),
+            "'episode': Input should be less than or equal to 99999",
+        ),
         (VALID.replace("Mara waits.", '"  \\t "'), "'scenes.0.outline': is empty or only whitespace"),
-        (VALID + "    characters: [MARA, ZED]\n", "scene 1 names 'ZED', who is not in the episode's characters"),
+        (
+            VALID + "    characters: [MARA, ZED]\n",
+            "scene 1 names 'ZED', who is not in the episode's characters",
+        ),
     ],
     ids=["episode-too-large", "whitespace-outline", "unknown-character"],
-)  # fmt: skip
+)
 def test_meaningless_episode_is_refused_before_writing_anything(tmp_path, text, expected):
     episode = tmp_path / "ep.yaml"
     episode.write_text(text)

@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "harbor-lights.yaml"
 
 
-def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
     """``dsr ARGS`` in-process (``dsr.cli.main.main``, the console script's entry point): status, stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["dsr", *args])
     monkeypatch.setenv("COLUMNS", "200")
@@ -63,19 +65,26 @@ def user_dir(tmp_path: Path) -> Path:
 
 
 def untouched(folder: Path) -> bool:
-    return sorted(p.name for p in folder.iterdir()) == ["notes.txt"] and (folder / "notes.txt").read_text() == "precious\n"
+    return (
+        sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+        and (folder / "notes.txt").read_text() == "precious\n"
+    )
 
 
 # --- class 3: writing over a user's files ---------------------------------------------------------
 
 
 def test_write_refuses_a_directory_that_is_not_a_run(monkeypatch, capsys, user_dir: Path) -> None:
-    line = refused(run_main(monkeypatch, capsys, "write", str(EXAMPLE), "-o", str(user_dir)), "not empty", "--force")
+    line = refused(
+        run_main(monkeypatch, capsys, "write", str(EXAMPLE), "-o", str(user_dir)), "not empty", "--force"
+    )
     assert "run.json" in line
     assert untouched(user_dir)
 
 
-def test_write_refuses_a_user_directory_as_story_memory(monkeypatch, capsys, tmp_path: Path, user_dir) -> None:
+def test_write_refuses_a_user_directory_as_story_memory(
+    monkeypatch, capsys, tmp_path: Path, user_dir
+) -> None:
     args = ("write", str(EXAMPLE), "-o", str(tmp_path / "run"), "--memory", str(user_dir))
     refused(run_main(monkeypatch, capsys, *args), "--memory", "story memory", "chroma.sqlite3")
     assert untouched(user_dir)
@@ -99,8 +108,12 @@ def test_console_script_refuses_a_file_as_the_run_directory(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
     done = subprocess.run(
         [str(VENV_BIN / "dsr"), "write", str(EXAMPLE), "-o", str(target)],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     refused((done.returncode, done.stdout, done.stderr), "is a file")
     assert target.read_text(encoding="utf-8") == "precious\n"
 
@@ -125,20 +138,30 @@ def test_write_into_an_existing_run_still_says_resume(monkeypatch, capsys, tmp_p
 
 
 def test_synthesize_refuses_a_user_directory(monkeypatch, capsys, corpus_dir: Path, user_dir: Path) -> None:
-    refused(run_main(monkeypatch, capsys, "synthesize", str(corpus_dir), "-o", str(user_dir)), "not empty", "synthesis")
+    refused(
+        run_main(monkeypatch, capsys, "synthesize", str(corpus_dir), "-o", str(user_dir)),
+        "not empty",
+        "synthesis",
+    )
     assert untouched(user_dir)
     file = user_dir / "notes.txt"
     refused(run_main(monkeypatch, capsys, "synthesize", str(corpus_dir), "-o", str(file)), "is a file")
     assert untouched(user_dir)
 
 
-def test_train_refuses_a_user_directory_before_loading_anything(monkeypatch, capsys, tmp_path, user_dir) -> None:
-    line = refused(run_main(monkeypatch, capsys, "train", str(tmp_path / "no-data"), "-o", str(user_dir)), "not empty")
+def test_train_refuses_a_user_directory_before_loading_anything(
+    monkeypatch, capsys, tmp_path, user_dir
+) -> None:
+    line = refused(
+        run_main(monkeypatch, capsys, "train", str(tmp_path / "no-data"), "-o", str(user_dir)), "not empty"
+    )
     assert "--force" not in line  # training has no --force to offer
     assert untouched(user_dir)
 
 
-def test_evaluate_commands_refuse_a_user_directory(monkeypatch, capsys, tmp_path: Path, user_dir: Path) -> None:
+def test_evaluate_commands_refuse_a_user_directory(
+    monkeypatch, capsys, tmp_path: Path, user_dir: Path
+) -> None:
     from tests.eval_dirs import GOOD_SCENE, write_eval_dir
 
     rows = [{"item": i, "ok": True, "screenplay": GOOD_SCENE} for i in ("s1", "s2")]
@@ -158,7 +181,9 @@ def test_evaluate_commands_refuse_a_user_directory(monkeypatch, capsys, tmp_path
     assert untouched(user_dir)
 
 
-def test_convert_refuses_a_directory_as_its_output(monkeypatch, capsys, corpus_dir: Path, user_dir: Path) -> None:
+def test_convert_refuses_a_directory_as_its_output(
+    monkeypatch, capsys, corpus_dir: Path, user_dir: Path
+) -> None:
     source = corpus_dir / "screenplain__dual-dialogue.fountain"
     fdx_named = user_dir.parent / "looks.fdx"
     fdx_named.mkdir()
@@ -201,11 +226,19 @@ def test_resume_with_damaged_checkpoints_is_one_line(monkeypatch, capsys, run_di
     else:
         checkpoints.write_text("this is my shopping list, not a database\n", encoding="utf-8")
     before = checkpoints.read_bytes() if checkpoints.is_file() else b""
-    refused(run_main(monkeypatch, capsys, "resume", str(run_dir)), str(checkpoints), "damaged", "move", "dsr resume")
+    refused(
+        run_main(monkeypatch, capsys, "resume", str(run_dir)),
+        str(checkpoints),
+        "damaged",
+        "move",
+        "dsr resume",
+    )
     assert (checkpoints.read_bytes() if checkpoints.is_file() else b"") == before
 
 
-def test_resume_edit_with_a_binary_file_is_one_line(monkeypatch, capsys, run_dir: Path, tmp_path: Path) -> None:
+def test_resume_edit_with_a_binary_file_is_one_line(
+    monkeypatch, capsys, run_dir: Path, tmp_path: Path
+) -> None:
     edit = tmp_path / "scene.fountain"
     edit.write_bytes(b"INT. HOUSE\x00\x01 - DAY\n")
     refused(run_main(monkeypatch, capsys, "resume", str(run_dir), "--edit", str(edit)), "binary file")
@@ -215,7 +248,9 @@ CONTROL = "INT. HOUSE - DAY\n\nMara looks\x01 at\x0b the sea\x1f.\n\nMARA\nHello
 
 
 @pytest.mark.parametrize("suffix", [".fdx", ".pdf", ".fountain", ".html"])
-def test_control_characters_are_removed_with_a_warning(monkeypatch, capsys, tmp_path: Path, suffix: str) -> None:
+def test_control_characters_are_removed_with_a_warning(
+    monkeypatch, capsys, tmp_path: Path, suffix: str
+) -> None:
     from dsr.screenplay.io import read_document
 
     source = tmp_path / "ctrl.fountain"
@@ -240,7 +275,9 @@ def test_fdx_writer_cleans_a_document_built_in_code() -> None:
     from dsr.screenplay.fdx_writer import write_fdx
     from dsr.screenplay.model import Action, Scene, SceneHeading, Screenplay
 
-    doc = Screenplay(scenes=[Scene(heading=SceneHeading(text="INT. HOUSE - DAY"), elements=[Action(text="a\x00b\x1bc")])])
+    doc = Screenplay(
+        scenes=[Scene(heading=SceneHeading(text="INT. HOUSE - DAY"), elements=[Action(text="a\x00b\x1bc")])]
+    )
     with pytest.warns(ControlCharacterWarning, match="2 control"):
         data = write_fdx(doc)
     assert parse_fdx(data).scenes[0].elements[0].text == "abc"
@@ -248,7 +285,9 @@ def test_fdx_writer_cleans_a_document_built_in_code() -> None:
 
 def test_lint_scene_number_of_thousands_of_digits(monkeypatch, capsys, tmp_path: Path) -> None:
     source = tmp_path / "digits.fountain"
-    source.write_text(f"INT. HOUSE - DAY #{'9' * 5000}#\n\nAction.\n\nEXT. SEA - NIGHT #1#\n\nMore.\n", encoding="utf-8")
+    source.write_text(
+        f"INT. HOUSE - DAY #{'9' * 5000}#\n\nAction.\n\nEXT. SEA - NIGHT #1#\n\nMore.\n", encoding="utf-8"
+    )
     code, out, err = run_main(monkeypatch, capsys, "lint", str(source), "--json")
     assert code == 0 and "Traceback" not in err, err
     assert "comes after 9999" in out and len(out) < 5000  # the number is shortened in the message
@@ -261,7 +300,9 @@ def test_fdx_outline_level_cannot_blow_up_the_output(monkeypatch, capsys, tmp_pa
         '<Paragraph Type="Outline 100000000"><Text>Act one</Text></Paragraph>'
         f'<Paragraph Type="Outline {"7" * 5000}"><Text>Act two</Text></Paragraph>'
     )
-    source.write_text(f'<?xml version="1.0"?><FinalDraft DocumentType="Script" Version="5"><Content>{body}</Content></FinalDraft>')
+    source.write_text(
+        f'<?xml version="1.0"?><FinalDraft DocumentType="Script" Version="5"><Content>{body}</Content></FinalDraft>'
+    )
     target = tmp_path / "outline.fountain"
     code, _, err = run_main(monkeypatch, capsys, "convert", str(source), "-o", str(target))
     assert code == 0, err
@@ -325,10 +366,19 @@ def test_rewriting_a_file_keeps_its_mode(tmp_path: Path, umask) -> None:
 
 
 @pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600)])
-def test_converted_screenplay_honours_the_umask(monkeypatch, capsys, corpus_dir, tmp_path, umask, mask, expected) -> None:
+def test_converted_screenplay_honours_the_umask(
+    monkeypatch, capsys, corpus_dir, tmp_path, umask, mask, expected
+) -> None:
     umask(mask)
     target = tmp_path / "dual.fdx"
-    code, _, err = run_main(monkeypatch, capsys, "convert", str(corpus_dir / "screenplain__dual-dialogue.fountain"), "-o", str(target))
+    code, _, err = run_main(
+        monkeypatch,
+        capsys,
+        "convert",
+        str(corpus_dir / "screenplain__dual-dialogue.fountain"),
+        "-o",
+        str(target),
+    )
     assert code == 0, err
     assert mode_of(target) == expected
 
@@ -384,9 +434,17 @@ Let me know if you'd like any changes!
 
 def _record(number: int, screenplay: str) -> dict[str, object]:
     return {
-        "scene_no": number, "status": "accepted_with_findings", "screenplay": screenplay, "prose": None,
-        "directives": None, "summary": "", "open_findings": [], "rubric": None, "retries": {}, "verdict_log": [],
-    }  # fmt: skip
+        "scene_no": number,
+        "status": "accepted_with_findings",
+        "screenplay": screenplay,
+        "prose": None,
+        "directives": None,
+        "summary": "",
+        "open_findings": [],
+        "rubric": None,
+        "retries": {},
+        "verdict_log": [],
+    }
 
 
 def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> None:
@@ -430,8 +488,15 @@ def test_assembly_keeps_one_scene_per_outline_scene(tmp_path: Path, umask) -> No
     assert sorted(checks[1]) == ["assembly-chat", "assembly-chat", "assembly-heading", "assembly-heading"]
     assert sorted(checks[2]) == ["assembly-chat", "assembly-heading"]
     evidence = {f["evidence"] for f in report["scenes"][1]["open_findings"]}
-    assert {"INT. UNKNOWN LOCATION - DAY", "EXT. CAR DECK RAMP - CONTINUOUS", "Here's your script for the scene:"} <= evidence
-    assert json.loads((run / "scenes" / "02" / "assembly.json").read_text(encoding="utf-8")) == report["scenes"][1]["open_findings"]
+    assert {
+        "INT. UNKNOWN LOCATION - DAY",
+        "EXT. CAR DECK RAMP - CONTINUOUS",
+        "Here's your script for the scene:",
+    } <= evidence
+    assert (
+        json.loads((run / "scenes" / "02" / "assembly.json").read_text(encoding="utf-8"))
+        == report["scenes"][1]["open_findings"]
+    )
     assert not (run / "scenes" / "01" / "assembly.json").exists()
 
 
@@ -439,12 +504,19 @@ def test_screenwriter_output_never_gets_a_fallback_heading_above_its_own() -> No
     from dsr.story.fountain_text import clean_fountain, heading_hint
     from dsr.story.schemas import SceneOutline, TaskInput
 
-    x = TaskInput(outline=SceneOutline(synopsis="Mara finds Tom hiding on the car deck as the ferry lurches."))
-    assert clean_fountain("Here's your script for the scene:\n\nINT. CAR DECK - NIGHT\n\nCars strain.", x) == (
-        "INT. CAR DECK - NIGHT\n\nCars strain.\n"
+    x = TaskInput(
+        outline=SceneOutline(synopsis="Mara finds Tom hiding on the car deck as the ferry lurches.")
     )
+    assert clean_fountain(
+        "Here's your script for the scene:\n\nINT. CAR DECK - NIGHT\n\nCars strain.", x
+    ) == ("INT. CAR DECK - NIGHT\n\nCars strain.\n")
     assert clean_fountain("```fountain\nCars strain.\n```", x) == "INT. CAR DECK - DAY\n\nCars strain.\n"
-    assert clean_fountain("INT. GALLEY - DAY\n\nGreat waves break.", x).startswith("INT. GALLEY - DAY\n\nGreat waves")
-    assert heading_hint(TaskInput(outline=SceneOutline(synopsis="They argue in the morning."))) == "INT. UNKNOWN LOCATION - DAY"
+    assert clean_fountain("INT. GALLEY - DAY\n\nGreat waves break.", x).startswith(
+        "INT. GALLEY - DAY\n\nGreat waves"
+    )
+    assert (
+        heading_hint(TaskInput(outline=SceneOutline(synopsis="They argue in the morning.")))
+        == "INT. UNKNOWN LOCATION - DAY"
+    )
     located = TaskInput(outline=SceneOutline(synopsis="In the wheelhouse.", location="Bridge", int_ext="EXT"))
     assert heading_hint(located) == "EXT. BRIDGE - DAY"

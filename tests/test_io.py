@@ -105,9 +105,7 @@ def test_write_pdf(corpus_dir: Path, tmp_path: Path) -> None:
 
 
 def test_write_unknown_extension_leaves_nothing(tmp_path: Path) -> None:
-    doc = read_document(
-        Path(__file__).resolve().parents[1] / "data" / "corpus" / "nrb__nemesis.fountain"
-    )
+    doc = read_document(Path(__file__).resolve().parents[1] / "data" / "corpus" / "nrb__nemesis.fountain")
     with pytest.raises(ScreenplayError, match="unknown output extension '.odt'"):
         write_document(doc, tmp_path / "x.odt")
     assert list(tmp_path.iterdir()) == []

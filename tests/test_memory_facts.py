@@ -21,8 +21,8 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from dsr.cli.main import main
-from dsr.graph.builder import compile_episode_graph
 from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
+from dsr.graph.builder import compile_episode_graph
 from dsr.memory import Fact, StoryMemory, open_memory
 from dsr.memory.embedding import load_model
 from dsr.memory.state import resolve
@@ -49,11 +49,22 @@ def _embedder():
 
 
 def fact(ep: int, sc: int, text: str, kind: str, subject: str, about: str = "", **kw: Any) -> Fact:
-    return Fact(series=SERIES, episode=ep, scene_no=sc, text=text, kind=kind, subject=subject, about=about,
-                characters=[n for n in ("MARA", "TOM") if n in (subject, about)], **kw)  # fmt: skip
+    return Fact(
+        series=SERIES,
+        episode=ep,
+        scene_no=sc,
+        text=text,
+        kind=kind,
+        subject=subject,
+        about=about,
+        characters=[n for n in ("MARA", "TOM") if n in (subject, about)],
+        **kw,
+    )
 
 
-def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def run_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["dsr", *args])
     monkeypatch.setenv("COLUMNS", "200")
     try:
@@ -68,13 +79,16 @@ def run_main(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 def test_superseded_facts_stay_queryable_by_story_position(tmp_path, monkeypatch):
     monkeypatch.setattr("dsr.memory.store._PAGE", 2)  # whole-index reads go page by page
     with StoryMemory(tmp_path / "memory") as mem:
-        mem.add_facts([
-            fact(1, 2, "Mara pockets the brass key.", "holder", "the brass key", "MARA"),
-            fact(1, 3, "Mara rows back to the mainland.", "location", "MARA"),
-            fact(1, 1, "Mara finds Tom on the rocks.", "event", "MARA"),
-        ])  # fmt: skip
+        mem.add_facts(
+            [
+                fact(1, 2, "Mara pockets the brass key.", "holder", "the brass key", "MARA"),
+                fact(1, 3, "Mara rows back to the mainland.", "location", "MARA"),
+                fact(1, 1, "Mara finds Tom on the rocks.", "event", "MARA"),
+            ]
+        )
         assert [f.slot for f in mem.fact_history(SERIES, characters=["mara"], before=(2, 1))] == [
-            "holder:the brass key", "location:mara",
+            "holder:the brass key",
+            "location:mara",
         ]  # fmt: skip  (events carry no state)
         mem.add_facts([fact(1, 5, "Mara gives Tom the brass key.", "holder", "the brass key", "TOM")])
         # Mara's history follows the key into Tom's hands; the story as it stood before E1 S5 is still there.
@@ -94,7 +108,9 @@ def test_superseded_facts_stay_queryable_by_story_position(tmp_path, monkeypatch
         # A rerun of a scene replaces what extraction said there.
         mem.delete_scene(SERIES, 1, 6)
         assert resolve(mem.fact_history(SERIES, characters=["TOM"]))[0][-1].about == "TOM"
-        assert [f.about for f in mem.facts_in_force(SERIES, characters=["TOM"]) if f.kind == "holder"] == ["TOM"]
+        assert [f.about for f in mem.facts_in_force(SERIES, characters=["TOM"]) if f.kind == "holder"] == [
+            "TOM"
+        ]
 
 
 def test_a_writers_correction_wins_is_recorded_and_survives_a_rerun(tmp_path, monkeypatch, capsys):
@@ -102,11 +118,23 @@ def test_a_writers_correction_wins_is_recorded_and_survives_a_rerun(tmp_path, mo
     wrong = fact(1, 3, "Mara rows back to the mainland.", "location", "MARA")
     key = fact(1, 5, "Mara gives Tom the brass key.", "holder", "the brass key", "TOM")
     open_memory(str(path)).add_facts([wrong, key])
-    code, out, _ = run_main(monkeypatch, capsys, "memory", "edit", str(path), wrong.id, "--text",
-                            "Mara stays on the island.", "--by", "ed")  # fmt: skip
+    code, out, _ = run_main(
+        monkeypatch,
+        capsys,
+        "memory",
+        "edit",
+        str(path),
+        wrong.id,
+        "--text",
+        "Mara stays on the island.",
+        "--by",
+        "ed",
+    )
     assert code == 0 and "Mara stays on the island." in out and wrong.id in out
     monkeypatch.setenv("USER", "rita")
-    code, out, _ = run_main(monkeypatch, capsys, "memory", "forget", str(tmp_path), key.id)  # a run dir works too
+    code, out, _ = run_main(
+        monkeypatch, capsys, "memory", "forget", str(tmp_path), key.id
+    )  # a run dir works too
     out = " ".join(out.split())  # rich wraps long lines at the terminal width
     assert code == 0 and f"forgot {key.id}" in out and "(by rita)" in out
 
@@ -115,7 +143,12 @@ def test_a_writers_correction_wins_is_recorded_and_survives_a_rerun(tmp_path, mo
         assert (corrected.status, corrected.by) == ("corrected", "ed") and corrected.changed_at
         assert (forgotten.status, forgotten.by) == ("forgotten", "rita")
         (writer,) = [f for f in mem.all_facts(SERIES) if f.source == "writer"]
-        assert (writer.text, writer.by, writer.replaces, writer.kind) == ("Mara stays on the island.", "ed", wrong.id, "location")
+        assert (writer.text, writer.by, writer.replaces, writer.kind) == (
+            "Mara stays on the island.",
+            "ed",
+            wrong.id,
+            "location",
+        )
         # A rerun of E1 S3 extracts the wrong fact again: the writer's correction still wins there, and a
         # forgotten fact extracted again stays forgotten.
         mem.delete_scene(SERIES, 1, 3)
@@ -128,11 +161,15 @@ def test_a_writers_correction_wins_is_recorded_and_survives_a_rerun(tmp_path, mo
 
     code, out, _ = run_main(monkeypatch, capsys, "memory", "show", str(path), "--json", "--all")
     shown = json.loads(out)
-    assert shown["series"] == SERIES and shown["states"] == {"MARA": ["where: Mara stays on the island. (E1 S3)"]}
+    assert shown["series"] == SERIES and shown["states"] == {
+        "MARA": ["where: Mara stays on the island. (E1 S3)"]
+    }
     states = {f["id"]: f["state"] for f in shown["facts"]}
     assert states[wrong.id].startswith("corrected by ed") and states[key.id] == "forgotten by rita"
     assert states[again.id] == f"superseded by {writer.id}"
-    code, out, _ = run_main(monkeypatch, capsys, "memory", "show", str(path), "--at", "1:4", "--character", "mara")
+    code, out, _ = run_main(
+        monkeypatch, capsys, "memory", "show", str(path), "--at", "1:4", "--character", "mara"
+    )
     assert code == 0 and "where: Mara stays on the island. (E1 S3)" in out and "brass key" not in out
 
 
@@ -160,17 +197,31 @@ def test_bad_memory_commands_are_one_line_and_exit_2(tmp_path, monkeypatch, caps
 
 
 THREE = EpisodeSpec.model_validate(
-    {"title": "T", "series": SERIES, "characters": [{"name": "MARA", "profile": "keeper"}, {"name": "TOM", "profile": "sailor"}],
-     "scenes": [{"outline": f"Mara and Tom, scene {n}.", "characters": ["MARA", "TOM"]} for n in (1, 2, 3)]}
-)  # fmt: skip
+    {
+        "title": "T",
+        "series": SERIES,
+        "characters": [{"name": "MARA", "profile": "keeper"}, {"name": "TOM", "profile": "sailor"}],
+        "scenes": [
+            {"outline": f"Mara and Tom, scene {n}.", "characters": ["MARA", "TOM"]} for n in (1, 2, 3)
+        ],
+    }
+)
 
 
 def holder(about: str, text: str, quote: str) -> str:
-    return json.dumps({"facts": [{"kind": "holder", "subject": "the brass key", "about": about, "fact": text, "quote": quote}]})
+    return json.dumps(
+        {
+            "facts": [
+                {"kind": "holder", "subject": "the brass key", "about": about, "fact": text, "quote": quote}
+            ]
+        }
+    )
 
 
 def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state(
-    tmp_path, monkeypatch, fake_models  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    fake_models,
 ):
     """The one fake-model run (supersession through the graph): scene 1 gives Mara the key, scene 2 gives it
     to Tom; scene 3's inputs say Tom holds it (from E1 S2), and its continuity check sends the novelist back."""
@@ -180,27 +231,52 @@ def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state
     fake_models.script(
         "memory",
         holder("MARA", "Mara keeps the brass key.", "Mara lifts her lantern."),  # scene 1: extraction
-        no_contradiction, holder("TOM", "Tom takes the brass key.", "Who's there?"),  # scene 2: check, extraction
-        json.dumps({"contradictions": [{"fact": "F1", "quote": "Mara lifts her lantern.",
-                                        "explanation": "Tom has the key, not Mara."}]}),  # scene 3: contradiction
-        no_contradiction, json.dumps({"facts": []}),  # scene 3 rerun: clean; extraction finds nothing
-    )  # fmt: skip
+        no_contradiction,
+        holder("TOM", "Tom takes the brass key.", "Who's there?"),  # scene 2: check, extraction
+        json.dumps(
+            {
+                "contradictions": [
+                    {
+                        "fact": "F1",
+                        "quote": "Mara lifts her lantern.",
+                        "explanation": "Tom has the key, not Mara.",
+                    }
+                ]
+            }
+        ),  # scene 3: contradiction
+        no_contradiction,
+        json.dumps({"facts": []}),  # scene 3 rerun: clean; extraction finds nothing
+    )
     run = tmp_path / "run"
     graph = compile_episode_graph(InMemorySaver())
-    first = {"spec": THREE.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
+    first = {
+        "spec": THREE.model_dump(mode="json"),
+        "scene_index": 0,
+        "calls": [],
+        "timings": [],
+        "scenes": [],
+    }
     config = {"configurable": {"thread_id": "ep"}, "callbacks": [CallLog(run / CALL_LOG)]}
-    context = fake_models.context(mode="dsr-nocot", use_rubric=False, run_dir=str(run), memory_dir=str(tmp_path / "memory"))
+    context = fake_models.context(
+        mode="dsr-nocot", use_rubric=False, run_dir=str(run), memory_dir=str(tmp_path / "memory")
+    )
     from dsr.memory.context import scene_query
     from dsr.memory.embedding import QUERY_CACHE, SentenceEmbedding
 
     QUERY_CACHE.clear()
     batches: list[list[str]] = []
     real_embed_queries = SentenceEmbedding.embed_queries
-    monkeypatch.setattr(SentenceEmbedding, "embed_queries", lambda self, texts: batches.append(list(texts))
-                        or real_embed_queries(self, texts))  # fmt: skip
+    monkeypatch.setattr(
+        SentenceEmbedding,
+        "embed_queries",
+        lambda self, texts: batches.append(list(texts)) or real_embed_queries(self, texts),
+    )
     graph.invoke(first, config, context=context)
     # The three scenes' memory queries were embedded together, once, before the first scene's retrieval.
-    queries = [scene_query(THREE.task_input(i).outline.synopsis, THREE.task_input(i).outline.characters) for i in range(3)]
+    queries = [
+        scene_query(THREE.task_input(i).outline.synopsis, THREE.task_input(i).outline.characters)
+        for i in range(3)
+    ]
     assert [b for b in batches if set(b) & set(queries)][0] == queries
 
     scene = run / "scenes"
@@ -208,14 +284,20 @@ def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state
     states = {c.name: c.story_state for c in x3.characters}
     assert states == {"MARA": [], "TOM": ["holds: Tom takes the brass key. (E1 S2)"]}
     x2 = TaskInput.model_validate(json.loads((scene / "02" / "inputs.json").read_text()))
-    assert {c.name: c.story_state for c in x2.characters}["MARA"] == ["holds: Mara keeps the brass key. (E1 S1)"]
+    assert {c.name: c.story_state for c in x2.characters}["MARA"] == [
+        "holds: Mara keeps the brass key. (E1 S1)"
+    ]
     facts = json.loads((scene / "02" / "facts.json").read_text())
     assert facts["status"] == "extracted" and facts["facts"][0]["quote"] == "Who's there?"
 
     first_verdict, second_verdict = json.loads((scene / "03" / "critique.json").read_text())
     (finding,) = first_verdict["findings"]
     tom_key = Fact(series=SERIES, episode=1, scene_no=2, text="Tom takes the brass key.")
-    assert finding["check"] == "N5-continuity" and finding["stage"] == "novelist" and tom_key.id in finding["message"]
+    assert (
+        finding["check"] == "N5-continuity"
+        and finding["stage"] == "novelist"
+        and tom_key.id in finding["message"]
+    )
     assert finding["evidence"] == f"{tom_key.id} line 3: Mara lifts her lantern."
     assert first_verdict["route"] == "novelist" and first_verdict["continuity"]["facts"] == 1
     assert second_verdict["decision"] == "pass" and second_verdict["continuity"]["found"] == 0
@@ -230,14 +312,24 @@ def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state
 
 def _dsr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
-    return subprocess.run([str(VENV_BIN / "dsr"), *args], env={**clean, **env}, capture_output=True, text=True,
-                          timeout=900, stdin=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.run(
+        [str(VENV_BIN / "dsr"), *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _role(role: str, base_url: str, name: str) -> dict[str, str]:
     prefix = f"DSR_{role.upper()}__"
-    return {prefix + "PROVIDER": "openai", prefix + "BASE_URL": base_url, prefix + "MODEL": name,
-            prefix + "MAX_RETRIES": "0"}  # fmt: skip
+    return {
+        prefix + "PROVIDER": "openai",
+        prefix + "BASE_URL": base_url,
+        prefix + "MODEL": name,
+        prefix + "MAX_RETRIES": "0",
+    }
 
 
 EPISODE_2 = """title: Harbor Lights 2
@@ -272,16 +364,41 @@ def test_a_two_episode_series_carries_episode_1s_facts_and_states_into_episode_2
         served_chat_model("tests.served_models:ScriptedClerk", "clerk", 0) as clerk,
     ):
         env = _role("screenwriter", writer, "good-scene") | _role("memory", clerk, "clerk")
-        first = _dsr("write", str(ROOT / "examples" / "harbor-lights.yaml"), "-o", str(tmp_path / "ep1"), "--scenes",
-                     "1", "--mode", "e2e", "--no-rubric", "--memory", str(memory), env=env)  # fmt: skip
+        first = _dsr(
+            "write",
+            str(ROOT / "examples" / "harbor-lights.yaml"),
+            "-o",
+            str(tmp_path / "ep1"),
+            "--scenes",
+            "1",
+            "--mode",
+            "e2e",
+            "--no-rubric",
+            "--memory",
+            str(memory),
+            env=env,
+        )
         assert first.returncode == 0, first.stderr[-2000:]
         (tmp_path / "ep2.yaml").write_text(EPISODE_2)
-        second = _dsr("write", str(tmp_path / "ep2.yaml"), "-o", str(tmp_path / "ep2"), "--mode", "e2e", "--no-rubric",
-                      "--memory", str(memory), env=env)  # fmt: skip
+        second = _dsr(
+            "write",
+            str(tmp_path / "ep2.yaml"),
+            "-o",
+            str(tmp_path / "ep2"),
+            "--mode",
+            "e2e",
+            "--no-rubric",
+            "--memory",
+            str(memory),
+            env=env,
+        )
         assert second.returncode == 0, second.stderr[-2000:]
 
     extracted = json.loads((tmp_path / "ep1" / "scenes" / "01" / "facts.json").read_text())
-    assert extracted["status"] == "extracted" and {f["subject"] for f in extracted["facts"]} == {"MARA", "TOM"}
+    assert extracted["status"] == "extracted" and {f["subject"] for f in extracted["facts"]} == {
+        "MARA",
+        "TOM",
+    }
     x = json.loads((tmp_path / "ep2" / "scenes" / "01" / "inputs.json").read_text())
     states = {c["name"]: c["story_state"] for c in x["characters"]}
     assert states["MARA"] == ["where: Mara is at the lighthouse base at the end of the scene. (E1 S1)"]
@@ -292,14 +409,23 @@ def test_a_two_episode_series_carries_episode_1s_facts_and_states_into_episode_2
     assert any(s.startswith("harbor-lights:0001:0001") for s in x["previous"]["source_ids"])
     # A fact the state shows is not said again in the story so far (no echo); its id is among the sources.
     assert "at the lighthouse base at the end of the scene" not in x["previous"]["story_so_far"]
-    shown = Fact(series="harbor-lights", episode=1, scene_no=1, text="Mara is at the lighthouse base at the end of the scene.")
+    shown = Fact(
+        series="harbor-lights",
+        episode=1,
+        scene_no=1,
+        text="Mara is at the lighthouse base at the end of the scene.",
+    )
     assert shown.id in x["previous"]["source_ids"]
     (verdict,) = json.loads((tmp_path / "ep2" / "scenes" / "01" / "critique.json").read_text())
     assert verdict["continuity"]["status"] == "checked" and verdict["continuity"]["facts"] == 2
     report = json.loads((tmp_path / "ep2" / "report.json").read_text())
     assert report["scenes"][0]["roles"]["memory"]["calls"] == 2  # the continuity check and the extraction
-    shown = subprocess.run([str(VENV_BIN / "dsr"), "memory", "show", str(memory), "--at", "2:1"],
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    shown = subprocess.run(
+        [str(VENV_BIN / "dsr"), "memory", "show", str(memory), "--at", "2:1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stderr
     assert "E1 S1  location  MARA  Mara is at the lighthouse base at the end of the scene." in shown.stdout
 
@@ -315,8 +441,18 @@ def test_a_failed_extraction_is_recorded_and_the_scene_is_kept(tmp_path):
     ):
         env = _role("screenwriter", writer, "good-scene") | _role("memory", wrong, "writer")
         run = tmp_path / "run"
-        result = _dsr("write", str(ROOT / "examples" / "harbor-lights.yaml"), "-o", str(run), "--scenes", "1",
-                      "--mode", "e2e", "--no-rubric", env=env)  # fmt: skip
+        result = _dsr(
+            "write",
+            str(ROOT / "examples" / "harbor-lights.yaml"),
+            "-o",
+            str(run),
+            "--scenes",
+            "1",
+            "--mode",
+            "e2e",
+            "--no-rubric",
+            env=env,
+        )
     assert result.returncode == 0, result.stderr[-2000:]
     facts = json.loads((run / "scenes" / "01" / "facts.json").read_text())
     assert facts["status"] == "failed" and "SceneFacts" in facts["reason"] and facts["attempts"] == 3
@@ -345,5 +481,9 @@ def test_the_embedded_model_extracts_and_every_answer_is_validated(embedded_sett
     assert len(got.facts) + len(got.dropped) == len(answer.facts)
     assert all(d["reason"] for d in got.dropped)
     for f in got.facts:  # whatever survives is grounded and carries its provenance
-        assert f.quote and f.source == "extracted" and (f.series, f.episode, f.scene_no) == ("harbor-lights", 1, 1)
+        assert (
+            f.quote
+            and f.source == "extracted"
+            and (f.series, f.episode, f.scene_no) == ("harbor-lights", 1, 1)
+        )
         assert f.subject in {"MARA", "TOM", "HARBOUR MASTER"} or f.kind == "holder"

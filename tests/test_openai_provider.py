@@ -20,7 +20,10 @@ pytestmark = pytest.mark.slow
 def dsr_server():
     """`dsr serve` in its own process, serving the embedded model."""
     port = free_port()
-    with running([str(VENV_BIN / "dsr"), "serve", "--port", str(port), "--name", "smol"], f"http://127.0.0.1:{port}/health"):
+    with running(
+        [str(VENV_BIN / "dsr"), "serve", "--port", str(port), "--name", "smol"],
+        f"http://127.0.0.1:{port}/health",
+    ):
         yield f"http://127.0.0.1:{port}/v1"
 
 
@@ -68,11 +71,20 @@ class _Flaky(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         status = self.failures[len(self.calls)] if len(self.calls) < len(self.failures) else 200
         self.calls.append(status)
-        body = {"error": {"message": "busy"}} if status != 200 else {
-            "id": "x", "object": "chat.completion", "created": 0, "model": "smol",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        }  # fmt: skip
+        body = (
+            {"error": {"message": "busy"}}
+            if status != 200
+            else {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "smol",
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+                ],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+        )
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -100,7 +112,9 @@ def test_retries_on_503_and_429(monkeypatch):
 
 
 def test_unreachable_endpoint_becomes_one_line(monkeypatch):
-    settings = _openai_settings(monkeypatch, f"http://127.0.0.1:{free_port()}/v1", MAX_RETRIES="0", TIMEOUT_S="5")
+    settings = _openai_settings(
+        monkeypatch, f"http://127.0.0.1:{free_port()}/v1", MAX_RETRIES="0", TIMEOUT_S="5"
+    )
     model = get_chat_model("novelist", settings)
     with pytest.raises(Exception) as info:
         model.invoke("hi")

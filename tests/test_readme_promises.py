@@ -19,10 +19,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from dsr.contract.context import RunContext
-from dsr.run.runner import drive, initial_input, start_run
 from dsr.memory import open_memory
 from dsr.memory.records import Fact
 from dsr.models.messages import message_text
+from dsr.run.runner import drive, initial_input, start_run
 from dsr.story.episode_spec import EpisodeSpec
 from tests.served_models import SCENE
 from tests.servers import free_port, read_requests, served_chat_model
@@ -43,7 +43,19 @@ def test_unreachable_endpoint_is_one_line_then_resume_continues_once_it_is_back(
     base_url = f"http://127.0.0.1:{port}/v1"
     env = openai_role("screenwriter", base_url, TIMEOUT_S="5")
     run = tmp_path / "run"
-    args = ("write", EXAMPLE, "-o", str(run), "--scenes", "1", "--mode", "e2e", "--no-rubric", "--max-retries", "0")
+    args = (
+        "write",
+        EXAMPLE,
+        "-o",
+        str(run),
+        "--scenes",
+        "1",
+        "--mode",
+        "e2e",
+        "--no-rubric",
+        "--max-retries",
+        "0",
+    )
     down = dsr(*args, env=env, cwd=tmp_path)
     assert_one_line_error(down, "role 'screenwriter'", f"cannot reach {base_url}", f"dsr resume {run}")
     assert (run / "run.json").is_file() and (run / "checkpoints.sqlite").is_file()
@@ -70,8 +82,21 @@ def test_no_run_file_holds_the_api_key(tmp_path):
         env = {"MY_KEY": key}
         for role in ("planner", "novelist", "screenwriter"):
             env |= openai_role(role, base_url, API_KEY_ENV="MY_KEY")
-        result = dsr("write", EXAMPLE, "-o", str(run), "--scenes", "1", "--mode", "dsr", "--no-rubric",
-                     "--max-retries", "0", env=env, cwd=tmp_path)  # fmt: skip
+        result = dsr(
+            "write",
+            EXAMPLE,
+            "-o",
+            str(run),
+            "--scenes",
+            "1",
+            "--mode",
+            "dsr",
+            "--no-rubric",
+            "--max-retries",
+            "0",
+            env=env,
+            cwd=tmp_path,
+        )
     assert result.returncode == 0, result.stderr[-2000:]
     chats = [r for r in read_requests(log) if r["path"].endswith("/chat/completions")]
     # The key was really in use: every request carried it to the endpoint ...
@@ -79,7 +104,14 @@ def test_no_run_file_holds_the_api_key(tmp_path):
     # ... and no byte of any run file (checkpoints included), nor the console output, holds it.
     files = [p for p in run.rglob("*") if p.is_file()]
     names = {p.name for p in files}
-    assert {"checkpoints.sqlite", "calls.jsonl", "report.json", "run.json", "inputs.json", "prose.md"} <= names
+    assert {
+        "checkpoints.sqlite",
+        "calls.jsonl",
+        "report.json",
+        "run.json",
+        "inputs.json",
+        "prose.md",
+    } <= names
     token = key.removeprefix("sk-test-").encode()
     leaking = [str(p.relative_to(run)) for p in files if token in p.read_bytes()]
     assert leaking == []
@@ -101,7 +133,10 @@ SPEC = EpisodeSpec.model_validate(
         "title": "Harbor Lights 2",
         "series": "harbor",
         "episode": 2,
-        "characters": [{"name": "MARA", "profile": "Lighthouse keeper."}, {"name": "JON", "profile": "Her brother."}],
+        "characters": [
+            {"name": "MARA", "profile": "Lighthouse keeper."},
+            {"name": "JON", "profile": "Her brother."},
+        ],
         # No name in the outline: X carries the whole cast, and memory's facts about all of it.
         "scenes": [{"outline": "The lamp room at dawn, cold and quiet."}],
     }
@@ -109,10 +144,15 @@ SPEC = EpisodeSpec.model_validate(
 DROWNED = "Jon drowned in the harbour in the autumn storm."
 
 
-def _run_with_memory(tmp_path: Path, monkeypatch, facts: list[str]) -> tuple[list[dict], dict[str, Recording]]:
+def _run_with_memory(
+    tmp_path: Path, monkeypatch, facts: list[str]
+) -> tuple[list[dict], dict[str, Recording]]:
     memory = tmp_path / "memory"
     open_memory(str(memory)).add_facts(
-        [Fact(series="harbor", episode=1, scene_no=3, text=t, characters=["JON"], kind="event") for t in facts]
+        [
+            Fact(series="harbor", episode=1, scene_no=3, text=t, characters=["JON"], kind="event")
+            for t in facts
+        ]
     )
     replies = {
         "novelist": "Jon walked up the stairs to the lamp room. Mara trimmed the wick and waited.",
@@ -126,8 +166,15 @@ def _run_with_memory(tmp_path: Path, monkeypatch, facts: list[str]) -> tuple[lis
         return models[role]
 
     run = tmp_path / "run"
-    context = RunContext(mode="dsr-nocot", use_rubric=False, max_retries_per_stage=1, max_retries_per_scene=2,
-                         run_dir=str(run), memory_dir=str(memory), model_factory=scripted)  # fmt: skip
+    context = RunContext(
+        mode="dsr-nocot",
+        use_rubric=False,
+        max_retries_per_stage=1,
+        max_retries_per_scene=2,
+        run_dir=str(run),
+        memory_dir=str(memory),
+        model_factory=scripted,
+    )
     context = start_run(SPEC, run, context)
     result = drive(run, context, initial_input(SPEC), on_update=lambda *_: None, reviewer=lambda _: None)
     assert result.finished
@@ -136,7 +183,9 @@ def _run_with_memory(tmp_path: Path, monkeypatch, facts: list[str]) -> tuple[lis
 
 @pytest.mark.slow
 def test_memory_facts_reach_the_critic_and_the_rerun(tmp_path, monkeypatch):
-    verdicts, models = _run_with_memory(tmp_path, monkeypatch, [DROWNED, "Mara keeps the logbook under the stairs."])
+    verdicts, models = _run_with_memory(
+        tmp_path, monkeypatch, [DROWNED, "Mara keeps the logbook under the stairs."]
+    )
     first = [f for f in verdicts[0]["findings"] if f["check"] == "N5-dead-character"]
     assert len(first) == 1 and first[0]["stage"] == "novelist" and DROWNED in first[0]["message"]
     assert verdicts[0]["route"] == "novelist"

@@ -62,7 +62,8 @@ def requests_by(log: Path, role: str) -> int:
     return sum(
         1
         for row in read_requests(log)
-        if isinstance(row["body"], dict) and SYSTEM_OF[role] in row["body"].get("messages", [{}])[0].get("content", "")
+        if isinstance(row["body"], dict)
+        and SYSTEM_OF[role] in row["body"].get("messages", [{}])[0].get("content", "")
     )
 
 
@@ -86,22 +87,46 @@ def served_roles(model_server, monkeypatch, tmp_path) -> Iterator[Logs]:
     for key in [k for k in os.environ if k.startswith("DSR_")]:
         monkeypatch.delenv(key)
     planner_log = tmp_path / "planner-requests.jsonl"
-    with served_chat_model("tests.served_models:ScriptedWriter", "scripted", 0, log=planner_log) as planner_url:
+    with served_chat_model(
+        "tests.served_models:ScriptedWriter", "scripted", 0, log=planner_log
+    ) as planner_url:
         settings = model_server.env("novelist", "screenwriter", max_new_tokens=48) | {
-            "DSR_PLANNER__PROVIDER": "openai", "DSR_PLANNER__BASE_URL": planner_url, "DSR_PLANNER__MODEL": "scripted",
+            "DSR_PLANNER__PROVIDER": "openai",
+            "DSR_PLANNER__BASE_URL": planner_url,
+            "DSR_PLANNER__MODEL": "scripted",
             "DSR_PLANNER__MAX_RETRIES": "0",
-        }  # fmt: skip
+        }
         for key, value in settings.items():
             monkeypatch.setenv(key, value)
         yield Logs({"planner": planner_log, "novelist": model_server.log, "screenwriter": model_server.log})
 
 
-def test_review_directives_then_scene_with_reject_notes_and_stage(served_roles, tmp_path, monkeypatch, capsys):
+def test_review_directives_then_scene_with_reject_notes_and_stage(
+    served_roles, tmp_path, monkeypatch, capsys
+):
     logs, run = served_roles, tmp_path / "run"
-    note1, note2 = f"Open on the lamp, not the sea ({uuid.uuid4().hex[:8]})", f"Mara whispers ({uuid.uuid4().hex[:8]})"
+    note1, note2 = (
+        f"Open on the lamp, not the sea ({uuid.uuid4().hex[:8]})",
+        f"Mara whispers ({uuid.uuid4().hex[:8]})",
+    )
 
-    code, err = dsr(monkeypatch, capsys, "write", EXAMPLE, "-o", str(run), "--scenes", "1", "--mode", "dsr",
-                    "--no-rubric", "--max-retries", "0", "--review", "directives,scene")  # fmt: skip
+    code, err = dsr(
+        monkeypatch,
+        capsys,
+        "write",
+        EXAMPLE,
+        "-o",
+        str(run),
+        "--scenes",
+        "1",
+        "--mode",
+        "dsr",
+        "--no-rubric",
+        "--max-retries",
+        "0",
+        "--review",
+        "directives,scene",
+    )
     assert code == 3 and "paused for review of the directives of scene 1" in err, err
     _, payload, _ = run_state(run)
     assert payload["point"] == "directives" and payload["scene"] == 1 and "directives" in payload
@@ -134,4 +159,3 @@ def test_review_directives_then_scene_with_reject_notes_and_stage(served_roles, 
     assert finished and pending is None
     code, out = dsr(monkeypatch, capsys, "resume", str(run), "--approve")
     assert code == 0 and "already complete" in " ".join(out.split())  # rich wraps long paths
-

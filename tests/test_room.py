@@ -19,10 +19,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from dsr.contract.context import RunContext
-from dsr.run.runlock import holding
-from dsr.run.runner import drive, initial_input, run_state, start_run
 from dsr.room.app import create_app
 from dsr.room.guard import allowed_hosts
+from dsr.run.runlock import holding
+from dsr.run.runner import drive, initial_input, run_state, start_run
 from dsr.story.episode_spec import load_episode
 from tests.recording import RecordingModels, fake_models, script_checks  # noqa: F401 - fixture by name
 from tests.test_writer_edit import NEW_PROSE, THREE, dsr
@@ -33,8 +33,14 @@ KEY = "test-key"
 def make_run(root: Path, models: RecordingModels, review: list[str]) -> Path:
     run = root / "run"
     spec = load_episode(THREE)
-    context = RunContext(mode="dsr", use_rubric=False, run_dir=str(run), review=review, max_retries_per_stage=0,
-                         max_retries_per_scene=0)  # fmt: skip
+    context = RunContext(
+        mode="dsr",
+        use_rubric=False,
+        run_dir=str(run),
+        review=review,
+        max_retries_per_stage=0,
+        max_retries_per_scene=0,
+    )
     drive(run, replace(start_run(spec, run, context), model_factory=models), initial_input(spec))
     models.requests.clear()
     return run
@@ -73,7 +79,9 @@ def test_the_page_shows_the_episode_the_pending_review_and_ships_its_own_script(
     assert '<p class="heading">' in html  # the screenplay as the HTML export lays it out
     assert 'src="/static/room.js"' in html and 'src="http' not in html and 'href="http' not in html  # no CDN
     script = client.get("/static/room.js")
-    assert page.headers["content-encoding"] == script.headers["content-encoding"] == "gzip"  # httpx asks for it
+    assert (
+        page.headers["content-encoding"] == script.headers["content-encoding"] == "gzip"
+    )  # httpx asks for it
     assert (
         client.get("/static/room.js").status_code == 200
         and "EventSource" in client.get("/static/room.js").text
@@ -220,8 +228,9 @@ def test_a_run_driven_elsewhere_is_refused(tmp_path, fake_models, passing):
         (["--host", "0.0.0.0", "--token", "short"], "at least 16 characters"),
     ],
 )
-def test_dsr_room_refuses_other_hosts_without_a_token(tmp_path, fake_models, passing, monkeypatch, capsys, args,
-                                                      message):  # fmt: skip
+def test_dsr_room_refuses_other_hosts_without_a_token(
+    tmp_path, fake_models, passing, monkeypatch, capsys, args, message
+):
     make_run(tmp_path, fake_models, [])
     code, out = dsr(monkeypatch, capsys, "room", str(tmp_path), *args)
     assert code == 2 and message in out and len(out.strip().splitlines()) == 1

@@ -79,8 +79,12 @@ def roles_env(model_server, monkeypatch, tmp_path) -> Iterator[dict[str, str]]:
     with served_chat_model("tests.served_models:ScriptedWriter", "scripted", 0) as scripted_url:
         settings = model_server.env("novelist", max_new_tokens=48)
         for role in ("PLANNER", "SCREENWRITER", "MEMORY"):
-            settings |= {f"DSR_{role}__PROVIDER": "openai", f"DSR_{role}__BASE_URL": scripted_url,
-                         f"DSR_{role}__MODEL": "scripted", f"DSR_{role}__MAX_RETRIES": "0"}  # fmt: skip
+            settings |= {
+                f"DSR_{role}__PROVIDER": "openai",
+                f"DSR_{role}__BASE_URL": scripted_url,
+                f"DSR_{role}__MODEL": "scripted",
+                f"DSR_{role}__MAX_RETRIES": "0",
+            }
         for key, value in settings.items():
             monkeypatch.setenv(key, value)
         yield settings
@@ -133,8 +137,19 @@ def test_review_reject_and_edit_in_a_real_browser(
     browser, roles_env, model_server, tmp_path, monkeypatch, capsys
 ):
     run = tmp_path / "run"
-    code, out = dsr(monkeypatch, capsys, "write", str(THREE), "-o", str(run), "--review", "scene", "--no-rubric",
-                    "--max-retries", "0")  # fmt: skip
+    code, out = dsr(
+        monkeypatch,
+        capsys,
+        "write",
+        str(THREE),
+        "-o",
+        str(run),
+        "--review",
+        "scene",
+        "--no-rubric",
+        "--max-retries",
+        "0",
+    )
     assert code == 3 and "paused for review of the scene of scene 1" in out, out
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -142,9 +157,12 @@ def test_review_reject_and_edit_in_a_real_browser(
 
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "dsr"), "room", str(run), "--port", "0"],
-        env={**os.environ, **roles_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **roles_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     try:
         line = proc.stdout.readline()
         assert "writers' room for" in line and "http://127.0.0.1:" in line, line + proc.stderr.read()

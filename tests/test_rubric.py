@@ -14,8 +14,8 @@ from langchain_core.messages import AIMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import ValidationError
 
-from dsr.graph.builder import compile_episode_graph, compile_scene_graph
 from dsr.contract.call_log import CALL_LOG, CallLog
+from dsr.graph.builder import compile_episode_graph, compile_scene_graph
 from dsr.judging.rubric import (
     CATEGORY_BLAME,
     CATEGORY_MEANING,
@@ -81,10 +81,23 @@ def test_tiers_cover_one_to_twelve_without_gaps():
 
 @pytest.mark.parametrize(
     ("score", "name"),
-    [(1, "Unacceptable"), (3, "Unacceptable"), (4, "Flawed"), (5, "Flawed"), (6, "Acceptable"), (7, "Acceptable"),
-     (8, "Good"), (9, "Excellent"), (10, "Excellent"), (11, "Exceptional"), (12, "Exceptional"),
-     (7.5, "Good"), (8.06, "Good"), (5.49, "Flawed")],
-)  # fmt: skip
+    [
+        (1, "Unacceptable"),
+        (3, "Unacceptable"),
+        (4, "Flawed"),
+        (5, "Flawed"),
+        (6, "Acceptable"),
+        (7, "Acceptable"),
+        (8, "Good"),
+        (9, "Excellent"),
+        (10, "Excellent"),
+        (11, "Exceptional"),
+        (12, "Exceptional"),
+        (7.5, "Good"),
+        (8.06, "Good"),
+        (5.49, "Flawed"),
+    ],
+)
 def test_tier_of_a_score(score, name):
     assert tier(score) == name
 
@@ -131,9 +144,13 @@ def test_lenient_reading_of_the_score(raw, expected):
 
 def test_lenient_reading_of_categories_and_blame():
     verdict = RubricVerdict.model_validate(
-        {"score": 4, "rationale": "r", "errors": {"Plot": "skips the rescue", "Character Development": None},
-         "blame": "Screenwriter"}
-    )  # fmt: skip
+        {
+            "score": 4,
+            "rationale": "r",
+            "errors": {"Plot": "skips the rescue", "Character Development": None},
+            "blame": "Screenwriter",
+        }
+    )
     assert verdict.errors["plot_coherence"] == ["skips the rescue"]
     assert verdict.errors["character_development"] == []
     assert verdict.blame == "screenwriter"
@@ -230,13 +247,26 @@ def test_bare_score_off_the_scale_is_a_failure(x, scene):
 
 def test_prompt_carries_brief_prose_reference_and_rubric(x, scene):
     system, user = prompt_messages(
-        "judge", x_text=render_x(x), screenplay=scene, prose="PROSE-MARKER", reference="REFERENCE-MARKER",
-        tiers=RUBRIC_TIERS, categories=CATEGORY_MEANING,
-    )  # fmt: skip
+        "judge",
+        x_text=render_x(x),
+        screenplay=scene,
+        prose="PROSE-MARKER",
+        reference="REFERENCE-MARKER",
+        tiers=RUBRIC_TIERS,
+        categories=CATEGORY_MEANING,
+    )
     assert "script editor" in system.content
     text = user.content
-    for needle in ("Mara spots a shape", "PROSE-MARKER", "REFERENCE-MARKER", "EXT. LIGHTHOUSE BASE - NIGHT",
-                   "11-12 Exceptional: Flawless", "8 Good:", "narrative_pacing:", '"blame"'):  # fmt: skip
+    for needle in (
+        "Mara spots a shape",
+        "PROSE-MARKER",
+        "REFERENCE-MARKER",
+        "EXT. LIGHTHOUSE BASE - NIGHT",
+        "11-12 Exceptional: Flawless",
+        "8 Good:",
+        "narrative_pacing:",
+        '"blame"',
+    ):
         assert needle in text
 
 
@@ -261,7 +291,10 @@ def test_embedded_model_as_judge_is_honest(embedded_model, x, scene):
     for failure in result.failures:
         assert failure.attempts == 2 and len(failure.raw_outputs) == 2  # the answer and one repair turn
         assert all(isinstance(raw, str) for raw in failure.raw_outputs)
-        assert re.match(r"RubricVerdict: no valid JSON object after 2 attempts( \(truncated\))?; last problem: ", failure.reason)
+        assert re.match(
+            r"RubricVerdict: no valid JSON object after 2 attempts( \(truncated\))?; last problem: ",
+            failure.reason,
+        )
     if result.failed:
         assert result.score is None and result.failure_reason.startswith("all 2 judge sample(s) failed")
     else:
@@ -275,15 +308,25 @@ def test_embedded_model_as_judge_is_honest(embedded_model, x, scene):
 
 
 ONE_SCENE = EpisodeSpec.model_validate(
-    {"title": "T", "series": "s", "characters": [{"name": "MARA", "profile": "keeper"}, {"name": "TOM", "profile": "sailor"}],
-     "scenes": [{"outline": "Mara finds a stranger, Tom, on the rocks."}]}
-)  # fmt: skip
+    {
+        "title": "T",
+        "series": "s",
+        "characters": [{"name": "MARA", "profile": "keeper"}, {"name": "TOM", "profile": "sailor"}],
+        "scenes": [{"outline": "Mara finds a stranger, Tom, on the rocks."}],
+    }
+)
 
 
 def write_episode(models: RecordingModels, run_dir: Path, **context: Any) -> dict[str, Any]:
     """One scene through the episode graph (fresh in-memory checkpointer); returns report.json as written."""
     graph = compile_episode_graph(InMemorySaver())
-    first = {"spec": ONE_SCENE.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
+    first = {
+        "spec": ONE_SCENE.model_dump(mode="json"),
+        "scene_index": 0,
+        "calls": [],
+        "timings": [],
+        "scenes": [],
+    }
     config = {"configurable": {"thread_id": "ep"}, "callbacks": [CallLog(run_dir / CALL_LOG)]}
     graph.invoke(first, config, context=models.context(run_dir=str(run_dir), **context))
     return json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
@@ -298,8 +341,11 @@ def first_verdict(models: RecordingModels, pass_score: int) -> dict[str, Any]:
     graph = compile_scene_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "s"}}
     x = ONE_SCENE.task_input(0).model_dump(mode="json")
-    graph.invoke({"x": x, "calls": [], "timings": [], "scenes": []}, config,
-                 context=models.context(pass_score=pass_score, max_retries_per_stage=1))  # fmt: skip
+    graph.invoke(
+        {"x": x, "calls": [], "timings": [], "scenes": []},
+        config,
+        context=models.context(pass_score=pass_score, max_retries_per_stage=1),
+    )
     return graph.get_state(config).values["verdicts"][0]
 
 
@@ -307,9 +353,11 @@ def first_verdict(models: RecordingModels, pass_score: int) -> dict[str, Any]:
     ("score", "pass_score", "decision"),
     [(6, 7, "revise"), (7, 7, "pass"), (9, 7, "pass"), (7, 8, "revise"), (1, 1, "pass")],
 )
-def test_pass_mark_decides(monkeypatch, fake_models, score, pass_score, decision):  # noqa: F811
+def test_pass_mark_decides(monkeypatch, fake_models, score, pass_score, decision):
     script_checks(monkeypatch, [])
-    fake_models.script("critic", rubric_reply(score, "Judged.", plot_coherence=["x"] if score < pass_score else []))
+    fake_models.script(
+        "critic", rubric_reply(score, "Judged.", plot_coherence=["x"] if score < pass_score else [])
+    )
     first = first_verdict(fake_models, pass_score)
     assert first["decision"] == decision
     assert first["rubric"]["status"] == "judged" and first["rubric"]["score"] == score
@@ -318,20 +366,30 @@ def test_pass_mark_decides(monkeypatch, fake_models, score, pass_score, decision
 
 
 def test_low_score_sends_the_draft_back_with_the_judges_errors_and_report_shows_both_scores(
-    monkeypatch, fake_models, tmp_path  # noqa: F811
+    monkeypatch,
+    fake_models,
+    tmp_path,
 ):
     script_checks(monkeypatch, [])
     fake_models.script(
         "critic",
-        rubric_reply(4, "Tom never begs; the rescue is skipped.", character_development=["Tom is too calm"],
-                plot_coherence=["the rescue is skipped"]),
+        rubric_reply(
+            4,
+            "Tom never begs; the rescue is skipped.",
+            character_development=["Tom is too calm"],
+            plot_coherence=["the rescue is skipped"],
+        ),
         rubric_reply(9, "Now the beats land."),
-    )  # fmt: skip
+    )
     report = write_episode(fake_models, tmp_path)
     assert fake_models.calls == {"planner": 1, "novelist": 2, "screenwriter": 2, "critic": 2}
     first, rerun = fake_models.prompts("novelist")
-    for needle in ("rubric score 4.0/12 is below 7", "character_development: Tom is too calm",
-                   "plot_coherence: the rescue is skipped", "Tom never begs; the rescue is skipped."):  # fmt: skip
+    for needle in (
+        "rubric score 4.0/12 is below 7",
+        "character_development: Tom is too calm",
+        "plot_coherence: the rescue is skipped",
+        "Tom never begs; the rescue is skipped.",
+    ):
         assert needle not in first and needle in rerun
     assert "## Revise:" not in fake_models.prompts("screenwriter")[1]
     # The judge saw the rerun's draft, not the first one.
@@ -340,18 +398,25 @@ def test_low_score_sends_the_draft_back_with_the_judges_errors_and_report_shows_
     assert scene["status"] == "passed" and scene["rubric_status"] == "judged"
     assert scene["rubric"]["score"] == 9.0 and scene["rubric"]["tier"] == "Excellent"
     assert [v["rubric_score"] for v in scene["critic_verdicts"]] == [4.0, 9.0]
-    assert scene["retries"] == {"novelist": [{"attempt": 1, "reasons": ["H-rubric: rubric score 4.0/12 is below 7"]}]}
+    assert scene["retries"] == {
+        "novelist": [{"attempt": 1, "reasons": ["H-rubric: rubric score 4.0/12 is below 7"]}]
+    }
     assert scene["roles"]["critic"]["calls"] == 2 and scene["roles"]["critic"]["failed_calls"] == 0
     total = report["total"]
     assert (total["mean_rubric_score"], total["judged"], total["unjudged"], total["passed"]) == (9.0, 1, 0, 1)
     assert [v["rubric"]["status"] for v in critique_json(tmp_path)] == ["judged", "judged"]
 
 
-@pytest.mark.parametrize(("blame", "errors", "reruns"), [
-    ("planner", {"plot_coherence": ["the climax is missing"]}, "planner"),
-    (None, {"format": ["cue without dialogue", "two headings"]}, "screenwriter"),
-])  # fmt: skip
-def test_low_score_goes_to_the_stage_the_judge_blames(monkeypatch, fake_models, tmp_path, blame, errors, reruns):  # noqa: F811
+@pytest.mark.parametrize(
+    ("blame", "errors", "reruns"),
+    [
+        ("planner", {"plot_coherence": ["the climax is missing"]}, "planner"),
+        (None, {"format": ["cue without dialogue", "two headings"]}, "screenwriter"),
+    ],
+)
+def test_low_score_goes_to_the_stage_the_judge_blames(
+    monkeypatch, fake_models, tmp_path, blame, errors, reruns
+):
     script_checks(monkeypatch, [])
     fake_models.script("critic", rubric_reply(3, "Weak.", blame=blame, **errors), rubric_reply(8, "Better."))
     report = write_episode(fake_models, tmp_path)
@@ -361,9 +426,13 @@ def test_low_score_goes_to_the_stage_the_judge_blames(monkeypatch, fake_models, 
     assert list(report["scenes"][0]["retries"]) == [reruns]
 
 
-def test_low_score_past_the_cap_is_accepted_with_the_rubric_finding_open(monkeypatch, fake_models, tmp_path):  # noqa: F811
+def test_low_score_past_the_cap_is_accepted_with_the_rubric_finding_open(monkeypatch, fake_models, tmp_path):
     script_checks(monkeypatch, [])
-    fake_models.script("critic", rubric_reply(3, "Weak.", plot_coherence=["a"]), rubric_reply(5, "Still weak.", plot_coherence=["b"]))
+    fake_models.script(
+        "critic",
+        rubric_reply(3, "Weak.", plot_coherence=["a"]),
+        rubric_reply(5, "Still weak.", plot_coherence=["b"]),
+    )
     report = write_episode(fake_models, tmp_path, max_retries_per_stage=1, max_retries_per_scene=2)
     (scene,) = report["scenes"]
     assert scene["status"] == "accepted_with_findings" and scene["rubric_status"] == "judged"
@@ -381,7 +450,12 @@ def test_low_score_past_the_cap_is_accepted_with_the_rubric_finding_open(monkeyp
     ids=["invalid-output", "exception"],
 )
 def test_a_failed_judge_leaves_the_scene_unjudged_not_passed(
-    monkeypatch, fake_models, tmp_path, replies, reason, requests  # noqa: F811
+    monkeypatch,
+    fake_models,
+    tmp_path,
+    replies,
+    reason,
+    requests,
 ):
     script_checks(monkeypatch, [])
     fake_models.script("critic", *replies)
@@ -395,31 +469,43 @@ def test_a_failed_judge_leaves_the_scene_unjudged_not_passed(
     assert scene["status"] == "unjudged" and scene["rubric_status"] == "unjudged"
     assert scene["roles"]["critic"] == scene["roles"]["critic"] | {"calls": requests, "failed_calls": 1}
     total = report["total"]
-    assert (total["unjudged"], total["judged"], total["passed"], total["mean_rubric_score"]) == (1, 0, 0, None)
+    assert (total["unjudged"], total["judged"], total["passed"], total["mean_rubric_score"]) == (
+        1,
+        0,
+        0,
+        None,
+    )
 
 
-def test_a_judge_that_fails_on_the_rerun_leaves_the_accepted_draft_unjudged(monkeypatch, fake_models, tmp_path):  # noqa: F811
+def test_a_judge_that_fails_on_the_rerun_leaves_the_accepted_draft_unjudged(
+    monkeypatch, fake_models, tmp_path
+):
     script_checks(monkeypatch, [])
     fake_models.script("critic", rubric_reply(4, "Weak.", plot_coherence=["x"]), "no", "no")
     report = write_episode(fake_models, tmp_path)
     (scene,) = report["scenes"]
-    assert scene["status"] == "unjudged" and [v["rubric_score"] for v in scene["critic_verdicts"]] == [4.0, None]
+    assert scene["status"] == "unjudged" and [v["rubric_score"] for v in scene["critic_verdicts"]] == [
+        4.0,
+        None,
+    ]
     assert report["total"]["mean_rubric_score"] is None, "the first draft's score is not the accepted draft's"
 
 
-def test_an_unreachable_judge_pauses_the_run_instead(monkeypatch, fake_models):  # noqa: F811
+def test_an_unreachable_judge_pauses_the_run_instead(monkeypatch, fake_models):
     import httpx
     import openai
 
     from dsr.models.errors import ModelUnavailable
 
     script_checks(monkeypatch, [])
-    fake_models.script("critic", openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1")))
+    fake_models.script(
+        "critic", openai.APIConnectionError(request=httpx.Request("POST", "http://127.0.0.1:9/v1"))
+    )
     with pytest.raises(ModelUnavailable, match="role 'critic'"):
         first_verdict(fake_models, 7)
 
 
-def test_rubric_off_is_neither_judged_nor_unjudged(monkeypatch, fake_models, tmp_path):  # noqa: F811
+def test_rubric_off_is_neither_judged_nor_unjudged(monkeypatch, fake_models, tmp_path):
     script_checks(monkeypatch, [])
     report = write_episode(fake_models, tmp_path, use_rubric=False)
     assert "critic" not in fake_models.calls
@@ -428,7 +514,7 @@ def test_rubric_off_is_neither_judged_nor_unjudged(monkeypatch, fake_models, tmp
     assert (report["total"]["judged"], report["total"]["unjudged"], report["total"]["passed"]) == (0, 0, 1)
 
 
-def test_write_summary_shows_unjudged_scenes(monkeypatch, fake_models, tmp_path):  # noqa: F811
+def test_write_summary_shows_unjudged_scenes(monkeypatch, fake_models, tmp_path):
     from dsr.cli.console import console
     from dsr.cli.write import _summary
 

@@ -17,7 +17,7 @@ EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.
 
 
 @pytest.fixture
-def paused_run(tmp_path, monkeypatch, fake_models):  # noqa: F811
+def paused_run(tmp_path, monkeypatch, fake_models):
     """One scene written by `dsr write` and paused at scene review; yields (run dir, configs the models got)."""
     for key in [k for k in __import__("os").environ if k.startswith("DSR_")]:
         monkeypatch.delenv(key)
@@ -91,7 +91,7 @@ def test_studio_shows_the_context_without_the_model_factory():
     assert "roles" in properties and "model_factory" not in properties
 
 
-def test_x_and_the_directives_are_validated_once_per_scene_pass(monkeypatch, fake_models):  # noqa: F811
+def test_x_and_the_directives_are_validated_once_per_scene_pass(monkeypatch, fake_models):
     """Every node reads X (and the directives) through one accessor: a scene pass with a rerun validates
     the scene's X once and each directives dump once, however many nodes read them."""
     from langgraph.checkpoint.memory import InMemorySaver
@@ -119,10 +119,15 @@ def test_x_and_the_directives_are_validated_once_per_scene_pass(monkeypatch, fak
         init(self, *args, **kwargs)
 
     monkeypatch.setattr(TaskInput, "__init__", counting_init)
-    blame = Finding(check="N1-coverage", stage="novelist", severity="error", message="the rescue beat is missing")
+    blame = Finding(
+        check="N1-coverage", stage="novelist", severity="error", message="the rescue beat is missing"
+    )
     script_checks(monkeypatch, [[blame], []])
     graph = compile_scene_graph(InMemorySaver())
-    graph.invoke({"x": x, "calls": [], "timings": [], "scenes": []}, {"configurable": {"thread_id": "once"}},
-                 context=fake_models.context(use_rubric=False))  # fmt: skip
+    graph.invoke(
+        {"x": x, "calls": [], "timings": [], "scenes": []},
+        {"configurable": {"thread_id": "once"}},
+        context=fake_models.context(use_rubric=False),
+    )
     assert fake_models.calls["novelist"] == 2, "the pass includes a rerun, so X is read by many nodes"
     assert (counts["x"] + built["x"], counts["directives"]) == (1, 1), (counts, built)

@@ -36,8 +36,10 @@ def season_dir(tmp_path: Path, episodes: dict[str, str], season: str) -> Path:
     return path
 
 
-THREE = "title: Tides\nepisodes:\n  - {file: ep1.yaml, storyline: a}\n  - {file: ep2.yaml, storyline: a}\n" \
-        "  - {file: ep3.yaml, storyline: b}\n"  # fmt: skip
+THREE = (
+    "title: Tides\nepisodes:\n  - {file: ep1.yaml, storyline: a}\n  - {file: ep2.yaml, storyline: a}\n"
+    "  - {file: ep3.yaml, storyline: b}\n"
+)
 
 
 # season files
@@ -48,7 +50,12 @@ def test_storylines_chain_their_episodes_and_after_adds_waits(tmp_path):
     path = season_dir(tmp_path, eps, THREE + "  - {file: ep4.yaml, name: finale, after: [ep2, ep3]}\n")
     title, planned = load_season(path)
     assert title == "Tides"
-    assert {p.name: p.needs for p in planned} == {"ep1": (), "ep2": ("ep1",), "ep3": (), "finale": ("ep2", "ep3")}
+    assert {p.name: p.needs for p in planned} == {
+        "ep1": (),
+        "ep2": ("ep1",),
+        "ep3": (),
+        "finale": ("ep2", "ep3"),
+    }
     assert planned[3].spec.episode == 4 and planned[3].source == (tmp_path / "ep4.yaml").resolve()
 
 
@@ -57,7 +64,10 @@ def test_storylines_chain_their_episodes_and_after_adds_waits(tmp_path):
     [
         ("episodes: []\n", "episodes: List should have at least 1 item"),
         ("episodes:\n  - {file: ep1.yaml, after: [ep9]}\n", "waits for 'ep9', which is not in the season"),
-        ("episodes:\n  - {file: ep1.yaml, after: [ep2]}\n  - {file: ep2.yaml, after: [ep1]}\n", "in a circle"),
+        (
+            "episodes:\n  - {file: ep1.yaml, after: [ep2]}\n  - {file: ep2.yaml, after: [ep1]}\n",
+            "in a circle",
+        ),
         ("episodes:\n  - {file: ep1.yaml}\n  - {file: ep1.yaml}\n", "two episodes are named 'ep1'"),
         ("episodes:\n  - {file: missing.yaml}\n", "missing.yaml does not exist"),
         ("episodes:\n  - {file: ep1.yaml, name: ../up}\n", "episodes.0.name"),
@@ -67,7 +77,9 @@ def test_storylines_chain_their_episodes_and_after_adds_waits(tmp_path):
     ],
 )
 def test_a_bad_season_file_is_one_line(tmp_path, season, message):
-    path = season_dir(tmp_path, {"ep1": episode_yaml("tides", 1, 1), "ep2": episode_yaml("tides", 2, 1)}, season)
+    path = season_dir(
+        tmp_path, {"ep1": episode_yaml("tides", 1, 1), "ep2": episode_yaml("tides", 2, 1)}, season
+    )
     with pytest.raises(BadInput, match=message.replace("[", r"\[").replace(".", r"\.")) as info:
         load_season(path)
     assert "\n" not in str(info.value)
@@ -130,8 +142,10 @@ def test_a_season_runs_storylines_in_order_and_side_by_side(tmp_path, room_roles
     assert "tides:0001:0002" in x["previous"]["source_ids"], "episode 2 reads what episode 1 committed"
     record = json.loads((out / SEASON_FILE).read_text())
     assert [(e["name"], e["status"], e["waits_for"]) for e in record["episodes"]] == [
-        ("ep1", "done", []), ("ep2", "done", ["ep1"]), ("ep3", "done", []),
-    ]  # fmt: skip
+        ("ep1", "done", []),
+        ("ep2", "done", ["ep1"]),
+        ("ep3", "done", []),
+    ]
     assert [s.status for s in seen if s.name == "ep2"][:2] == ["waiting", "running"]
     assert any(s.detail.startswith("scene 2/2") for s in seen if s.name == "ep3"), "progress per episode"
 
@@ -141,8 +155,11 @@ def test_a_failing_episode_pauses_alone_and_the_season_continues_it(tmp_path, ro
     from dsr.contract.context import RunContext
     from dsr.run.season import Season
 
-    eps = {"ep1": episode_yaml("tides", 1, 2, fail=True), "ep2": episode_yaml("tides", 2, 1),
-           "ep3": episode_yaml("tides", 3, 2)}  # fmt: skip
+    eps = {
+        "ep1": episode_yaml("tides", 1, 2, fail=True),
+        "ep2": episode_yaml("tides", 2, 1),
+        "ep3": episode_yaml("tides", 3, 2),
+    }
     _, planned = load_season(season_dir(tmp_path, eps, THREE))
     out = tmp_path / "out"
     template = RunContext(memory_dir=str(out / "memory"))
@@ -167,17 +184,32 @@ def test_a_failing_episode_pauses_alone_and_the_season_continues_it(tmp_path, ro
 def test_a_season_killed_mid_scene_continues_in_another_process(tmp_path, room, postgres_url, chroma_url):
     """``dsr season`` on PostgreSQL and a Chroma server, SIGKILLed while episodes are mid-scene, run again by a
     new process: every committed scene is kept and no finished model call is made again."""
-    from dsr.run.runner import run_state
     from dsr.models.settings import ROLES
+    from dsr.run.runner import run_state
 
     served, _ = room
     eps = {f"ep{n}": episode_yaml("killed", n, 3) for n in (1, 2, 3)}
     path = season_dir(tmp_path, eps, THREE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")} | served.env(*ROLES, max_new_tokens=2048)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")} | served.env(
+        *ROLES, max_new_tokens=2048
+    )
     out = tmp_path / "out"
-    cmd = [str(VENV_BIN / "dsr"), "season", str(path), "-o", str(out), "--workers", "3", "--checkpoints",
-           postgres_url, "--memory", chroma_url]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    cmd = [
+        str(VENV_BIN / "dsr"),
+        "season",
+        str(path),
+        "-o",
+        str(out),
+        "--workers",
+        "3",
+        "--checkpoints",
+        postgres_url,
+        "--memory",
+        chroma_url,
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     deadline = time.monotonic() + 400
     while time.monotonic() < deadline and proc.poll() is None and len(model_calls(out / "ep3")) < 7:
         time.sleep(0.2)
@@ -190,15 +222,23 @@ def test_a_season_killed_mid_scene_continues_in_another_process(tmp_path, room, 
     finished_before = {n: [c for c in model_calls(out / n) if c["ok"]] for n in ("ep1", "ep3")}
     assert all(len(v.get("scenes", [])) >= 1 for v in before.values())
 
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    again = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     for name in ("ep1", "ep2", "ep3"):
-        assert [s["scene"] for s in json.loads((out / name / "report.json").read_text())["scenes"]] == [1, 2, 3]
+        assert [s["scene"] for s in json.loads((out / name / "report.json").read_text())["scenes"]] == [
+            1,
+            2,
+            3,
+        ]
     for name, values in before.items():
         _, _, after = run_state(out / name, checkpoints=postgres_url)
         assert after["scenes"][: len(values["scenes"])] == values["scenes"], "0 committed scenes lost"
         # 0 finished calls made again: every call that had finished before the kill belongs to a node whose
         # checkpoint kept it, so nothing after the kill repeats its (scene, node, step).
-        redone = {(c["scene"], c["node"], c["step"]) for c in model_calls(out / name) if c["time"] > killed_at}
+        redone = {
+            (c["scene"], c["node"], c["step"]) for c in model_calls(out / name) if c["time"] > killed_at
+        }
         repeated = [c for c in finished_before[name] if (c["scene"], c["node"], c["step"]) in redone]
         assert not repeated, f"{name}: finished calls made again: {repeated}"

@@ -62,6 +62,7 @@ def test_unknown_role_in_toml(tmp_path):
     with pytest.raises(ConfigError, match="director.*unknown role"):
         load_settings()
 
+
 def test_role_lookup_rejects_unknown_role(tmp_path):
     with pytest.raises(ConfigError, match="unknown role 'director'"):
         load_settings().role("director")
@@ -97,10 +98,16 @@ def test_openai_role_without_key_is_a_config_error(monkeypatch):
 @pytest.mark.parametrize(
     ("key", "expected"),
     [
-        ("DSR_NOVLIST__PROVIDER", r"DSR_NOVLIST__PROVIDER names unknown role 'novlist'.*did you mean DSR_NOVELIST__PROVIDER\?"),
+        (
+            "DSR_NOVLIST__PROVIDER",
+            r"DSR_NOVLIST__PROVIDER names unknown role 'novlist'.*did you mean DSR_NOVELIST__PROVIDER\?",
+        ),
         ("dsr_scrénwriter__model", r"unknown role 'scrénwriter'.*did you mean DSR_SCREENWRITER__MODEL\?"),
         ("DSR_DIRECTOR__MODEL", r"unknown role 'director' \(roles: planner, novelist"),
-        ("DSR_NOVELIST_PROVIDER", r"DSR_NOVELIST_PROVIDER is not read; did you mean DSR_NOVELIST__PROVIDER\?"),
+        (
+            "DSR_NOVELIST_PROVIDER",
+            r"DSR_NOVELIST_PROVIDER is not read; did you mean DSR_NOVELIST__PROVIDER\?",
+        ),
     ],
 )
 def test_misspelled_role_in_env_is_refused_with_the_right_name(monkeypatch, key, expected):

@@ -47,9 +47,13 @@ def room_env(room: ServedModel, **extra: str) -> dict[str, str]:
 
 def dsr(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(VENV_BIN / "dsr"), *args], env=env, capture_output=True, text=True, timeout=timeout,
+        [str(VENV_BIN / "dsr"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
 
 
 def model_calls(run: Path) -> list[dict]:
@@ -57,13 +61,22 @@ def model_calls(run: Path) -> list[dict]:
 
 
 def test_killed_write_resumes_in_another_process_from_postgres(tmp_path, room, postgres_url, chroma_url):
-    from dsr.run.runner import run_state
     from dsr.memory import StoryMemory
+    from dsr.run.runner import run_state
 
     episode, run = tmp_path / "ep.yaml", tmp_path / "run"
     episode.write_text(episode_yaml("kill-series", 1, 3))
-    cmd = [str(VENV_BIN / "dsr"), "write", str(episode), "-o", str(run), "--checkpoints", postgres_url,
-           "--memory", chroma_url]  # fmt: skip
+    cmd = [
+        str(VENV_BIN / "dsr"),
+        "write",
+        str(episode),
+        "-o",
+        str(run),
+        "--checkpoints",
+        postgres_url,
+        "--memory",
+        chroma_url,
+    ]
     proc = subprocess.Popen(
         cmd, env=room_env(room), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -93,10 +106,14 @@ def test_killed_write_resumes_in_another_process_from_postgres(tmp_path, room, p
 
     _, _, after = run_state(run, checkpoints=postgres_url)
     assert after["scenes"][: len(before["scenes"])] == before["scenes"], "committed scenes are kept"
-    assert after["calls"][: len(before["calls"])] == before["calls"], "checkpointed calls are kept, not redone"
+    assert after["calls"][: len(before["calls"])] == before["calls"], (
+        "checkpointed calls are kept, not redone"
+    )
     requests = lambda calls: sum(c["requests"] for c in calls)  # noqa: E731
     assert len(model_calls(run)) - logged_before == requests(after["calls"]) - requests(before["calls"])
-    assert len(model_calls(run)) - requests(after["calls"]) <= 1, "only the call in flight at the kill is made again"
+    assert len(model_calls(run)) - requests(after["calls"]) <= 1, (
+        "only the call in flight at the kill is made again"
+    )
     assert [s["scene"] for s in json.loads((run / "report.json").read_text())["scenes"]] == [1, 2, 3]
     with StoryMemory(chroma_url) as memory:
         assert [s.scene_no for s in memory.recent_scenes("kill-series", (1, 4), k=3)] == [1, 2, 3]
@@ -110,10 +127,21 @@ def test_two_episodes_at_once_share_one_memory_server(tmp_path, room, postgres_u
         (tmp_path / f"ep{n}.yaml").write_text(episode_yaml("shared-series", n, 2))
     procs = [
         subprocess.Popen(
-            [str(VENV_BIN / "dsr"), "write", str(tmp_path / f"ep{n}.yaml"), "-o", str(tmp_path / f"run{n}"),
-             "--memory", chroma_url],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                str(VENV_BIN / "dsr"),
+                "write",
+                str(tmp_path / f"ep{n}.yaml"),
+                "-o",
+                str(tmp_path / f"run{n}"),
+                "--memory",
+                chroma_url,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         for n in (1, 2)
     ]
     for proc in procs:
@@ -129,7 +157,9 @@ def test_two_episodes_at_once_share_one_memory_server(tmp_path, room, postgres_u
         assert f"{record['checkpoints']['thread']}:episode" in threads
         assert record["context"]["memory_dir"] == chroma_url
 
-    third = dsr("write", str(tmp_path / "ep3.yaml"), "-o", str(tmp_path / "run3"), "--memory", chroma_url, env=env)
+    third = dsr(
+        "write", str(tmp_path / "ep3.yaml"), "-o", str(tmp_path / "run3"), "--memory", chroma_url, env=env
+    )
     assert third.returncode == 0, third.stderr[-2000:]
     x = json.loads((tmp_path / "run3" / "scenes" / "01" / "inputs.json").read_text())
     assert "shared-series:0002:0002" in x["previous"]["source_ids"]  # (equal summaries are given once)
@@ -147,7 +177,9 @@ def test_a_server_filled_by_another_embedder_is_refused(tmp_path):
     with chroma_server(tmp_path / "other") as url:
         client = chromadb.HttpClient(host="127.0.0.1", port=int(url.rsplit(":", 1)[1]))
         client.create_collection("scenes", metadata={"embedder": "bge-large-en", "dim": 1024})
-        with pytest.raises(BadInput, match=r"built with embedder 'bge-large-en' \(1024-d\), not 'all-MiniLM-L6-v2'"):
+        with pytest.raises(
+            BadInput, match=r"built with embedder 'bge-large-en' \(1024-d\), not 'all-MiniLM-L6-v2'"
+        ):
             StoryMemory(url)
 
 
@@ -171,16 +203,23 @@ class _Proxy:
             headers = {k: v for k, v in request.headers.items() if k not in ("host", "content-length")}
             async with httpx.AsyncClient() as client:
                 got = await client.request(
-                    request.method, upstream + request.url.path, params=request.query_params,
-                    content=await request.body(), headers=headers,
-                )  # fmt: skip
+                    request.method,
+                    upstream + request.url.path,
+                    params=request.query_params,
+                    content=await request.body(),
+                    headers=headers,
+                )
             drop = ("content-length", "content-encoding", "transfer-encoding")
-            return Response(got.content, got.status_code, {k: v for k, v in got.headers.items() if k not in drop})
+            return Response(
+                got.content, got.status_code, {k: v for k, v in got.headers.items() if k not in drop}
+            )
 
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
         app = Starlette(routes=[Route("/{path:path}", forward, methods=methods)])
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> str:
@@ -203,7 +242,9 @@ def test_the_token_header_comes_from_the_environment(monkeypatch, chroma_url):
     proxy = _Proxy(chroma_url, "room-token")
     with proxy as url:
         monkeypatch.delenv("DSR_CHROMA_TOKEN", raising=False)
-        with pytest.raises(BadInput, match=f"Chroma server {url} is unreachable .*check DSR_CHROMA_TOKEN") as info:
+        with pytest.raises(
+            BadInput, match=f"Chroma server {url} is unreachable .*check DSR_CHROMA_TOKEN"
+        ) as info:
             memory_location(url)
         assert "\n" not in str(info.value) and set(proxy.seen) == {None}
         proxy.seen.clear()
@@ -220,7 +261,11 @@ def test_wrong_addresses_are_one_line_and_write_nothing(tmp_path, room):
     episode.write_text(episode_yaml("bad-series", 1, 1))
     dead = f"127.0.0.1:{free_port()}"
     for option, value, message in (
-        ("--checkpoints", f"postgresql://dsr@{dead}/dsr", f"checkpoint database postgresql://dsr@{dead}/dsr is unreachable"),
+        (
+            "--checkpoints",
+            f"postgresql://dsr@{dead}/dsr",
+            f"checkpoint database postgresql://dsr@{dead}/dsr is unreachable",
+        ),
         ("--memory", f"http://{dead}", f"Chroma server http://{dead} is unreachable"),
     ):
         started = time.monotonic()
@@ -234,14 +279,24 @@ def test_doctor_reaches_the_checkpoint_database_and_the_memory_server(postgres_u
     """``dsr doctor`` checks the services a run would use, never printing the password; a dead address is a
     problem it names, with exit status 1."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DSR_", "PG"))}
-    good = dsr("doctor", "--no-models", "--checkpoints", postgres_url, "--memory", chroma_url, env=env, timeout=120)
+    good = dsr(
+        "doctor", "--no-models", "--checkpoints", postgres_url, "--memory", chroma_url, env=env, timeout=120
+    )
     assert good.returncode == 0, good.stdout[-2000:] + good.stderr[-2000:]
     flat = " ".join(good.stdout.split())
     assert "PostgreSQL" in flat and "Chroma" in flat and "all checks passed" in flat
     assert PG_PASSWORD not in good.stdout + good.stderr
     dead = f"127.0.0.1:{free_port()}"
-    bad = dsr("doctor", "--no-models", "--checkpoints", f"postgresql://dsr@{dead}/dsr", "--memory", f"http://{dead}",
-              env=env, timeout=120)  # fmt: skip
+    bad = dsr(
+        "doctor",
+        "--no-models",
+        "--checkpoints",
+        f"postgresql://dsr@{dead}/dsr",
+        "--memory",
+        f"http://{dead}",
+        env=env,
+        timeout=120,
+    )
     problems = " ".join(bad.stderr.split())
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert f"checkpoints: checkpoint database postgresql://dsr@{dead}/dsr is unreachable" in problems
@@ -269,9 +324,21 @@ def test_langgraph_server_keeps_its_threads_in_postgres(tmp_path, room, postgres
     # In a directory of its own: langgraph dev keeps its thread list in ./.langgraph_api, which another server
     # started from the project root (tests/test_graph_e2e.py, on another xdist worker) would overwrite.
     (tmp_path / "server").mkdir()
-    cmd = ["/bin/sh", "-c", f'cd "{tmp_path / "server"}" && exec "$0" "$@"', str(VENV_BIN / "langgraph"), "dev",
-           "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload", "--config",
-           str(root / "langgraph.postgres.json")]  # fmt: skip
+    cmd = [
+        "/bin/sh",
+        "-c",
+        f'cd "{tmp_path / "server"}" && exec "$0" "$@"',
+        str(VENV_BIN / "langgraph"),
+        "dev",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-browser",
+        "--no-reload",
+        "--config",
+        str(root / "langgraph.postgres.json"),
+    ]
     context = {"review": ["prose"], "memory_dir": chroma_url}
 
     async def until_review() -> str:
@@ -279,12 +346,16 @@ def test_langgraph_server_keeps_its_threads_in_postgres(tmp_path, room, postgres
         thread = await client.threads.create()
         await client.runs.wait(thread["thread_id"], "scene", input={"x": x}, context=context)
         state = await client.threads.get_state(thread["thread_id"])
-        assert [i["value"]["point"] for task in state["tasks"] for i in task.get("interrupts", [])] == ["prose"]
+        assert [i["value"]["point"] for task in state["tasks"] for i in task.get("interrupts", [])] == [
+            "prose"
+        ]
         return thread["thread_id"]
 
     async def approve(thread_id: str) -> dict:
         client = get_client(url=f"http://127.0.0.1:{port}")
-        return await client.runs.wait(thread_id, "scene", command={"resume": {"action": "approve"}}, context=context)
+        return await client.runs.wait(
+            thread_id, "scene", command={"resume": {"action": "approve"}}, context=context
+        )
 
     with running(cmd, f"http://127.0.0.1:{port}/ok", env=env, timeout=300):
         thread_id = asyncio.run(until_review())

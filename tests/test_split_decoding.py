@@ -19,9 +19,9 @@ from langchain_core.outputs import ChatResult
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from dsr.graph.builder import compile_scene_graph
 from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
 from dsr.contract.context import RunContext
+from dsr.graph.builder import compile_scene_graph
 from dsr.models.continuation import ContinuationUnsupported, continuation_kwargs, rejects_continuation
 from dsr.models.settings import RoleConfig
 from dsr.nodes.stage1_split import split_decoding
@@ -45,8 +45,13 @@ SFT_SYSTEM = "You are a screen novelist."  # the first words of prompts/stage1.m
 class KwargsRecordingModel(RecordingChatModel):
     """A recording fake that also keeps the keyword arguments of every call (the continuation flag)."""
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:  # fmt: skip
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         self.recorder.kwargs.setdefault(self.role, []).append({"stop": stop, **kwargs})
         return super()._generate(messages, stop, run_manager, **kwargs)
 
@@ -84,8 +89,13 @@ def run_scene(context: RunContext, tmp_path: Path | None = None) -> tuple[Any, d
 
 
 def blame(stage: str, what: str) -> Finding:
-    return Finding(check="X1", stage=stage, message=f"{what} is wrong", evidence=f"evidence of {what}",
-                   fix_hint=f"repair {what}")  # fmt: skip
+    return Finding(
+        check="X1",
+        stage=stage,
+        message=f"{what} is wrong",
+        evidence=f"evidence of {what}",
+        fix_hint=f"repair {what}",
+    )
 
 
 # --- when the split applies -------------------------------------------------------------------------------
@@ -98,12 +108,26 @@ def blame(stage: str, what: str) -> Finding:
         ("dsr", {"temperature": 0.2, "max_new_tokens": 99}, STAGE1, True),  # sampling may differ
         ("dsr", {}, {}, False),  # no Stage 1 prompt: two ordinary roles
         ("dsr-nocot", {}, STAGE1, False),  # no planner
-        ("dsr", {"provider": "hf", "model": "/m"}, STAGE1 | {"provider": "hf", "model": "/m", "adapter": "/a"}, False),
-        ("dsr", {"provider": "hf", "model": "/m", "adapter": "/a"}, STAGE1 | {"provider": "hf", "model": "/m", "adapter": "/a"}, True),
-        ("dsr", {"provider": "openai", "model": "stage1", "base_url": "http://127.0.0.1:1/v1"},
-         STAGE1 | {"provider": "openai", "model": "stage1", "base_url": "http://127.0.0.1:2/v1"}, False),
+        (
+            "dsr",
+            {"provider": "hf", "model": "/m"},
+            STAGE1 | {"provider": "hf", "model": "/m", "adapter": "/a"},
+            False,
+        ),
+        (
+            "dsr",
+            {"provider": "hf", "model": "/m", "adapter": "/a"},
+            STAGE1 | {"provider": "hf", "model": "/m", "adapter": "/a"},
+            True,
+        ),
+        (
+            "dsr",
+            {"provider": "openai", "model": "stage1", "base_url": "http://127.0.0.1:1/v1"},
+            STAGE1 | {"provider": "openai", "model": "stage1", "base_url": "http://127.0.0.1:2/v1"},
+            False,
+        ),
     ],
-)  # fmt: skip
+)
 def test_split_applies_when_planner_and_novelist_are_one_stage1_model(mode, planner, novelist, split):
     roles = {"planner": RoleConfig(**planner).model_dump(), "novelist": RoleConfig(**novelist).model_dump()}
     assert split_decoding(RunContext(mode=mode, roles=roles)) is split
@@ -220,8 +244,11 @@ def test_openai_continuation_goes_in_the_extra_body_beside_the_roles_own():
     cfg = RoleConfig(provider="openai", model="stage1", base_url="http://127.0.0.1:8000/v1")
     model = build_openai("novelist", cfg)
     body = continuation_kwargs(model, "novelist")["extra_body"]
-    assert body == {"repetition_penalty": cfg.repetition_penalty, "continue_final_message": True,
-                    "add_generation_prompt": False}  # fmt: skip
+    assert body == {
+        "repetition_penalty": cfg.repetition_penalty,
+        "continue_final_message": True,
+        "add_generation_prompt": False,
+    }
 
 
 def test_an_endpoint_refusing_continuation_is_a_clear_error_naming_the_setting(monkeypatch):
@@ -259,8 +286,10 @@ def _embedded_split_context(monkeypatch, run_dir: Path) -> RunContext:
     from dsr.contract.context import resolve_roles
 
     monkeypatch.delenv("DSR_CONFIG", raising=False)
-    settings = {"PLANNER": {"MAX_NEW_TOKENS": "160", "TEMPERATURE": "0"},
-                "NOVELIST": {"PROMPT": "stage1", "MAX_NEW_TOKENS": "6", "TEMPERATURE": "0"}}  # fmt: skip
+    settings = {
+        "PLANNER": {"MAX_NEW_TOKENS": "160", "TEMPERATURE": "0"},
+        "NOVELIST": {"PROMPT": "stage1", "MAX_NEW_TOKENS": "6", "TEMPERATURE": "0"},
+    }
     for role, values in settings.items():
         for key, value in values.items():
             monkeypatch.setenv(f"DSR_{role}__{key}", value)
@@ -304,17 +333,19 @@ def test_dsr_serve_continues_an_assistant_prefix_over_http(model_server):
     ]
     body = {"model": name, "messages": messages, "max_tokens": 4, "temperature": 0}
     continued = httpx.post(
-        f"{url}/chat/completions", json=body | {"continue_final_message": True, "add_generation_prompt": False},
+        f"{url}/chat/completions",
+        json=body | {"continue_final_message": True, "add_generation_prompt": False},
         timeout=600,
-    ).json()  # fmt: skip
+    ).json()
     # Prefix continued: the prompt ends in the open assistant turn, so it is shorter than a new turn's.
     new_turn = httpx.post(f"{url}/chat/completions", json=body, timeout=600).json()
     assert continued["usage"]["prompt_tokens"] < new_turn["usage"]["prompt_tokens"]
     assert continued["choices"][0]["message"]["content"]
     both = httpx.post(
-        f"{url}/chat/completions", json=body | {"continue_final_message": True, "add_generation_prompt": True},
+        f"{url}/chat/completions",
+        json=body | {"continue_final_message": True, "add_generation_prompt": True},
         timeout=60,
-    )  # fmt: skip
+    )
     assert both.status_code == 400 and "cannot both be true" in both.json()["error"]["message"]
     no_prefix = body | {
         "messages": messages[:1],
@@ -335,9 +366,11 @@ def test_split_run_through_the_openai_provider_against_dsr_serve(model_server, m
 
     monkeypatch.delenv("DSR_CONFIG", raising=False)
     env = model_server.env("planner", "novelist", max_new_tokens=160) | {
-        "DSR_NOVELIST__PROMPT": "stage1", "DSR_NOVELIST__MAX_NEW_TOKENS": "6",
-        "DSR_PLANNER__TEMPERATURE": "0", "DSR_NOVELIST__TEMPERATURE": "0",
-    }  # fmt: skip
+        "DSR_NOVELIST__PROMPT": "stage1",
+        "DSR_NOVELIST__MAX_NEW_TOKENS": "6",
+        "DSR_PLANNER__TEMPERATURE": "0",
+        "DSR_NOVELIST__TEMPERATURE": "0",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     context = RunContext(run_dir=str(tmp_path), roles=resolve_roles(["planner", "novelist"]))

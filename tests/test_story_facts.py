@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from dsr.evaluation.continuity_set import load_continuity_set
 from dsr.contract.context import role_changes, roles_for
+from dsr.evaluation.continuity_set import load_continuity_set
 from dsr.judging.continuity import ContinuityVerdict, cite, labelled
 from dsr.memory.records import Fact
 from dsr.memory.state import character_states, in_priority, resolve
@@ -54,7 +54,10 @@ def test_a_writer_fact_wins_at_its_position_and_events_stay_true():
     assert resolve([writer, forgotten])[0] == [writer]  # a forgotten fact supersedes nothing
     events = [fact(1, n, f"Event {n}.", "event", "MARA") for n in (1, 2)]
     assert resolve(events)[0] == events
-    assert fact(1, 1, "Tom knows.", "knowledge", "TOM", "the key").slot != fact(1, 1, "x", "knowledge", "TOM", "the boat").slot
+    assert (
+        fact(1, 1, "Tom knows.", "knowledge", "TOM", "the key").slot
+        != fact(1, 1, "x", "knowledge", "TOM", "the boat").slot
+    )
     assert fact(1, 1, "x", "injury", "TOM").slot == "state:tom"  # older kind names map onto the typed kinds
 
 
@@ -70,8 +73,11 @@ def test_character_state_carries_provenance_and_follows_objects_into_other_hands
         "knows: Tom learns Mara hid the logbook. (E1 S4)",
     ]
     assert [f.kind for f in in_priority([knows, KEY_TO_TOM, MARA_ASHORE, FOUND])] == [
-        "location", "holder", "knowledge", "event",
-    ]  # fmt: skip
+        "location",
+        "holder",
+        "knowledge",
+        "event",
+    ]
 
 
 X = TaskInput.model_validate(
@@ -94,14 +100,40 @@ def answer(*facts: dict) -> SceneFacts:
 def test_grounding_keeps_facts_the_scene_shows_and_drops_what_it_does_not():
     got, dropped = ground(
         answer(
-            {"kind": "holder", "subject": "the brass key", "about": "tom", "fact": "Tom has the brass key.",
-             "quote": "mara hands Tom the brass key"},
-            {"kind": "state", "subject": "Mara Quill", "fact": "Mara is unhurt.", "quote": "the moon was full"},
-            {"kind": "location", "subject": "The lighthouse", "fact": "It stands.", "quote": "Lock it behind me."},
+            {
+                "kind": "holder",
+                "subject": "the brass key",
+                "about": "tom",
+                "fact": "Tom has the brass key.",
+                "quote": "mara hands Tom the brass key",
+            },
+            {
+                "kind": "state",
+                "subject": "Mara Quill",
+                "fact": "Mara is unhurt.",
+                "quote": "the moon was full",
+            },
+            {
+                "kind": "location",
+                "subject": "The lighthouse",
+                "fact": "It stands.",
+                "quote": "Lock it behind me.",
+            },
             {"kind": "location", "subject": "TOM", "fact": "Tom is in the lamp room.", "quote": "LAMP ROOM"},
-            {"kind": "location", "subject": "TOM", "fact": "Tom is at the window.", "quote": "Tom limps to the window"},
-            {"kind": "relationship", "subject": "MARA", "about": "Mara", "fact": "x", "quote": "Lock it behind me."},
-        ),  # fmt: skip
+            {
+                "kind": "location",
+                "subject": "TOM",
+                "fact": "Tom is at the window.",
+                "quote": "Tom limps to the window",
+            },
+            {
+                "kind": "relationship",
+                "subject": "MARA",
+                "about": "Mara",
+                "fact": "x",
+                "quote": "Lock it behind me.",
+            },
+        ),
         X,
         SCENE,
     )
@@ -110,7 +142,13 @@ def test_grounding_keeps_facts_the_scene_shows_and_drops_what_it_does_not():
         ("location", "TOM", "", "Tom is at the window."),  # the scene's last word on where Tom is
     ]
     key = got[0]
-    assert (key.series, key.episode, key.scene_no, key.source, key.quote) == (S, 2, 3, "extracted", "mara hands Tom the brass key")
+    assert (key.series, key.episode, key.scene_no, key.source, key.quote) == (
+        S,
+        2,
+        3,
+        "extracted",
+        "mara hands Tom the brass key",
+    )
     assert key.characters == ["MARA", "TOM"] and key.id.startswith("harbor:0002:0003:")
     reasons = [d["reason"] for d in dropped]
     assert reasons == [
@@ -123,36 +161,64 @@ def test_grounding_keeps_facts_the_scene_shows_and_drops_what_it_does_not():
 
 
 DRAFT = "INT. LAMP ROOM - NIGHT\n\nMara unlocks the door with the brass key.\n\nMARA\nStill here?\n"
-PROSE = "Mara unlocked the door with the brass key and looked in. \"Still here?\" she asked."
+PROSE = 'Mara unlocked the door with the brass key and looked in. "Still here?" she asked.'
 
 
 def verdict(*items: dict) -> ContinuityVerdict:
-    return ContinuityVerdict.model_validate({"contradictions": [{"explanation": "Tom has the key.", **i} for i in items]})
+    return ContinuityVerdict.model_validate(
+        {"contradictions": [{"explanation": "Tom has the key.", **i} for i in items]}
+    )
 
 
 def test_a_contradiction_cites_a_shown_fact_and_a_draft_line_and_blames_the_stage_that_wrote_it():
     labels = dict(labelled([KEY_TO_TOM, MARA_ASHORE]))
     assert list(labels) == ["F1", "F2"]
-    found, dropped = cite(verdict({"fact": "f1 ", "quote": "Mara unlocks the door with the brass key."}), labels, DRAFT)
+    found, dropped = cite(
+        verdict({"fact": "f1 ", "quote": "Mara unlocks the door with the brass key."}), labels, DRAFT
+    )
     (finding,) = found
-    assert finding.check == "N5-continuity" and finding.stage == "screenwriter" and finding.severity == "error"
+    assert (
+        finding.check == "N5-continuity" and finding.stage == "screenwriter" and finding.severity == "error"
+    )
     assert KEY_TO_TOM.id in finding.message and "(E1 S5, holder)" in finding.message
     assert finding.evidence == f"{KEY_TO_TOM.id} line 3: Mara unlocks the door with the brass key."
     assert finding.fix_hint == "Tom has the key." and dropped == []
     # The prose already had it: the novelist introduced it; directives that plan it: the planner.
-    assert cite(verdict({"fact": "F1", "quote": "Mara unlocks the door with the brass key."}), labels, DRAFT,
-                prose=PROSE)[0][0].stage == "novelist"  # fmt: skip
-    plan = '{"characters": [{"name": "MARA", "key_actions": ["unlocks the door with the brass key"]}]}'
-    assert cite(verdict({"fact": "F1", "quote": "Mara unlocks the door with the brass key."}), labels, DRAFT,
-                prose=PROSE, directives=plan)[0][0].stage == "planner"  # fmt: skip
-    found, dropped = cite(
-        verdict({"fact": "F7", "quote": "Still here?"}, {"fact": "F2", "quote": "Tom sails away."}), labels, DRAFT
+    assert (
+        cite(
+            verdict({"fact": "F1", "quote": "Mara unlocks the door with the brass key."}),
+            labels,
+            DRAFT,
+            prose=PROSE,
+        )[0][0].stage
+        == "novelist"
     )
-    assert found == [] and [d["reason"] for d in dropped] == ["no such fact was shown", "the quote is not in the draft"]
+    plan = '{"characters": [{"name": "MARA", "key_actions": ["unlocks the door with the brass key"]}]}'
+    assert (
+        cite(
+            verdict({"fact": "F1", "quote": "Mara unlocks the door with the brass key."}),
+            labels,
+            DRAFT,
+            prose=PROSE,
+            directives=plan,
+        )[0][0].stage
+        == "planner"
+    )
+    found, dropped = cite(
+        verdict({"fact": "F7", "quote": "Still here?"}, {"fact": "F2", "quote": "Tom sails away."}),
+        labels,
+        DRAFT,
+    )
+    assert found == [] and [d["reason"] for d in dropped] == [
+        "no such fact was shown",
+        "the quote is not in the draft",
+    ]
 
 
 def test_story_state_is_shown_in_the_inputs_but_never_stored_with_the_profile():
-    profile = CharacterProfile(name="TOM", state="Soaked.", story_state=["holds: Mara gives Tom the brass key. (E1 S5)"])
+    profile = CharacterProfile(
+        name="TOM", state="Soaked.", story_state=["holds: Mara gives Tom the brass key. (E1 S5)"]
+    )
     x = X.model_copy(update={"characters": [profile]})
     assert "Now: Soaked. Established: holds: Mara gives Tom the brass key. (E1 S5)." in render_x(x)
     assert "story_state" not in profile.stored() and profile.stored()["state"] == "Soaked."
@@ -176,7 +242,9 @@ def test_the_continuity_set_is_well_formed():
         shown = {f.id for f in item.in_force()}
         for label in item.expect:
             assert item.lines[label] in item.screenplay, item.id
-            assert item.facts[label].id in shown, f"{item.id}: {label} is superseded, the critic never sees it"
+            assert item.facts[label].id in shown, (
+                f"{item.id}: {label} is superseded, the critic never sees it"
+            )
         assert item.blame in (None, "novelist", "screenwriter")
         assert item.task_input().meta.episode == 2
 

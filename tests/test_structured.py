@@ -76,7 +76,11 @@ def test_repair_loop_feeds_back_the_problem():
     """Routing unit test with a scripted model: broken, then out of range, then valid."""
     model = GenericFakeChatModel(
         messages=iter(
-            [AIMessage("no idea"), AIMessage('{"score": 99, "reason": "x"}'), AIMessage('{"score": 9, "reason": "x"}')]
+            [
+                AIMessage("no idea"),
+                AIMessage('{"score": 99, "reason": "x"}'),
+                AIMessage('{"score": 9, "reason": "x"}'),
+            ]
         )
     )
     seen: list[list] = []
@@ -95,7 +99,9 @@ def test_repair_loop_feeds_back_the_problem():
 
 def test_budget_exhausted_raises_with_raw_outputs():
     model = GenericFakeChatModel(messages=iter([AIMessage("nope"), AIMessage("still nope")]))
-    with pytest.raises(StructuredOutputError, match=r"Verdict: no valid JSON object after 2 attempts") as info:
+    with pytest.raises(
+        StructuredOutputError, match=r"Verdict: no valid JSON object after 2 attempts"
+    ) as info:
         invoke_structured(model, [HumanMessage("rate")], Verdict, max_repairs=1)
     assert info.value.raw_outputs == ["nope", "still nope"]
 
@@ -105,9 +111,12 @@ def test_real_model_within_bounded_attempts(embedded_model):
     """The embedded model either yields a validated object or a clear error after exactly 1 + repairs calls."""
     try:
         result = invoke_structured(
-            embedded_model, [HumanMessage("Rate 'The sea was calm.' from 1 to 12.")], Verdict, max_repairs=1,
+            embedded_model,
+            [HumanMessage("Rate 'The sea was calm.' from 1 to 12.")],
+            Verdict,
+            max_repairs=1,
             max_new_tokens=60,
-        )  # fmt: skip
+        )
     except StructuredOutputError as exc:
         assert len(exc.raw_outputs) == 2 and all(isinstance(o, str) for o in exc.raw_outputs)
         assert "Verdict: no valid JSON object after 2 attempts (" in str(exc) and exc.mechanism == "grammar"
@@ -139,7 +148,9 @@ def test_the_schema_sent_to_an_endpoint_bounds_its_strings_by_length_alone():
         assert sent["strict"] is True and sent["name"] == schema.__name__
         for node in _string_nodes(sent["schema"]):
             assert "pattern" not in node, (schema.__name__, node)
-    props = request_kwargs("json_schema", RubricVerdict)["response_format"]["json_schema"]["schema"]["properties"]
+    props = request_kwargs("json_schema", RubricVerdict)["response_format"]["json_schema"]["schema"][
+        "properties"
+    ]
     assert (props["rationale"]["minLength"], props["rationale"]["maxLength"]) == (1, RATIONALE_CHARS)
     error_item = props["errors"]["properties"]["format"]["items"]
     assert (error_item["minLength"], error_item["maxLength"]) == (1, ERROR_CHARS)

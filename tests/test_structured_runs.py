@@ -15,10 +15,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel
 
+from dsr.contract.call_log import read_call_log, read_structured
 from dsr.evaluation import records
 from dsr.evaluation.calibration import calibrate
 from dsr.evaluation.metrics import compute_metrics
-from dsr.contract.call_log import read_call_log, read_structured
 from dsr.models.structured import counting, invoke_structured, tally
 from tests.recording import DIRECTIVES, fake_models, script_checks  # noqa: F401
 from tests.test_evaluation_metrics import _eval_dir, x  # noqa: F401
@@ -30,9 +30,13 @@ def figures(
     calls: int, first: int, repairs: int, failures: int = 0, mechanism: str = "prompt"
 ) -> dict[str, Any]:
     return {
-        "mechanisms": {mechanism: calls}, "calls": calls, "first_try_valid": first, "repair_turns": repairs,
-        "truncations": 0, "failures": failures,
-    }  # fmt: skip
+        "mechanisms": {mechanism: calls},
+        "calls": calls,
+        "first_try_valid": first,
+        "repair_turns": repairs,
+        "truncations": 0,
+        "failures": failures,
+    }
 
 
 class Judge(BaseChatModel):
@@ -92,7 +96,7 @@ def test_concurrent_counting_blocks_stay_apart():
 
 
 @pytest.mark.slow  # two `dsr write` runs (Chroma memory, episode files): a few seconds
-def test_two_runs_in_one_process_report_their_own_structured_figures(tmp_path, monkeypatch, fake_models):  # noqa: F811
+def test_two_runs_in_one_process_report_their_own_structured_figures(tmp_path, monkeypatch, fake_models):
     """report.json's figures are the run's: the second run's planner repair is its alone, the first run's
     calls are not counted again, and the figures match the structured lines of the run's calls.jsonl."""
     from typer.testing import CliRunner
@@ -124,16 +128,40 @@ def test_two_runs_in_one_process_report_their_own_structured_figures(tmp_path, m
     }
 
 
-def test_evaluation_metrics_carry_each_systems_and_the_judges_figures(tmp_path, x):  # noqa: F811
+def test_evaluation_metrics_carry_each_systems_and_the_judges_figures(tmp_path, x):
     """metrics.json: per system from its items' calls.jsonl, the judge's from its judging run."""
     eval_dir = _eval_dir(tmp_path, x)
     log = eval_dir / "runs" / "dsr" / "s1" / "calls.jsonl"
     log.parent.mkdir(parents=True)
     lines = [
-        {"time": 1.0, "seconds": 0.5, "scene": 1, "role": "planner", "ok": True, "input_tokens": 9, "output_tokens": 9},
-        {"kind": "structured", "scene": 1, "role": "planner", "mechanism": "grammar", "attempts": 1, "valid": True, "truncations": 0},
-        {"kind": "structured", "scene": 1, "role": "critic", "mechanism": "grammar", "attempts": 2, "valid": False, "truncations": 2},
-    ]  # fmt: skip
+        {
+            "time": 1.0,
+            "seconds": 0.5,
+            "scene": 1,
+            "role": "planner",
+            "ok": True,
+            "input_tokens": 9,
+            "output_tokens": 9,
+        },
+        {
+            "kind": "structured",
+            "scene": 1,
+            "role": "planner",
+            "mechanism": "grammar",
+            "attempts": 1,
+            "valid": True,
+            "truncations": 0,
+        },
+        {
+            "kind": "structured",
+            "scene": 1,
+            "role": "critic",
+            "mechanism": "grammar",
+            "attempts": 2,
+            "valid": False,
+            "truncations": 2,
+        },
+    ]
     log.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     config = records.read_eval_config(eval_dir)
     judged = {"judge": figures(4, 3, 1, mechanism="json_schema")}

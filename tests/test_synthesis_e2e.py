@@ -112,8 +112,9 @@ def test_killed_run_resumes_without_repeating_calls(corpus_dir, tmp_path):
 def test_cli_bad_input(tmp_path):
     result = subprocess.run(
         [str(VENV_BIN / "dsr"), "synthesize", str(tmp_path / "missing"), "-o", str(tmp_path / "out")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"dsr: error: {tmp_path / 'missing'}: corpus directory not found"

@@ -123,16 +123,28 @@ def test_corpus_filters_reject_each_bad_scene_for_its_reason(corpus, tmp_path):
     assert by_item["a_filters.fountain-003"] == ("filter", "too-many-speakers")
     assert by_item["a_filters.fountain-004"] == ("filter", "broken-format")
     filtered = sheet["rejections"]["filter"]
-    assert filtered["non-story-scene"] >= 1 and filtered["too-many-speakers"] >= 1 and filtered["broken-format"] >= 1
+    assert (
+        filtered["non-story-scene"] >= 1
+        and filtered["too-many-speakers"] >= 1
+        and filtered["broken-format"] >= 1
+    )
     # The honest teacher turns the first kept scene (the control) into an example.
     assert sheet["counts"]["after_forward_synthesis"] == 1
 
 
-UNTRACEABLE = json.dumps({"synopsis": "A dragon burns Lisbon.", "beats": ["Dragons circle the cathedral of Lisbon"]})
-STRANGERS = json.dumps(
-    {"characters": [{"name": "NOBODY", "scene_goal": "x", "emotion_arc": ["calm"], "key_actions": [], "tells": []}]}
+UNTRACEABLE = json.dumps(
+    {"synopsis": "A dragon burns Lisbon.", "beats": ["Dragons circle the cathedral of Lisbon"]}
 )
-UNFAITHFUL = json.dumps({"missing_or_changed": ["the ending is changed"], "added": [], "carries_events": False})
+STRANGERS = json.dumps(
+    {
+        "characters": [
+            {"name": "NOBODY", "scene_goal": "x", "emotion_arc": ["calm"], "key_actions": [], "tells": []}
+        ]
+    }
+)
+UNFAITHFUL = json.dumps(
+    {"missing_or_changed": ["the ending is changed"], "added": [], "carries_events": False}
+)
 
 
 @pytest.mark.parametrize(
@@ -144,8 +156,12 @@ UNFAITHFUL = json.dumps({"missing_or_changed": ["the ending is changed"], "added
     ],
     ids=["outline", "directives", "fidelity"],
 )
-def test_teacher_answers_that_contradict_the_scene_are_rejected(corpus, tmp_path, target, reply, step, reason):
-    sheet = synthesize(corpus, tmp_path / "out", factory(SabotagedTeacher(target=target, reply=reply)), limit=1)
+def test_teacher_answers_that_contradict_the_scene_are_rejected(
+    corpus, tmp_path, target, reply, step, reason
+):
+    sheet = synthesize(
+        corpus, tmp_path / "out", factory(SabotagedTeacher(target=target, reply=reply)), limit=1
+    )
     teacher_side = [r for r in rejections(tmp_path / "out") if r["step"] != "filter"]
     assert [(r["step"], r["reason"]) for r in teacher_side] == [(step, reason)]
     assert teacher_side[0]["item"] == "a_filters.fountain-001"  # the control scene

@@ -19,20 +19,31 @@ from types import SimpleNamespace
 import pytest
 
 from dsr.models.settings import ConfigError, load_settings
-from tests.servers import VENV_BIN
-from tests.test_cli_models import assert_one_line_error, dsr
 from dsr.training.config import resolve_config
 from dsr.training.data import load_stage1
+from tests.servers import VENV_BIN
+from tests.test_cli_models import assert_one_line_error, dsr
 
 pytestmark = pytest.mark.slow
 
 SCENE = Path(__file__).parent / "data" / "critic" / "scene.json"
 SMOKE = {  # a CPU-sized version of training/configs/cpu_smoke.yaml
-    "method": "lora", "learning_rate": 5e-4, "lr_scheduler": "constant_with_warmup", "max_steps": 8,
-    "global_batch_size": 1, "max_length": 384, "precision": "fp32", "gradient_checkpointing": False,
-    "lora_r": 16, "lora_alpha": 32, "logging_steps": 1, "eval_steps": 8, "save_steps": 8, "samples": 1,
+    "method": "lora",
+    "learning_rate": 5e-4,
+    "lr_scheduler": "constant_with_warmup",
+    "max_steps": 8,
+    "global_batch_size": 1,
+    "max_length": 384,
+    "precision": "fp32",
+    "gradient_checkpointing": False,
+    "lora_r": 16,
+    "lora_alpha": 32,
+    "logging_steps": 1,
+    "eval_steps": 8,
+    "save_steps": 8,
+    "samples": 1,
     "sample_max_new_tokens": 8,
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +103,12 @@ def test_loss_mask_is_exactly_the_assistant_target(data_dir, base_dir, tmp_path,
         for ids, labels in _segments(batch):
             # the prompt exactly as inference renders it (chat template + generation prompt), never a target
             prompt_text = next(
-                t for r in rows.values()
-                if tok.decode(ids).startswith(t := tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False))
-            )  # fmt: skip
+                t
+                for r in rows.values()
+                if tok.decode(ids).startswith(
+                    t := tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=False)
+                )
+            )
             prompt_ids = tok(prompt_text, add_special_tokens=False)["input_ids"]
             k = len(prompt_ids)
             assert ids[:k] == prompt_ids
@@ -115,9 +129,13 @@ def trained(data_dir, base_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("stage1-model") / "model"
     record = train(
-        data_dir, out, base=base_dir, config=resolve_config(**SMOKE),
-        cache_dir=load_settings().cache_dir, console=Console(stderr=True),
-    )  # fmt: skip
+        data_dir,
+        out,
+        base=base_dir,
+        config=resolve_config(**SMOKE),
+        cache_dir=load_settings().cache_dir,
+        console=Console(stderr=True),
+    )
     return out, record
 
 
@@ -160,8 +178,15 @@ def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_d
 
     out, _ = trained
     monkeypatch.delenv("DSR_CONFIG", raising=False)
-    for key, value in {"PROVIDER": "hf", "MODEL": base_dir, "ADAPTER": str(out), "PROMPT": "stage1",
-                       "MAX_NEW_TOKENS": "8", "TEMPERATURE": "0", "DEVICE": "cpu"}.items():  # fmt: skip
+    for key, value in {
+        "PROVIDER": "hf",
+        "MODEL": base_dir,
+        "ADAPTER": str(out),
+        "PROMPT": "stage1",
+        "MAX_NEW_TOKENS": "8",
+        "TEMPERATURE": "0",
+        "DEVICE": "cpu",
+    }.items():
         monkeypatch.setenv(f"DSR_NOVELIST__{key}", value)
     context = RunContext(run_dir=str(tmp_path), roles=resolve_roles(["novelist"]))
     state = {"x": json.loads(SCENE.read_text()), "critique": {}}
@@ -251,7 +276,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path, monkeyp
     assert steps == [1, 2, 3], steps  # nothing retrained from 0, nothing logged twice
 
 
-def _refuses_changed_resumes(data_dir: Path, out: Path, config: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def _refuses_changed_resumes(
+    data_dir: Path, out: Path, config: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     """The interrupted run in ``out`` must not be continued with another config, data set or base model:
     each attempt is one line naming the cause, exit 2, and leaves the checkpoints as they were."""
     import shutil

@@ -115,7 +115,8 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
 
     model = Recording(messages=iter([AIMessage(answer)]))
     context = RunContext(
-        run_dir=str(tmp_path), roles={"novelist": RoleConfig(prompt="stage1").model_dump(mode="json")},
+        run_dir=str(tmp_path),
+        roles={"novelist": RoleConfig(prompt="stage1").model_dump(mode="json")},
         model_factory=lambda role, config: model,
     )
     x = json.loads((Path(__file__).parent / "data" / "critic" / "scene.json").read_text())
@@ -123,7 +124,11 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     update = novelist_node(state, type("R", (), {"context": context})())
     system, user = prompts.messages("stage1", x_text=render_x(TaskInput.model_validate(x)))
     # The answer continues an assistant prefix: the critique as a note, then the <directives> tag (split decoding).
-    assert [m.content for m in seen[0]] == [system[1], user[1], "<note>\nignored by the stage1 prompt\n</note>\n<directives>"]
+    assert [m.content for m in seen[0]] == [
+        system[1],
+        user[1],
+        "<note>\nignored by the stage1 prompt\n</note>\n<directives>",
+    ]
     assert update["prose"] == "Mara lifts the lamp."
     assert update["calls"][0]["note"].startswith("stage1@")
     scene_dir = next((tmp_path / "scenes").iterdir())
@@ -175,8 +180,11 @@ def test_deepspeed_config_needs_the_file_and_the_package(tmp_path, monkeypatch):
     from rich.console import Console
 
     import dsr.training.run as run
+
     data = tmp_path / "data"
-    good = json.dumps({"id": "a", "messages": [{"role": r, "content": "x"} for r in ("system", "user", "assistant")]})
+    good = json.dumps(
+        {"id": "a", "messages": [{"role": r, "content": "x"} for r in ("system", "user", "assistant")]}
+    )
     _write_rows(data, [good])
     base = tmp_path / "base"
     base.mkdir()

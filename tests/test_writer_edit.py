@@ -21,11 +21,11 @@ import pytest
 from dsr.cli.main import main
 from dsr.contract.call_log import read_call_log
 from dsr.contract.context import RunContext
+from dsr.nodes.writer_edit import protect_decision
 from dsr.run.fork import fork_scene, parse_value
 from dsr.run.history import read_tree, stale_work
 from dsr.run.runlock import RunBusy, holding
 from dsr.run.runner import drive, initial_input, run_state, start_run
-from dsr.nodes.writer_edit import protect_decision
 from dsr.story.episode_spec import load_episode
 from dsr.story.findings import Finding
 from tests.recording import DIRECTIVES, RecordingModels, fake_models, script_checks  # noqa: F401 - fixture by name
@@ -47,8 +47,14 @@ def write_run(
     """A finished three-scene run written by the fake models (every check passes)."""
     run = tmp_path / "run"
     spec = load_episode(THREE)
-    context = RunContext(mode=mode, use_rubric=False, run_dir=str(run), max_retries_per_stage=1,
-                         max_retries_per_scene=2, memory_dir=str(run / "memory") if memory else None)  # fmt: skip
+    context = RunContext(
+        mode=mode,
+        use_rubric=False,
+        run_dir=str(run),
+        max_retries_per_stage=1,
+        max_retries_per_scene=2,
+        memory_dir=str(run / "memory") if memory else None,
+    )
     context = replace(start_run(spec, run, context), model_factory=models)
     result = drive(run, context, initial_input(spec))
     assert result.finished
@@ -92,8 +98,12 @@ def test_prose_edit_reruns_only_the_scenes_later_stages_and_later_scenes(tmp_pat
     assert fake_models.calls == {"screenwriter": 2, "planner": 1, "novelist": 1}
     assert scene_prompts(fake_models, "screenwriter", NEW_PROSE)
     logged = read_call_log(run / "calls.jsonl")[before:]
-    assert sorted((c["scene"], c["role"]) for c in logged) == [(2, "screenwriter"), (3, "novelist"), (3, "planner"),
-                                                                (3, "screenwriter")]  # fmt: skip
+    assert sorted((c["scene"], c["role"]) for c in logged) == [
+        (2, "screenwriter"),
+        (3, "novelist"),
+        (3, "planner"),
+        (3, "screenwriter"),
+    ]
     _, _, values = run_state(run)
     assert [s["scene_no"] for s in values["scenes"]] == [1, 2, 3]
     assert values["scenes"][1]["prose"] == NEW_PROSE
@@ -235,8 +245,9 @@ def test_bad_edits_are_one_line_and_exit_2(
     assert code == 2 and message in out and len(out.strip().splitlines()) == 1, out
 
 
-def test_edits_the_mode_has_no_stage_for_and_unknown_versions_are_refused(tmp_path, fake_models, passing, monkeypatch,
-                                                                          capsys):  # fmt: skip
+def test_edits_the_mode_has_no_stage_for_and_unknown_versions_are_refused(
+    tmp_path, fake_models, passing, monkeypatch, capsys
+):
     run, _ = write_run(tmp_path, fake_models, mode="e2e")
     new = tmp_path / "new.md"
     new.write_text(NEW_PROSE)

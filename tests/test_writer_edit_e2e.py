@@ -39,8 +39,19 @@ def writing(calls: list[dict]) -> list[tuple[int, str]]:
 
 def test_an_edit_reruns_only_downstream_with_the_real_model(served_writer, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    code, out = dsr(monkeypatch, capsys, "write", str(THREE), "-o", str(run), "--mode", "dsr-nocot", "--no-rubric",
-                    "--max-retries", "0")  # fmt: skip
+    code, out = dsr(
+        monkeypatch,
+        capsys,
+        "write",
+        str(THREE),
+        "-o",
+        str(run),
+        "--mode",
+        "dsr-nocot",
+        "--no-rubric",
+        "--max-retries",
+        "0",
+    )
     assert code == 0, out
     written = model_calls(run)
     assert writing(written) == [(n, role) for n in (1, 2, 3) for role in ("novelist", "screenwriter")]

@@ -63,9 +63,15 @@ def generate_samples(
         torch.manual_seed(seed)
         with torch.no_grad():
             out = model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=True,
-                temperature=0.7, top_p=0.9, pad_token_id=tokenizer.pad_token_id, synced_gpus=synced_gpus,
-            )  # fmt: skip
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=0.7,
+                top_p=0.9,
+                pad_token_id=tokenizer.pad_token_id,
+                synced_gpus=synced_gpus,
+            )
         text = tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
         samples.append({"id": row["id"], "generated": text, "reference": row["completion"][0]["content"]})
     return samples

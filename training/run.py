@@ -192,9 +192,12 @@ def _peft_config(config: TrainConfig) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
-    )  # fmt: skip
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 @dataclass(frozen=True)
@@ -259,10 +262,15 @@ def fitting_rows(
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows whose prompt leaves room for target tokens; the others could only be truncated to no target at all."""
     kept = [
-        r for r in rows
-        if len(tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+        r
+        for r in rows
+        if len(
+            tokenizer.apply_chat_template(
+                r["prompt"], add_generation_prompt=True, tokenize=True, return_dict=True
+            )["input_ids"]
+        )
         < max_length - 1
-    ]  # fmt: skip
+    ]
     return kept, len(rows) - len(kept)
 
 
@@ -348,9 +356,13 @@ def _train(
     after = target_nll(trainer.model, eval_rows)
     sample_rows = (data.validation or data.train)[: config.samples]
     samples = generate_samples(
-        trainer.model, trainer.processing_class, sample_rows, max_new_tokens=config.sample_max_new_tokens,
-        seed=config.seed, synced_gpus=world_size > 1,
-    )  # fmt: skip
+        trainer.model,
+        trainer.processing_class,
+        sample_rows,
+        max_new_tokens=config.sample_max_new_tokens,
+        seed=config.seed,
+        synced_gpus=world_size > 1,
+    )
     trainer.save_model(str(model_dir))
     if not main:
         return {}

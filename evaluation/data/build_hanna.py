@@ -25,7 +25,14 @@ import sys
 from pathlib import Path
 
 CRITERIA = ("Relevance", "Coherence", "Empathy", "Surprise", "Engagement", "Complexity")
-CODES = {"Relevance": "RE", "Coherence": "CH", "Empathy": "EM", "Surprise": "SU", "Engagement": "EG", "Complexity": "CX"}
+CODES = {
+    "Relevance": "RE",
+    "Coherence": "CH",
+    "Empathy": "EM",
+    "Surprise": "SU",
+    "Engagement": "EG",
+    "Complexity": "CX",
+}
 STORIES = "hanna_llm_stories.csv"
 SCORES = "hanna_metric_scores_llm.csv"
 ORDER_BLOCK = "Llama-7b"
@@ -52,7 +59,9 @@ def _check_alignment(lengths: list[float], stories: list[str]) -> None:
     words = [len(s.split()) for s in stories]
     ratios = [n / w for n, w in zip(lengths, words, strict=True)]
     if not all(0.95 <= r <= 1.8 for r in ratios):
-        raise ValueError(f"text lengths do not match the stories (length/word ratios {min(ratios):.2f}..{max(ratios):.2f})")
+        raise ValueError(
+            f"text lengths do not match the stories (length/word ratios {min(ratios):.2f}..{max(ratios):.2f})"
+        )
     a, b = _ranks([float(x) for x in lengths]), _ranks([float(w) for w in words])
     n = len(a)
     rho = 1 - 6 * sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) / (n * (n * n - 1))
@@ -65,7 +74,11 @@ def build(source: Path) -> list[dict]:
     block = [r for r in _rows(source / STORIES) if r["Model"] == ORDER_BLOCK]
     human = next(r for r in _rows(source / SCORES) if r["Model"] == "Human")
     length_key = next(k for k in human if k.startswith(LENGTH_COLUMN_PREFIX))
-    lists = {k: ast.literal_eval(v) for k, v in human.items() if k in CRITERIA or k.startswith("Human ") or k == length_key}
+    lists = {
+        k: ast.literal_eval(v)
+        for k, v in human.items()
+        if k in CRITERIA or k.startswith("Human ") or k == length_key
+    }
     if len(block) != 96 or any(len(v) != len(block) for v in lists.values()):
         raise ValueError(f"expected 96 stories and 96-long score lists, got {len(block)} stories")
     _check_alignment(lists[length_key], [r["Human"] for r in block])

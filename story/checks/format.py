@@ -153,7 +153,8 @@ def prose_like_paragraph(action: str, language: str = "en") -> bool:
     return (
         word_count(action) >= PROSE_PARAGRAPH_WORDS
         or any(len(q.split()) >= 3 for q in _QUOTED.findall(action))
-        or len(re.findall(LANGUAGES[language].past_narration, action, re.IGNORECASE)) >= PAST_MARKERS_PER_PARAGRAPH
+        or len(re.findall(LANGUAGES[language].past_narration, action, re.IGNORECASE))
+        >= PAST_MARKERS_PER_PARAGRAPH
     )
 
 
