@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export LANGGRAPH_CLI_NO_ANALYTICS := 1
 
-.PHONY: venv venv-vllm demo test test-vllm lint bench clean
+.PHONY: venv venv-vllm demo test test-vllm lint typecheck bench clean
 
 venv: $(STAMP)
 
@@ -73,8 +73,14 @@ $(VLLM_STAMP):
 test-vllm: $(STAMP) $(VLLM_STAMP)
 	@DSR_TEST_VLLM=1 $(BIN)/python -m pytest -q -m vllm tests/test_vllm.py $(PYTEST_ARGS)
 
+# Lint and format are enforced (CI runs both); `ruff format .` fixes what --check finds.
 lint: $(STAMP)
 	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+# mypy, zero errors on the packages pyproject's [tool.dsr.typecheck] names (.ci/typecheck.py says why a script).
+typecheck: $(STAMP)
+	@$(BIN)/python .ci/typecheck.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache build/typecheck
