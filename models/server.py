@@ -2,11 +2,16 @@
 
 One process holds the model and every client (the ``openai`` provider, the synthesis teacher, other
 tools) talks to it over ``/v1/chat/completions``. Binds 127.0.0.1 unless told otherwise. Only the
-subset of the API that chat clients use is implemented: models list, chat completions with
-streaming (SSE) and usage, stop sequences, sampling parameters,
-``response_format`` json_schema / json_object (held to by constrained decoding), and vLLM's
+subset of the API that chat clients use is implemented: models list and retrieve, chat completions with
+streaming (SSE) and usage, ``n`` choices, stop sequences, sampling parameters,
+``response_format`` json_schema / json_object (held to by constrained decoding), tool calls where the
+request names the function to call (``tool_choice``; its arguments held to the function's JSON Schema by
+the same grammar: what ``with_structured_output(method="function_calling")`` sends), and vLLM's
 assistant-prefix continuation (``continue_final_message: true, add_generation_prompt: false``: the answer
-continues the final assistant message; split decoding of a Stage 1 model uses it).
+continues the final assistant message; split decoding of a Stage 1 model uses it). Anything else a client
+may ask for and would silently not get (``logprobs``, the model choosing among tools, ``n`` > 1 while
+streaming, audio) is a 400 naming the parameter; a ``model`` other than the served one is 404
+``model_not_found``, as OpenAI and vLLM answer; every error, unknown paths included, is OpenAI's JSON shape.
 
 No one client can take the server down: request bodies are size-limited and validated (400 with an
 OpenAI-style JSON error, never 500); ``max_tokens`` is capped at what the model's context leaves
@@ -23,7 +28,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,8 +37,9 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import anyio
 import uvicorn
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, BaseMessageChunk
+from langchain_core.messages import AIMessageChunk, BaseMessage, UsageMetadata
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -51,6 +57,7 @@ RETRY_AFTER_S = 2
 SHUTDOWN_GRACE_S = 3  # uvicorn waits this long for open responses after SIGTERM, then cancels them
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _MAX_STOPS = 16
+_MAX_CHOICES = 8  # choices per request: each is a full generation on the one model
 _T = TypeVar("_T")
 
 
@@ -65,7 +72,7 @@ class RequestError(Exception):
         param: str | None = None,
         kind: str = "invalid_request_error",
         code: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.param, self.kind, self.code = status, message, param, kind, code
@@ -110,6 +117,9 @@ class ChatRequest:
     max_tokens: int | None = None  # as asked; capped by the model's context before generation
     stream: bool = False
     include_usage: bool = False
+    model: str | None = None  # the model the client named (checked against the served one)
+    n: int = 1  # choices to generate
+    tool: str | None = None  # the function the answer calls (its arguments decoded under its schema)
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
@@ -144,7 +154,86 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if options is not None and not isinstance(options, dict):
         raise RequestError(400, "'stream_options' must be an object", param="stream_options")
     request.include_usage = _flag(options or {}, "include_usage", "stream_options.include_usage")
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(400, "'model' must be a string", param="model")
+    request.model = model
+    request.n = _positive_int(body, "n") or 1
+    if request.n > _MAX_CHOICES:
+        raise RequestError(400, f"'n' must be at most {_MAX_CHOICES}", param="n")
+    if request.n > 1 and request.stream:
+        raise RequestError(400, "'n' > 1 is not supported with 'stream' by this server", param="n")
+    _refuse_unsupported(body)
+    if (tool := _tool_call(body)) is not None:
+        if "grammar" in request.kwargs:
+            raise RequestError(
+                400, "'response_format' and a forced tool call cannot be combined", param="tools"
+            )
+        request.tool, request.kwargs["grammar"] = tool
+        if request.stream:
+            raise RequestError(400, "a forced tool call cannot be streamed by this server", param="stream")
     return request
+
+
+#: Parameters that change what the answer holds; a server that ignored them would give a client less than it
+#: asked for without saying so. Values that ask for nothing (false, 0, null) pass.
+_UNSUPPORTED = ("logprobs", "top_logprobs", "audio", "modalities", "prediction", "functions", "function_call")
+
+
+def _refuse_unsupported(body: dict[str, Any]) -> None:
+    for key in _UNSUPPORTED:
+        value = body.get(key)
+        if value not in (None, False, 0, [], ["text"]):
+            raise RequestError(400, f"'{key}' is not supported by this server", param=key)
+
+
+def _tool_call(body: dict[str, Any]) -> tuple[str, Grammar] | None:
+    """``tools`` + ``tool_choice`` naming one function (or ``required`` with one tool): the function's name
+    and a grammar for its arguments. ``tool_choice: none`` (or no tools) is a plain answer; letting the model
+    choose between answering and calling (``auto``) is refused: a small local model cannot be trusted to."""
+    tools, choice = body.get("tools"), body.get("tool_choice")
+    if tools is None:
+        if choice not in (None, "none"):
+            raise RequestError(400, "'tool_choice' needs 'tools'", param="tool_choice")
+        return None
+    if not isinstance(tools, list) or not tools or not all(_is_function_tool(t) for t in tools):
+        raise RequestError(
+            400,
+            "'tools' must be a non-empty list of {'type': 'function', 'function': {'name': ...}}",
+            param="tools",
+        )
+    if choice == "none":
+        return None
+    functions = {t["function"]["name"]: t["function"] for t in tools}
+    if (
+        isinstance(choice, dict)
+        and choice.get("type") == "function"
+        and isinstance(choice.get("function"), dict)
+    ):
+        name = choice["function"].get("name")
+    elif choice == "required" and len(functions) == 1:
+        (name,) = functions
+    else:
+        raise RequestError(
+            400,
+            "'tool_choice' must name the function to call ({'type': 'function', 'function': {'name': ...}}), "
+            "or be 'required' with one tool, or 'none': this server does not let the model choose",
+            param="tool_choice",
+        )
+    if name not in functions:
+        raise RequestError(400, f"'tool_choice' names '{name}', which is not in 'tools'", param="tool_choice")
+    schema = functions[name].get("parameters") or {"type": "object", "properties": {}}
+    return name, _grammar(schema, "tools")
+
+
+def _is_function_tool(tool: Any) -> bool:
+    return (
+        isinstance(tool, dict)
+        and tool.get("type") == "function"
+        and isinstance(tool.get("function"), dict)
+        and isinstance(tool["function"].get("name"), str)
+        and isinstance(tool["function"].get("parameters", {}), dict)
+    )
 
 
 def _continues(body: dict[str, Any], messages: list[BaseMessage]) -> bool:
@@ -179,16 +268,21 @@ def _response_format(value: Any) -> Grammar | None:
         return None
     if not isinstance(value, dict) or value.get("type") not in ("json_object", "json_schema"):
         raise RequestError(400, f"'{param}.type' must be text, json_object or json_schema", param=param)
-    if not constrained.available():
-        raise RequestError(
-            400, f"this server cannot honour '{param}' (xgrammar is not installed)", param=param
-        )
     spec = value.get("json_schema")
     schema = spec.get("schema") if isinstance(spec, dict) else None
     if value["type"] == "json_object":
         schema = {"type": "object"}
     elif not isinstance(schema, dict):
         raise RequestError(400, f"'{param}.json_schema.schema' must be a JSON Schema object", param=param)
+    return _grammar(schema, param)
+
+
+def _grammar(schema: dict[str, Any], param: str) -> Grammar:
+    """A JSON Schema as the grammar the answer is decoded under; one that cannot be kept is a 400."""
+    if not constrained.available():
+        raise RequestError(
+            400, f"this server cannot honour '{param}' (xgrammar is not installed)", param=param
+        )
     try:
         grammar = Grammar.json_schema(schema)  # ValueError: length bounds it cannot keep beside a pattern
         constrained.check(grammar)
@@ -339,6 +433,12 @@ class GenerationQueue:
             cancel.set()
 
 
+def _first_error(group: ExceptionGroup[RequestError]) -> RequestError:
+    """The first refusal in what ``except*`` caught (a task group inside the body nests its group)."""
+    first = group.exceptions[0]
+    return first if isinstance(first, RequestError) else _first_error(first)
+
+
 async def _in_thread(cancel: threading.Event, call: Callable[[], _T]) -> _T:
     """Run a blocking model call in a worker thread; when this task is cancelled (client gone, shutdown),
     set ``cancel`` so the generation stops at its next token instead of running to its end."""
@@ -392,8 +492,9 @@ class _HeldStream(StreamingResponse):
             await super().__call__(scope, receive, send)
 
 
-def _usage(meta: dict[str, Any] | None) -> dict[str, int]:
-    meta = meta or {}
+def _usage(meta: UsageMetadata | None) -> dict[str, int]:
+    if meta is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     return {
         "prompt_tokens": meta.get("input_tokens", 0),
         "completion_tokens": meta.get("output_tokens", 0),
@@ -415,10 +516,16 @@ def create_app(
     """
     queue = GenerationQueue(max_queue)
 
+    started = int(time.time())
+    model_object = {"id": model_name, "object": "model", "created": started, "owned_by": "dsr"}
+
     def models_list(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "dsr"}]}
-        )
+        return JSONResponse({"object": "list", "data": [model_object]})
+
+    def model_retrieve(request: Request) -> JSONResponse:
+        if request.path_params["model"] != model_name:
+            return _no_such_model(request.path_params["model"]).response()
+        return JSONResponse(model_object)
 
     def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": not queue.closing, "model": model_name, "queue": queue.stats()})
@@ -426,6 +533,8 @@ def create_app(
     async def chat(request: Request) -> Response:
         try:
             req = parse_chat_request(await _read_body(request, MAX_BODY_BYTES))
+            if req.model is not None and req.model != model_name:
+                raise _no_such_model(req.model)
             budget = await anyio.to_thread.run_sync(max_new_tokens, model, req)
         except RequestError as exc:
             return exc.response()
@@ -442,9 +551,9 @@ def create_app(
                     cancel = await turn.enter_async_context(queue.turn())
                     if not req.stream:
                         call = partial(model.invoke, req.messages, cancel=cancel, **req.kwargs)
-                        reply = await _in_thread(cancel, call)
+                        replies = [await _in_thread(cancel, call) for _ in range(req.n)]
             except* RequestError as group:  # the task group wraps what its body raises
-                refused = group.exceptions[0]  # type: ignore[assignment]
+                refused = _first_error(group)
             if refused is not None:
                 return refused.response()
             if cancel is None or cancel.is_set():
@@ -453,21 +562,29 @@ def create_app(
             if req.stream:
                 events = _sse(model, req, cancel, rid, created, model_name, budget, lambda: queue.closing)
                 return _HeldStream(events, turn.pop_all())
-        usage = _usage(reply.usage_metadata)
-        finish = reply.response_metadata.get("finish_reason") or _finish_reason(usage, budget)
+        usages = [_usage(reply.usage_metadata) for reply in replies]
+        choices = [
+            _choice(
+                i,
+                reply,
+                req.tool,
+                rid,
+                reply.response_metadata.get("finish_reason") or _finish_reason(u, budget),
+            )
+            for i, (reply, u) in enumerate(zip(replies, usages, strict=True))
+        ]
+        usage = {
+            "prompt_tokens": usages[0]["prompt_tokens"],
+            "completion_tokens": sum(u["completion_tokens"] for u in usages),
+        }
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         return JSONResponse(
             {
                 "id": rid,
                 "object": "chat.completion",
                 "created": created,
                 "model": model_name,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": message_text(reply)},
-                        "finish_reason": finish,
-                    }
-                ],
+                "choices": choices,
                 "usage": usage,
             }
         )
@@ -475,16 +592,51 @@ def create_app(
     routes = [
         Route("/health", health),
         Route("/v1/models", models_list),
+        Route("/v1/models/{model:path}", model_retrieve),
         Route("/v1/chat/completions", chat, methods=["POST"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error, Exception: _server_error})
     app.state.queue = queue
     return app
 
 
+def _choice(index: int, reply: BaseMessage, tool: str | None, rid: str, finish: str) -> dict[str, Any]:
+    """One choice of a completion; with a forced tool call its text is the call's arguments."""
+    if tool is None:
+        return {
+            "index": index,
+            "message": {"role": "assistant", "content": message_text(reply)},
+            "finish_reason": finish,
+        }
+    call = {
+        "id": f"call_{rid[-12:]}{index}",
+        "type": "function",
+        "function": {"name": tool, "arguments": message_text(reply)},
+    }
+    message = {"role": "assistant", "content": None, "tool_calls": [call]}
+    return {"index": index, "message": message, "finish_reason": "tool_calls" if finish == "stop" else finish}
+
+
+def _no_such_model(name: str) -> RequestError:
+    return RequestError(404, f"The model '{name}' does not exist", param="model", code="model_not_found")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (unknown path, wrong method) in OpenAI's JSON error shape."""
+    assert isinstance(exc, HTTPException)
+    kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
+    message = f"{request.method} {request.url.path}: {exc.detail}"
+    return RequestError(exc.status_code, message, kind=kind, headers=exc.headers).response()
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A bug is still a JSON answer a client can read; the traceback goes to the server's log, not the client."""
+    return RequestError(500, "the server failed to answer this request", kind="server_error").response()
+
+
 async def _chunks(
     model: BaseChatModel, req: ChatRequest, cancel: threading.Event
-) -> AsyncIterator[BaseMessageChunk]:
+) -> AsyncIterator[AIMessageChunk]:
     """``model.stream`` read from a worker thread, one chunk per hop, stoppable through ``cancel``."""
     stream = model.stream(req.messages, cancel=cancel, **req.kwargs)
     while (chunk := await _in_thread(cancel, partial(next, stream, None))) is not None:
@@ -519,7 +671,7 @@ async def _sse(
     usage = _usage(None)
     async for chunk in _chunks(model, req, cancel):
         if chunk.usage_metadata:
-            usage = _usage(chunk.usage_metadata)  # type: ignore[arg-type]
+            usage = _usage(chunk.usage_metadata)
         if text := message_text(chunk):
             yield event({"content": text})
     if cancel.is_set() and closing():

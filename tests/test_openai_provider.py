@@ -121,3 +121,103 @@ def test_unreachable_endpoint_becomes_one_line(monkeypatch):
     failure = endpoint_failure("novelist", settings.novelist, info.value)
     assert isinstance(failure, ModelUnavailable)
     assert "cannot reach http://127.0.0.1" in str(failure) and "DSR_NOVELIST__BASE_URL" in str(failure)
+
+
+# OpenAI-API conformance of `dsr serve`, checked with the official SDK and langchain-openai (issue 27, class 4).
+
+
+@pytest.fixture(scope="module")
+def sdk(dsr_server):
+    import openai
+
+    return openai.OpenAI(base_url=dsr_server, api_key="unused", max_retries=0, timeout=300)
+
+
+def test_models_list_and_retrieve_as_the_sdk_reads_them(sdk):
+    import openai
+
+    listed = sdk.models.list().data
+    assert [m.id for m in listed] == ["smol"] and listed[0].created > 0
+    one = sdk.models.retrieve("smol")
+    assert (one.id, one.object, one.created) == ("smol", "model", listed[0].created)
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk.models.retrieve("gpt-4o")
+    assert missing.value.code == "model_not_found"
+
+
+def test_unknown_paths_and_methods_answer_json_errors(dsr_server):
+    import httpx
+
+    for method, path, status in (
+        ("GET", "/v1/embeddings", 404),
+        ("GET", "/nothing", 404),
+        ("GET", "/v1/chat/completions", 405),
+    ):
+        response = httpx.request(method, dsr_server.removesuffix("/v1") + path, timeout=30)
+        assert response.status_code == status
+        assert response.headers["content-type"].startswith("application/json")
+        assert path in response.json()["error"]["message"]
+
+
+def test_an_unknown_model_is_404_not_the_local_one(sdk):
+    import openai
+
+    with pytest.raises(openai.NotFoundError) as missing:
+        sdk.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+        )
+    assert missing.value.code == "model_not_found" and missing.value.body["param"] == "model"
+
+
+def test_n_gives_n_choices(sdk):
+    reply = sdk.chat.completions.create(
+        model="smol", messages=[{"role": "user", "content": "Name a harbour town."}], max_tokens=3, n=2
+    )
+    assert [c.index for c in reply.choices] == [0, 1]
+    assert all(c.message.content for c in reply.choices)
+    assert reply.usage.completion_tokens >= 2  # both choices' tokens are counted
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"logprobs": True}, "logprobs"),
+        ({"top_logprobs": 2}, "top_logprobs"),
+        ({"n": 2, "stream": True}, "n"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]},
+            "tool_choice",
+        ),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"tools": [{"type": "retrieval"}], "tool_choice": "required"}, "tools"),
+    ],
+)
+def test_what_the_server_cannot_honour_is_a_400_naming_it(sdk, extra, param):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.chat.completions.create(
+            model="smol", messages=[{"role": "user", "content": "Hi"}], max_tokens=2, extra_body=extra
+        )
+    assert refused.value.body["param"] == param
+
+
+def test_structured_output_by_function_calling_returns_the_object(dsr_server):
+    """langchain-openai's ``with_structured_output(method="function_calling")`` forces a tool call: the
+    arguments are decoded under the function's schema, so the parsed object comes back (not None)."""
+    from langchain_openai import ChatOpenAI
+    from pydantic import BaseModel, Field
+
+    class Town(BaseModel):
+        """A harbour town."""
+
+        name: str = Field(min_length=1, max_length=16)
+        population: int = Field(ge=0, le=100000)
+
+    chat = ChatOpenAI(
+        model="smol", base_url=dsr_server, api_key="unused", max_tokens=48, temperature=0, max_retries=0
+    )
+    town = chat.with_structured_output(Town, method="function_calling").invoke(
+        "Name a harbour town and its population."
+    )
+    assert isinstance(town, Town) and town.name
