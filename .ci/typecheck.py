@@ -35,7 +35,13 @@ def main() -> int:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     prefixes = link_tree(pyproject["tool"]["setuptools"]["package-dir"])
     packages = pyproject["tool"]["dsr"]["typecheck"]["packages"]
-    command = [sys.executable, "-m", "mypy", *(arg for p in packages for arg in ("-p", f"dsr.{p}")), *sys.argv[1:]]
+    command = [
+        sys.executable,
+        "-m",
+        "mypy",
+        *(arg for p in packages for arg in ("-p", f"dsr.{p}")),
+        *sys.argv[1:],
+    ]
     env = {**os.environ, "MYPYPATH": str(TREE)}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     for line in (done.stdout + done.stderr).splitlines():

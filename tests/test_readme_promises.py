@@ -1,14 +1,20 @@
-"""README promises that had no test: endpoint failures pause and resume, keys stay out of run files,
-memory facts reach the critic inside a graph run.
+"""What the README and the pages of docs/ promise, held to it.
 
-Endpoint and key tests run the real ``dsr`` console script against a scripted model behind ``dsr serve``'s
-OpenAI-compatible app on 127.0.0.1 (the transport is the point, not the writing); the memory test runs the
-real episode graph with real Chroma memory and scripted stage models.
+The documentation itself: every ``dsr`` command and ``make`` target named in README.md and docs/*.md exists
+(the commands from the typer app, the targets from the Makefile), every relative link points to a file (and
+heading) that exists, and the promises tested below are still written where a reader finds them.
+
+Promises that had no test: endpoint failures pause and resume, keys stay out of run files (docs/usage.md,
+docs/configuration.md), memory facts reach the critic inside a graph run (docs/usage.md). Endpoint and key
+tests run the real ``dsr`` console script against a scripted model behind ``dsr serve``'s OpenAI-compatible app
+on 127.0.0.1 (the transport is the point, not the writing); the memory test runs the real episode graph with
+real Chroma memory and scripted stage models.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 
 from dsr.contract.context import RunContext
-from dsr.memory import open_memory
+from dsr.memory import StoryMemory
 from dsr.memory.records import Fact
 from dsr.models.messages import message_text
 from dsr.run.runner import drive, initial_input, start_run
@@ -29,6 +35,94 @@ from tests.servers import free_port, read_requests, served_chat_model
 from tests.test_cli_models import EXAMPLE, assert_one_line_error, dsr
 
 SCRIPTED = "tests.served_models:ScriptedWriter"
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+#: The promises the tests of this file hold the code to, quoted from the page a reader finds them on.
+PROMISES = {
+    "docs/usage.md": [
+        "an\nendpoint that keeps failing (the run pauses with one line naming the role and the fix)",
+        "`dsr resume RUN_DIR` continues at the last finished node; no finished node's model call is repeated.",
+        "a character memory records as dead does\nnot act",
+    ],
+    "docs/configuration.md": ["neither logs, reports nor checkpoints contain it."],
+    "README.md": ["make demo", "make test", "(SQLite checkpoints, `dsr resume`)"],
+}
+
+
+def code_of(text: str) -> list[str]:
+    """The code a page shows: fenced blocks and inline code spans (where commands are written)."""
+    fenced = re.findall(r"^```[^\n]*\n(.*?)^```", text, flags=re.MULTILINE | re.DOTALL)
+    prose = re.sub(r"^```[^\n]*\n.*?^```", "", text, flags=re.MULTILINE | re.DOTALL)
+    return fenced + re.findall(r"`([^`\n]+)`", prose)
+
+
+def dsr_commands() -> dict[str, set[str]]:
+    """Every ``dsr`` command, with the subcommands of a group (``memory`` -> show, edit, forget)."""
+    import typer
+
+    from dsr.cli.main import app
+
+    group = typer.main.get_command(app)
+    commands = group.commands  # type: ignore[attr-defined]
+    return {name: set(getattr(command, "commands", {})) for name, command in commands.items()}
+
+
+def makefile_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([A-Za-z0-9][\w.-]*)\s*:(?!=)", text, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_dsr_command_and_make_target_named_exists(page: Path) -> None:
+    commands, targets = dsr_commands(), makefile_targets()
+    named_commands: list[tuple[str, str]] = []
+    named_targets: list[str] = []
+    for code in code_of(page.read_text()):
+        named_commands += re.findall(r"(?<![\w.-])dsr ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", code)
+        named_targets += re.findall(r"(?<![\w.-])make ([a-z][\w-]*)", code)
+    unknown = sorted({c for c, _ in named_commands if c not in commands})
+    unknown += sorted(
+        {f"{c} {s}" for c, s in named_commands if commands.get(c) and s and s not in commands[c]}
+    )
+    assert not unknown, f"{page.name} names dsr commands that do not exist: {unknown}"
+    assert not sorted(set(named_targets) - targets), f"{page.name} names make targets the Makefile lacks"
+    if page.name == "README.md" and page.parent == ROOT:
+        assert {"write", "resume", "room"} <= {c for c, _ in named_commands}
+        assert {"demo", "test"} <= set(named_targets)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL)
+    return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_points_to_a_file_that_exists(page: Path) -> None:
+    text = re.sub(r"^```.*?^```", "", page.read_text(), flags=re.MULTILINE | re.DOTALL)
+    broken = []
+    for target in re.findall(r"\[[^\]]*\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z][a-z+.-]*:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        missing_heading = bool(anchor) and linked.suffix == ".md" and anchor not in anchors(linked)
+        if not linked.exists() or missing_heading:
+            broken.append(target)
+    assert not broken, f"{page.name}: links to nothing: {broken}"
+
+
+def test_the_pages_still_promise_what_these_tests_check() -> None:
+    for page, quotes in PROMISES.items():
+        text = (ROOT / page).read_text()
+        missing = [q for q in quotes if q not in text]
+        assert not missing, f"{page} no longer says: {missing}"
 
 
 def openai_role(role: str, base_url: str, **extra: str) -> dict[str, str]:
@@ -148,12 +242,13 @@ def _run_with_memory(
     tmp_path: Path, monkeypatch, facts: list[str]
 ) -> tuple[list[dict], dict[str, Recording]]:
     memory = tmp_path / "memory"
-    open_memory(str(memory)).add_facts(
-        [
-            Fact(series="harbor", episode=1, scene_no=3, text=t, characters=["JON"], kind="event")
-            for t in facts
-        ]
-    )
+    with StoryMemory(memory) as mem:
+        mem.add_facts(
+            [
+                Fact(series="harbor", episode=1, scene_no=3, text=t, characters=["JON"], kind="event")
+                for t in facts
+            ]
+        )
     replies = {
         "novelist": "Jon walked up the stairs to the lamp room. Mara trimmed the wick and waited.",
         "screenwriter": SCENE,
