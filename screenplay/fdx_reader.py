@@ -22,8 +22,13 @@ types (both directions, reader and writer, unless noted):
 (``> FADE TO BLACK``, ``@McCABE``, a heading without INT/EXT, action that looks like a heading), so an
 FDX and its Fountain twin read to the same document.
 
-Lossy by nature: inline ``[[notes]]`` inside element text (FDX runs have no place for them), empty
-paragraphs (skipped on read), a dual flag on a speech with no speech before it, and title-page keys,
+Note and Boneyard text is written and read verbatim, one unstyled run (``_`` and ``\\`` in ASCII art
+are not markup there). An empty Lyrics paragraph is kept: it is Fountain's lone ``~``, an empty lyric line.
+
+Lossy by nature: inline ``[[notes]]`` inside element text (FDX runs have no place for them), other empty
+paragraphs (skipped on read), a forcing character the element did not need (``!TITLE CARD`` standing
+alone reads as action either way; FDX has no mark for it, so ``forced`` comes back only where Fountain
+needs it), a dual flag on a speech with no speech before it, and title-page keys,
 which FDX does not have: the title page is free paragraphs, read back by the heuristic in
 :func:`_title_fields`; the writer writes a field as ``Key: value`` whenever that heuristic would not
 give the same key back, so write -> read is exact for every title page.
@@ -169,15 +174,29 @@ def _runs(paragraph: etree._Element) -> list[Run]:
 
 def _paragraph_text(paragraph: etree._Element, kind: str = "") -> str:
     """The paragraph's runs as Fountain markup. Outer whitespace is trimmed as Fountain trims it:
-    action keeps its leading spaces, notes and boneyard keep everything, the rest is stripped."""
+    action keeps its leading spaces, lyrics keep their empty lines, the rest is stripped. Notes and
+    boneyard are hidden text, not markup: their runs come back verbatim, styles ignored."""
     runs = _runs(paragraph)
-    if runs and kind not in _VERBATIM:
+    if kind in _VERBATIM:
+        return "".join(run.text for run in runs)
+    if runs:
         first = runs[0]
-        head = first.text.lstrip("\n") if kind in _INDENTED else first.text.lstrip()
+        if kind in _INDENTED:
+            head = first.text.lstrip("\n")
+        elif kind == "Lyrics":
+            head = first.text.lstrip(" \t")
+        else:
+            head = first.text.lstrip()
         runs[0] = Run(head, first.bold, first.italic, first.underline)
         last = runs[-1]
-        runs[-1] = Run(last.text.rstrip(), last.bold, last.italic, last.underline)
+        tail = last.text.rstrip(" \t") if kind == "Lyrics" else last.text.rstrip()
+        runs[-1] = Run(tail, last.bold, last.italic, last.underline)
     return from_runs(runs)
+
+
+def _kept(kind: str, text: str) -> bool:
+    """Empty paragraphs are skipped, except Lyrics: Fountain's lone ``~`` (an empty lyric line)."""
+    return kind == "Lyrics" or bool(text.strip())
 
 
 def _element(kind: str, text: str, paragraph: etree._Element, line: int | None) -> list[Element]:
@@ -254,7 +273,7 @@ def _read_paragraph(paragraph: etree._Element, out: _Builder) -> None:
         for inner in _children(dual, "Paragraph"):
             kind = (inner.get("Type") or "Action").strip()
             text = _paragraph_text(inner, kind)
-            if not text.strip():
+            if not _kept(kind, text):
                 continue
             elements = _element(kind, text, inner, inner.sourceline)
             for element in elements:
@@ -265,7 +284,7 @@ def _read_paragraph(paragraph: etree._Element, out: _Builder) -> None:
         return
     kind = (paragraph.get("Type") or "Action").strip()
     text = _paragraph_text(paragraph, kind)
-    if not text.strip():
+    if not _kept(kind, text):
         return
     if kind == "Scene Heading":
         out.heading(text, paragraph)

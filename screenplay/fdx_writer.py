@@ -118,8 +118,13 @@ def _style(run: Run) -> str:
     )
 
 
-def _add_text(paragraph: etree._Element, text: str, font: dict[str, str] | None = None) -> None:
-    for run in to_runs(text):
+_VERBATIM = frozenset({"Note", "Boneyard"})  # hidden text, not markup: one unstyled run, as written
+
+
+def _add_text(
+    paragraph: etree._Element, text: str, font: dict[str, str] | None = None, verbatim: bool = False
+) -> None:
+    for run in ([Run(text)] if text else []) if verbatim else to_runs(text):
         style = _style(run)
         attrs = {**font, "Style": style} if font is not None else ({"Style": style} if style else {})
         _sub(paragraph, "Text", attrs).text = run.text
@@ -201,7 +206,7 @@ class _Writer:
             base["StartsNewPage"] = "Yes"
             self.page_break = False
         paragraph = _sub(parent, "Paragraph", {**base, "Type": kind})
-        _add_text(paragraph, text)
+        _add_text(paragraph, text, verbatim=kind in _VERBATIM)
 
     def break_(self) -> None:
         if self.page_break:

@@ -28,7 +28,11 @@ MAX_SPEAKERS = 8
 MAX_DIALOGUE_SHARE = 0.92  # talking heads without a single action line teach no choreography
 PREVIOUS_CONTEXT_CHARS = 3000
 _NON_SCENE_HEADING = re.compile(r"\b(MONTAGE|RECAP|CREDITS|PREVIOUSLY ON|TITLE SEQUENCE)\b", re.IGNORECASE)
-_EPISODE = re.compile(r"(?:ep|episode|e)[ _-]?0*(\d{1,4})\b", re.IGNORECASE)
+# 'Show_ep00003', 'Show - Episode 2', 'Show_S01E03', 'episode_01_title'; not the 'e' ending a word
+_EPISODE = re.compile(r"(?<![A-Za-z])(?:ep|episode|e)[ _-]?0*(\d{1,4})(?!\d)", re.IGNORECASE)
+# named episodes: 'Cyber_Bob_epLocalTransDimensionalRift', 'Show_Episode_Finale'
+# (camel case only: 'epic' and 'EPIC' are words)
+_NAMED_EPISODE = re.compile(r"(?<![A-Za-z])[Ee]p(?=[A-Z][a-z])|(?<![A-Za-z])[Ee]pisode[ _-]+(?=[A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -83,17 +87,28 @@ def speakers(scene: Scene) -> list[str]:
     return [name for name in seen if name]
 
 
+def source_of(file_name: str) -> str | None:
+    """The source (author or upstream repository) of a corpus file named ``<source>__<name>``, or None."""
+    source, sep, _ = file_name.partition("__")
+    return (source.strip().lower() or None) if sep else None
+
+
 def series_and_episode(stem: str) -> tuple[str, int]:
     """Series key and episode number from a file name like ``source__Show_ep00003``.
 
-    Splits hold out whole series, so every episode of one show must map to the same key.
+    Splits hold out whole series, so every episode of one show must map to the same key: the name
+    before the episode marker (numbered ``ep00003`` or named ``epLocalTransDimensionalRift``; the
+    episode's own title after it is not part of the series). A name that starts with its episode
+    (``barrier15__episode_01_the_phoenix_child``) belongs to its source's series. Named episodes
+    have no number: 1.
     """
     name = stem.split("__", 1)[-1]
-    match = _EPISODE.search(name)
+    numbered = _EPISODE.search(name)
+    match = numbered or _NAMED_EPISODE.search(name)
     if not match:
         return name.lower(), 1
-    series = (name[: match.start()] + name[match.end() :]).strip(" _-").lower() or name.lower()
-    return series, int(match.group(1))
+    series = name[: match.start()].strip(" _-.").lower() or source_of(stem) or name.lower()
+    return series, int(numbered.group(1)) if numbered else 1
 
 
 def scene_problem(scene: Scene, text: str) -> tuple[str, str] | None:

@@ -53,6 +53,7 @@ def build(run: dict[str, Any], examples: list[Example], split_summary: dict[str,
         "counts": counts,
         "splits": split_summary["splits"],
         "series_by_split": split_summary["series_by_split"],
+        "sources_by_split": split_summary["sources_by_split"],
         "review": split_summary["review"],
         "rejections": run["rejections"],
         "coercions": run["coercions"],
@@ -83,10 +84,18 @@ def render_markdown(sheet: dict[str, Any]) -> str:
         "# Datasheet: DSR hybrid synthesis",
         "## Counts after each step",
         _table(list(sheet["counts"].items()), ("step", "count")),
-        "## Splits (by series; no screenplay appears in two splits)",
+        "## Splits (by source and series; no author, series or screenplay appears in two splits)",
         _table(
-            [(s, n, ", ".join(sheet["series_by_split"][s]) or "-") for s, n in sheet["splits"].items()],
-            ("split", "examples", "series"),
+            [
+                (
+                    s,
+                    n,
+                    ", ".join(sheet.get("sources_by_split", {}).get(s, [])) or "-",
+                    ", ".join(sheet["series_by_split"][s]) or "-",
+                )
+                for s, n in sheet["splits"].items()
+            ],
+            ("split", "examples", "sources", "series"),
         ),
         "## Human review",
         _table(list(sheet["review"].items()), ("status", "examples")),

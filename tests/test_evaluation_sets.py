@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from dsr.evaluation import records
@@ -38,9 +39,27 @@ def test_build_set_from_corpus_keeps_the_original_scene_as_reference(tmp_path, c
     assert records.read_items(tmp_path / "set") == items
 
 
+# Scripts of five sources: splits hold out whole sources, so the test split gets rows of its own (the first
+# scenes of the whole corpus come from only two sources and leave it empty, which would prove nothing).
+FIVE_SOURCES = (
+    "afterwriting__test.fountain",
+    "earthbound19__ASCENT_TO_GURU_PEAK.fountain",
+    "earthbound19__Cyber_Bob_ep00001.fountain",
+    "nrb__complete_and_utter_nonsense.fountain",
+    "rubenxyz__retired_assassin.fountain",
+    "screenplay-tools__TestFDX-FD.fdx",
+    "MANIFEST.md",
+    "LICENSES.md",
+)
+
+
 def test_build_set_from_a_synthesis_split_never_overlaps_training(tmp_path, corpus_dir):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in FIVE_SOURCES:
+        shutil.copy(corpus_dir / name, corpus / name)
     data = tmp_path / "data"
-    synthesize(corpus_dir, data, scripted, limit=8)
+    synthesize(corpus, data, scripted)
     manifest = build_from_synthesis(data, tmp_path / "set", split="test")
     ids = {i["id"] for i in records.read_items(tmp_path / "set")}
 
@@ -48,8 +67,13 @@ def test_build_set_from_a_synthesis_split_never_overlaps_training(tmp_path, corp
         path = data / "stage1" / f"{split}.jsonl"
         return {json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line}
 
-    assert ids == split_ids("test") and manifest["counts"]["items"] == len(ids)
+    assert ids and ids == split_ids("test") and manifest["counts"]["items"] == len(ids)
     assert not ids & split_ids("train")
+    scripts = {i["script"] for i in records.read_items(tmp_path / "set")}
+    train = {
+        json.loads(line)["script"] for line in (data / "stage1" / "train.jsonl").read_text().splitlines()
+    }
+    assert scripts and not scripts & train  # no screenplay of the test set is trained on
     for item in records.read_items(tmp_path / "set"):
         assert item["reference"].strip() and TaskInput.model_validate(item["x"])
     assert manifest["source"] == {"kind": "synthesis", "data_dir": str(data), "split": "test", "limit": None}

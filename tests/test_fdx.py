@@ -11,7 +11,7 @@ from lxml import etree
 from dsr.screenplay.errors import ScreenplayError
 from dsr.screenplay.fdx_reader import parse_fdx, split_cue
 from dsr.screenplay.fdx_writer import write_fdx
-from dsr.screenplay.fountain_reader import parse_fountain
+from dsr.screenplay.fountain_reader import action_needs_force, parse_fountain
 from dsr.screenplay.headings import split_heading
 from dsr.screenplay.inline import from_runs, plain, to_runs
 from dsr.screenplay.model import (
@@ -157,13 +157,16 @@ def test_fade_in_title_page_agrees_with_fountain_twin(corpus_dir: Path) -> None:
 
 
 def _without_inline_notes(doc: Screenplay) -> dict:
-    """The document as FDX holds it: inline [[notes]] have no place in FDX text runs, and markup comes
-    back in its canonical nesting (``_**a_**`` -> ``_**a**_``)."""
+    """The document as FDX holds it: inline [[notes]] have no place in FDX text runs, markup comes
+    back in its canonical nesting (``_**a_**`` -> ``_**a**_``), and a '!' that Fountain did not need
+    (``!TITLE CARD`` standing alone) has no FDX mark: judged by the Fountain reader's own rule."""
     dump = doc.model_dump()
     elements = dump["preamble"] + [e for scene in dump["scenes"] for e in scene["elements"]]
     for element in elements:
         if element["type"] not in ("note", "boneyard") and "text" in element:
             element["text"] = from_runs(to_runs(element["text"])).rstrip()
+        if element["type"] == "action" and element["forced"]:
+            element["forced"] = action_needs_force(element["text"].split("\n"), False)
     return dump
 
 
@@ -254,6 +257,17 @@ def test_rich_document_round_trip() -> None:
     assert again.title_page == doc.title_page
     assert _d(again.preamble) == _d(doc.preamble)
     assert _d(again.scenes) == _d(doc.scenes)
+
+
+def test_hidden_text_is_verbatim_and_empty_lyric_is_kept() -> None:
+    # ASCII art in a boneyard (retired_assassin) and markup characters in a note are not emphasis;
+    # a lone '~' (Cyber_Bob_epSithSuperInformalLanguage) is an empty lyric line.
+    art = " ____  _\n|  _ \\| |__\n| |_) |_*_|\n"
+    hidden = [Boneyard(text=art), Note(text="a *b* _c_ \\* [[x]]"), Lyrics(text=""), Lyrics(text="\nla")]
+    root = etree.fromstring(write_fdx(Screenplay(preamble=hidden)))
+    boneyard = root.find("Content/Paragraph[@Type='Boneyard']")
+    assert [(t.get("Style"), t.text) for t in boneyard.findall("Text")] == [(None, art)]
+    assert _d(parse_fdx(write_fdx(Screenplay(preamble=hidden))).preamble) == _d(hidden)
 
 
 def test_natural_title_page_is_written_without_keys() -> None:

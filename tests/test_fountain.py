@@ -33,12 +33,28 @@ FOUNTAIN_FILES = corpus_files(".fountain")
 
 
 def _manifest_counts() -> dict[str, tuple[int, int]]:
-    """The 'scenes' and 'cues' columns of MANIFEST.md (the corpus spec's own counts)."""
-    counts = {}
+    """The 'scenes' and 'cues' columns of MANIFEST.md (the corpus spec's own counts).
+
+    Every Markdown table whose header has 'file', 'scenes' and 'cues' columns counts, wherever those
+    columns sit (the batches' tables differ); a file listed twice must carry the same counts.
+    """
+    counts: dict[str, tuple[int, int]] = {}
+    header: list[str] | None = None
     for row in (CORPUS / "MANIFEST.md").read_text(encoding="utf-8").splitlines():
-        match = re.match(r"\| `([^`]+\.fountain)` \|.*\| (\d+) \| (\d+) \| [^|]*\|$", row)
-        if match:
-            counts[match.group(1)] = (int(match.group(2)), int(match.group(3)))
+        if not row.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if header is None:
+            header = [cell.lower() for cell in cells]
+            continue
+        if not {"file", "scenes", "cues"} <= set(header) or re.fullmatch(r"[-: ]*", "".join(cells)):
+            continue
+        assert len(cells) == len(header), row
+        name = re.fullmatch(r"`([^`]+\.fountain)`", cells[header.index("file")])
+        if name:
+            found = (int(cells[header.index("scenes")]), int(cells[header.index("cues")]))
+            assert counts.setdefault(name.group(1), found) == found, row
     return counts
 
 

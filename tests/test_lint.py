@@ -546,11 +546,20 @@ def _lint_corpus_file(path: Path) -> tuple[list[Finding], Screenplay]:
     return lint(doc, source=text), doc
 
 
+# Error-level findings that are real formatting mistakes in the upstream file (the corpus is a byte copy).
+# westurner__tbd.fountain, lines 26-29: "\t\tFLUFFY" / "\t(exasperated)" / blank line / "If only I could
+# bark like a dog." By Fountain's rules the blank line ends the dialogue block, so the speech prints as
+# action and the cue has only a parenthetical (MANIFEST.md: "only 1 cue parses").
+HUMAN_ERRORS = {
+    "westurner__tbd.fountain": ["26: SP021 cue 'FLUFFY' has no dialogue under it (only a parenthetical)"]
+}
+
+
 @pytest.mark.parametrize("path", corpus_files(".fountain") + corpus_files(".fdx"), ids=lambda p: p.name)
 def test_human_screenplays_have_no_errors(path: Path):
     found, doc = _lint_corpus_file(path)
-    errors = [f for f in found if f.severity == "error"]
-    assert errors == [], [f"{f.line}: {f.rule} {f.message}" for f in errors]
+    errors = [f"{f.line}: {f.rule} {f.message}" for f in found if f.severity == "error"]
+    assert errors == HUMAN_ERRORS.get(path.name, [])
     # Real scripts bend conventions, but not on every line.
     assert len(found) <= 2 + 2 * max(len(doc.scenes), 1) + len(doc.all_elements()) // 8
 

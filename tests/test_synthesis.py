@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections import Counter
 
 import pytest
 
 from dsr.models.settings import load_settings
 from dsr.screenplay.io import read_document
 from dsr.story.schemas import CharacterProfile
-from dsr.synthesis.assemble import assign_splits
+from dsr.synthesis.assemble import assign_splits, split_groups
 from dsr.synthesis.cache import CachedCall, CallCache, call_key
 from dsr.synthesis.corpus import load_corpus, scene_problem, scene_text, series_and_episode
 from dsr.synthesis.dedupe import near_duplicates
@@ -63,7 +64,14 @@ def test_corpus_split_and_filter_reasons(corpus_dir):
     assert guru.licence.startswith("CC BY 4.0")
     bob = kept["earthbound19__Cyber_Bob_ep00001.fountain-001"]
     assert (bob.series, bob.episode) == ("cyber_bob", 1) and bob.previous_text == ""
-    assert corpus.scenes_split == 32 and len(corpus.scenes) == 11
+    rift = kept["earthbound19__Cyber_Bob_epLocalTransDimensionalRift.fountain-001"]
+    assert rift.series == "cyber_bob"  # a named episode of the same show
+    assert kept["barrier15__episode_01_the_phoenix_child.fountain-002"].series == "barrier15"
+    # 169 headings in the 15 scripts with scenes; 88 scenes pass the filters (65 of them Barrier_15's)
+    assert corpus.scenes_split == 169 and len(corpus.scenes) == 88
+    per_script = Counter(s.script for s in corpus.scenes)
+    assert per_script["barrier15__episode_01_the_phoenix_child.fountain"] == 65
+    assert per_script["rubenxyz__retired_assassin.fountain"] == 8
 
 
 def test_scene_filters_on_real_scenes(corpus_dir):
@@ -76,7 +84,42 @@ def test_scene_filters_on_real_scenes(corpus_dir):
 
 def test_series_key_groups_episodes():
     assert series_and_episode("earthbound19__Cyber_Bob_ep00003") == ("cyber_bob", 3)
+    assert series_and_episode("earthbound19__Cyber_Bob_epLocalTransDimensionalRift") == ("cyber_bob", 1)
+    assert series_and_episode("earthbound19__Cyber_Bob_epSithSuperInformalLanguage") == ("cyber_bob", 1)
+    # named only by its episode: the source's series, not the episode's title
+    assert series_and_episode("barrier15__episode_01_the_phoenix_child") == ("barrier15", 1)
+    assert series_and_episode("x__Show_S01E03_Pilot") == ("show_s01", 3)
     assert series_and_episode("nrb__nemesis") == ("nemesis", 1)
+    assert series_and_episode("nrb__epic_tale") == ("epic_tale", 1)  # 'ep' starting a word is no episode
+    assert series_and_episode("nrb__the_12_rooms") == ("the_12_rooms", 1)
+
+
+def test_split_groups_join_sources_and_series():
+    groups = split_groups(
+        [
+            ("earthbound19__Cyber_Bob_ep00001.fountain", "cyber_bob"),
+            ("earthbound19__ASCENT_TO_GURU_PEAK.fountain", "ascent_to_guru_peak"),
+            ("fan__Cyber_Bob_ep00009.fountain", "cyber_bob"),  # another source, same show
+            ("nrb__nemesis.fountain", "nemesis"),
+            ("show_ep1.fountain", "show"),  # no source prefix: its series alone
+            ("show_ep2.fdx", "show"),
+            ("other.fountain", "other"),
+        ]
+    )
+    one = groups[("earthbound19__Cyber_Bob_ep00001.fountain", "cyber_bob")]
+    assert one == "series:ascent_to_guru_peak + series:cyber_bob + source:earthbound19 + source:fan"
+    assert groups[("fan__Cyber_Bob_ep00009.fountain", "cyber_bob")] == one
+    assert groups[("earthbound19__ASCENT_TO_GURU_PEAK.fountain", "ascent_to_guru_peak")] == one
+    assert groups[("nrb__nemesis.fountain", "nemesis")] == "series:nemesis + source:nrb"
+    assert groups[("show_ep1.fountain", "show")] == groups[("show_ep2.fdx", "show")] == "series:show"
+    assert groups[("other.fountain", "other")] == "series:other"
+    # largest group first: a dominant series lands in train, the rest balance validation and test
+    assert assign_splits({"big": 58, "a": 8, "b": 6, "c": 2}, seed=0) == {
+        "big": "train",
+        "a": "validation",
+        "b": "test",
+        "c": "test",
+    }
 
 
 def test_licences_from_manifest_and_licenses(corpus_dir):
@@ -150,9 +193,9 @@ def test_cache_counts_hits(tmp_path):
 def test_pipeline_outputs_and_datasheet(scripted_run):
     out, sheet = scripted_run
     counts = sheet["counts"]
-    assert counts["scenes_after_filters"] == 11 and counts["after_forward_synthesis"] >= 5
+    assert counts["scenes_after_filters"] == 88 and counts["after_forward_synthesis"] >= 60
     assert counts["after_forward_synthesis"] == sum(sheet["splits"].values())
-    assert sheet["rejections"]["select"]["no-scenes"] == 6
+    assert sheet["rejections"]["select"]["no-scenes"] == 7
     assert any(reason.startswith("prose-") for reason in sheet["rejections"].get("forward", {}))
     assert (
         sheet["licences"]["by_script"]["nrb__complete_and_utter_nonsense.fountain"] == "CC BY-SA 3.0 Unported"
@@ -182,14 +225,21 @@ def test_stage1_and_stage2_rows(scripted_run):
     assert stage2["messages"][2]["content"].lstrip().startswith(("INT", "EXT", "."))
 
 
-def test_no_script_or_series_leaks_across_splits(scripted_run):
-    out, _ = scripted_run
+def test_no_script_series_or_source_leaks_across_splits(scripted_run):
+    out, sheet = scripted_run
     seen: dict[str, str] = {}
-    for split in ("train", "validation", "test"):
-        for line in (out / "stage1" / f"{split}.jsonl").read_text().splitlines():
-            row = json.loads(line)
-            for key in (row["script"], row["series"]):
-                assert seen.setdefault(key, split) == split, f"{key} in {seen[key]} and {split}"
+    for stage in ("stage1", "stage2"):
+        for split in ("train", "validation", "test"):
+            for line in (out / stage / f"{split}.jsonl").read_text().splitlines():
+                row = json.loads(line)
+                source = "source:" + row["script"].split("__", 1)[0]
+                for key in ("script:" + row["script"], "series:" + row["series"], source):
+                    assert seen.setdefault(key, split) == split, f"{key} in {seen[key]} and {split}"
+    # every Cyber Bob episode (numbered or named) is one series, and the real corpus fills every split
+    assert {k for k in seen if k.startswith("series:cyber_bob")} == {"series:cyber_bob"}
+    assert all(sheet["splits"].values()) and max(sheet["splits"], key=sheet["splits"].get) == "train"
+    by_split = sheet["sources_by_split"]
+    assert sum(len(v) for v in by_split.values()) == len(set().union(*by_split.values()))
     assigned = assign_splits({f"show{i}": 10 for i in range(10)}, seed=3)
     assert sorted(assigned.values()).count("train") == 8 and set(assigned.values()) == {
         "train",

@@ -48,7 +48,7 @@ SMOKE = {  # a CPU-sized version of training/configs/cpu_smoke.yaml
 
 @pytest.fixture(scope="module")
 def data_dir(synthesis_data) -> Path:
-    """The session's synthesis of the corpus with the rule-based teacher (train 6, validation 2 rows)."""
+    """The session's synthesis of the corpus with the scripted teacher (split by source and series)."""
     return synthesis_data[0]
 
 
@@ -87,7 +87,7 @@ def test_loss_mask_is_exactly_the_assistant_target(data_dir, base_dir, tmp_path,
     config = resolve_config(
         "full",
         None,
-        max_length=2400,
+        max_length=8192,  # the model's context: the mask is the point here, so no example is cut
         packing=packing,
         per_device_batch_size=2,
         global_batch_size=2,
@@ -171,8 +171,10 @@ def test_smoke_training_lowers_validation_nll_and_writes_a_complete_model(traine
 
 def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_dir, monkeypatch, tmp_path):
     from langchain_core.callbacks import get_usage_metadata_callback
+    from langchain_core.runnables import RunnableLambda
 
     import dsr.nodes.runtime as node_runtime
+    from dsr.contract.call_log import CALL_LOG, CallLog, read_outcomes
     from dsr.contract.context import RunContext, resolve_roles
     from dsr.nodes.novelist import novelist_node
 
@@ -190,11 +192,12 @@ def test_novelist_runs_the_trained_model_through_the_hf_provider(trained, base_d
         monkeypatch.setenv(f"DSR_NOVELIST__{key}", value)
     context = RunContext(run_dir=str(tmp_path), roles=resolve_roles(["novelist"]))
     state = {"x": json.loads(SCENE.read_text()), "critique": {}}
+    node = RunnableLambda(lambda s: novelist_node(s, SimpleNamespace(context=context)))
     with get_usage_metadata_callback() as usage:
-        update = novelist_node(state, SimpleNamespace(context=context))
+        node.invoke(state, {"callbacks": [CallLog(tmp_path / CALL_LOG)]})
     model = node_runtime.chat_model(context, "novelist")
     assert model.provider == "hf" and model.loaded.name == Path(base_dir).name
-    call = update["calls"][0]
+    (call,) = read_outcomes(tmp_path / CALL_LOG)  # the node's outcome, in the run's calls.jsonl
     (tokens,) = usage.usage_metadata.values()
     assert call["note"].startswith("stage1@") and 0 < tokens["output_tokens"] <= 8
     assert (next((tmp_path / "scenes").iterdir()) / "novelist_directives.json").is_file()
