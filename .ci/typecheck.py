@@ -26,7 +26,13 @@ def link_tree(package_dir: dict[str, str]) -> dict[str, str]:
     for name, folder in sorted(package_dir.items()):
         target = TREE.joinpath(*name.split("."))
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(ROOT / folder, target_is_directory=True)
+        if "." not in name:  # the namespace's own folder holds the mapped ones: a real folder, its files linked
+            target.mkdir()
+            for item in (ROOT / folder).iterdir():
+                if item.is_file():
+                    (target / item.name).symlink_to(item)
+        else:
+            target.symlink_to(ROOT / folder, target_is_directory=True)
         prefixes[f"{target.relative_to(ROOT)}/"] = f"{folder}/" if folder != "." else ""
     return prefixes
 

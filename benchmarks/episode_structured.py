@@ -161,7 +161,7 @@ def figures(mode: str, run_dir: Path, wall: float | None) -> dict[str, Any]:
     report_path = run_dir / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {"scenes": [], "total": {}}
     total = report["total"]
-    calls, structured = read_run_log(run_dir / CALL_LOG)
+    calls, structured, _ = read_run_log(run_dir / CALL_LOG)
     rubric = [e for e in structured if e["role"] == RUBRIC_ROLE]
     scenes = report["scenes"]
     per_role_calls: dict[str, int] = {}

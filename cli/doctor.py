@@ -6,6 +6,7 @@ import importlib.metadata
 import platform
 import sys
 import time
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -102,13 +103,16 @@ def _check_services(checkpoints: str | None, memory: str | None) -> list[tuple[s
 
 
 def doctor(
-    checkpoints: str | None = typer.Option(
-        None, help="checkpoint database to check: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS)"
-    ),
-    memory: str | None = typer.Option(
-        None, help="story memory to check: a Chroma server http(s)://HOST:PORT"
-    ),
-    models: bool = typer.Option(True, help="send each configured model a one-token request"),
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="checkpoint database to check: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS)"
+        ),
+    ] = None,
+    memory: Annotated[
+        str | None, typer.Option(help="story memory to check: a Chroma server http(s)://HOST:PORT")
+    ] = None,
+    models: Annotated[bool, typer.Option(help="send each configured model a one-token request")] = True,
 ) -> None:
     """Show the configuration and check every configured model, the checkpoint database and memory server,
     the GPU, caches and versions."""
@@ -155,5 +159,5 @@ def doctor(
     console.print("[green]all checks passed[/]")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("doctor")(doctor)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("doctor", rich_help_panel=panel)(doctor)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -42,12 +42,12 @@ def report_edit(run_dir: Path, result: Any) -> None:
 
 
 def edit(
-    run_dir: Path = typer.Argument(..., help="a run directory made by `dsr write`"),
-    file: Path | None = typer.Argument(
-        None, help="the new text (directives as JSON); without it $EDITOR opens"
-    ),
-    scene: int = typer.Option(..., "--scene", min=1, help="the scene to edit (1-based)"),
-    stage: str = typer.Option(..., "--stage", help="directives | prose | screenplay"),
+    run_dir: Annotated[Path, typer.Argument(help="a run directory made by `dsr write`")],
+    scene: Annotated[int, typer.Option("--scene", min=1, help="the scene to edit (1-based)")],
+    stage: Annotated[str, typer.Option("--stage", help="directives | prose | screenplay")],
+    file: Annotated[
+        Path | None, typer.Argument(help="the new text (directives as JSON); without it $EDITOR opens")
+    ] = None,
 ) -> None:
     """Replace one stage's output of one scene; later stages and later scenes become stale (`dsr resume`)."""
     from dsr.common.errors import BadInput
@@ -110,9 +110,11 @@ def history_rows(run_dir: Path) -> dict[str, Any]:
 
 
 def history(
-    run_dir: Path = typer.Argument(..., help="a run directory made by `dsr write`"),
-    restore: str | None = typer.Option(None, "--restore", help="put back version SCENE.VERSION (e.g. 2.1)"),
-    as_json: bool = typer.Option(False, "--json", help="print the history as JSON"),
+    run_dir: Annotated[Path, typer.Argument(help="a run directory made by `dsr write`")],
+    restore: Annotated[
+        str | None, typer.Option("--restore", help="put back version SCENE.VERSION (e.g. 2.1)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the history as JSON")] = False,
 ) -> None:
     """Versions of each scene and the edit that made each; --restore puts one back (later scenes re-run)."""
     from dsr.run.fork import restore_version
@@ -148,6 +150,6 @@ def history(
         )
 
 
-def register(app: typer.Typer) -> None:
-    app.command("edit")(edit)
-    app.command("history")(history)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("edit", rich_help_panel=panel)(edit)
+    app.command("history", rich_help_panel=panel)(history)

@@ -19,5 +19,5 @@ evaluate_runs.register(evaluate_app)
 evaluate_human.register(evaluate_app)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(evaluate_app, name="evaluate")
+def register(app: typer.Typer, panel: str) -> None:
+    app.add_typer(evaluate_app, name="evaluate", rich_help_panel=panel)

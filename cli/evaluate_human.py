@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from dsr.cli.console import console, err_console
+from dsr.cli.console import console, err_console, shown
 from dsr.cli.synthesize import MAX_SEED
 from dsr.common.errors import BadInput
 
@@ -49,17 +48,17 @@ def packets_command(
     ) as progress:
         progress.add_task("packets", total=None)
         key = build_packets(eval_dir, out, raters=raters, seed=seed, systems=chosen)
-    table = Table(title=f"blind packets in {escape(str(out))}")
+    table = Table(title=f"blind packets in {shown(str(out))}")
     for column in ("rater", "folder", "pairs"):
         table.add_column(column)
     for rater, block in key["raters"].items():
-        table.add_row(rater, escape(str(out / block["folder"])), str(len(block["pairs"])))
+        table.add_row(rater, shown(str(out / block["folder"])), str(len(block["pairs"])))
     console.print(table)
     if key["excluded"]:
         console.print(
             f"{len(key['excluded'])} output(s) left out (no screenplay); listed in key.json 'excluded'"
         )
-    console.print(f"key (NOT for raters): {escape(str(out / 'key.json'))}", highlight=False)
+    console.print(f"key (NOT for raters): {shown(str(out / 'key.json'))}", highlight=False)
 
 
 def import_ratings_command(
@@ -81,7 +80,7 @@ def import_ratings_command(
         table.add_column(column, justify="right")
     for label, s in summary.items():
         table.add_row(
-            f"human:{escape(label)}",
+            f"human:{shown(label)}",
             *(
                 str(s[k])
                 for k in ("pairs", "rated", "blank", "missing_rows", "scripts_rated", "scripts_unrated")
@@ -156,7 +155,7 @@ def calibrate_command(
             on_done=lambda: progress.advance(task),
         )
     write_json(target, result)
-    table = Table(title=f"judge calibration: {escape(result['judge'])} on {result['n_items']} HANNA stories")
+    table = Table(title=f"judge calibration: {shown(result['judge'])} on {result['n_items']} HANNA stories")
     table.add_column("measure")
     table.add_column("value [95% CI]", justify="right")
     table.add_column("n", justify="right")
@@ -177,8 +176,8 @@ def calibrate_command(
         table.add_row(f"rho vs {name}", fmt(block), str(block["n"]))
     table.add_row("failed stories", str(result["n_failed"]), str(result["n_items"]))
     console.print(table)
-    console.print(escape(result["note"]), highlight=False)
-    console.print(f"written: {escape(str(target))}", highlight=False)
+    console.print(shown(result["note"]), highlight=False)
+    console.print(f"written: {shown(str(target))}", highlight=False)
     if result["n_failed"] == result["n_items"]:
         err_console.print(
             f"warning: the judge failed on every story; first reason: {json.dumps(result['items'][0]['reason'])}",

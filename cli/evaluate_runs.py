@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dsr.cli.console import console, err_console
+from dsr.cli.console import console, err_console, shown
 from dsr.cli.synthesize import MAX_SEED
 from dsr.common.errors import BadInput
 
@@ -149,13 +148,13 @@ def build_set_command(
 
 
 def _set_summary(manifest: dict[str, Any], out: Path) -> None:
-    table = Table(title=f"test set {escape(str(out))}")
+    table = Table(title=f"test set {shown(str(out))}")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, value in manifest["counts"].items():
         table.add_row(key.replace("_", " "), str(value))
     for reason, n in list(manifest["rejections_by_reason"].items())[:8]:
-        table.add_row(f"rejected: {escape(reason)}", str(n))
+        table.add_row(f"rejected: {shown(reason)}", str(n))
     console.print(table)
     if manifest["counts"]["items"] == 0:
         err_console.print(
@@ -165,7 +164,7 @@ def _set_summary(manifest: dict[str, Any], out: Path) -> None:
         )
     else:
         console.print(
-            f"wrote {manifest['counts']['items']} items to {escape(str(out / 'items.jsonl'))}",
+            f"wrote {manifest['counts']['items']} items to {shown(str(out / 'items.jsonl'))}",
             highlight=False,
         )
 
@@ -202,11 +201,11 @@ def _do_run(
             progress.advance(task)
 
         summary = run_systems(set_dir, out, chosen, limit=limit, max_retries=max_retries, on_item=on_item)
-    table = Table(title=f"runs in {escape(str(out))}")
+    table = Table(title=f"runs in {shown(str(out))}")
     for column in ("system", "new", "cached", "failed"):
         table.add_column(column, justify="right")
     for name, counts in summary.items():
-        table.add_row(escape(name), str(counts["done"]), str(counts["cached"]), str(counts["failed"]))
+        table.add_row(shown(name), str(counts["done"]), str(counts["cached"]), str(counts["failed"]))
     console.print(table)
     if any(c["failed"] for c in summary.values()):
         err_console.print(
@@ -299,7 +298,7 @@ def _do_report(eval_dir: Path, judge: str | None, allow_partial: bool) -> None:
 
     for row in metrics["table1"]:
         table.add_row(
-            escape(row["system"]),
+            shown(row["system"]),
             show(row["score"]),
             show(row["delta_vs_baseline"]),
             show(row["var"]),

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from dsr.cli.console import console, err_console
+from dsr.cli.console import console, err_console, shown
 from dsr.common.errors import BadInput
 
 
@@ -38,7 +37,7 @@ def _summary(doc, file: Path) -> None:  # noqa: ANN001 - screenplay.model is imp
     from dsr.screenplay.inline import plain
     from dsr.screenplay.model import Character
 
-    console.print(f"[bold]{escape(doc.title() or file.name)}[/]  ({escape(str(file))})", soft_wrap=True)
+    console.print(f"[bold]{shown(doc.title() or file.name)}[/]  ({shown(str(file))})", soft_wrap=True)
     if doc.scenes:
         scenes = Table(title=f"{len(doc.scenes)} scene(s)")
         for column in ("#", "number", "heading", "elements"):
@@ -47,7 +46,7 @@ def _summary(doc, file: Path) -> None:  # noqa: ANN001 - screenplay.model is imp
             scenes.add_row(
                 str(index),
                 scene.heading.scene_number or "",
-                escape(plain(scene.heading.text)),
+                shown(plain(scene.heading.text)),
                 str(len(scene.elements)),
             )
         console.print(scenes)
@@ -59,7 +58,7 @@ def _summary(doc, file: Path) -> None:  # noqa: ANN001 - screenplay.model is imp
         cast.add_column("character")
         cast.add_column("dialogue blocks", justify="right")
         for name in doc.characters():
-            cast.add_row(escape(name), str(blocks[name]))
+            cast.add_row(shown(name), str(blocks[name]))
         console.print(cast)
     counts = Counter(e.type for e in doc.all_elements())
     counts["scene_heading"] = len(doc.scenes)
@@ -120,6 +119,6 @@ def convert_command(
     )
 
 
-def register(app: typer.Typer) -> None:
-    app.command("parse")(parse_command)
-    app.command("convert")(convert_command)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("parse", rich_help_panel=panel)(parse_command)
+    app.command("convert", rich_help_panel=panel)(convert_command)

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from dsr.cli.console import console
+from dsr.cli.console import console, shown
 from dsr.common.errors import BadInput
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -93,7 +92,7 @@ def lint_command(
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         if findings:
-            table = Table(title=escape(str(file)), show_lines=False)
+            table = Table(title=shown(str(file)), show_lines=False)
             for column in ("line", "severity", "rule", "message"):
                 table.add_column(column, overflow="fold")
             for f in findings:
@@ -101,7 +100,7 @@ def lint_command(
                     str(f.line) if f.line is not None else "-",
                     f"[{_STYLE[f.severity]}]{f.severity}[/]",
                     f"{f.rule} {f.name}",
-                    escape(f.message),
+                    shown(f.message),
                 )
             console.print(table)
         console.print(
@@ -115,5 +114,5 @@ def lint_command(
         raise typer.Exit(1)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("lint")(lint_command)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("lint", rich_help_panel=panel)(lint_command)

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from dsr.cli.console import console
+from dsr.cli.console import console, shown
 from dsr.common.errors import BadInput
 
 memory_app = typer.Typer(
@@ -52,16 +51,16 @@ def _who(by: str | None) -> str:
 def _open(location: str) -> Any:
     """The StoryMemory at ``path`` (or at ``path/memory``, a run directory's, or on a Chroma server);
     never creates a directory."""
-    from dsr.memory import open_memory
+    from dsr.memory import StoryMemory
     from dsr.memory.client import is_server
 
     if is_server(location):
-        return open_memory(location)
+        return StoryMemory(location)
     path = Path(location)
 
     for candidate in (path, path / "memory"):
         if (candidate / "chroma.sqlite3").is_file():
-            return open_memory(str(candidate))
+            return StoryMemory(str(candidate))
     if not path.exists():
         raise BadInput(
             f"{path} does not exist; give the --memory DIR of a dsr write run (default RUN_DIR/memory)"
@@ -144,7 +143,7 @@ def show(
         facts = [f for f in facts if keys & {name_key(c) for c in [*f.characters, f.subject, f.about]}]
     _, superseded = resolve(facts)
     corrected_by = {f.replaces: f.id for f in facts if f.replaces}
-    shown = [f for f in facts if all_facts or f.active]
+    listed = [f for f in facts if all_facts or f.active]
     cast = {rec.name: rec.keys() for rec in mem.profiles(name, None, before=before)}
     known = set().union(*cast.values())
     for f in facts:  # characters only the facts name (no profile stored): their own key
@@ -164,7 +163,7 @@ def show(
     if as_json:
         rows = [
             f.model_dump(mode="json") | {"where": f.where, "state": _status(f, superseded, corrected_by)}
-            for f in shown
+            for f in listed
         ]
         print(
             json.dumps(
@@ -173,17 +172,17 @@ def show(
         )
         return
     console.print(
-        f"[bold]{escape(name)}[/]: {len(shown)} facts{f' before {at}' if at else ''}", highlight=False
+        f"[bold]{shown(name)}[/]: {len(listed)} facts{f' before {at}' if at else ''}", highlight=False
     )
-    for f in shown:
+    for f in listed:
         source = f.source + (f" by {f.by}" if f.by and f.source == "writer" else "")
         subject = f.subject + (f" -> {f.about}" if f.about else "")
         line = f"{f.id}  {f.where}  {f.kind}  {subject or '-'}  {f.text}  [{source}; {_status(f, superseded, corrected_by)}]"
-        console.print(escape(line), highlight=False, soft_wrap=True)
+        console.print(shown(line), highlight=False, soft_wrap=True)
     console.print(f"[bold]character state{f' before {at}' if at else ''}[/]", highlight=False)
     for who, lines in sorted(states.items()):
         console.print(
-            escape(who) + "".join(f"\n  {escape(line)}" for line in lines), highlight=False, soft_wrap=True
+            shown(who) + "".join(f"\n  {shown(line)}" for line in lines), highlight=False, soft_wrap=True
         )
     if not states:
         console.print("  none yet: no typed facts (location, holder, state, knowledge, ...)", highlight=False)
@@ -245,7 +244,7 @@ def edit(
     else:
         mem.set_fact(new)
         mem.set_fact(old.model_copy(update={"status": "corrected", "by": who, "changed_at": now}))
-    console.print(f"{escape(new.id)}: {escape(new.text)} (writer: {escape(who)}; replaces {escape(old.id)})")
+    console.print(f"{shown(new.id)}: {shown(new.text)} (writer: {shown(who)}; replaces {shown(old.id)})")
 
 
 @memory_app.command("forget")
@@ -262,8 +261,8 @@ def forget(
         raise BadInput(f"fact {fact_id} was already forgotten by {old.by or '?'}")
     now = datetime.now(UTC).isoformat(timespec="seconds")
     mem.set_fact(old.model_copy(update={"status": "forgotten", "by": who, "changed_at": now}))
-    console.print(f"forgot {escape(old.id)}: {escape(old.text)} (by {escape(who)})")
+    console.print(f"forgot {shown(old.id)}: {shown(old.text)} (by {shown(who)})")
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(memory_app, name="memory")
+def register(app: typer.Typer, panel: str) -> None:
+    app.add_typer(memory_app, name="memory", rich_help_panel=panel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -30,12 +31,14 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def room(
-    path: Path = typer.Argument(..., help="a run directory, or a directory of runs"),
-    port: int = typer.Option(0, min=0, max=65535, help="port (0: a free one, printed)"),
-    host: str = typer.Option("127.0.0.1", help="address to listen on; anything but loopback needs --token"),
-    token: str | None = typer.Option(
-        None, help=f"a secret of at least {MIN_TOKEN} characters every visitor must give"
-    ),
+    path: Annotated[Path, typer.Argument(help="a run directory, or a directory of runs")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port (0: a free one, printed)")] = 0,
+    host: Annotated[
+        str, typer.Option(help="address to listen on; anything but loopback needs --token")
+    ] = "127.0.0.1",
+    token: Annotated[
+        str | None, typer.Option(help=f"a secret of at least {MIN_TOKEN} characters every visitor must give")
+    ] = None,
 ) -> None:
     """Serve the writers' room: read the episode, answer reviews, edit any stage and re-run what follows."""
     from dsr.common.errors import BadInput
@@ -71,5 +74,5 @@ def room(
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def register(app: typer.Typer) -> None:
-    app.command("room")(room)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("room", rich_help_panel=panel)(room)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
-from dsr.cli.console import console, err_console
+from dsr.cli.console import console, err_console, shown
 
 _STYLE = {"waiting": "dim", "running": "cyan", "done": "green", "paused": "red", "held": "yellow"}
 
@@ -28,57 +28,60 @@ class _Display:
     def __call__(self, status) -> None:  # type: ignore[no-untyped-def]
         style = _STYLE[status.status]
         text = status.status if status.status in ("waiting", "done") and not status.detail else status.detail
-        label = f"[{style}]{status.status}[/]" + (
-            f" {escape(text)}" if text and text != status.status else ""
-        )
+        label = f"[{style}]{status.status}[/]" + (f" {shown(text)}" if text and text != status.status else "")
         self.progress.update(self.tasks[status.name], completed=status.scenes_done, status=label)
 
 
 def season(
-    season_file: Path = typer.Argument(..., help="season YAML: the episode files and what each waits for"),
-    out: Path = typer.Option(
-        ..., "-o", "--out", help="season directory: one run directory per episode, season.json"
-    ),
-    workers: int = typer.Option(4, min=1, max=64, help="episodes written at once"),
-    mode: str = typer.Option("dsr", help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)"),
-    memory: str | None = typer.Option(
-        None, help="shared story memory: a directory (default OUT/memory) or a Chroma server http://HOST:PORT"
-    ),
-    checkpoints: str | None = typer.Option(
-        None,
-        help="shared checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite per episode)",
-    ),
-    no_rubric: bool = typer.Option(False, "--no-rubric", help="critic runs deterministic checks only"),
-    max_retries: int = typer.Option(
-        2, min=0, max=10, help="reruns per stage before a scene is accepted as is"
-    ),
-    force: bool = typer.Option(
-        False, "--force", help="write into OUT even when it holds files that are not a season"
-    ),
+    ctx: typer.Context,
+    season_file: Annotated[
+        Path, typer.Argument(help="season YAML: the episode files and what each waits for")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("-o", "--out", help="season directory: one run directory per episode, season.json"),
+    ],
+    workers: Annotated[int, typer.Option(min=1, max=64, help="episodes written at once")] = 4,
+    mode: Annotated[str, typer.Option(help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)")] = "dsr",
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            help="shared story memory: a directory (default OUT/memory) or a Chroma server http://HOST:PORT"
+        ),
+    ] = None,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="shared checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite per episode)",
+        ),
+    ] = None,
+    no_rubric: Annotated[
+        bool, typer.Option("--no-rubric", help="critic runs deterministic checks only")
+    ] = False,
+    max_retries: Annotated[
+        int, typer.Option(min=0, max=10, help="reruns per stage before a scene is accepted as is")
+    ] = 2,
+    force: Annotated[
+        bool, typer.Option("--force", help="write into OUT even when it holds files that are not a season")
+    ] = False,
 ) -> None:
     """Write a season: episodes of one storyline in order, independent storylines at once; run it again to
     continue every unfinished episode from its last checkpoint."""
-    from dsr.common.errors import BadInput
-    from dsr.common.fsutil import prepare_output_dir
-    from dsr.contract.context import MODES, RunContext, retry_caps, roles_for
-    from dsr.memory.client import memory_location
-    from dsr.models.factory import validate_role
-    from dsr.models.settings import load_settings
-    from dsr.run.checkpoints import choose, prepare
+    from dsr.cli.injection import model_factory
     from dsr.run.season import SEASON_FILE, Season, load_season
+    from dsr.run.setup import RunOptions, plan_runs
 
-    if mode not in MODES:
-        raise BadInput(f"unknown mode '{mode}'; use one of: {', '.join(MODES)}")
     title, planned = load_season(season_file)
-    settings = load_settings()
-    for role in roles_for(mode, use_rubric=not no_rubric):
-        validate_role(role, settings)
-    memory_at = memory_location(memory, force=force) if memory else str(out / "memory")
-    prepare(choose(checkpoints), checkpoints)  # an unreachable database stops the season before it starts
-    prepare_output_dir(out, [SEASON_FILE], what="season of dsr season", force=force)
-    template = RunContext(
-        mode=mode, review=[], use_rubric=not no_rubric, memory_dir=memory_at, **retry_caps(max_retries)
+    options = RunOptions(
+        mode=mode,
+        use_rubric=not no_rubric,
+        max_retries=max_retries,
+        memory=memory,
+        checkpoints=checkpoints,
+        force=force,
+        model_factory=model_factory(ctx),
     )
+    template = plan_runs(out, options, marker=SEASON_FILE, what="season of dsr season")
 
     width = max(len(p.name) for p in planned)
     columns = (
@@ -90,7 +93,7 @@ def season(
         TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
     )
     err_console.print(
-        f"{title or season_file.name}: {len(planned)} episode(s), {workers} at once; memory {memory_at}"
+        f"{title or season_file.name}: {len(planned)} episode(s), {workers} at once; memory {template.memory_dir}"
     )
     try:
         with Progress(*columns, console=err_console, transient=False) as progress:
@@ -110,7 +113,7 @@ def season(
             status.name,
             f"[{_STYLE[status.status]}]{status.status}[/]",
             f"{status.scenes_done}/{status.scenes_total}",
-            escape(status.detail if status.status != "done" else str(out / status.name)),
+            shown(status.detail if status.status != "done" else str(out / status.name)),
         )
     console.print(table)
     stopped = [s for s in statuses.values() if s.status != "done"]
@@ -122,5 +125,5 @@ def season(
         raise typer.Exit(3)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("season")(season)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("season", rich_help_panel=panel)(season)

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from dsr.cli.console import err_console
 
 
 def serve(
-    role: str = typer.Option("novelist", help="serve the model configured for this role"),
-    host: str = typer.Option("127.0.0.1", help="bind address (loopback by default)"),
-    port: int = typer.Option(8765, min=1, max=65535),
-    name: str = typer.Option("dsr-local", help="model id clients ask for"),
-    delay_ms: int = typer.Option(0, min=0, help="fixed extra latency per request (benchmarks)"),
-    max_queue: int = typer.Option(
-        16,  # models.server.DEFAULT_MAX_QUEUE; importing it here would slow every dsr command by ~2 s
-        min=0,
-        help="requests that may wait for the model; more are answered 429 with Retry-After",
-    ),
+    role: Annotated[str, typer.Option(help="serve the model configured for this role")] = "novelist",
+    host: Annotated[str, typer.Option(help="bind address (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8765,
+    name: Annotated[str, typer.Option(help="model id clients ask for")] = "dsr-local",
+    delay_ms: Annotated[int, typer.Option(min=0, help="fixed extra latency per request (benchmarks)")] = 0,
+    max_queue: Annotated[
+        int,
+        typer.Option(
+            min=0, help="requests that may wait for the model; more are answered 429 with Retry-After"
+        ),
+    ] = 16,  # models.server.DEFAULT_MAX_QUEUE; importing it here would slow every dsr command by ~2 s
 ) -> None:
     """Serve a local model (embedded or hf) at http://HOST:PORT/v1 for the openai provider and other clients.
 
@@ -37,5 +40,5 @@ def serve(
     run_server(model, name, host, port, delay_s=delay_ms / 1000, max_queue=max_queue)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("serve", rich_help_panel=panel)(serve)

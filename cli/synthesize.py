@@ -8,11 +8,10 @@ from typing import Annotated, Any
 
 import click
 import typer
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from dsr.cli.console import console, err_console
+from dsr.cli.console import console, err_console, shown
 from dsr.common.errors import BadInput
 
 # A seed every sampler accepts (llama.cpp and numpy take 32 bits; a 50-digit one failed every call).
@@ -121,16 +120,16 @@ def _summary(sheet: dict[str, Any], out: Path, usd_in: float, usd_out: float) ->
     table.add_row("estimated cost (USD)", f"{cost:.4f} (cache saved {saved:.4f})")
     table.add_row("wall time (s)", f"{usage['wall_seconds']:.1f}")
     console.print(table)
-    console.print(f"datasheet: {escape(str(out / 'datasheet.md'))}", highlight=False)
+    console.print(f"datasheet: {shown(str(out / 'datasheet.md'))}", highlight=False)
 
 
 def _show(example: Any) -> None:
     from dsr.story.schemas import render_x
 
-    console.print(Panel(escape(render_x(example.x)), title=f"X  {escape(example.id)}"))
-    console.print(Panel(escape(example.directives.model_dump_json(indent=1)), title="I_c (directives)"))
-    console.print(Panel(escape(example.prose), title="N (prose)"))
-    console.print(Panel(escape(example.screenplay), title="S (original scene)"))
+    console.print(Panel(shown(render_x(example.x)), title=f"X  {shown(example.id)}"))
+    console.print(Panel(shown(example.directives.model_dump_json(indent=1)), title="I_c (directives)"))
+    console.print(Panel(shown(example.prose), title="N (prose)"))
+    console.print(Panel(shown(example.screenplay), title="S (original scene)"))
 
 
 def _edit(example: Any, *, prose: bool) -> dict[str, Any]:
@@ -199,6 +198,6 @@ def review_command(
     console.print(json.dumps({"splits": sheet["splits"], "review": sheet["review"]}), highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("synthesize")(synthesize_command)
-    app.command("review")(review_command)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("synthesize", rich_help_panel=panel)(synthesize_command)
+    app.command("review", rich_help_panel=panel)(review_command)

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from dsr.cli.console import console, err_console
+from dsr.cli.console import console, err_console, shown
 
 
 def train_command(
@@ -83,7 +82,7 @@ def _export(model_dir: Path, out: Path, base: str | None, *, force: bool) -> Non
     with err_console.status("merging the adapter into the base model"):
         info = export_merged(model_dir, out, base=base, force=force)
     console.print(
-        f"merged model ({info['method']}, {info['parameters']:,} parameters, {info['dtype']}): {escape(str(out))}",
+        f"merged model ({info['method']}, {info['parameters']:,} parameters, {info['dtype']}): {shown(str(out))}",
         highlight=False,
     )
 
@@ -105,9 +104,9 @@ def _summary(record: dict[str, Any], out: Path) -> None:
     console.print(table)
     if metrics.get("note"):
         err_console.print(f"warning: {metrics['note']}", markup=False)
-    console.print(f"model card: {escape(str(out / 'README.md'))}", highlight=False)
+    console.print(f"model card: {shown(str(out / 'README.md'))}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("train")(train_command)
-    app.command("export")(export_command)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("train", rich_help_panel=panel)(train_command)
+    app.command("export", rich_help_panel=panel)(export_command)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
@@ -17,6 +17,7 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from dsr.cli.console import console, err_console
+from dsr.common.text import visible
 
 
 class _LiveProgress:
@@ -36,6 +37,34 @@ class _LiveProgress:
             verdict = update["verdicts"][-1]
             extra = f" -> {verdict['decision']}" + (f" ({verdict['route']})" if verdict["route"] else "")
         self.progress.update(self.task, description=f"scene {scene}/{self.total}: {node} done{extra}")
+
+
+class _PlainProgress:
+    """One plain line per node finished, on stderr, where no live bar can be drawn (a log file, a pipe, CI):
+    the scene, the node, its model calls and seconds, and the critic's verdict."""
+
+    def __init__(self, run_dir: Path, total_scenes: int):
+        from dsr.contract.call_log import CALL_LOG
+
+        self.total, self.log, self.seen = total_scenes, run_dir / CALL_LOG, self._calls(run_dir / CALL_LOG)
+
+    @staticmethod
+    def _calls(path: Path) -> int:
+        from dsr.contract.call_log import read_call_log
+
+        return len(read_call_log(path)) if path.exists() else 0
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        scene = (update.get("x") or {}).get("meta", {}).get("scene_no") or update.get("scene_index", 0) + 1
+        calls, self.seen = self._calls(self.log) - self.seen, self._calls(self.log)
+        seconds = sum(t["seconds"] for t in update.get("timings") or [] if t.get("node") == node)
+        line = f"dsr: scene {scene}/{self.total} {node} done in {seconds:.1f} s, {calls} model call(s)"
+        if node == "critic" and update.get("verdicts"):
+            verdict = update["verdicts"][-1]
+            line += f", verdict {verdict['decision']}" + (
+                f" -> {verdict['route']}" if verdict["route"] else ""
+            )
+        err_console.print(visible(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def _edit_text(initial: str, suffix: str) -> str:
@@ -117,30 +146,33 @@ def _summary(run_dir: Path) -> None:
 
 def _run(
     run_dir: Path,
-    first_input: Any,
-    total_scenes: int,
+    spec: Any,
     done: int,
     context: Any,
     reviewer: Any,
     checkpoints: str | None = None,
+    start_over: bool = False,
 ) -> None:
     from dsr.models.errors import ModelUnavailable
-    from dsr.run.runlock import holding
-    from dsr.run.runner import drive
+    from dsr.run.setup import drive_held
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     try:
-        with (
-            holding(run_dir, "a dsr write or resume"),
-            Progress(*columns, console=err_console, transient=True) as progress,
-        ):
-            result = drive(
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            live = err_console.is_terminal  # else rich draws nothing: one plain line per node instead
+            result = drive_held(
                 run_dir,
+                spec,
                 context,
-                first_input,
-                on_update=_LiveProgress(progress, total_scenes, done),
+                holder="a dsr write or resume",
+                on_update=(
+                    _LiveProgress(progress, len(spec.scenes), done)
+                    if live
+                    else _PlainProgress(run_dir, len(spec.scenes))
+                ),
                 reviewer=reviewer,
                 checkpoints=checkpoints,
+                start_over=start_over,
             )
     except ModelUnavailable as exc:
         raise ModelUnavailable(
@@ -157,84 +189,104 @@ def _run(
 
 
 def write(
-    episode: Path = typer.Argument(..., help="episode YAML (see examples/harbor-lights.yaml)"),
-    out: Path = typer.Option(..., "-o", "--out", help="run directory"),
-    mode: str = typer.Option("dsr", help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)"),
-    review: str = typer.Option("", help="comma list of review points: directives,prose,scene"),
-    memory: str | None = typer.Option(
-        None,
-        help="story memory: a directory, or a Chroma server http://HOST:PORT (share it across a series' episodes)",
-    ),
-    checkpoints: str | None = typer.Option(
-        None,
-        help="checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite in OUT)",
-    ),
-    max_scenes: int | None = typer.Option(None, "--scenes", min=1, help="write only the first N scenes"),
-    no_rubric: bool = typer.Option(False, "--no-rubric", help="critic runs deterministic checks only"),
-    max_retries: int = typer.Option(
-        2, min=0, max=10, help="reruns per stage before a scene is accepted as is"
-    ),
-    force: bool = typer.Option(
-        False, "--force", help="write into OUT even when it holds files that are not a run"
-    ),
+    ctx: typer.Context,
+    episode: Annotated[Path, typer.Argument(help="episode YAML (see examples/harbor-lights.yaml)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="run directory")],
+    mode: Annotated[str, typer.Option(help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)")] = "dsr",
+    review: Annotated[str, typer.Option(help="comma list of review points: directives,prose,scene")] = "",
+    memory: Annotated[
+        str | None,
+        typer.Option(
+            help="story memory: a directory, or a Chroma server http://HOST:PORT (share it across a series' episodes)",
+        ),
+    ] = None,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite in OUT)",
+        ),
+    ] = None,
+    max_scenes: Annotated[
+        int | None, typer.Option("--scenes", min=1, help="write only the first N scenes")
+    ] = None,
+    no_rubric: Annotated[
+        bool, typer.Option("--no-rubric", help="critic runs deterministic checks only")
+    ] = False,
+    max_retries: Annotated[
+        int, typer.Option(min=0, max=10, help="reruns per stage before a scene is accepted as is")
+    ] = 2,
+    force: Annotated[
+        bool, typer.Option("--force", help="write into OUT even when it holds files that are not a run")
+    ] = False,
 ) -> None:
     """Write an episode: per-scene artefacts, episode.fountain/.fdx/.pdf and report.json in OUT."""
-    from dsr.common.errors import BadInput
-    from dsr.common.fsutil import prepare_output_dir
-    from dsr.contract.context import MODES, REVIEW_POINTS, RunContext, retry_caps, roles_for
-    from dsr.memory.client import memory_location
-    from dsr.models.factory import validate_role
-    from dsr.models.settings import load_settings
-    from dsr.run.runner import RUN_FILE, initial_input, start_run
+    from dsr.cli.injection import model_factory
+    from dsr.run.runner import RUN_FILE
+    from dsr.run.setup import RunOptions, begin_run, plan_runs
     from dsr.story.episode_spec import load_episode
 
-    if mode not in MODES:
-        raise BadInput(f"unknown mode '{mode}'; use one of: {', '.join(MODES)}")
-    points = [p.strip() for p in review.split(",") if p.strip()]
-    if unknown := [p for p in points if p not in REVIEW_POINTS]:
-        raise BadInput(f"unknown review point '{unknown[0]}'; use: {', '.join(REVIEW_POINTS)}")
     spec = load_episode(episode)
     if max_scenes:
         spec.scenes = spec.scenes[:max_scenes]
-    settings = load_settings()  # configuration problems surface before anything is written
-    for role in roles_for(mode, use_rubric=not no_rubric):
-        validate_role(role, settings)
-    memory_at = memory_location(memory, force=force) if memory else str(out / "memory")
-    prepare_output_dir(out, [RUN_FILE], what="run of dsr write", force=force)
-    context = RunContext(
+    options = RunOptions(
         mode=mode,
-        review=points,
+        review=tuple(p.strip() for p in review.split(",") if p.strip()),
         use_rubric=not no_rubric,
-        run_dir=str(out),
-        **retry_caps(max_retries),
-        memory_dir=memory_at,
+        max_retries=max_retries,
+        memory=memory,
+        checkpoints=checkpoints,
+        force=force,
+        model_factory=model_factory(ctx),
     )
-    context = start_run(spec, out, context, checkpoints)
-    _run(out, initial_input(spec), len(spec.scenes), 0, context, interactive_reviewer, checkpoints)
+    template = plan_runs(out, options, marker=RUN_FILE, what="run of dsr write")
+    context = begin_run(spec, out, template, checkpoints)
+    _run(out, spec, 0, context, interactive_reviewer, checkpoints)
 
 
 def resume(
-    run_dir: Path = typer.Argument(..., help="a run directory made by `dsr write`"),
-    approve: bool = typer.Option(False, "--approve", help="approve the pending review"),
-    reject: str | None = typer.Option(None, "--reject", help="reject the pending review with this note"),
-    stage: str = typer.Option("novelist", help="with --reject at scene review: the stage to send it back to"),
-    edit: Path | None = typer.Option(None, "--edit", help="replace the reviewed text with this file"),
-    reconfigure: bool = typer.Option(
-        False,
-        "--reconfigure",
-        help="go on with the models configured now instead of the run's own (recorded in run.json)",
-    ),
-    checkpoints: str | None = typer.Option(
-        None,
-        help="the run's checkpoint database again, with its password (else $DSR_CHECKPOINTS, PGPASSWORD, ~/.pgpass)",
-    ),
+    ctx: typer.Context,
+    run_dir: Annotated[Path, typer.Argument(help="a run directory made by `dsr write`")],
+    approve: Annotated[bool, typer.Option("--approve", help="approve the pending review")] = False,
+    reject: Annotated[
+        str | None, typer.Option("--reject", help="reject the pending review with this note")
+    ] = None,
+    stage: Annotated[
+        str, typer.Option(help="with --reject at scene review: the stage to send it back to")
+    ] = "novelist",
+    edit: Annotated[
+        Path | None, typer.Option("--edit", help="replace the reviewed text with this file")
+    ] = None,
+    reconfigure: Annotated[
+        bool,
+        typer.Option(
+            "--reconfigure",
+            help="go on with the models configured now instead of the run's own (recorded in run.json)",
+        ),
+    ] = False,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="the run's checkpoint database again, with its password (else $DSR_CHECKPOINTS, PGPASSWORD, ~/.pgpass)",
+        ),
+    ] = None,
+    start_over: Annotated[
+        bool,
+        typer.Option(
+            "--start-over",
+            help="the run's checkpoints are lost: write the episode again from scene 1 (its finished model calls are repeated)",
+        ),
+    ] = False,
 ) -> None:
     """Continue a run after a crash, a kill, an endpoint failure or a review pause."""
+    from dsr.cli.injection import model_factory
     from dsr.common.errors import BadInput
-    from dsr.run.runner import initial_input, keep_models, load_run, run_state
+    from dsr.run.runner import load_run, refuse_lost_checkpoints, run_state
+    from dsr.run.setup import reopen_run
 
-    spec, context = load_run(run_dir)
+    load_run(run_dir)  # a missing or damaged run.json is one line, before its checkpoints are opened
     finished, payload, values = run_state(run_dir, checkpoints=checkpoints)
+    if not values and not start_over:
+        refuse_lost_checkpoints(run_dir)  # before any model is loaded
     if finished and values:
         console.print(f"{run_dir} is already complete")
         _summary(run_dir)
@@ -253,7 +305,7 @@ def resume(
         scripted = {"action": "edit", "value": read_text(edit)}
     if scripted is not None and payload is None:
         raise BadInput(f"{run_dir} is not waiting for a review; run `dsr resume {run_dir}` without options")
-    context = keep_models(run_dir, context, reconfigure=reconfigure)
+    spec, context = reopen_run(run_dir, reconfigure=reconfigure, model_factory=model_factory(ctx))
     answers = [scripted] if scripted else []
 
     def reviewer(p: dict[str, Any]) -> Any:
@@ -261,9 +313,9 @@ def resume(
 
     done = len(values.get("scenes", []))
     # Killed before the first checkpoint: the driver starts from the beginning with the recorded spec.
-    _run(run_dir, initial_input(spec), len(spec.scenes), done, context, reviewer, checkpoints)
+    _run(run_dir, spec, done, context, reviewer, checkpoints, start_over)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("write")(write)
-    app.command("resume")(resume)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("write", rich_help_panel=panel)(write)
+    app.command("resume", rich_help_panel=panel)(resume)

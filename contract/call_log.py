@@ -8,8 +8,11 @@ no finished node's calls. Holds no prompt text and no keys.
 
 Each structured call (:func:`dsr.models.structured.record`: mechanism, attempts, validity, truncations) is a
 line of its own with ``"kind": "structured"``, so report.json's structured figures are this run's, every
-process of a resumed run included. :func:`read_call_log` gives the model calls, :func:`read_structured`
-the structured calls.
+process of a resumed run included. So is each model-calling node's outcome (:func:`log_outcome`, a
+:class:`dsr.contract.records.CallRecord` with ``"kind": "outcome"``: whether the node got an answer it could use,
+and the requests behind it), which graph state does not keep. :func:`read_call_log` gives the model calls,
+:func:`read_structured` the structured calls, :func:`read_outcomes` the outcomes, :func:`read_run_log` all
+three. Every line has the ``step`` of the graph it was made in.
 """
 
 from __future__ import annotations
@@ -18,14 +21,27 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables.config import ensure_config, get_callback_manager_for_config
 
+from dsr.contract.records import CallRecord
 from dsr.models.structured import STRUCTURED_EVENT
 
 CALL_LOG = "calls.jsonl"
+OUTCOME_EVENT = "dsr_outcome"
+
+
+def log_outcome(*records: CallRecord) -> None:
+    """Report model-calling nodes' outcomes to the run they belong to: a langchain custom event on the
+    node's run, which the run's :class:`CallLog` writes to calls.jsonl (nothing outside a run with one)."""
+    manager = get_callback_manager_for_config(ensure_config())
+    if manager.parent_run_id is None or not manager.handlers:
+        return
+    for record in records:
+        manager.on_custom_event(OUTCOME_EVENT, dict(record), run_id=manager.parent_run_id)
 
 
 class CallLog(BaseCallbackHandler):
@@ -66,17 +82,22 @@ class CallLog(BaseCallbackHandler):
     def on_custom_event(
         self, name: str, data: Any, *, run_id: UUID, metadata: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
+        meta = metadata or {}
         if name == STRUCTURED_EVENT:
-            meta = metadata or {}
             entry = {
                 "kind": "structured",
                 "time": round(time.time(), 3),
                 "scene": meta.get("dsr_scene"),
+                "step": meta.get("langgraph_step"),
                 **data,
             }
             self._append(
                 entry | {"role": meta.get("dsr_role") or data["role"]}
             )  # the run's name for the role
+        elif name == OUTCOME_EVENT:
+            self._append(
+                {"kind": "outcome", "time": round(time.time(), 3), "step": meta.get("langgraph_step"), **data}
+            )
 
     def _write(self, run_id: UUID, response: Any, *, ok: bool, error: str | None = None) -> None:
         started, info = self._started.pop(run_id, (time.time(), {}))
@@ -128,7 +149,22 @@ def read_structured(path: Path) -> list[dict[str, Any]]:
     return _structured(_entries(path))
 
 
-def read_run_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``(model calls, structured calls)`` of the run, the file read once (a report needs both)."""
+def _outcomes(entries: list[dict[str, Any]]) -> list[CallRecord]:
+    return [cast(CallRecord, e) for e in entries if e.get("kind") == "outcome"]
+
+
+def read_outcomes(path: Path) -> list[CallRecord]:
+    """The run's node outcomes (:func:`log_outcome`), each with its ``kind``, ``time`` and ``step`` too."""
+    return _outcomes(_entries(path))
+
+
+class RunLog(NamedTuple):
+    calls: list[dict[str, Any]]
+    structured: list[dict[str, Any]]
+    outcomes: list[CallRecord]
+
+
+def read_run_log(path: Path) -> RunLog:
+    """The run's model calls, structured calls and node outcomes, the file read once (a report needs all)."""
     entries = _entries(path)
-    return _calls(entries), _structured(entries)
+    return RunLog(_calls(entries), _structured(entries), _outcomes(entries))

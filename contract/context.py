@@ -8,12 +8,13 @@ key *names* only). Studio shows these fields as the run's configurable options.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from pydantic.json_schema import SkipJsonSchema
 
+from dsr.contract.resources import RunResources
 from dsr.models.settings import RoleConfig, load_settings
 
 Mode = Literal["dsr", "dsr-nocot", "e2e"]
@@ -32,8 +33,9 @@ class RunContext:
     ``mode``: ``dsr`` (planner -> novelist -> screenwriter), ``dsr-nocot`` (no planner) or ``e2e`` (one
     call X -> S, the paper's direct-generation baseline). ``review``: where a human approves. ``roles``:
     each role's RoleConfig dump as resolved when the run started (empty: resolve from the environment).
-    ``model_factory``: builds the models instead of the configured providers (scripted models in tests);
-    never stored.
+    ``model_factory``: builds the models instead of the configured providers (scripted models in tests, or
+    any caller's own); ``resources``: the run's models, story memory and caches (contract/resources.py), made
+    by the run driver for each run. Neither is stored, compared or shown to Studio.
     """
 
     mode: Mode = "dsr"
@@ -48,6 +50,7 @@ class RunContext:
     roles: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Not an option Studio can show or set (no JSON schema for a callable).
     model_factory: SkipJsonSchema[ModelFactory | None] = field(default=None, compare=False, repr=False)
+    resources: SkipJsonSchema[RunResources | None] = field(default=None, compare=False, repr=False)
 
     def role_config(self, role: str) -> RoleConfig:
         """The run's configuration of ``role``; one the run did not record is resolved now."""
@@ -55,11 +58,28 @@ class RunContext:
         return RoleConfig.model_validate(stored) if stored is not None else load_settings().role(role)
 
     def to_dict(self) -> dict[str, Any]:
-        """What run.json keeps: everything but the model factory."""
-        return {k: v for k, v in asdict(self).items() if k != "model_factory"}
+        """What run.json keeps: every setting, not the model factory or the run's resources."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in _NOT_STORED}
 
 
-def retry_caps(max_retries: int) -> dict[str, int]:
+_NOT_STORED = frozenset({"model_factory", "resources"})
+
+
+def _plain(value: Any) -> Any:
+    """A copy of a setting as ``dataclasses.asdict`` would make it (lists and dicts copied, deep)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class RetryCaps(TypedDict):
+    max_retries_per_stage: int
+    max_retries_per_scene: int
+
+
+def retry_caps(max_retries: int) -> RetryCaps:
     """``--max-retries N``: N reruns per stage and twice that per scene (README), as context fields."""
     return {"max_retries_per_stage": max_retries, "max_retries_per_scene": 2 * max_retries}
 

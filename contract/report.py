@@ -3,21 +3,23 @@ stage with the critic's reasons, final lint findings and rubric score (docs/desi
 
 Model calls, tokens and model seconds come from ``calls.jsonl`` (:mod:`dsr.contract.call_log`, the one count),
 and so do the structured-output figures per role (mechanism, first-try validity, repair turns,
-truncations: :func:`dsr.models.structured.tally` of the run's structured calls); failed calls are the
-nodes' own records of answers they could not use."""
+truncations: :func:`dsr.models.structured.tally` of the run's structured calls) and the failed calls (the
+nodes' outcomes there: answers they could not use)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dsr.contract.call_log import RunLog
+from dsr.contract.records import CallRecord
 from dsr.models.structured import tally
 from dsr.screenplay.lint import lint_text, summarize
 
 
-def _role_totals(logged: list[dict[str, Any]], records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per role: logged model calls, tokens and seconds; node records whose answer was unusable."""
+def _role_totals(logged: list[dict[str, Any]], records: Sequence[CallRecord]) -> dict[str, dict[str, float]]:
+    """Per role: logged model calls, tokens and seconds; node outcomes whose answer was unusable."""
     totals: dict[str, dict[str, float]] = defaultdict(
         lambda: {"calls": 0, "failed_calls": 0, "input_tokens": 0, "output_tokens": 0, "seconds": 0.0}
     )
@@ -32,7 +34,7 @@ def _role_totals(logged: list[dict[str, Any]], records: list[dict[str, Any]]) ->
     return dict(totals)
 
 
-def _node_totals(timings: list[dict[str, Any]]) -> dict[str, float]:
+def _node_totals(timings: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     for timing in timings:
         totals[timing["node"]] = round(totals[timing["node"]] + timing["seconds"], 4)
@@ -47,13 +49,13 @@ def _retries(verdict_log: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     return dict(out)
 
 
-def rubric_status(record: dict[str, Any]) -> str:
+def rubric_status(record: Mapping[str, Any]) -> str:
     """``judged``, ``unjudged`` (the judge gave no verdict on the accepted draft) or ``off`` (not run on it)."""
     rubric = record.get("rubric") or {}
     return rubric.get("status") or ("judged" if rubric.get("score") is not None else "off")
 
 
-def scene_status(record: dict[str, Any]) -> str:
+def scene_status(record: Mapping[str, Any]) -> str:
     """The commit status, except that a draft passed on the deterministic checks alone because the judge
     failed is ``unjudged``: the rubric was on and never said it reached the pass mark."""
     if record["status"] == "passed" and rubric_status(record) == "unjudged":
@@ -62,10 +64,10 @@ def scene_status(record: dict[str, Any]) -> str:
 
 
 def scene_report(
-    record: dict[str, Any],
+    record: Mapping[str, Any],
     logged: list[dict[str, Any]],
-    calls: list[dict[str, Any]],
-    timings: list[dict[str, Any]],
+    outcomes: Sequence[CallRecord],
+    timings: Sequence[Mapping[str, Any]],
     structured: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     number = record["scene_no"]
@@ -76,7 +78,7 @@ def scene_report(
         "status": scene_status(record),
         "rubric_status": rubric_status(record),
         "roles": _role_totals(
-            [c for c in logged if c.get("scene") == number], [c for c in calls if c["scene"] == number]
+            [c for c in logged if c.get("scene") == number], [o for o in outcomes if o["scene"] == number]
         ),
         "node_seconds": _node_totals([t for t in timings if t["scene"] == number]),
         "retries": _retries(record.get("verdict_log", [])),
@@ -92,16 +94,12 @@ def scene_report(
     }
 
 
-def build_report(
-    state: dict[str, Any],
-    context: dict[str, Any],
-    logged: list[dict[str, Any]],
-    structured: Sequence[dict[str, Any]] = (),
-) -> dict[str, Any]:
-    """The report of a finished run; ``logged`` and ``structured``: its calls.jsonl model calls and
-    structured calls (:func:`dsr.contract.call_log.read_call_log`, :func:`dsr.contract.call_log.read_structured`)."""
-    calls, timings = state.get("calls", []), state.get("timings", [])
-    scenes = [scene_report(r, logged, calls, timings, structured) for r in state.get("scenes", [])]
+def build_report(state: Mapping[str, Any], context: dict[str, Any], log: RunLog) -> dict[str, Any]:
+    """The report of a finished run from its final state and ``log``, its calls.jsonl
+    (:func:`dsr.contract.call_log.read_run_log`: model calls, structured calls, node outcomes)."""
+    logged, structured, outcomes = log
+    timings = state.get("timings", [])
+    scenes = [scene_report(r, logged, outcomes, timings, structured) for r in state.get("scenes", [])]
     spec = state.get("spec", {})
     scored = [s["rubric"]["score"] for s in scenes if s["rubric"] and s["rubric"].get("score") is not None]
     return {
@@ -116,7 +114,7 @@ def build_report(
             "passed": sum(s["status"] == "passed" for s in scenes),
             "judged": sum(s["rubric_status"] == "judged" for s in scenes),
             "unjudged": sum(s["rubric_status"] == "unjudged" for s in scenes),
-            "roles": _role_totals(logged, calls),
+            "roles": _role_totals(logged, outcomes),
             "node_seconds": _node_totals(timings),
             "wall_seconds": round(sum(t["seconds"] for t in timings), 2),
             "model_seconds": round(sum(c["seconds"] for c in logged), 2),

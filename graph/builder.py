@@ -6,8 +6,11 @@ so every node is its own checkpoint and ``dsr resume`` repeats no finished model
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
 
 from dsr.contract.context import RunContext
 from dsr.contract.state import EpisodeState, SceneState
@@ -30,8 +33,10 @@ from dsr.nodes.retrieve import retrieve_context_node
 from dsr.nodes.review import review_directives_node, review_prose_node, review_scene_node
 from dsr.nodes.screenwriter import screenwriter_node
 
+StateT = TypeVar("StateT", bound=SceneState)
 
-def _add_scene_nodes(builder: StateGraph) -> None:
+
+def _add_scene_nodes(builder: StateGraph[StateT, RunContext, StateT, StateT]) -> None:
     """The scene nodes, each reading the whole state of the graph it is in (its routers read the episode's
     fields too), whatever the narrower SceneState its signature declares."""
     schema = builder.state_schema
@@ -54,7 +59,7 @@ def _add_scene_nodes(builder: StateGraph) -> None:
     builder.add_conditional_edges("review_scene", route_after_review_scene)
 
 
-def build_scene_graph() -> StateGraph:
+def build_scene_graph() -> StateGraph[SceneState, RunContext, SceneState, SceneState]:
     """X in, accepted scene out."""
     builder = StateGraph(SceneState, context_schema=RunContext)
     _add_scene_nodes(builder)
@@ -63,7 +68,7 @@ def build_scene_graph() -> StateGraph:
     return builder
 
 
-def build_episode_graph() -> StateGraph:
+def build_episode_graph() -> StateGraph[EpisodeState, RunContext, EpisodeState, EpisodeState]:
     """Episode spec in; scenes in order; episode files and report out."""
     builder = StateGraph(EpisodeState, context_schema=RunContext)
     _add_scene_nodes(builder)
@@ -76,9 +81,13 @@ def build_episode_graph() -> StateGraph:
     return builder
 
 
-def compile_scene_graph(checkpointer=None) -> CompiledStateGraph:  # type: ignore[no-untyped-def]
+def compile_scene_graph(
+    checkpointer: Checkpointer = None,
+) -> CompiledStateGraph[SceneState, RunContext, SceneState, SceneState]:
     return build_scene_graph().compile(checkpointer=checkpointer, name="dsr-scene")
 
 
-def compile_episode_graph(checkpointer=None) -> CompiledStateGraph:  # type: ignore[no-untyped-def]
+def compile_episode_graph(
+    checkpointer: Checkpointer = None,
+) -> CompiledStateGraph[EpisodeState, RunContext, EpisodeState, EpisodeState]:
     return build_episode_graph().compile(checkpointer=checkpointer, name="dsr-episode")

@@ -15,10 +15,11 @@ it is in the prose, else the screenwriter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.language_models import BaseChatModel
 from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict
 
 from dsr.memory.records import Fact
 from dsr.models.structured import invoke_structured
@@ -58,6 +59,22 @@ class ContinuityVerdict(_Strict):
     contradictions: list[Contradiction] = Field(default_factory=list, max_length=3)
 
 
+#: What a critic verdict keeps of the check (graph state): ``checked`` with what was found and dropped, or
+#: ``unchecked`` (no usable answer) with the reason. Written as a call, so that its types are read now (this
+#: module's annotations are strings) and ``NotRequired`` keys are optional at run time too.
+ContinuityRecord = TypedDict(  # noqa: UP013 (the call form, as said above)
+    "ContinuityRecord",
+    {
+        "status": Literal["checked", "unchecked"],
+        "facts": int,
+        "attempts": int,
+        "found": NotRequired[int],
+        "dropped": NotRequired[list[dict[str, str]]],
+        "reason": NotRequired[str],
+    },
+)
+
+
 @dataclass
 class ContinuityResult:
     """Findings of one check, the citations dropped with their reasons, and the model calls it took."""
@@ -68,7 +85,7 @@ class ContinuityResult:
     facts: int = 0
     cited: list[str] = field(default_factory=list)  # the fact id each finding cites, in order
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> ContinuityRecord:
         """What the critic's verdict keeps of the check."""
         return {
             "status": "checked",

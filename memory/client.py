@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 import chromadb
 from chromadb.config import Settings
 
+from dsr.common.addresses import redact
 from dsr.common.errors import BadInput
 
 TOKEN_ENV = "DSR_CHROMA_TOKEN"
@@ -25,22 +27,38 @@ HEADER_ENV = "DSR_CHROMA_TOKEN_HEADER"
 SCHEMES = ("http", "https")
 #: What marks a directory as a Chroma store (``--memory DIR`` of an earlier run may be reused).
 STORE_MARKER = "chroma.sqlite3"
+# Chroma keeps its clients' systems in a process-wide registry (one per directory or server, reference-counted)
+# whose creation and release are not atomic: a client opened in one thread while another closes the last one on
+# the same directory finds its system gone (KeyError). Opening and closing take turns here; nothing else does.
+_LIFECYCLE = threading.Lock()
 
 
 def is_server(location: str | os.PathLike[str]) -> bool:
     """Whether ``location`` is a Chroma server's URL rather than a directory."""
-    return isinstance(location, str) and urlsplit(location).scheme in SCHEMES
+    # The scheme alone decides (urlsplit raises on a malformed host such as "[::1:1"; _server_parts says why).
+    return isinstance(location, str) and "://" in location and location.split("://", 1)[0].lower() in SCHEMES
+
+
+def shown_location(location: object) -> str:
+    """A memory location fit for a message: a server URL without credentials, a directory as given."""
+    return redact(location) if isinstance(location, str) and is_server(location) else str(location)
 
 
 def _server_parts(url: str) -> tuple[str, int, bool]:
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        port = -1
-    if not parts.hostname or port == -1 or parts.path.strip("/") or parts.query:
+    except ValueError:  # a malformed IPv6 host ("[::1:1") or port
         raise BadInput(
-            f"--memory {url!r} is not a Chroma server address; use http://HOST:PORT (or a directory)"
+            f"--memory {redact(url)} is not a Chroma server address; use http://HOST:PORT"
+        ) from None
+    if not parts.hostname or port == -1 or parts.path.strip("/") or parts.query or parts.fragment:
+        raise BadInput(
+            f"--memory {redact(url)} is not a Chroma server address; use http://HOST:PORT (or a directory)"
+        )
+    if "@" in parts.netloc:  # Chroma's client sends no credentials from the URL: they would only be echoed
+        raise BadInput(
+            f"--memory {redact(url)}: credentials in the address are not used; set {TOKEN_ENV} instead"
         )
     ssl = parts.scheme == "https"
     return parts.hostname, port or (443 if ssl else 8000), ssl
@@ -71,7 +89,7 @@ def probe(location: str) -> str:
     """For ``dsr doctor``: a Chroma server reached (token included) and what it holds; a problem is BadInput."""
     client = connect(location, Settings(anonymized_telemetry=False))
     names = sorted(getattr(c, "name", str(c)) for c in client.list_collections())
-    return f"{location}: Chroma {client.get_version()}, " + (
+    return f"{redact(location)}: Chroma {client.get_version()}, " + (
         f"collections {', '.join(names)}" if names else "empty (no memory written yet)"
     )
 
@@ -82,13 +100,15 @@ def connect(location: str | os.PathLike[str], settings: Settings) -> Any:
     if not isinstance(location, (str, os.PathLike)):  # str() of anything else would name a junk directory
         raise TypeError(f"a memory location is a directory or a server URL, not {type(location).__name__}")
     if not is_server(location):
-        return chromadb.PersistentClient(path=str(location), settings=settings)
+        with _LIFECYCLE:
+            return chromadb.PersistentClient(path=str(location), settings=settings)
     host, port, ssl = _server_parts(str(location))
     try:
         # HttpClient writes host, port and headers into the settings it is given: a copy keeps ours clean.
-        return chromadb.HttpClient(
-            host=host, port=port, ssl=ssl, headers=auth_headers(), settings=copy.deepcopy(settings)
-        )
+        with _LIFECYCLE:
+            return chromadb.HttpClient(
+                host=host, port=port, ssl=ssl, headers=auth_headers(), settings=copy.deepcopy(settings)
+            )
     except Exception as exc:  # httpx errors, chroma's auth and version errors
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = (
@@ -96,7 +116,15 @@ def connect(location: str | os.PathLike[str], settings: Settings) -> Any:
             if "401" in reason or "403" in reason or "auth" in reason.lower()
             else (f"start it (chroma run --host {host} --port {port} --path DIR) or fix --memory")
         )
-        raise BadInput(f"Chroma server {location} is unreachable ({reason[:200]}); {hint}") from None
+        raise BadInput(
+            f"Chroma server {redact(str(location))} is unreachable ({reason[:200]}); {hint}"
+        ) from None
+
+
+def disconnect(client: Any) -> None:
+    """Close a client from :func:`connect` (the last one on a directory releases its sqlite files)."""
+    with _LIFECYCLE:
+        client.close()
 
 
 def check_vectors(client: Any, location: object, label: str, dim: int, names: tuple[str, ...]) -> None:
@@ -111,6 +139,6 @@ def check_vectors(client: Any, location: object, label: str, dim: int, names: tu
             theirs = meta.get("embedder") or function.get("name") or "unknown"
             size = f"{meta['dim']}-d" if meta.get("dim") else "dimension unknown"
             raise BadInput(
-                f"memory at {location} was built with embedder {theirs!r} ({size}), not {label!r} ({dim}-d) "
+                f"memory at {shown_location(location)} was built with embedder {theirs!r} ({size}), not {label!r} ({dim}-d) "
                 f"(collection {col.name!r}): use that embedder, or another server or a fresh --memory DIR"
             )

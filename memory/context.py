@@ -7,7 +7,6 @@ word), with every CJK character counted as a word, so no tokenizer has to be loa
 from __future__ import annotations
 
 import math
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -26,16 +25,6 @@ RECENT_K = 3
 SIMILAR_K = 3
 FACTS_K = 8
 TAIL_SHARE = 4  # the previous scene's tail gets at most 1/4 of the budget
-# Per process: a forked child must not inherit the parent's pool, whose threads it does not have.
-_READERS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _reads() -> ThreadPoolExecutor:
-    """This process's pool for memory reads that overlap."""
-    pid = os.getpid()
-    if pid not in _READERS:
-        _READERS[pid] = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memory-read")
-    return _READERS[pid]
 
 
 ECHO = 0.8  # share of an item's word 3-grams another item must already say for it to add nothing
@@ -128,22 +117,22 @@ def build_previous_context(
     before = (episode, scene_no)
     query = scene_query(synopsis, names)
     vector = mem.embedding.query_vector(query) if query else None
-    # Chroma spends these reads in native code, so the facts read overlaps the recent scenes and then the
-    # similar ones (which leave the recent ones out, so they wait for them).
-    recent_read = _reads().submit(mem.recent_scenes, series, before, k=RECENT_K)
-    facts_read = _reads().submit(
-        mem.facts, series, characters=names or None, query=vector, before=before, k=FACTS_K
-    )
-    recent = recent_read.result()
-    similar = mem.similar_scenes(series, vector, before, k=SIMILAR_K, exclude_ids={s.id for s in recent})
-    facts = [f for f in facts_read.result() if f.id not in shown]
+    # Chroma spends these reads in native code, so the facts read (on a thread of this call's own) overlaps the
+    # recent scenes and then the similar ones (which leave the recent ones out, so they wait for them).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-read") as reads:
+        facts_read = reads.submit(
+            mem.facts, series, characters=names or None, query=vector, before=before, k=FACTS_K
+        )
+        recent = mem.recent_scenes(series, before, k=RECENT_K)
+        similar = mem.similar_scenes(series, vector, before, k=SIMILAR_K, exclude_ids={s.id for s in recent})
+        facts = [f for f in facts_read.result() if f.id not in shown]
 
     tail = recent[-1].tail.strip() if recent and recent[-1].tail else None
     if tail:
         tail = _clip_end(tail, budget_tokens // TAIL_SHARE) or None
     left = budget_tokens - approx_tokens(premise) - approx_tokens(tail)
 
-    candidates = [
+    candidates: list[tuple[str, SceneRecord | Fact, str]] = [
         *(("Recently", s, s.summary) for s in reversed(recent)),
         *(("Known", f, f.text) for f in facts),
         *(("Earlier", s, s.summary) for s in similar),

@@ -136,8 +136,9 @@ class SentenceEmbedding(EmbeddingFunction[Documents]):
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """The vectors of ``texts`` (queries), the ones not cached embedded in one batch on one thread
         and cached: the run embeds an episode's scene queries together at its first scene."""
-        known = {text: QUERY_CACHE.get((self.embedder, text)) for text in texts}
-        missing = [text for text, vector in known.items() if vector is None]
+        cached = {text: QUERY_CACHE.get((self.embedder, text)) for text in texts}
+        known = {text: vector for text, vector in cached.items() if vector is not None}
+        missing = [text for text in cached if text not in known]
         if missing:
             with _one_thread():
                 vectors = self.model.encode(
@@ -148,8 +149,8 @@ class SentenceEmbedding(EmbeddingFunction[Documents]):
                     show_progress_bar=False,
                 )
             for text, vector in zip(missing, vectors, strict=True):
-                known[text] = tuple(float(x) for x in vector)
-                QUERY_CACHE.put((self.embedder, text), known[text])
+                known[text] = found = tuple(float(x) for x in vector)
+                QUERY_CACHE.put((self.embedder, text), found)
         return [list(known[text]) for text in texts]
 
     @property
@@ -159,7 +160,10 @@ class SentenceEmbedding(EmbeddingFunction[Documents]):
             getattr(self.model, "get_embedding_dimension", None)
             or self.model.get_sentence_embedding_dimension
         )
-        return int(get_dim())
+        dim = get_dim()
+        if dim is None:  # a model without a fixed output size cannot back a vector store
+            raise BadInput(f"embedder {self.embedder!r} does not give its vectors' dimension")
+        return int(dim)
 
     @staticmethod
     def name() -> str:

@@ -7,8 +7,11 @@ single ``$lt`` filter that also crosses episode boundaries.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from pydantic import BaseModel, Field, computed_field, field_validator
+
+from dsr.common.text import without_controls
 
 ORDER_STRIDE = 10_000
 
@@ -34,7 +37,20 @@ def split_names(joined: str | None) -> list[str]:
     return [part for part in (joined or "").split("|") if part]
 
 
-class CharacterRecord(BaseModel):
+class _Clean(BaseModel):
+    """Records keep no terminal control characters in their text (``dsr memory show`` prints it)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _without_controls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return without_controls(value)
+        if isinstance(value, list):
+            return [without_controls(v) if isinstance(v, str) else v for v in value]
+        return value
+
+
+class CharacterRecord(_Clean):
     """One version of a character profile, valid from (episode, scene_no) on."""
 
     series: str
@@ -57,7 +73,7 @@ class CharacterRecord(BaseModel):
         return {name_key(n) for n in [self.name, *self.aliases] if n.strip()}
 
 
-class SceneRecord(BaseModel):
+class SceneRecord(_Clean):
     """A committed scene: its summary is what similarity search embeds; ``tail`` is how it ended.
 
     ``id`` is derived from the position, never taken from the caller (an ``id=`` argument is ignored), so a
@@ -78,7 +94,7 @@ class SceneRecord(BaseModel):
             raise ValueError("scene summary is empty")
         return value
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorated property; pydantic's documented form
     @property
     def id(self) -> str:
         return scene_id(self.series, self.episode, self.scene_no)
@@ -116,7 +132,7 @@ def canonical_kind(kind: str) -> str:
     return key if key in FACT_KINDS else "other"
 
 
-class Fact(BaseModel):
+class Fact(_Clean):
     """An atomic continuity fact established by a scene (who knows what, injuries, objects, ...).
 
     ``id`` is content-addressed (series, position, normalised text); an ``id=`` argument is ignored.
@@ -150,7 +166,7 @@ class Fact(BaseModel):
             raise ValueError("fact text is empty")
         return value
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # mypy cannot type a decorated property; pydantic's documented form
     @property
     def id(self) -> str:
         return fact_id(self.series, self.episode, self.scene_no, self.text)

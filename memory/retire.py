@@ -5,6 +5,10 @@ again, or later scenes would read a story that no longer exists.
 Every collection of the store is swept, by the story position each record carries (``order``), so a kind of
 record added later is retired too. Positions before the fork, other episodes and other series are untouched.
 Deleting needs no vectors, so the store is opened with a bare Chroma client: no embedding model is loaded.
+
+A fork happens while its run is not being driven (it holds the run's lock), and the run's next drive opens its
+memory afresh, so it reads the retired store. Another run that has the same store open at that moment (in this
+process or any other) reads its indexes again when a collection's size changes under it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from typing import Any
 
 from chromadb.config import Settings
 
-from dsr.memory import opened
 from dsr.memory.client import connect
 from dsr.memory.records import order_of
 
@@ -21,11 +24,9 @@ from dsr.memory.records import order_of
 def retire_scenes(location: str, series: str, episode: int, from_scene: int) -> int:
     """Delete every record of ``series`` episode ``episode`` at scene ``from_scene`` or later from the store at
     ``location`` (a directory or a Chroma server URL); returns how many went."""
-    gone = retire_from_client(
+    return retire_from_client(
         connect(location, Settings(anonymized_telemetry=False)), series, episode, from_scene
     )
-    _forget_indexes(location)
-    return gone
 
 
 def retire_from_client(client: Any, series: str, episode: int, from_scene: int) -> int:
@@ -39,11 +40,3 @@ def retire_from_client(client: Any, series: str, episode: int, from_scene: int) 
             collection.delete(ids=ids)
             gone += len(ids)
     return gone
-
-
-def _forget_indexes(location: str) -> None:
-    """Stores this process has open on ``location`` read their character-version and typed-fact indexes again
-    (each is refreshed when its collection's size changes, which a retire followed by as many new records
-    would not show)."""
-    for store in opened(location):
-        store.reread_indexes()

@@ -26,18 +26,18 @@ from __future__ import annotations
 import bisect
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import chromadb
 import numpy as np
-from chromadb.api.types import Embeddings
+from chromadb.api.types import Embeddings, GetResult, Include, Metadata
 from chromadb.config import Settings
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from dsr.common.errors import BadInput
-from dsr.memory.client import check_vectors, connect, is_server
+from dsr.memory.client import check_vectors, connect, disconnect, is_server, shown_location
 from dsr.memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
 from dsr.memory.records import (
     CharacterRecord,
@@ -53,6 +53,10 @@ from dsr.memory.state import rank
 
 Position = tuple[int, int]
 Query = str | Sequence[float]  # a text to embed, or its vector when the caller already has it
+# A record's metadata as this module writes it (add_scenes, _fact_meta, upsert_character) and reads it back:
+# what a key holds depends on the key, so values are read as Any.
+Meta = Mapping[str, Any]
+_T = TypeVar("_T")
 COLLECTIONS = ("characters", "scenes", "facts")
 # Identical settings for every client: chroma refuses a second client on one path with different ones.
 _SETTINGS = Settings(anonymized_telemetry=False)
@@ -75,6 +79,21 @@ def _usable_dir(path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def _asked(value: _T | None, field: str) -> _T:
+    """A field of a chroma result that the read's ``include`` named: chroma types every one as optional."""
+    if value is None:
+        raise RuntimeError(f"chroma returned no {field}, though the read asked for them")
+    return value
+
+
+def _docs(got: GetResult) -> list[str]:
+    return _asked(got["documents"], "documents")
+
+
+def _metas(got: GetResult) -> list[Meta]:
+    return _asked(got["metadatas"], "metadatas")
+
+
 def _where(series: str, before: Position | None = None, *extra: dict[str, Any]) -> dict[str, Any]:
     clauses: list[dict[str, Any]] = [{"series": series}]
     if before is not None:
@@ -95,7 +114,7 @@ def _names_meta(names: list[str]) -> dict[str, Any]:
     return {"chars": join_names(names), "char_keys": keys or None}
 
 
-def _scene(doc: str, meta: dict[str, Any]) -> SceneRecord:
+def _scene(doc: str, meta: Meta) -> SceneRecord:
     return SceneRecord(
         series=meta["series"],
         episode=meta["episode"],
@@ -109,7 +128,7 @@ def _scene(doc: str, meta: dict[str, Any]) -> SceneRecord:
 _FACT_FIELDS = ("subject", "about", "quote", "source", "status", "by", "changed_at", "replaces")
 
 
-def _fact(doc: str, meta: dict[str, Any]) -> Fact:
+def _fact(doc: str, meta: Meta) -> Fact:
     # Stores written before typed facts carry none of the optional fields: Fact's defaults fill them.
     return Fact(
         series=meta["series"],
@@ -138,11 +157,11 @@ def _fact_meta(f: Fact) -> dict[str, Any]:
     }
 
 
-def _is_active(meta: dict[str, Any]) -> bool:
+def _is_active(meta: Meta) -> bool:
     return meta.get("status", "active") == "active"
 
 
-def _character(meta: dict[str, Any]) -> CharacterRecord:
+def _character(meta: Meta) -> CharacterRecord:
     return CharacterRecord(
         series=meta["series"],
         name=meta["name"],
@@ -179,12 +198,12 @@ class _Typed:
             return
         self.by_id[fact.id] = fact
         bisect.insort(self.by_slot.setdefault(fact.slot, []), fact, key=rank)
-        self._touch(fact)
+        self._touch(fact, fact.slot)
 
-    def _touch(self, fact: Fact) -> None:
+    def _touch(self, fact: Fact, slot: str) -> None:
         for name in {name_key(fact.subject), name_key(fact.about)} - {""}:
             slots = self.first_touch.setdefault(name, {})
-            slots[fact.slot] = min(slots.get(fact.slot, fact.order), fact.order)
+            slots[slot] = min(slots.get(slot, fact.order), fact.order)
 
     def drop(self, fact_id: str) -> None:
         old = self.by_id.pop(fact_id, None)
@@ -195,7 +214,7 @@ class _Typed:
         for slots in self.first_touch.values():  # recounted from what is left (drops are rare: reruns)
             slots.pop(old.slot, None)
         for f in history:
-            self._touch(f)
+            self._touch(f, old.slot)
 
     def touched(self, keys: set[str], limit: int | None) -> set[str]:
         """The slots any of ``keys`` is named in before ``limit``."""
@@ -237,7 +256,7 @@ class StoryMemory:
             raise
         except Exception as exc:  # chroma raises many types (sqlite, rust bindings) for a damaged store
             raise BadInput(
-                f"memory at {self.path} is unreadable or corrupted ({type(exc).__name__}); "
+                f"memory at {shown_location(self.path)} is unreadable or corrupted ({type(exc).__name__}); "
                 "start a fresh one with --memory NEW_DIR"
             ) from exc
         self._characters, self._scenes, self._facts = cols
@@ -257,14 +276,14 @@ class StoryMemory:
         stored = col.metadata or {}
         if (stored.get("embedder"), stored.get("dim")) != (label, dim):
             raise BadInput(
-                f"memory at {self.path} was built with embedder {stored.get('embedder')!r} "
+                f"memory at {shown_location(self.path)} was built with embedder {stored.get('embedder')!r} "
                 f"({stored.get('dim')}-d), not {label!r} ({dim}-d): use that embedder or a fresh --memory DIR"
             )
         return col
 
     def close(self) -> None:
         """Release the Chroma system (sqlite handles); a new StoryMemory on the path reopens it."""
-        self._client.close()
+        disconnect(self._client)
 
     def __enter__(self) -> StoryMemory:
         return self
@@ -290,7 +309,7 @@ class StoryMemory:
             self._characters.delete(ids=[rec.id])
             self._cast_count = None
             return
-        meta = {
+        meta: Metadata = {
             "series": rec.series,
             "name": rec.name,
             "aliases": join_names(rec.aliases),
@@ -330,7 +349,7 @@ class StoryMemory:
         if not idents:
             return []
         got = self._characters.get(ids=[latest[i].id for i in idents], include=["metadatas"])
-        records = {cid: _character(meta) for cid, meta in zip(got["ids"], got["metadatas"], strict=True)}
+        records = {cid: _character(meta) for cid, meta in zip(got["ids"], _metas(got), strict=True)}
         return [records[latest[i].id] for i in idents if latest[i].id in records]
 
     def _versions(self, series: str, before: Position | None) -> list[_Version]:
@@ -342,7 +361,7 @@ class StoryMemory:
         if self._cast_count != count:
             got = self._characters.get(include=["metadatas"])
             self._cast = {}
-            for cid, meta in zip(got["ids"], got["metadatas"], strict=True):
+            for cid, meta in zip(got["ids"], _metas(got), strict=True):
                 version = _Version(
                     cid, name_key(meta["name"]), meta["order"], frozenset(meta.get("keys") or [])
                 )
@@ -367,7 +386,7 @@ class StoryMemory:
     def add_scenes(self, recs: list[SceneRecord], *, embeddings: Embeddings | None = None) -> None:
         """Bulk :meth:`add_scene` (imports, benchmarks); ``embeddings`` skips embedding the summaries."""
         rows, vectors = _last_per_id(recs, embeddings)
-        metas = [
+        metas: list[Meta] = [
             {
                 "series": rec.series,
                 "episode": rec.episode,
@@ -385,7 +404,7 @@ class StoryMemory:
         col: chromadb.Collection,
         ids: list[str],
         docs: list[str],
-        metas: list[dict[str, Any]],
+        metas: list[Meta],
         vectors: Embeddings | None,
     ) -> None:
         """Upsert in chunks of chroma's maximum batch size."""
@@ -412,15 +431,13 @@ class StoryMemory:
             ids = [scene_id(series, episode, n) for n in range(max(1, scene_no - 2 * k), scene_no)]
             got = self._scenes.get(ids=ids, include=["metadatas", "documents"])
             if len(got["ids"]) >= k:
-                rows = sorted(
-                    zip(got["documents"], got["metadatas"], strict=True), key=lambda r: r[1]["order"]
-                )
+                rows = sorted(zip(_docs(got), _metas(got), strict=True), key=lambda r: r[1]["order"])
                 return [_scene(d, m) for d, m in rows[-k:]]
         return [_scene(d, m) for d, m in self._latest(self._scenes, series, before, k)]
 
     def _latest(
         self, col: chromadb.Collection, series: str, before: Position, k: int, *extra: dict[str, Any]
-    ) -> list[tuple[str, dict[str, Any]]]:
+    ) -> list[tuple[str, Meta]]:
         """The ``k`` records of ``col`` nearest before ``before`` in story order, oldest first."""
         if k <= 0:
             return []
@@ -431,7 +448,7 @@ class StoryMemory:
             )
             if len(got["ids"]) >= k or start == 0:
                 break
-        rows = sorted(zip(got["documents"], got["metadatas"], strict=True), key=lambda r: r[1]["order"])
+        rows = sorted(zip(_docs(got), _metas(got), strict=True), key=lambda r: r[1]["order"])
         return rows[-k:]
 
     def similar_scenes(
@@ -455,7 +472,10 @@ class StoryMemory:
         # The pool's vectors only: chroma's metadata decoding is what costs here, so only the k picked
         # scenes are read whole.
         got = self._scenes.get(ids=pool, include=["embeddings"])
-        vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
+        embeddings = got["embeddings"]
+        if embeddings is None:
+            raise RuntimeError("chroma returned no embeddings, though the read asked for them")
+        vectors = dict(zip(got["ids"], embeddings, strict=True))
         ranked = [sid for sid in pool if sid in vectors]
         picked = maximal_marginal_relevance(
             np.asarray(vector, dtype=np.float32),
@@ -465,10 +485,7 @@ class StoryMemory:
         )
         ids = [ranked[i] for i in picked]
         got = self._scenes.get(ids=ids, include=["metadatas", "documents"])
-        rows = {
-            sid: _scene(d, m)
-            for sid, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
+        rows = {sid: _scene(d, m) for sid, d, m in zip(got["ids"], _docs(got), _metas(got), strict=True)}
         return [rows[sid] for sid in ids if sid in rows]
 
     def _nearest(
@@ -524,7 +541,7 @@ class StoryMemory:
         )
         doomed = [
             fid
-            for fid, meta in zip(got["ids"], got["metadatas"], strict=True)
+            for fid, meta in zip(got["ids"], _metas(got), strict=True)
             if _is_active(meta) and meta.get("source") != "writer"
         ]
         if doomed:
@@ -546,9 +563,7 @@ class StoryMemory:
         rows, vectors = _last_per_id(facts, embeddings)
         if any(f.active for f in rows) and len(rows) <= _MAX_UNFILTERED:
             got = self._facts.get(ids=[f.id for f in rows if f.active], include=["metadatas"])
-            settled = {
-                fid for fid, meta in zip(got["ids"], got["metadatas"], strict=True) if not _is_active(meta)
-            }
+            settled = {fid for fid, meta in zip(got["ids"], _metas(got), strict=True) if not _is_active(meta)}
             if settled:
                 keep = [i for i, f in enumerate(rows) if f.id not in settled]
                 rows = [rows[i] for i in keep]
@@ -576,9 +591,9 @@ class StoryMemory:
         writes update it in place, so a run does not reread it at every scene."""
         count = self._facts.count()
         if self._typed_count != count:
-            got = _read_all(self._facts, ["metadatas", "documents"], {"stateful": True})
+            got = _read_all(self._facts, {"stateful": True})
             self._typed = {}
-            for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
+            for doc, meta in zip(got.documents, got.metadatas, strict=True):
                 if _is_active(meta):
                     self._typed.setdefault(meta["series"], _Typed()).put(_fact(doc, meta))
             self._typed_count = count
@@ -624,12 +639,12 @@ class StoryMemory:
     def get_fact(self, fact_id: str) -> Fact | None:
         """One fact by id, whatever its status."""
         got = self._facts.get(ids=[fact_id], include=["metadatas", "documents"])
-        return _fact(got["documents"][0], got["metadatas"][0]) if got["ids"] else None
+        return _fact(_docs(got)[0], _metas(got)[0]) if got["ids"] else None
 
     def all_facts(self, series: str) -> list[Fact]:
         """Every fact of the series, whatever its status, in story order (review: ``dsr memory show``)."""
-        got = _read_all(self._facts, ["metadatas", "documents"], {"series": series})
-        rows = (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True))
+        got = _read_all(self._facts, {"series": series})
+        rows = (_fact(d, m) for d, m in zip(got.documents, got.metadatas, strict=True))
         return sorted(rows, key=lambda f: (f.order, f.id))
 
     def set_fact(self, fact: Fact) -> None:
@@ -643,7 +658,7 @@ class StoryMemory:
         """Every series the store holds anything of."""
         names: set[str] = set()
         for col in (self._scenes, self._facts, self._characters):
-            names.update(meta["series"] for meta in _read_all(col, ["metadatas"])["metadatas"])
+            names.update(meta["series"] for meta in _read_all(col, documents=False).metadatas)
         return sorted(names)
 
     def facts(
@@ -685,22 +700,20 @@ class StoryMemory:
                 if len(found) >= k or len(ranked) < pool:
                     return found[:k]
                 seen = pool
-            got = self._facts.query(
+            hits = self._facts.query(
                 query_embeddings=[vector],
                 n_results=k,
                 where=_where(series, before, *extra),
                 include=["metadatas", "documents"],
             )
-            return [
-                _fact(d, m)
-                for d, m in zip(got["documents"][0], got["metadatas"][0], strict=True)
-                if _is_active(m)
-            ]
+            docs = _asked(hits["documents"], "documents")[0]
+            metas = _asked(hits["metadatas"], "metadatas")[0]
+            return [_fact(d, m) for d, m in zip(docs, metas, strict=True) if _is_active(m)]
         if before is not None:
             return self._newest_facts(series, before, k, keys, extra)
         got = self._facts.get(where=_where(series, None, *extra), include=["metadatas", "documents"])
         found = sorted(
-            (_fact(d, m) for d, m in zip(got["documents"], got["metadatas"], strict=True) if _is_active(m)),
+            (_fact(d, m) for d, m in zip(_docs(got), _metas(got), strict=True) if _is_active(m)),
             key=_by_order,
         )
         return found[-k:]
@@ -717,7 +730,7 @@ class StoryMemory:
             got = self._facts.get(where={"episode": episode}, include=["metadatas", "documents"])
             found += [
                 _fact(d, m)
-                for d, m in zip(got["documents"], got["metadatas"], strict=True)
+                for d, m in zip(_docs(got), _metas(got), strict=True)
                 if m["series"] == series
                 and m["order"] < limit
                 and _is_active(m)
@@ -737,7 +750,7 @@ class StoryMemory:
         got = self._facts.get(ids=ids, include=["metadatas", "documents"])
         rows = {
             fid: _fact(d, m)
-            for fid, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            for fid, d, m in zip(got["ids"], _docs(got), _metas(got), strict=True)
             if _is_active(m)
         }
         return [rows[fid] for fid in ids if fid in rows]
@@ -750,17 +763,27 @@ class StoryMemory:
         }
 
 
+class _Rows(NamedTuple):
+    ids: list[str]
+    documents: list[str]  # empty when not read
+    metadatas: list[Meta]
+
+
 def _read_all(
-    col: chromadb.Collection, include: list[str], where: dict[str, Any] | None = None
-) -> dict[str, list]:
-    """``col.get`` of everything ``where`` matches, in pages: one get of tens of thousands of records can
-    exceed SQLite's bound-variable limit inside chroma ("too many SQL variables")."""
-    out: dict[str, list] = {"ids": [], **{key: [] for key in include}}
+    col: chromadb.Collection, where: dict[str, Any] | None = None, *, documents: bool = True
+) -> _Rows:
+    """``col.get`` of everything ``where`` matches (metadata, and documents unless told not to), in pages:
+    one get of tens of thousands of records can exceed SQLite's bound-variable limit inside chroma ("too
+    many SQL variables")."""
+    include: Include = ["metadatas", "documents"] if documents else ["metadatas"]
+    out = _Rows([], [], [])
     offset = 0
     while True:
         got = col.get(where=where, include=include, limit=_PAGE, offset=offset)
-        for key in out:
-            out[key] += got[key]
+        out.ids.extend(got["ids"])
+        out.metadatas.extend(_metas(got))
+        if documents:
+            out.documents.extend(_docs(got))
         if len(got["ids"]) < _PAGE:
             return out
         offset += _PAGE

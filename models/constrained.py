@@ -11,18 +11,33 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re._constants as _sre
-import re._parser as _parser
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+# The regex parser (private since 3.11): typeshed types it under its old public names, which warn when imported.
+if TYPE_CHECKING:
+    import sre_constants as _sre
+    import sre_parse as _parser
+else:
+    import re._constants as _sre
+    import re._parser as _parser
+
+# Process-wide, as pure functions of their keys: a tokenizer's compiler (id(tokenizer) -> (tokenizer,
+# compiler); the tokenizer is kept so its id is never reused while cached; one per loaded model, which the
+# weights cache bounds) and a compiled grammar per (tokenizer, grammar text), the least recently used dropped
+# beyond _COMPILED_MAX entries or _COMPILED_MAX_BYTES of compiled grammar (every scene has a grammar of its
+# own, and `dsr serve` compiles its clients' schemas: a compiled schema holds 1 to 50 MB of token masks).
+# The lock guards the dicts only: a compile (seconds to minutes) runs outside it, so a cached grammar is
+# never kept waiting behind another one compiling.
 _LOCK = threading.Lock()
-# id(tokenizer) -> (tokenizer, compiler); the tokenizer is kept so its id is never reused while cached.
 _COMPILERS: dict[int, tuple[Any, Any]] = {}
-_COMPILED: dict[tuple[int, Grammar], Any] = {}
+_COMPILED: OrderedDict[tuple[int, Grammar], Any] = OrderedDict()
+_COMPILED_MAX = 16
+_COMPILED_MAX_BYTES = 128 * 1024 * 1024
 # Compact JSON: no whitespace between tokens, "," and ":" as separators (every indent spends the budget).
 _COMPACT: dict[str, Any] = {"any_whitespace": False, "separators": (",", ":"), "strict_mode": True}
 
@@ -269,24 +284,42 @@ def compile_grammar(tokenizer: Any, vocab_size: int, grammar: Grammar) -> Any:
     """The compiled grammar, from the cache after the first call (compiling a schema takes about a second)."""
     key = (id(tokenizer), grammar)
     with _LOCK:
-        if key not in _COMPILED:
-            compiler = _compiler(tokenizer, vocab_size)
-            if grammar.kind == "json_schema":
-                _COMPILED[key] = compiler.compile_json_schema(grammar.source, **_COMPACT)
-            else:
-                _COMPILED[key] = compiler.compile_grammar(grammar.source)
-        return _COMPILED[key]
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            return _COMPILED[key]
+        compiler = _compiler(tokenizer, vocab_size)
+    if grammar.kind == "json_schema":
+        compiled = compiler.compile_json_schema(grammar.source, **_COMPACT)
+    else:
+        compiled = compiler.compile_grammar(grammar.source)
+    with _LOCK:
+        _COMPILED[key] = compiled
+        while len(_COMPILED) > 1 and (
+            len(_COMPILED) > _COMPILED_MAX or _cached_bytes() > _COMPILED_MAX_BYTES
+        ):
+            _COMPILED.popitem(last=False)
+    return compiled
 
 
-def check(grammar: Grammar) -> None:
-    """Raise ValueError when xgrammar cannot build ``grammar`` (a client's bad schema is its error, not ours)."""
+def _cached_bytes() -> int:
+    return sum(int(getattr(c, "memory_size_bytes", 0)) for c in _COMPILED.values())
+
+
+def cache_stats() -> dict[str, int]:
+    """The compiled-grammar cache now: entries and bytes (``dsr serve``'s /health reports it)."""
+    with _LOCK:
+        return {"entries": len(_COMPILED), "bytes": _cached_bytes()}
+
+
+def check(grammar: Grammar) -> int:
+    """Raise ValueError when xgrammar cannot build ``grammar`` (a client's bad schema is its error, not ours);
+    else the size of the built grammar (its EBNF text, in characters: compile time grows with it)."""
     import xgrammar as xgr
 
     try:
         if grammar.kind == "json_schema":
-            xgr.Grammar.from_json_schema(grammar.source, **_COMPACT)
-        else:
-            xgr.Grammar.from_ebnf(grammar.source)
+            return len(str(xgr.Grammar.from_json_schema(grammar.source, **_COMPACT)))
+        return len(str(xgr.Grammar.from_ebnf(grammar.source)))
     except Exception as exc:  # xgrammar raises RuntimeError or its own errors with a useful message
         raise ValueError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
 

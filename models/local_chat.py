@@ -118,6 +118,13 @@ class LocalChatModel(BaseChatModel):
         same = (cached[:n].to(input_ids.device) == input_ids[0, :n]).to(torch.int8)
         return input_ids, n if bool(same.all()) else int(same.argmin())
 
+    def prepare_grammar(self, grammar: Any) -> None:
+        """Compile ``grammar`` (a models.constrained.Grammar) into the cache now, so the generation that uses
+        it does not: `dsr serve` compiles a client's schema before the request's turn, with a deadline."""
+        from dsr.models import constrained
+
+        constrained.compile_grammar(self.loaded.tokenizer, self.loaded.model.config.vocab_size, grammar)
+
     def context_tokens(self, messages: list[BaseMessage]) -> tuple[int, int]:
         """(context length, prompt length) in tokens: `dsr serve` caps a request's max_tokens with them."""
         return int(self.loaded.model.config.max_position_embeddings), int(self._prompt_ids(messages).shape[1])

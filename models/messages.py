@@ -15,10 +15,7 @@ def message_text(message: BaseMessage) -> str:
     content = message.content
     if isinstance(content, str):
         return content
-    return "".join(
-        block if isinstance(block, str) else str(block.get("text", ""))
-        for block in content  # type: ignore[union-attr]
-    )
+    return "".join(block if isinstance(block, str) else str(block.get("text", "")) for block in content)
 
 
 def to_chat_dicts(messages: list[BaseMessage]) -> list[dict[str, str]]:

@@ -12,10 +12,12 @@ _LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]", "0.0.0.0")
 
 
 def is_local(base_url: str | None) -> bool:
-    return bool(base_url) and any(f"//{host}" in base_url for host in _LOCAL_HOSTS)  # type: ignore[operator]
+    return base_url is not None and any(f"//{host}" in base_url for host in _LOCAL_HOSTS)
 
 
 # (base_url, model) -> the mode an ``auto`` role fell back to after the endpoint rejected a stronger one.
+# Process-wide on purpose: what an endpoint accepts is a fact about it (a function of the key), so a later run
+# or client does not spend a rejected request to learn it again; bounded by the endpoints configured.
 _FALLBACKS: dict[tuple[str | None, str], StructuredMode] = {}
 _WEAKER: dict[str, StructuredMode] = {"json_schema": "json_object", "json_object": "prompt"}
 

@@ -49,6 +49,7 @@ from dsr.models import constrained
 from dsr.models.constrained import Grammar
 from dsr.models.continuation import CONTINUE
 from dsr.models.messages import from_chat_dicts, message_text
+from dsr.models.schema_bounds import problem as schema_problem
 from dsr.models.settings import RoleConfig
 
 DEFAULT_MAX_QUEUE = 16
@@ -58,6 +59,11 @@ SHUTDOWN_GRACE_S = 3  # uvicorn waits this long for open responses after SIGTERM
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _MAX_STOPS = 16
 _MAX_CHOICES = 8  # choices per request: each is a full generation on the one model
+# A client's schema compiles against the model's tokenizer in time about linear in its grammar's size (the
+# project's largest, the planner's directives: 7,600 characters); compiles cannot be interrupted, so larger
+# grammars are refused (400) rather than started, and a request waits at most COMPILE_WAIT_S for its compile.
+MAX_GRAMMAR_CHARS = 16_000
+COMPILE_WAIT_S = 120.0
 _T = TypeVar("_T")
 
 
@@ -283,11 +289,20 @@ def _grammar(schema: dict[str, Any], param: str) -> Grammar:
         raise RequestError(
             400, f"this server cannot honour '{param}' (xgrammar is not installed)", param=param
         )
+    if (wrong := schema_problem(schema)) is not None:
+        raise RequestError(400, f"'{param}' schema is not usable: {wrong}", param=param)
     try:
         grammar = Grammar.json_schema(schema)  # ValueError: length bounds it cannot keep beside a pattern
-        constrained.check(grammar)
+        size = constrained.check(grammar)
     except ValueError as exc:
         raise RequestError(400, f"'{param}' schema is not usable: {exc}", param=param) from None
+    if size > MAX_GRAMMAR_CHARS:
+        raise RequestError(
+            400,
+            f"'{param}' schema is too large for this server: its grammar has {size} characters, at most "
+            f"{MAX_GRAMMAR_CHARS} (fewer properties, shorter enums, fewer length-bounded strings)",
+            param=param,
+        )
     return grammar
 
 
@@ -433,6 +448,58 @@ class GenerationQueue:
             cancel.set()
 
 
+def _compiling() -> RequestError:
+    return RequestError(
+        503,
+        "the server is busy compiling another schema; retry later",
+        kind="server_error",
+        code="compiling",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+class GrammarCompiles:
+    """Grammars compiled before their request's generation turn, one at a time (a compile uses every core),
+    each waited for at most ``wait_s``: a client's slow schema never holds the model, nor the requests
+    behind it; a compile nobody waits for any more is not started."""
+
+    def __init__(self, wait_s: float = COMPILE_WAIT_S) -> None:
+        self.wait_s = wait_s
+        self._slot = threading.Semaphore(1)
+
+    async def prepare(self, model: BaseChatModel, grammar: Grammar | None, param: str) -> None:
+        prepare = getattr(model, "prepare_grammar", None)
+        if grammar is None or prepare is None:
+            return
+        gone, compiling = threading.Event(), threading.Event()
+
+        def work() -> None:
+            if not self._slot.acquire(timeout=self.wait_s):
+                raise _compiling()
+            try:
+                if not gone.is_set():
+                    compiling.set()
+                    prepare(grammar)
+            finally:
+                self._slot.release()
+
+        try:
+            with anyio.fail_after(self.wait_s):
+                await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except TimeoutError:
+            gone.set()
+            if compiling.is_set():
+                raise RequestError(
+                    400,
+                    f"'{param}' schema did not compile within {self.wait_s:g} s; simplify it",
+                    param=param,
+                    code="schema_too_complex",
+                ) from None
+            raise _compiling() from None
+        finally:
+            gone.set()  # cancelled (the client left): a compile not yet started never starts
+
+
 def _first_error(group: ExceptionGroup[RequestError]) -> RequestError:
     """The first refusal in what ``except*`` caught (a task group inside the body nests its group)."""
     first = group.exceptions[0]
@@ -515,6 +582,7 @@ def create_app(
     latency, so concurrent clients overlap it).
     """
     queue = GenerationQueue(max_queue)
+    compiles = GrammarCompiles()
 
     started = int(time.time())
     model_object = {"id": model_name, "object": "model", "created": started, "owned_by": "dsr"}
@@ -528,11 +596,17 @@ def create_app(
         return JSONResponse(model_object)
 
     def health(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": not queue.closing, "model": model_name, "queue": queue.stats()})
+        grammars = constrained.cache_stats() if constrained.available() else {}
+        return JSONResponse(
+            {"ok": not queue.closing, "model": model_name, "queue": queue.stats(), "grammars": grammars}
+        )
 
     async def chat(request: Request) -> Response:
         try:
-            req = parse_chat_request(await _read_body(request, MAX_BODY_BYTES))
+            # In a worker thread: building a client's grammar to check it takes a moment.
+            req = await anyio.to_thread.run_sync(
+                parse_chat_request, await _read_body(request, MAX_BODY_BYTES)
+            )
             if req.model is not None and req.model != model_name:
                 raise _no_such_model(req.model)
             budget = await anyio.to_thread.run_sync(max_new_tokens, model, req)
@@ -548,6 +622,8 @@ def create_app(
         async with AsyncExitStack() as turn:
             try:
                 async with _cancelled_on_disconnect(request):
+                    param = "tools" if req.tool else "response_format"
+                    await compiles.prepare(model, req.kwargs.get("grammar"), param)
                     cancel = await turn.enter_async_context(queue.turn())
                     if not req.stream:
                         call = partial(model.invoke, req.messages, cancel=cancel, **req.kwargs)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dsr.common.errors import BadInput
@@ -217,7 +218,7 @@ def _check_env_roles() -> None:
                 )
 
 
-def _hint(where: str, error: dict[str, Any]) -> str:
+def _hint(where: str, error: ErrorDetails) -> str:
     env = "DSR_" + where.upper().replace(".", "__")
     if error.get("type") == "extra_forbidden":
         head = where.split(".")[0]

@@ -331,7 +331,8 @@ def invoke_structured(
     convo: list[BaseMessage] = [*messages, HumanMessage(content=instructions(schema))]
     raw: list[str] = []
     truncations = 0
-    problem, mech, reason = "", mechanism(model), "invalid"
+    problem, mech = "", mechanism(model)
+    reason: Reason = "invalid"
     attempts = max_repairs + 1
     attempt = 0
     while attempt < attempts:
@@ -355,6 +356,6 @@ def invoke_structured(
     raise StructuredOutputError(
         f"{schema.__name__}: no valid JSON object after {attempt} attempts ({reason}); last problem: {problem}",
         raw,
-        reason=reason,  # type: ignore[arg-type]
+        reason=reason,
         mechanism=mech,
     )

@@ -94,7 +94,7 @@ def _convert(source: Path, target: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name)
     # transformers marks GGUF-loaded models as quantized although the weights are plain fp32 tensors,
     # and then refuses save_pretrained; strip the marker (docs/feasibility.md section 2).
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # undeclared in transformers: torch's Module.__setattr__ types it
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,7 @@ def load_transformers(
         if adapter:
             model = _attach_adapter(model, adapter)
         if not resolved_device.startswith("cuda"):
-            model = model.to(resolved_device)
+            model = model.to(resolved_device)  # type: ignore[arg-type]  # typeshed types functools.wraps (on PreTrainedModel.to) as unbound
         model.eval()
         loaded = LoadedModel(model, tokenizer, Path(path_or_id).name, resolved_device, threading.Lock())
         _LOADED[key] = loaded

@@ -14,18 +14,27 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from dsr.contract.call_log import log_outcome
 from dsr.contract.context import RunContext
-from dsr.contract.records import CallRecord
+from dsr.contract.records import AcceptedScene, CallRecord, ReviewDecision, RubricRecord, SceneStatus, Verdict
 from dsr.contract.state import SceneState
-from dsr.memory import CharacterRecord, Fact, SceneRecord, open_memory
+from dsr.memory import CharacterRecord, Fact, SceneRecord
 from dsr.models.errors import ModelUnavailable
-from dsr.nodes.runtime import call_record, call_role, scene_no, task_input, timed_node, write_artefact
+from dsr.nodes.runtime import (
+    call_record,
+    call_role,
+    scene_no,
+    story_memory,
+    task_input,
+    timed_node,
+    write_artefact,
+)
 from dsr.story.extraction import extract_facts
 from dsr.story.schemas import TaskInput
 from dsr.story.summary import scene_facts, scene_summary
 
 
-def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) -> str:
+def _status(verdicts: list[Verdict], last_review: ReviewDecision | None) -> SceneStatus:
     """How the scene was accepted; a pass on the deterministic checks alone because the rubric judge gave no
     verdict is ``unjudged``, never ``passed`` (report.json and ``dsr evaluate`` rows read this)."""
     if (
@@ -34,10 +43,16 @@ def _status(verdicts: list[dict[str, Any]], last_review: dict[str, Any] | None) 
         and last_review.get("action") in ("approve", "edit")
     ):
         return "approved_by_human" if last_review["action"] == "approve" else "edited_by_human"
-    last = verdicts[-1] if verdicts else {"decision": "pass"}
-    if last["decision"] != "pass":
+    if not verdicts:
+        return "passed"
+    if verdicts[-1]["decision"] != "pass":
         return "accepted_with_findings"
-    return "unjudged" if (last.get("rubric") or {}).get("status") == "unjudged" else "passed"
+    rubric = verdicts[-1].get("rubric")
+    return "unjudged" if rubric and rubric.get("status") == "unjudged" else "passed"
+
+
+def _score(rubric: RubricRecord | None) -> float | None:
+    return rubric.get("score") if rubric else None
 
 
 def extract(
@@ -70,12 +85,12 @@ def extract(
 
 @timed_node("commit")
 def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    ctx, x, number = runtime.context, task_input(state), scene_no(state)
+    ctx, x, number = runtime.context, task_input(state, runtime.context), scene_no(state)
     verdicts = state.get("verdicts") or []
-    last = verdicts[-1] if verdicts else {}
-    open_findings = [f for f in last.get("findings", []) if f.get("severity") == "error"]
+    last = verdicts[-1] if verdicts else None
+    open_findings = [f for f in last["findings"] if f.get("severity") == "error"] if last else []
     summary, tail = scene_summary(x, state.get("prose") or state.get("screenplay"))
-    record = {
+    record: AcceptedScene = {
         "scene_no": number,
         "status": _status(verdicts, state.get("last_review")),
         "screenplay": state.get("screenplay") or "",
@@ -83,7 +98,7 @@ def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
         "directives": state.get("directives"),
         "summary": summary,
         "open_findings": open_findings,
-        "rubric": last.get("rubric"),
+        "rubric": last.get("rubric") if last else None,
         "retries": dict(state.get("retries") or {}),
         "verdict_log": [
             {
@@ -93,7 +108,7 @@ def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
                 "reasons": [
                     f"{f['check']}: {f['message']}" for f in v["findings"] if f["severity"] == "error"
                 ],
-                "rubric_score": (v.get("rubric") or {}).get("score"),
+                "rubric_score": _score(v.get("rubric")),
             }
             for v in verdicts
         ],
@@ -103,9 +118,13 @@ def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
         meta = x.meta
         extracted, extraction, call = extract(ctx, number, x, state.get("screenplay"), state.get("prose"))
         calls.append(call)
-        record["facts"] = {k: extraction[k] for k in ("status", "attempts")} | {"extracted": len(extracted)}
+        record["facts"] = {
+            "status": extraction["status"],
+            "attempts": extraction["attempts"],
+            "extracted": len(extracted),
+        }
         write_artefact(ctx.run_dir, number, "facts.json", extraction)
-        mem = open_memory(ctx.memory_dir)
+        mem = story_memory(ctx)
         mem.delete_scene(meta.series, meta.episode, meta.scene_no)  # a rerun replaces, never duplicates
         mem.add_scene(
             SceneRecord(
@@ -130,4 +149,5 @@ def commit_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
                         scene_no=meta.scene_no,
                     )
                 )
-    return {"accepted": record, "scenes": [record], "calls": calls}
+    log_outcome(*calls)
+    return {"accepted": record, "scenes": [record]}

@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Literal
+from typing import Any
 
 from langgraph.runtime import Runtime
 
+from dsr.contract.call_log import log_outcome
 from dsr.contract.context import RunContext
-from dsr.contract.records import CallRecord
+from dsr.contract.dumps import dump
+from dsr.contract.records import CallRecord, Decision, RubricRecord, Verdict
 from dsr.contract.state import SceneState
-from dsr.judging.continuity import check_continuity
+from dsr.judging.continuity import ContinuityRecord, check_continuity
 from dsr.judging.rubric import RubricResult, judge_scene
 from dsr.memory import Fact
 from dsr.models.errors import ModelUnavailable
@@ -45,8 +47,6 @@ from dsr.nodes.writer_edit import protect_decision
 from dsr.story.checks import deterministic_checks
 from dsr.story.findings import STAGES, Finding, Stage
 from dsr.story.schemas import TaskInput
-
-Decision = Literal["pass", "revise", "accept_with_findings", "escalate"]
 
 
 def effective_stage(stage: Stage, mode: str) -> Stage:
@@ -80,7 +80,7 @@ def decide(
 
 def rubric_record(
     result: RubricResult | None, pass_score: int, *, attempts: int, error: str | None = None
-) -> dict[str, Any]:
+) -> RubricRecord:
     """What critique.json and report.json keep of one rubric call; no verdict means ``unjudged``.
 
     ``attempts`` are the model calls behind it, as calls.jsonl logs them (also when the judge raised).
@@ -163,7 +163,7 @@ def _judge(
 
 def _continuity(
     context: RunContext, number: int, x: TaskInput, state: SceneState, prose: str | None
-) -> tuple[list[Finding], dict[str, Any], CallRecord]:
+) -> tuple[list[Finding], ContinuityRecord, CallRecord]:
     """The continuity check (``memory`` role) against the facts in force for the scene's characters; a
     check that gives no usable answer leaves the draft ``unchecked`` (recorded), never failed."""
     facts = [Fact.model_validate(f) for f in state.get("continuity_facts") or []]
@@ -206,17 +206,18 @@ def _continuity(
 
 @timed_node("critic")
 def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    ctx, x, number = runtime.context, task_input(state), scene_no(state)
+    ctx, x, number = runtime.context, task_input(state, runtime.context), scene_no(state)
     prose = state.get("prose") if ctx.mode != "e2e" else None
     findings = deterministic_checks(
         x,
         prose,
         state.get("screenplay"),
-        directives=directives_of(state),
+        directives=directives_of(state, ctx),
         known_facts=state.get("known_facts") or [],
     )
     calls: list[CallRecord] = []
-    rubric, continuity = None, None
+    rubric: RubricRecord | None = None
+    continuity: ContinuityRecord | None = None
     if state.get("continuity_facts") and not any(f.severity == "error" for f in findings):
         found, continuity, call = _continuity(ctx, number, x, state, prose)
         findings, calls = [*findings, *found], [call]
@@ -241,14 +242,15 @@ def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
     if decision == "revise" and stage is not None:
         retries[stage] = retries.get(stage, 0) + 1
         critique[stage] = "\n".join(f.as_critique() for f in findings if f.severity == "error")
-    verdict = {
+    verdict: Verdict = {
         "attempt": len(state.get("verdicts") or []) + 1,
         "decision": decision,
         "route": stage,
-        "findings": [f.model_dump() for f in findings],
+        "findings": [dump(f) for f in findings],
         "rubric": rubric,
         "continuity": continuity,
     }
     verdicts = [*(state.get("verdicts") or []), verdict]
     write_artefact(ctx.run_dir, number, "critique.json", verdicts)
-    return {"verdicts": verdicts, "retries": retries, "critique": critique, "calls": calls}
+    log_outcome(*calls)
+    return {"verdicts": verdicts, "retries": retries, "critique": critique}

@@ -10,11 +10,13 @@ from langgraph.runtime import Runtime
 from dsr.common.fsutil import write_json
 from dsr.contract.call_log import CALL_LOG, read_run_log
 from dsr.contract.context import RunContext
+from dsr.contract.dumps import dump
+from dsr.contract.records import AcceptedScene
 from dsr.contract.report import build_report
 from dsr.contract.state import EpisodeState
-from dsr.memory import embed_scene_queries, open_memory
+from dsr.memory import embed_scene_queries
 from dsr.memory.context import scene_query
-from dsr.nodes.runtime import timed_node, write_artefact
+from dsr.nodes.runtime import story_memory, timed_node, write_artefact
 from dsr.screenplay.fountain_writer import write_fountain
 from dsr.screenplay.model import Screenplay
 from dsr.story.artifacts import accepted_scene, assemble_episode, write_episode
@@ -29,7 +31,7 @@ def start_scene_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[
     spec = EpisodeSpec.model_validate(state["spec"])
     x = spec.task_input(index)
     if runtime.context.memory_dir:
-        mem = open_memory(runtime.context.memory_dir)
+        mem = story_memory(runtime.context)
         if not mem.embedding.has_query(scene_query(x.outline.synopsis, x.outline.characters)):
             # the first scene this process writes: its and the later scenes' memory queries in one batch
             later = [spec.task_input(i).outline for i in range(index, len(spec.scenes))]
@@ -60,12 +62,13 @@ def assemble_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[str
     """
     ctx = runtime.context
     spec = EpisodeSpec.model_validate(state["spec"])
-    scenes, records = [], []
+    scenes = []
+    records: list[AcceptedScene] = []
     for record in state.get("scenes", []):
         scene, findings = accepted_scene(record["screenplay"], spec.task_input(record["scene_no"] - 1))
         scenes.append(scene)
         if findings:
-            found = [f.model_dump(mode="json") for f in findings]
+            found = [dump(f) for f in findings]
             write_artefact(ctx.run_dir, record["scene_no"], "assembly.json", found)
             record = {
                 **record,
@@ -78,8 +81,7 @@ def assemble_node(state: EpisodeState, runtime: Runtime[RunContext]) -> dict[str
     if ctx.run_dir:
         run_dir = Path(ctx.run_dir)
         outputs = {path.suffix.lstrip("."): str(path) for path in write_episode(run_dir, doc)}
-        logged, structured = read_run_log(run_dir / CALL_LOG)
-        report = build_report({**state, "scenes": records}, ctx.to_dict(), logged, structured)
+        report = build_report({**state, "scenes": records}, ctx.to_dict(), read_run_log(run_dir / CALL_LOG))
         write_json(run_dir / "report.json", report)
         outputs["report"] = str(run_dir / "report.json")
     return {"outputs": outputs}

@@ -23,6 +23,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
+from dsr.contract.call_log import log_outcome
 from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
 from dsr.nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
@@ -60,10 +61,15 @@ def _parsed(directives: str | None) -> Any:
 
 @timed_node("novelist")
 def novelist_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("novelist")
+    x, number, note = (
+        task_input(state, runtime.context),
+        scene_no(state),
+        state.get("critique", {}).get("novelist"),
+    )
     if split_decoding(runtime.context):
         part = planner_half(state.get("stage1"), state.get("directives"))
-        answer = (state.get("stage1") or {}).get("answer") or new_answer_id(number)
+        stage1 = state.get("stage1")
+        answer = (stage1["answer"] if stage1 else None) or new_answer_id(number)
         out, whole = call_role(
             runtime.context,
             "novelist",
@@ -83,11 +89,8 @@ def novelist_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, 
             runtime.context,
             "novelist",
             number,
-            lambda model: write_prose(model, x, directives_of(state), note),
+            lambda model: write_prose(model, x, directives_of(state, runtime.context), note),
         )
     write_artefact(runtime.context.run_dir, number, "prose.md", out.text + "\n")
-    return {
-        "prose": out.text,
-        "critique": {"novelist": None},
-        "calls": [stage_record(number, "novelist", out)],
-    }
+    log_outcome(stage_record(number, "novelist", out))
+    return {"prose": out.text, "critique": {"novelist": None}}

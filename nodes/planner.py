@@ -13,6 +13,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
+from dsr.contract.call_log import log_outcome
 from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
 from dsr.models.structured import StructuredOutputError, StructuredResult, invoke_structured
@@ -40,7 +41,11 @@ def plan(
 @timed_node("planner")
 def planner_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """On unusable output the scene goes on without directives (as in dsr-nocot); the report counts it."""
-    x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("planner")
+    x, number, note = (
+        task_input(state, runtime.context),
+        scene_no(state),
+        state.get("critique", {}).get("planner"),
+    )
     split = split_decoding(runtime.context)
     started = time.perf_counter()
     half: DirectivesHalf | None = None
@@ -68,9 +73,10 @@ def planner_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, A
             note=str(exc)[:300],
         )
         write_artefact(runtime.context.run_dir, number, "directives.json", {"error": str(exc)})
-        return {"directives": None, "stage1": None, "critique": {"planner": None}, "calls": [record]}
+        log_outcome(record)
+        return {"directives": None, "stage1": None, "critique": {"planner": None}}
     directives = result.value.model_dump(mode="json")
-    remember(directives, result.value)
+    remember(runtime.context, directives, result.value)
     write_artefact(runtime.context.run_dir, number, "directives.json", directives)
     how = f"split:directives answer={half.answer} " if half else ""
     record = call_record(
@@ -81,5 +87,6 @@ def planner_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, A
         seconds=time.perf_counter() - started,
         note=f"{how}attempts={result.attempts}",
     )
-    update = {"directives": directives, "critique": {"planner": None}, "calls": [record]}
+    log_outcome(record)
+    update = {"directives": directives, "critique": {"planner": None}}
     return update | ({"stage1": half.state()} if half else {})

@@ -9,11 +9,11 @@ from langgraph.runtime import Runtime
 
 from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
-from dsr.memory import StoryMemory, open_memory
+from dsr.memory import StoryMemory
 from dsr.memory.context import build_previous_context, profiles_for
 from dsr.memory.records import name_key
 from dsr.memory.state import character_states, in_priority
-from dsr.nodes.runtime import remember, scene_no, timed_node, write_artefact
+from dsr.nodes.runtime import remember, scene_no, story_memory, timed_node, write_artefact
 from dsr.story.schemas import CharacterProfile, TaskInput
 
 
@@ -55,7 +55,7 @@ def retrieve_context_node(state: SceneState, runtime: Runtime[RunContext]) -> di
     facts: list[str] = []
     in_force: list[dict[str, Any]] = []
     if ctx.memory_dir:
-        mem = open_memory(ctx.memory_dir)
+        mem = story_memory(ctx)
         meta, outline = x.meta, x.outline
         here = (meta.episode, meta.scene_no)
         given = [p.model_dump(mode="json") for p in x.characters]
@@ -80,6 +80,6 @@ def retrieve_context_node(state: SceneState, runtime: Runtime[RunContext]) -> di
         x.previous.source_ids = [*sources, *sorted(shown)]  # the state's facts are memory's too
         facts = [f.text for f in mem.facts(meta.series, characters=outline.characters, before=here, k=10)]
     dumped = x.model_dump(mode="json")
-    remember(dumped, x)  # the scene's one validation of X; later nodes reuse it
+    remember(ctx, dumped, x)  # the scene's one validation of X; later nodes reuse it
     write_artefact(ctx.run_dir, number, "inputs.json", dumped)
     return {"x": dumped, "known_facts": facts, "continuity_facts": in_force}

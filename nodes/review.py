@@ -101,16 +101,17 @@ def review_prose_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[s
 
 @timed_node("review_scene")
 def review_scene_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    last = (state.get("verdicts") or [{}])[-1]
+    verdicts = state.get("verdicts") or []
+    last = verdicts[-1] if verdicts else None
     answer = _answer(
         interrupt(
             {
                 "point": "scene",
                 "scene": scene_no(state),
                 "screenplay": state.get("screenplay"),
-                "decision": last.get("decision"),
-                "findings": last.get("findings", []),
-                "rubric": last.get("rubric"),
+                "decision": last["decision"] if last else None,
+                "findings": last["findings"] if last else [],
+                "rubric": last["rubric"] if last else None,
                 "actions": list(ACTIONS),
             }
         ),

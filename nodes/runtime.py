@@ -1,8 +1,9 @@
 """What every node needs besides its inputs: the role's model, accounting, artefact files.
 
-``chat_model`` is the single place nodes get models from: built from the run's context (the role
-configurations recorded when the run started, or the context's ``model_factory`` in tests), cached by
-configuration so two runs (or systems) with different settings never share a model by role name.
+``chat_model`` is the single place nodes get models from, and ``story_memory`` the single place they get the
+story memory from: both through the run's context, from the run's resources (contract/resources.py: built
+once per run and role configuration, opened once per run), or the context's ``model_factory`` (scripted models
+in tests, a caller's own). Two runs (or systems) with different settings never share a model by role name.
 Endpoint failures become :class:`dsr.models.errors.ModelUnavailable`, which stops the run with its
 checkpoint intact so ``dsr resume`` continues once the endpoint is back.
 """
@@ -10,75 +11,68 @@ checkpoint intact so ``dsr resume`` continues once the endpoint is back.
 from __future__ import annotations
 
 import functools
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables.config import ensure_config, set_config_context
+from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from dsr.common.fsutil import atomic_write, write_json
 from dsr.contract.context import RunContext
 from dsr.contract.records import CallRecord, NodeTiming
+from dsr.contract.resources import resources_of
+from dsr.contract.state import SceneState
+from dsr.memory.store import StoryMemory
 from dsr.models.errors import endpoint_failure
-from dsr.models.factory import build_chat_model
 from dsr.story.schemas import CreativeDirectives, TaskInput
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-NodeFn = Callable[[Any, Any], dict[str, Any]]
-
-# Dumps in state -> their validated models, by identity: the nodes of one scene pass read the same X and
-# directives objects from the graph's channels, so each is validated once (a resumed run validates again).
-# The dump is held with its model, so an id is never reused while cached.
-_VALIDATED: dict[int, tuple[Any, BaseModel]] = {}
-_VALIDATED_MAX = 64
+StateT = TypeVar("StateT", bound=SceneState)
+StateT_contra = TypeVar("StateT_contra", bound=SceneState, contravariant=True)
 
 
-def validated(dump: Any, schema: type[M]) -> M:
-    """``schema.model_validate(dump)``, once per dump object; callers must not mutate the result."""
-    hit = _VALIDATED.get(id(dump))
-    if hit is not None and hit[0] is dump and isinstance(hit[1], schema):
-        return hit[1]
-    return remember(dump, schema.model_validate(dump))
+class GraphNode(Protocol[StateT_contra]):
+    """A node as LangGraph calls it: the state, and the run's context as ``runtime`` (by that name)."""
+
+    def __call__(self, state: StateT_contra, runtime: Runtime[RunContext]) -> dict[str, Any]: ...
 
 
-def remember(dump: Any, model: M) -> M:
-    """Record ``model`` as the validated form of ``dump`` (a node that built the model dumps it into state)."""
-    if len(_VALIDATED) >= _VALIDATED_MAX:
-        _VALIDATED.pop(next(iter(_VALIDATED)))
-    _VALIDATED[id(dump)] = (dump, model)
-    return model
+def remember(context: RunContext, dump: Any, model: M) -> M:
+    """Record ``model`` as the validated form of ``dump`` for the rest of the run (a node that built the model
+    dumps it into state; later nodes read it back with :func:`task_input` / :func:`directives_of`)."""
+    return resources_of(context).remember(dump, model)
 
 
-def task_input(state: Any) -> TaskInput:
-    """The scene's X (read-only)."""
-    return validated(state["x"], TaskInput)
+def task_input(state: Any, context: RunContext) -> TaskInput:
+    """The scene's X (read-only), validated once per scene pass (the run's resources keep it)."""
+    return resources_of(context).validated(state["x"], TaskInput)
 
 
-def directives_of(state: Any) -> CreativeDirectives | None:
+def directives_of(state: Any, context: RunContext) -> CreativeDirectives | None:
     """The scene's creative directives, or None (no planner, or it failed)."""
     dump = state.get("directives")
-    return validated(dump, CreativeDirectives) if dump else None
-
-
-_MODELS: dict[tuple[str, str], BaseChatModel] = {}
-_MODELS_LOCK = threading.Lock()
+    return resources_of(context).validated(dump, CreativeDirectives) if dump else None
 
 
 def chat_model(context: RunContext, role: str) -> BaseChatModel:
-    """The run's model for ``role``, built once per configuration (local weights are shared anyway)."""
+    """The run's model for ``role``: the context's ``model_factory``'s, else built once per run and
+    configuration by the run's resources (local weights are shared by the process's weights cache)."""
     cfg = context.role_config(role)
     if context.model_factory is not None:
         return context.model_factory(role, cfg)
-    key = (role, cfg.model_dump_json())
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = build_chat_model(role, cfg)
-        return _MODELS[key]
+    return resources_of(context).model(role, cfg)
+
+
+def story_memory(context: RunContext) -> StoryMemory:
+    """The run's story memory (``context.memory_dir``, which the caller has checked is set), opened once per run."""
+    if not context.memory_dir:
+        raise ValueError("this run has no story memory (context.memory_dir is not set)")
+    return resources_of(context).memory(context.memory_dir)
 
 
 def call_role(
@@ -112,16 +106,17 @@ def call_record(
     )
 
 
-def scene_no(state: dict[str, Any]) -> int:
+def scene_no(state: Mapping[str, Any]) -> int:
+    """The number of the scene ``state`` (graph state, or a node's update that sets ``x``) is writing."""
     return int(state["x"]["meta"]["scene_no"])
 
 
-def timed_node(name: str) -> Callable[[NodeFn], NodeFn]:
+def timed_node(name: str) -> Callable[[GraphNode[StateT]], GraphNode[StateT]]:
     """Adds the node's wall time to its state update (report: wall time per node)."""
 
-    def wrap(fn: NodeFn) -> NodeFn:
+    def wrap(fn: GraphNode[StateT]) -> GraphNode[StateT]:
         @functools.wraps(fn)
-        def inner(state: Any, runtime: Any) -> dict[str, Any]:
+        def inner(state: StateT, runtime: Runtime[RunContext]) -> dict[str, Any]:
             started = time.perf_counter()
             update = dict(fn(state, runtime) or {})
             number = scene_no(update if "x" in update else state) if ("x" in update or "x" in state) else 0

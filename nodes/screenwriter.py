@@ -7,6 +7,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
+from dsr.contract.call_log import log_outcome
 from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
 from dsr.nodes.runtime import call_role, scene_no, task_input, timed_node, write_artefact
@@ -62,7 +63,11 @@ def write_direct(model: BaseChatModel, x: TaskInput, critique: str | None = None
 
 @timed_node("screenwriter")
 def screenwriter_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    x, number, note = task_input(state), scene_no(state), state.get("critique", {}).get("screenwriter")
+    x, number, note = (
+        task_input(state, runtime.context),
+        scene_no(state),
+        state.get("critique", {}).get("screenwriter"),
+    )
     if runtime.context.mode == "e2e":
         out = call_role(runtime.context, "screenwriter", number, lambda model: write_direct(model, x, note))
     else:
@@ -71,5 +76,5 @@ def screenwriter_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[s
             runtime.context, "screenwriter", number, lambda model: write_screenplay(model, prose, x, note)
         )
     write_artefact(runtime.context.run_dir, number, "screenplay.fountain", out.text)
-    update = {"screenplay": out.text, "critique": {"screenwriter": None}}
-    return update | {"calls": [stage_record(number, "screenwriter", out)]}
+    log_outcome(stage_record(number, "screenwriter", out))
+    return {"screenplay": out.text, "critique": {"screenwriter": None}}

@@ -35,10 +35,13 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from dsr import prompts
 from dsr.contract.context import RunContext
+from dsr.contract.dumps import CreativeDirectivesDump, dump
+from dsr.contract.records import Stage1Half
 from dsr.models.continuation import continuation_kwargs, rejects_continuation, unsupported
 from dsr.models.messages import message_text
 from dsr.models.structured import (
     NoJSONFound,
+    Reason,
     Reply,
     StructuredOutputError,
     StructuredResult,
@@ -101,12 +104,12 @@ class DirectivesHalf:
     note: str | None
     answer: str
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> Stage1Half:
         return {
             "answer": self.answer,
             "note": self.note,
             "json": self.json_text,
-            "directives": self.result.value.model_dump(mode="json"),
+            "directives": dump(self.result.value),
         }
 
 
@@ -141,7 +144,7 @@ def plan_directives(model: BaseChatModel, x: TaskInput, note: str | None, answer
             StructuredResult(value, attempt, raw, mech, truncations), json_text, note, answer
         )
     record(role, mech, DIRECTIVES_ATTEMPTS, valid=False, truncations=truncations)
-    reason = "truncated" if truncations else "invalid"
+    reason: Reason = "truncated" if truncations else "invalid"
     raise StructuredOutputError(
         f"CreativeDirectives (split Stage 1): no valid object after {DIRECTIVES_ATTEMPTS} samples ({reason}); "
         f"last problem: {problem}",
@@ -175,7 +178,7 @@ def _directives_call(model: BaseChatModel, role: str, messages: list[BaseMessage
         return reply, mech
 
 
-def planner_half(stage1: dict[str, Any] | None, directives: dict[str, Any] | None) -> str | None:
+def planner_half(stage1: Stage1Half | None, directives: CreativeDirectivesDump | None) -> str | None:
     """The directives part the novelist continues: the model's own tokens, or a person's edit of them
     (serialized as the SFT targets are); None when there is no planner half (the planner failed)."""
     if directives is None:
@@ -183,7 +186,7 @@ def planner_half(stage1: dict[str, Any] | None, directives: dict[str, Any] | Non
     if stage1 and stage1.get("directives") == directives:
         return directives_prefix(stage1["json"], stage1.get("note"))
     edited = CreativeDirectives.model_validate(directives).model_dump_json()
-    return directives_prefix(edited, (stage1 or {}).get("note"))
+    return directives_prefix(edited, stage1["note"] if stage1 else None)
 
 
 def continue_novel(

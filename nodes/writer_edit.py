@@ -8,22 +8,25 @@ of a silent rewrite; findings on later stages are revised as usual. ``start_scen
 
 from __future__ import annotations
 
-from typing import Any
-
+from dsr.contract.records import Decision, EditableStage, WriterEdit
 from dsr.story.findings import STAGES, Stage
 
 #: The stage a writer can edit -> the graph stage that writes it (and that a finding on it blames).
-EDITABLE: dict[str, Stage] = {"directives": "planner", "prose": "novelist", "screenplay": "screenwriter"}
+EDITABLE: dict[EditableStage, Stage] = {
+    "directives": "planner",
+    "prose": "novelist",
+    "screenplay": "screenwriter",
+}
 
 
-def protects(edit: dict[str, Any] | None, stage: Stage | None) -> bool:
+def protects(edit: WriterEdit | None, stage: Stage | None) -> bool:
     """Whether rerunning ``stage`` would overwrite the writer's edit recorded in ``edit``."""
     if not edit or stage is None:
         return False
     return STAGES.index(stage) <= STAGES.index(EDITABLE[edit["stage"]])
 
 
-def protect_decision(decision: str, stage: Stage | None, edit: dict[str, Any] | None) -> str:
+def protect_decision(decision: Decision, stage: Stage | None, edit: WriterEdit | None) -> Decision:
     """The critic's decision, with a rewrite or a silent acceptance of findings on the writer's edit turned
     into an escalation to scene review."""
     if decision in ("revise", "accept_with_findings") and protects(edit, stage):

@@ -9,8 +9,9 @@ server-sent events. Everything the page runs is in room/static (no CDN); guard.p
 from __future__ import annotations
 
 import json
+import math
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +24,45 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from dsr.common.errors import BadInput
+from dsr.contract.context import ModelFactory
 from dsr.nodes.review import ACTIONS
 from dsr.room.guard import Guard, new_key
 from dsr.room.jobs import Jobs, stream
 from dsr.room.view import find_runs, run_view, scene_detail
+from dsr.run.history import TreeCache
 from dsr.run.runlock import RunBusy
 from dsr.screenplay.html import CSS as SCREENPLAY_CSS
 from dsr.story.findings import STAGES
 
 HERE = Path(__file__).parent
 MAX_BODY = 1024 * 1024  # an edit is a scene, not a book
+MAX_STREAMS = 100  # open event streams per room (each a tab following a run); more are refused with a 503
+MAX_SCENE = 10_000
+# The fields each change takes: (type, required). A null optional field counts as absent.
+FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
+    "review": {"action": (str, True), "value": (str, False), "note": (str, False), "stage": (str, False)},
+    "edit": {"scene": (int, True), "stage": (str, True), "text": (str, True)},
+    "restore": {"version": (str, True)},
+    "resume": {},
+}
+
+
+class TooLarge(BadInput):
+    """A request body past :data:`MAX_BODY` (413)."""
 
 
 class Room:
     """The runs under one path, their jobs, and the page templates."""
 
-    def __init__(self, root: Path, key: str) -> None:
+    def __init__(self, root: Path, key: str, model_factory: ModelFactory | None = None) -> None:
         self.root, self.key = root, key
-        self.jobs = Jobs()
+        self.jobs = Jobs(model_factory)
+        self.trees = TreeCache()  # the checkpoints of the runs here read so far: a refresh reads the new ones
         self._warmed: set[str] = set()
+        self.streams = 0  # event streams open now (all on the server's event loop)
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape()
         )
@@ -65,7 +84,7 @@ class Room:
         if run_id not in self._warmed:
             self._warmed.add(run_id)
             threading.Thread(
-                target=read_tree, args=(run_dir,), name=f"room-warm-{run_id}", daemon=True
+                target=read_tree, args=(run_dir, self.trees), name=f"room-warm-{run_id}", daemon=True
             ).start()
 
     def page(self, name: str, **values: Any) -> HTMLResponse:
@@ -73,21 +92,87 @@ class Room:
         return HTMLResponse(html)
 
 
+class _CountedStream(StreamingResponse):
+    """An event stream counted in ``room.streams`` while it is open, however it ends."""
+
+    def __init__(self, room: Room, content: AsyncIterator[str]) -> None:
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self.room = room
+        room.streams += 1
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.room.streams -= 1
+
+
 def _error(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": message}, status)
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise BadInput(f"the request is {len(raw)} bytes; at most {MAX_BODY}")
+    """The JSON object a change carries, read no further than :data:`MAX_BODY` (its declared length is checked
+    first); every way it can be wrong is a BadInput (a 400, :class:`TooLarge` a 413), never a 500."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise TooLarge(f"the request is {declared} bytes; at most {MAX_BODY}")
+    raw = bytearray()
+    async for part in request.stream():
+        raw += part
+        if len(raw) > MAX_BODY:
+            raise TooLarge(f"the request is over {MAX_BODY} bytes; at most {MAX_BODY}")
     try:
-        data = json.loads(raw or b"{}")
+        data = json.loads(bytes(raw or b"{}"), parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise BadInput("the request is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise BadInput("the request is not JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise BadInput(f"the request is not JSON ({exc.msg})") from None
     if not isinstance(data, dict):
         raise BadInput("the request must be a JSON object")
     return data
+
+
+def _not_json(name: str) -> Any:
+    raise BadInput(f"the request is not JSON ({name} is not a JSON value)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadInput(f"the request holds {text}: numbers must be finite")
+    return value
+
+
+def checked(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` if it has the shape a ``kind`` change takes (its fields, their types, a scene number in range);
+    BadInput naming the first field that does not. Null optional fields are dropped."""
+    fields = FIELDS[kind]
+    for name in data:
+        if name not in fields:
+            takes = ", ".join(fields) or "no fields"
+            raise BadInput(f"unknown field '{name}' in a {kind} request; it takes {takes}")
+    out = {k: v for k, v in data.items() if v is not None or fields[k][1]}
+    for name, (kind_of, required) in fields.items():
+        if name not in out:
+            if required:
+                raise BadInput(f"a {kind} request needs '{name}'")
+            continue
+        value = out[name]
+        if name == "action":
+            if value not in ACTIONS:  # the message the review form has always given
+                raise BadInput(f"action must be one of {', '.join(ACTIONS)}")
+        elif kind_of is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise BadInput(f"'{name}' must be an integer")
+            if not 1 <= value <= MAX_SCENE:
+                raise BadInput(f"'{name}' must be between 1 and {MAX_SCENE}")
+        elif not isinstance(value, kind_of):
+            raise BadInput(f"'{name}' must be a string")
+    return out
 
 
 def review_answer(data: dict[str, Any], point: str) -> Any:
@@ -98,7 +183,7 @@ def review_answer(data: dict[str, Any], point: str) -> Any:
     if action == "approve":
         return {"action": "approve"}
     if action == "edit":
-        value = str(data.get("value") or "")
+        value = data.get("value") or ""
         if not value.strip():
             raise BadInput("an edit needs the edited text")
         if point == "directives":
@@ -106,7 +191,7 @@ def review_answer(data: dict[str, Any], point: str) -> Any:
 
             parse_value("directives", value)  # refused here, not by the run it would stop
         return {"action": "edit", "value": value}
-    note = str(data.get("note") or "").strip()
+    note = (data.get("note") or "").strip()
     if not note:
         raise BadInput("a rejection needs a note saying what to change")
     answer = {"action": "reject", "note": note}
@@ -125,10 +210,12 @@ def create_app(
     token: str | None = None,
     key: str | None = None,
     ping: float = 15.0,
+    model_factory: ModelFactory | None = None,
 ) -> Starlette:
     """The room for the run (or runs) at ``root``; ``hosts``: the ``Host`` headers it answers (None: any);
-    ``ping``: seconds between keep-alive events on an idle event stream."""
-    room = Room(root, key or new_key())
+    ``ping``: seconds between keep-alive events on an idle event stream; ``model_factory``: builds the models
+    of the runs it continues instead of their configured providers (tests script them so)."""
+    room = Room(root, key or new_key(), model_factory)
 
     async def index(request: Request) -> Response:
         runs = room.runs()
@@ -149,7 +236,7 @@ def create_app(
     def scene_page(request: Request) -> Response:
         try:
             run_id, run_dir = room.run_dir(request)
-            detail = scene_detail(run_dir, int(request.query_params.get("n", "0")))
+            detail = scene_detail(run_dir, int(request.query_params.get("n", "0")), room.trees)
         except (KeyError, ValueError):
             return HTMLResponse("no such scene here\n", 404)
         return room.page("scene.html", run_id=run_id, d=detail, busy=room.jobs.busy(run_id))
@@ -191,16 +278,15 @@ def create_app(
             answer = review_answer(data, pending["point"])
             what = f"{answer['action']} the {pending['point']} of scene {pending['scene']}"
         elif kind == "edit":
-            scene, stage = int(data.get("scene", 0)), str(data.get("stage", ""))
-            result = fork_scene(
-                run_dir, scene, stage, parse_value(stage, str(data.get("text") or "")), by="room"
-            )
+            scene, stage = data["scene"], data["stage"]
+            value = parse_value(stage, data["text"])
+            result = fork_scene(run_dir, scene, stage, value, by="room", trees=room.trees)
             if result is None:
                 return {"unchanged": True}
             reply = {"edit": result.edit, "diff": result.diff, "stale": result.stale}
             what = f"re-run after edit #{result.edit['id']} (scene {scene} {stage})"
         elif kind == "restore":
-            result = restore_version(run_dir, str(data.get("version", "")), by="room")
+            result = restore_version(run_dir, data["version"], by="room", trees=room.trees)
             reply = {"edit": result.edit, "diff": result.diff, "stale": result.stale}
             what = f"re-run after restoring version {result.edit['restored']}"
         else:
@@ -220,14 +306,19 @@ def create_app(
         if room.jobs.busy(run_id):
             return _error(f"{run_id} is running; wait until it pauses or finishes", 409)
         try:
-            data = await _body(request)
+            data = checked(kind, await _body(request))
             return JSONResponse(await run_in_threadpool(apply, kind, run_id, run_dir, data))
         except RunBusy as exc:
             return _error(str(exc), 409)
+        except TooLarge as exc:
+            return _error(str(exc), 413)
         except (BadInput, ValueError) as exc:
             return _error(str(exc))
+        except RecursionError:  # text (directives) nested past what the JSON reader follows
+            return _error("the text is nested too deeply")
 
-    def events(request: Request) -> Response:
+    async def events(request: Request) -> Response:
+        """The run's progress as server-sent events, on the event loop (no worker thread per open stream)."""
         try:
             run_id, _ = room.run_dir(request)
             # A reconnecting EventSource says where it was (Last-Event-ID).
@@ -236,14 +327,16 @@ def create_app(
             )
         except (KeyError, ValueError):
             return _error("no such run here", 404)
+        if room.streams >= MAX_STREAMS:
+            message = f"this writers' room has {MAX_STREAMS} event streams open; close some of its tabs\n"
+            return Response(message, 503, headers={"Retry-After": "10"}, media_type="text/plain")
 
-        def lines() -> Iterator[str]:
+        async def lines() -> AsyncIterator[str]:
             yield "retry: 2000\n\n"
-            for event in stream(room.jobs, run_id, after, poll=ping, stop=lambda: False):
+            async for event in stream(room.jobs, run_id, after, poll=ping):
                 yield f"id: {event['id']}\ndata: {json.dumps(event)}\n\n"
 
-        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        return StreamingResponse(lines(), media_type="text/event-stream", headers=headers)
+        return _CountedStream(room, lines())
 
     routes = [
         Route("/", index),

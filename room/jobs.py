@@ -1,21 +1,25 @@
 """Runs continued from the writers' room: one background thread per run, its progress as events.
 
-A job holds the run's lock (run/runlock.py) while it drives the run with the same driver as
-``dsr resume`` (run/runner.py), answering a pending review with the room's answer and pausing at the next
-one. Its events (each finished node, then how the job ended) are kept in order, numbered, so a page can
+A job holds the run's lock (run/runlock.py) while it drives the run with the same set-up and driver as
+``dsr resume`` (run/setup.py, run/runner.py), answering a pending review with the room's answer and pausing at
+the next one. Its events (each finished node, then how the job ended) are kept in order, numbered, so a page can
 follow them from any point (server-sent events in room/app.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from dsr.common.errors import BadInput
+from dsr.contract.context import ModelFactory
 
 MAX_EVENTS = 2000  # per run; older ones are dropped (a page reloads the run's state anyway)
 
@@ -31,13 +35,17 @@ class Job:
 
 
 class Jobs:
-    """Background jobs and their event streams, per run id."""
+    """Background jobs and their event streams, per run id. ``model_factory``: builds the models of every run
+    they drive instead of the configured providers (None: the providers each run recorded)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
+    def __init__(self, model_factory: ModelFactory | None = None) -> None:
+        self.model_factory = model_factory
+        self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._events: dict[str, list[dict[str, Any]]] = {}
         self._serial = 0
+        # Event streams waiting on the server's event loop (no thread each): emit wakes them from a job thread.
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     def job(self, run_id: str) -> Job | None:
         with self._lock:
@@ -53,18 +61,32 @@ class Jobs:
             events = self._events.setdefault(run_id, [])
             events.append({"id": self._serial, "time": round(time.time(), 3), **event})
             del events[:-MAX_EVENTS]
-            self._lock.notify_all()
+            for loop, woken in list(self._waiters):
+                try:
+                    loop.call_soon_threadsafe(woken.set)
+                except RuntimeError:  # that loop has closed: its stream is gone
+                    self._waiters.discard((loop, woken))
 
-    def events_after(self, run_id: str, after: int, timeout: float) -> list[dict[str, Any]]:
-        """Events of ``run_id`` numbered above ``after``; waits up to ``timeout`` seconds for one."""
-        deadline = time.monotonic() + timeout
+    async def next_events(self, run_id: str, after: int, timeout: float) -> list[dict[str, Any]]:
+        """Events of ``run_id`` numbered above ``after``; waits up to ``timeout`` seconds for one, on the event
+        loop, not in a worker thread (a thread blocked per open stream starved the pages: 60 tabs, 15 s a page).
+        """
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
         with self._lock:
-            while True:
-                fresh = [e for e in self._events.get(run_id, []) if e["id"] > after]
-                left = deadline - time.monotonic()
-                if fresh or left <= 0:
-                    return fresh
-                self._lock.wait(left)
+            self._waiters.add(waiter)
+        try:
+            with anyio.move_on_after(timeout):
+                while True:
+                    waiter[1].clear()
+                    with self._lock:
+                        fresh = [e for e in self._events.get(run_id, []) if e["id"] > after]
+                    if fresh:
+                        return fresh
+                    await waiter[1].wait()
+            return []
+        finally:
+            with self._lock:
+                self._waiters.discard(waiter)
 
     def last_id(self, run_id: str) -> int:
         with self._lock:
@@ -90,7 +112,11 @@ class Jobs:
     def _run(self, job: Job, run_dir: Path, answer: Any) -> None:
         try:
             paused = continue_run(
-                run_dir, answer, lambda node, update: self._progress(job, node, update), job.what
+                run_dir,
+                answer,
+                lambda node, update: self._progress(job, node, update),
+                job.what,
+                model_factory=self.model_factory,
             )
             job.state, job.message = (
                 ("paused", _pause_line(paused)) if paused else ("finished", "the episode is written")
@@ -127,32 +153,34 @@ def _pause_line(payload: dict[str, Any]) -> str:
 
 
 def continue_run(
-    run_dir: Path, answer: Any, on_update: Callable[[str, dict[str, Any]], None], what: str
+    run_dir: Path,
+    answer: Any,
+    on_update: Callable[[str, dict[str, Any]], None],
+    what: str,
+    *,
+    model_factory: ModelFactory | None = None,
 ) -> Any:
     """Drive the run (as ``dsr resume`` does) until it finishes or pauses; returns the pending payload or None."""
-    from dsr.run.runlock import holding
-    from dsr.run.runner import drive, initial_input, keep_models, load_run
+    from dsr.run.setup import drive_held, reopen_run
 
-    spec, context = load_run(run_dir)
-    context = keep_models(run_dir, context)
+    spec, context = reopen_run(run_dir, model_factory=model_factory)
     answers = [answer] if answer is not None else []
-    with holding(run_dir, f"the writers' room: {what}"):
-        result = drive(
-            run_dir,
-            context,
-            initial_input(spec),
-            on_update=on_update,
-            reviewer=lambda payload: answers.pop(0) if answers else None,
-        )
+    result = drive_held(
+        run_dir,
+        spec,
+        context,
+        holder=f"the writers' room: {what}",
+        on_update=on_update,
+        reviewer=lambda payload: answers.pop(0) if answers else None,
+    )
     return None if result.finished else result.paused_for
 
 
-def stream(
-    jobs: Jobs, run_id: str, after: int, *, poll: float = 15.0, stop: Callable[[], bool]
-) -> Iterator[dict[str, Any]]:
-    """Events as they come (a ``{"type": "ping"}`` every ``poll`` seconds), until ``stop()``."""
-    while not stop():
-        fresh = jobs.events_after(run_id, after, poll)
+async def stream(jobs: Jobs, run_id: str, after: int, *, poll: float = 15.0) -> AsyncIterator[dict[str, Any]]:
+    """Events as they come (a ``{"type": "ping"}`` every ``poll`` seconds), until cancelled (the client went
+    away)."""
+    while True:
+        fresh = await jobs.next_events(run_id, after, poll)
         if not fresh:
             yield {"type": "ping", "id": after}
             continue

@@ -15,7 +15,7 @@ from typing import Any
 from dsr.contract.call_log import CALL_LOG, read_call_log
 from dsr.run.edits import read_edits
 from dsr.run.fork import IN_MODE, as_text, current_outputs
-from dsr.run.history import Node, Tree, read_tree, scene_now
+from dsr.run.history import Node, Tree, TreeCache, read_tree, scene_now
 from dsr.run.runner import RUN_FILE, load_run, run_state
 from dsr.screenplay.html import scene_html
 from dsr.story.artifacts import accepted_scene
@@ -175,12 +175,13 @@ def timeline(tree: Tree, chain: list[Node]) -> list[dict[str, Any]]:
     return events
 
 
-def scene_detail(run_dir: Path, number: int) -> dict[str, Any]:
-    """A scene's X, directives, prose, screenplay, critique timeline, calls and versions."""
+def scene_detail(run_dir: Path, number: int, trees: TreeCache | None = None) -> dict[str, Any]:
+    """A scene's X, directives, prose, screenplay, critique timeline, calls and versions (``trees``: the
+    checkpoints read before, run/history.py)."""
     spec, context = load_run(run_dir)
     if not 1 <= number <= len(spec.scenes):
         raise KeyError(number)
-    tree = read_tree(run_dir)
+    tree = read_tree(run_dir, trees)
     lineage = tree.lineage()
     node = scene_now(lineage, number)
     versions = tree.versions().get(number, [])

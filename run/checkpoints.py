@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import sqlite3
 import threading
 import uuid
@@ -24,10 +25,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
+from dsr.common.addresses import Address, AddressError, parse, redact, without_password
 from dsr.common.errors import BadInput
 
 ENV = "DSR_CHECKPOINTS"
@@ -68,33 +69,38 @@ class CheckpointStore:
         return kind if self.store == "sqlite" else f"{self.thread}:{kind}"
 
     def describe(self) -> str:
-        return SQLITE_FILE if self.store == "sqlite" else str(self.url)
+        return SQLITE_FILE if self.store == "sqlite" else redact(str(self.url))
 
 
 def is_postgres(address: str | None) -> bool:
-    return bool(address) and urlsplit(str(address)).scheme in SCHEMES
+    """A PostgreSQL address: a ``postgresql://`` / ``postgres://`` URI or a libpq ``key=value`` string."""
+    if not address:
+        return False
+    text = str(address).strip()
+    if "://" in text:
+        return text.split("://", 1)[0].lower() in SCHEMES
+    return re.match(r"[A-Za-z_]+\s*=", text) is not None
 
 
-def redact(address: str) -> str:
-    """``address`` without its password (in the user part or as a ``password=`` parameter)."""
-    parts = urlsplit(address)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
-        netloc = f"{user.split(':', 1)[0]}@{host}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+def _parsed(address: str) -> Address:
+    """``address`` as libpq reads it; one that does not parse is bad input shown without its secrets."""
+    try:
+        return parse(address)
+    except AddressError as exc:
+        raise BadInput(f"checkpoint address {redact(address)} cannot be used: {exc}") from None
+
+
+def stored_address(address: str) -> str:
+    """What run.json records of ``address``: everything but the password."""
+    return without_password(_parsed(address))
 
 
 def _identity(address: str) -> tuple[str, str | None, int, str]:
     """What makes two addresses the same database: user, host, port, database name."""
-    parts = urlsplit(address)
-    try:
-        port = parts.port or 5432
-    except ValueError:
-        raise BadInput(f"checkpoint address {redact(address)} has a bad port") from None
-    user = parts.username or os.environ.get("PGUSER", "")
-    return (user, parts.hostname, port, parts.path.lstrip("/") or user)
+    parsed = _parsed(address)
+    user = parsed.user or os.environ.get("PGUSER", "")
+    host, port = parsed.hosts[0] if parsed.hosts else (None, None)
+    return (user, host, port or 5432, parsed.path or user)
 
 
 def given_address(option: str | None = None) -> str | None:
@@ -117,7 +123,7 @@ def choose(option: str | None) -> CheckpointStore:
             f"not {redact(address)!r}"
         )
     _identity(address)
-    return CheckpointStore("postgres", redact(address), uuid.uuid4().hex)
+    return CheckpointStore("postgres", stored_address(address), uuid.uuid4().hex)
 
 
 def connection_string(store: CheckpointStore, option: str | None = None) -> str:
@@ -134,7 +140,7 @@ def connection_string(store: CheckpointStore, option: str | None = None) -> str:
             return address
         if explicit:
             raise BadInput(
-                f"this run keeps its checkpoints in {store.url}, not {redact(address)}: resume it without "
+                f"this run keeps its checkpoints in {redact(store.url)}, not {redact(address)}: resume it without "
                 "--checkpoints, or give that database's address"
             )
     return store.url
@@ -168,11 +174,12 @@ def probe(option: str | None = None) -> str | None:
     assert address is not None and store.url is not None
     try:
         with psycopg.connect(address, connect_timeout=10, autocommit=True) as conn:
-            version = conn.execute("SHOW server_version").fetchone()[0]
-            tables = conn.execute("SELECT to_regclass('checkpoints') IS NOT NULL").fetchone()[0]
+            version = conn.execute("SHOW server_version").fetchone()
+            tables = conn.execute("SELECT to_regclass('checkpoints') IS NOT NULL").fetchone()
     except psycopg.Error as exc:
-        raise _unreachable(store.url, exc) from None
-    return f"{store.url}: PostgreSQL {version}, " + ("checkpoint tables present" if tables else "no runs yet")
+        raise _unreachable(redact(store.url), exc) from None
+    present = "checkpoint tables present" if tables and tables[0] else "no runs yet"
+    return f"{redact(store.url)}: PostgreSQL {version[0] if version else '(version not given)'}, {present}"
 
 
 def _unreachable(store_url: str, exc: BaseException) -> BadInput:
@@ -196,11 +203,10 @@ def _pool(dsn: str) -> Any:
             return _pools[dsn]
         shown = redact(dsn)
         try:  # a plain connection first: its error says why (refused, authentication, no database)
-            with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as conn:
+            with psycopg.connect(dsn, connect_timeout=10, autocommit=True, row_factory=dict_row) as conn:
                 if dsn not in _ready:
                     conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK_KEY,))
                     try:
-                        conn.row_factory = dict_row
                         PostgresSaver(conn).setup()
                     finally:
                         conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK_KEY,))

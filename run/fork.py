@@ -24,7 +24,7 @@ from dsr.common.errors import BadInput
 from dsr.nodes.runtime import write_artefact
 from dsr.nodes.writer_edit import EDITABLE
 from dsr.run.edits import record_edit
-from dsr.run.history import Node, committed, scene_now, scene_start, tree_of
+from dsr.run.history import Node, TreeCache, committed, scene_now, scene_start, tree_of
 from dsr.run.runlock import holding
 from dsr.run.runner import load_run, run_graph
 from dsr.story.schemas import CreativeDirectives
@@ -72,8 +72,8 @@ def as_text(stage: str, value: Any) -> str:
 
 def diff_text(stage: str, before: Any, after: Any) -> str:
     old, new = (as_text(stage, v).rstrip("\n") + "\n" if v is not None else "" for v in (before, after))
-    old, new = old.splitlines(keepends=True), new.splitlines(keepends=True)
-    return "".join(difflib.unified_diff(old, new, f"{stage} (before)", f"{stage} (edited)", n=2))
+    lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    return "".join(difflib.unified_diff(*lines, f"{stage} (before)", f"{stage} (edited)", n=2))
 
 
 def current_outputs(node: Node | None) -> dict[str, Any]:
@@ -125,17 +125,19 @@ def fork_scene(
     *,
     by: str = "cli",
     restore: dict[str, Any] | None = None,
+    trees: TreeCache | None = None,
 ) -> EditResult | None:
     """Replace ``stage`` of ``scene`` with ``value`` (see :func:`parse_value`) by forking the run; None when
     the value is what the scene already has (nothing is forked).
 
     ``restore``: the outputs of a version to put back whole (directives, prose and screenplay), with its
-    label; the fork is then a screenplay edit whose every stage is the version's.
+    label; the fork is then a screenplay edit whose every stage is the version's. ``trees``: the caller's
+    checkpoints read before (run/history.py).
     """
     spec, context = load_run(run_dir)
     _check(run_dir, scene, stage, len(spec.scenes), context.mode)
     with holding(run_dir, f"an edit of scene {scene}"), run_graph(run_dir) as graph:
-        tree = tree_of(graph, run_dir)
+        tree = tree_of(graph, run_dir, trees)
         lineage = tree.lineage()
         start = scene_start(lineage, scene)
         if start is None:
@@ -174,12 +176,14 @@ def fork_scene(
                 "by": by,
             },
         )
-    changed = [name for name in STAGE_NAMES if outputs[name] != current[name]] or [stage]
+    changed: list[str] = [name for name in STAGE_NAMES if outputs[name] != current[name]] or [stage]
     diff = "".join(diff_text(name, current[name], outputs[name]) for name in changed)
     return EditResult(edit=entry, stale=stale, retired=retired, diff=diff)
 
 
-def restore_version(run_dir: Path, label: str, *, by: str = "cli") -> EditResult:
+def restore_version(
+    run_dir: Path, label: str, *, by: str = "cli", trees: TreeCache | None = None
+) -> EditResult:
     """Put version ``label`` (``SCENE.VERSION``, as ``dsr history`` lists them) back as the scene's current
     one: a fork whose directives, prose and screenplay are that version's; later scenes re-run."""
     try:
@@ -190,7 +194,7 @@ def restore_version(run_dir: Path, label: str, *, by: str = "cli") -> EditResult
             f"'{label}' is not a version; give SCENE.VERSION as `dsr history` lists them, e.g. 2.1"
         ) from None
     with run_graph(run_dir) as graph:
-        versions = tree_of(graph, run_dir).versions().get(scene, [])
+        versions = tree_of(graph, run_dir, trees).versions().get(scene, [])
     if not 1 <= number <= len(versions):
         have = ", ".join(v.label for v in versions) or "none"
         raise BadInput(
@@ -205,6 +209,7 @@ def restore_version(run_dir: Path, label: str, *, by: str = "cli") -> EditResult
         outputs["screenplay"],
         by=by,
         restore={"label": label, "outputs": outputs},
+        trees=trees,
     )
     assert result is not None  # a restore always forks
     return result

@@ -132,10 +132,8 @@ def episode_thread(run_dir: Path) -> dict[str, Any]:
 
 
 #: What a tree keeps of each checkpoint's state: the scene pass, not what accumulates over the episode (the
-#: accepted records, call and timing logs, the spec), so a tree stays linear in the number of checkpoints.
-_EPISODE_WIDE = frozenset({"scenes", "calls", "timings", "spec", "known_facts", "continuity_facts"})
-_CACHE: dict[str, dict[str, Node]] = {}
-_CACHE_LOCK = threading.Lock()
+#: accepted records, the timing log, the spec), so a tree stays linear in the number of checkpoints.
+_EPISODE_WIDE = frozenset({"scenes", "timings", "spec", "known_facts", "continuity_facts"})
 
 
 def _node(snapshot: Any) -> Node:
@@ -163,38 +161,53 @@ def _newest_first(graph: Any, thread: dict[str, Any], batch: int = 8) -> Iterato
         before, batch = page[-1].config, min(batch * 4, 512)
 
 
-def tree_of(graph: Any, run_dir: Path) -> Tree:
-    """The checkpoint tree of a compiled episode graph (with the run's checkpointer).
+class TreeCache:
+    """The checkpoints already read, per run directory, for a reader that reads the same runs' trees again and
+    again (the writers' room keeps one for the runs it serves, as long as it serves them).
 
-    Checkpoints never change once written and a new one always has the newest id (uuid6), so the nodes read
-    before are kept per run in this process and only the newer ones are read (newest first, up to the first
-    one known): the writers' room reads a 30-scene run's tree once, then a few checkpoints per refresh.
+    Checkpoints never change once written and a new one always has the newest id (uuid6), so only the newer
+    ones are read (newest first, up to the first one known): the room reads a 30-scene run's tree once, then
+    a few checkpoints per refresh.
     """
-    key = str(Path(run_dir).resolve())
-    with _CACHE_LOCK:
-        known = _CACHE.get(key, {})
-        fresh: dict[str, Node] = {}
-        newest: str | None = None
-        for snapshot in _newest_first(graph, episode_thread(run_dir)):
-            checkpoint = snapshot.config["configurable"]["checkpoint_id"]
-            newest = newest or checkpoint
-            if checkpoint in known:
-                break
-            fresh[checkpoint] = _node(snapshot)
-        else:
-            known = {}  # read whole: nothing read before is (still) there
-        if newest is not None and known and newest in known and newest != max(known):
-            known, fresh = {}, {n.id: n for n in map(_node, graph.get_state_history(episode_thread(run_dir)))}
-        nodes = {**known, **fresh}
-        _CACHE[key] = nodes
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._nodes: dict[str, dict[str, Node]] = {}
+
+    def read(self, graph: Any, run_dir: Path) -> tuple[dict[str, Node], str | None]:
+        """Every checkpoint of the run's episode thread by id, and the newest one's id (None: no checkpoint)."""
+        key = str(Path(run_dir).resolve())
+        with self._lock:
+            known = self._nodes.get(key, {})
+            fresh: dict[str, Node] = {}
+            newest: str | None = None
+            for snapshot in _newest_first(graph, episode_thread(run_dir)):
+                checkpoint = snapshot.config["configurable"]["checkpoint_id"]
+                newest = newest or checkpoint
+                if checkpoint in known:
+                    break
+                fresh[checkpoint] = _node(snapshot)
+            else:
+                known = {}  # read whole: nothing read before is (still) there
+            if newest is not None and known and newest in known and newest != max(known):
+                history = graph.get_state_history(episode_thread(run_dir))
+                known, fresh = {}, {n.id: n for n in map(_node, history)}
+            nodes = self._nodes[key] = {**known, **fresh}
+        return nodes, newest
+
+
+def tree_of(graph: Any, run_dir: Path, trees: TreeCache | None = None) -> Tree:
+    """The checkpoint tree of a compiled episode graph (with the run's checkpointer); ``trees``: the reader's
+    checkpoints read before (without: all of them are read)."""
+    nodes, newest = (trees or TreeCache()).read(graph, run_dir)
     head = nodes.get(newest) if newest else None
     return Tree(nodes=dict(nodes), head=head, edits=read_edits(run_dir))
 
 
-def read_tree(run_dir: Path) -> Tree:
-    """The checkpoint tree of the run in ``run_dir``."""
+def read_tree(run_dir: Path, trees: TreeCache | None = None) -> Tree:
+    """The checkpoint tree of the run in ``run_dir`` (``trees``: see :func:`tree_of`)."""
     with run_graph(run_dir) as graph:
-        return tree_of(graph, run_dir)
+        return tree_of(graph, run_dir, trees)
 
 
 def scene_start(lineage: list[Node], scene: int) -> Node | None:

@@ -22,8 +22,9 @@ from langgraph.types import Command
 
 from dsr.common.errors import BadInput
 from dsr.common.fsutil import write_json
-from dsr.contract.call_log import CALL_LOG, CallLog
-from dsr.contract.context import ModelFactory, RunContext, resolve_roles, role_changes, roles_for
+from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
+from dsr.contract.context import RunContext, resolve_roles, role_changes, roles_for
+from dsr.contract.resources import RunResources
 from dsr.graph.builder import compile_episode_graph, compile_scene_graph
 from dsr.run.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
 from dsr.story.episode_spec import EpisodeSpec
@@ -32,10 +33,6 @@ RUN_FILE = "run.json"
 CHECKPOINTS = SQLITE_FILE
 GraphKind = Literal["episode", "scene"]
 _COMPILE = {"episode": compile_episode_graph, "scene": compile_scene_graph}
-
-#: Builds the models of runs this process drives whose context names no factory (tests script models
-#: of CLI-started runs with it); None: the providers the run's role configurations name.
-MODEL_FACTORY: ModelFactory | None = None
 
 Progress = Callable[[str, dict[str, Any]], None]  # (node name, its state update)
 Reviewer = Callable[[dict[str, Any]], Any]  # interrupt payload -> resume value, or None to stay paused
@@ -77,12 +74,12 @@ def start_run(
 
 
 def initial_input(spec: EpisodeSpec) -> dict[str, Any]:
-    return {"spec": spec.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
+    return {"spec": spec.model_dump(mode="json"), "scene_index": 0, "timings": [], "scenes": []}
 
 
 def scene_input(x: dict[str, Any]) -> dict[str, Any]:
     """The scene graph's first input: one X (a TaskInput dump)."""
-    return {"x": x, "calls": [], "timings": [], "scenes": []}
+    return {"x": x, "timings": [], "scenes": []}
 
 
 def _read_record(run_dir: Path) -> dict[str, Any]:
@@ -153,6 +150,20 @@ def run_graph(run_dir: Path, kind: GraphKind = "episode", checkpoints: str | Non
         yield _COMPILE[kind](checkpointer=saver)
 
 
+@contextmanager
+def with_resources(context: RunContext) -> Iterator[RunContext]:
+    """``context`` with resources of its own for one run (contract/resources.py), closed when the block ends;
+    a context that has some already keeps them (its caller closes them)."""
+    if context.resources is not None:
+        yield context
+        return
+    resources = RunResources()
+    try:
+        yield replace(context, resources=resources)
+    finally:
+        resources.close()
+
+
 def _pending(graph: Any, thread: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
     snapshot = graph.get_state(thread)
     payload = snapshot.interrupts[0].value if snapshot.interrupts else None
@@ -168,20 +179,22 @@ def drive(
     reviewer: Reviewer = lambda payload: None,
     kind: GraphKind = "episode",
     checkpoints: str | None = None,
+    start_over: bool = False,
 ) -> RunResult:
     """Run (or continue) until the graph is finished, or a review is left pending.
 
     ``first_input`` starts a run without a checkpoint; one with checkpoints continues where it stopped
     (a pending review is asked again), and a finished one is returned as it is. ``checkpoints``: see
-    :func:`run_graph`.
+    :func:`run_graph`. The run's models and memory (``context.resources``) are made here for this run and
+    closed when it stops, unless the caller gave the context its own (then they are the caller's to close).
     """
-    if context.model_factory is None and MODEL_FACTORY is not None:
-        context = replace(context, model_factory=MODEL_FACTORY)
     thread = _thread(kind, run_dir)
-    with run_graph(run_dir, kind, checkpoints) as graph:
+    with with_resources(context) as context, run_graph(run_dir, kind, checkpoints) as graph:
         finished, _, values = _pending(graph, thread)
         if finished:
             return RunResult(True, None, values)
+        if not values and kind == "episode" and not start_over:
+            refuse_lost_checkpoints(run_dir)
         pending_input = None if values else first_input
         while True:
             config = {**thread, "callbacks": [CallLog(run_dir / CALL_LOG)]}
@@ -196,6 +209,28 @@ def drive(
             if answer is None:
                 return RunResult(False, payload, values)
             pending_input = Command(resume=answer)
+
+
+def refuse_lost_checkpoints(run_dir: Path) -> None:
+    """A run with no checkpoint that has made model calls lost its checkpoints (a ``checkpoints.sqlite`` whose
+    ``-wal`` is gone or that was truncated, a database restored from an older backup): starting again from
+    scene 1 would repeat every finished call without a word, so it is refused unless asked for
+    (``start_over``). ``calls.jsonl`` and the scene folders say what had finished."""
+    calls = len(read_call_log(run_dir / CALL_LOG))
+    scenes = sorted(p.parent.name for p in (run_dir / "scenes").glob("*/screenplay.fountain"))
+    if not calls and not scenes:
+        return
+    store = checkpoint_store(run_dir)
+    where = (
+        run_dir / SQLITE_FILE if store.store == "sqlite" else f"thread {store.thread} of {store.describe()}"
+    )
+    done = f"{calls} model call(s)" + (
+        f" and scene(s) {', '.join(s.lstrip('0') or '0' for s in scenes)}" if scenes else ""
+    )
+    raise BadInput(
+        f"{where} holds no checkpoint of this run, but it had made {done}: restore the checkpoints (with their "
+        f"-wal file) from a backup, or write the episode again from scene 1 with `dsr resume {run_dir} --start-over`"
+    )
 
 
 def run_state(

@@ -42,6 +42,9 @@ from dsr.contract.context import RunContext
 from dsr.story.episode_spec import EpisodeSpec, load_episode
 
 SEASON_FILE = "season.json"
+#: Names in OUT that belong to the season itself (its status file, the default shared memory): no episode's
+#: run directory may take one (compared case-insensitively, for case-insensitive file systems).
+RESERVED_NAMES = frozenset({SEASON_FILE, "memory"})
 MAX_EPISODES = 500
 MAX_FILE_BYTES = 262_144
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -105,6 +108,11 @@ def load_season(path: Path) -> tuple[str, list[Planned]]:
     if len(set(names)) != len(names):
         twice = next(n for n in names if names.count(n) > 1)
         raise BadInput(f"{path}: two episodes are named {twice!r}; give one of them another 'name'")
+    for name in names:
+        if name.lower() in RESERVED_NAMES:
+            raise BadInput(
+                f"{path}: episode name {name!r} is the season's own file or folder; give it another 'name'"
+            )
     last_of: dict[str, str] = {}
     planned: list[Planned] = []
     for name, entry in zip(names, season.episodes, strict=True):
@@ -123,7 +131,22 @@ def load_season(path: Path) -> tuple[str, list[Planned]]:
         source = (path.parent / entry.file).resolve()
         planned.append(Planned(name, load_episode(source), source, tuple(needs)))
     _refuse_cycles(path, planned)
+    _refuse_same_episode(path, planned)
     return season.title, planned
+
+
+def _refuse_same_episode(path: Path, planned: list[Planned]) -> None:
+    """Two entries that are one episode (one file under two names, or two files with the same series and
+    number) would have two workers write the same story positions into one memory."""
+    seen: dict[tuple[str, int], str] = {}
+    for p in planned:
+        key = (p.spec.series, p.spec.episode)
+        if key in seen:
+            raise BadInput(
+                f"{path}: episodes {seen[key]!r} and {p.name!r} are both {p.spec.series!r} episode {p.spec.episode}; "
+                "a season writes each episode once"
+            )
+        seen[key] = p.name
 
 
 def _refuse_cycles(path: Path, planned: list[Planned]) -> None:
@@ -237,23 +260,20 @@ class Season:
     def _episode(self, name: str) -> None:
         """Write (or continue) one episode; whatever stops it pauses this episode only."""
         from dsr.run.runlock import holding
-        from dsr.run.runner import RUN_FILE, drive, initial_input, keep_models, load_run, run_state, start_run
+        from dsr.run.runner import RUN_FILE, drive, initial_input, run_state
+        from dsr.run.setup import begin_run, reopen_run
 
         planned, run_dir = self._by_name[name], self.out / name
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
             with holding(run_dir, f"dsr season {self.out}"):
                 if (run_dir / RUN_FILE).is_file():
-                    spec, context = load_run(run_dir)
-                    context = keep_models(
-                        run_dir, replace(context, model_factory=self.template.model_factory)
-                    )
+                    spec, context = reopen_run(run_dir, model_factory=self.template.model_factory)
                     _, _, values = run_state(run_dir, checkpoints=self.checkpoints)
                     self._set(name, scenes_done=len(values.get("scenes", [])), detail="resuming")
                 else:
                     spec = planned.spec
-                    context = replace(self.template, run_dir=str(run_dir))
-                    context = start_run(spec, run_dir, context, self.checkpoints)
+                    context = begin_run(spec, run_dir, self.template, self.checkpoints)
                 result = drive(
                     run_dir,
                     context,

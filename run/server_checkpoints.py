@@ -20,7 +20,7 @@ async def checkpointer() -> AsyncIterator[Any]:
     """An ``AsyncPostgresSaver`` on a connection pool, tables created, for the server's lifetime."""
     import psycopg
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-    from psycopg.rows import dict_row
+    from psycopg.rows import DictRow, dict_row
     from psycopg_pool import AsyncConnectionPool
 
     address = os.environ.get(ENV, "").strip()
@@ -36,6 +36,7 @@ async def checkpointer() -> AsyncIterator[Any]:
         raise RuntimeError(f"checkpoint database {redact(address)} is unreachable ({reason})") from None
     pool = AsyncConnectionPool(
         address,
+        connection_class=psycopg.AsyncConnection[DictRow],  # the pool's rows as the saver reads them: dicts
         min_size=1,
         max_size=16,
         open=False,

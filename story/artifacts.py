@@ -69,7 +69,7 @@ def accepted_scene(text: str, x: TaskInput) -> tuple[Scene, list[Finding]]:
     while end > start and _is_chat(flow[end - 1], CHAT_CLOSER):
         end -= 1
     for element in flow[:start] + flow[end:]:
-        if not isinstance(element, SceneHeading):
+        if isinstance(element, Action):  # the rest are headings: _is_chat matches only actions
             findings.append(
                 _finding(
                     "assembly-chat", "removed the chat model's words around the scene", plain(element.text)

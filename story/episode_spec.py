@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import yaml
 from pydantic import (
@@ -56,24 +56,20 @@ def _none_if_blank(value: str | None) -> str | None:
     return value if value and value.strip() else None
 
 
-def _text(limit: int) -> Any:
-    """Required text: not blank, at most ``limit`` characters."""
-    return Annotated[str, StringConstraints(max_length=limit), AfterValidator(_not_blank)]
-
-
-def _optional(limit: int) -> Any:
-    """Optional text: at most ``limit`` characters; blank is read as absent."""
-    return Annotated[
-        Annotated[str, StringConstraints(max_length=limit)] | None, AfterValidator(_none_if_blank)
-    ]
-
-
-Short = _text(MAX_SHORT)
-Item = _text(MAX_ITEM)
-Long = _text(MAX_LONG)
-OptionalShort = _optional(MAX_SHORT)
-OptionalLong = _optional(MAX_LONG)
-Personality = _optional(MAX_PERSONALITY)
+# Required text: not blank, at most the limit. Optional text: at most the limit; blank is read as absent.
+# Written out per limit (not made by a function) so that type checkers see them as type aliases.
+Short: TypeAlias = Annotated[str, StringConstraints(max_length=MAX_SHORT), AfterValidator(_not_blank)]
+Item: TypeAlias = Annotated[str, StringConstraints(max_length=MAX_ITEM), AfterValidator(_not_blank)]
+Long: TypeAlias = Annotated[str, StringConstraints(max_length=MAX_LONG), AfterValidator(_not_blank)]
+OptionalShort: TypeAlias = Annotated[
+    Annotated[str, StringConstraints(max_length=MAX_SHORT)] | None, AfterValidator(_none_if_blank)
+]
+OptionalLong: TypeAlias = Annotated[
+    Annotated[str, StringConstraints(max_length=MAX_LONG)] | None, AfterValidator(_none_if_blank)
+]
+Personality: TypeAlias = Annotated[
+    Annotated[str, StringConstraints(max_length=MAX_PERSONALITY)] | None, AfterValidator(_none_if_blank)
+]
 
 
 class CharacterEntry(BaseModel):

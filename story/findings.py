@@ -7,13 +7,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Stage = Literal["planner", "novelist", "screenwriter"]
+Severity = Literal["error", "warning"]
 STAGES: tuple[Stage, ...] = ("planner", "novelist", "screenwriter")
 
 
 class Finding(BaseModel):
     check: str = Field(description="stable check id, e.g. 'F1-parse', 'N1-coverage', 'rubric'")
     stage: Stage = Field(description="the stage to blame and to send the draft back to")
-    severity: Literal["error", "warning"] = "error"
+    severity: Severity = "error"
     message: str
     evidence: str = ""
     fix_hint: str = ""

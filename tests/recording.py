@@ -5,14 +5,16 @@ was told (the critique in its prompt), not only count calls. Fine for routing lo
 the real models run in tests/test_graph_e2e.py and tests/test_evaluation_e2e.py.
 
 Models reach nodes through the run's context: a :class:`RecordingModels` is a ``model_factory``
-(``RunContext(model_factory=fake_models)``, ``run_systems(..., model_factory=fake_models)``); for runs the
-CLI starts, the :func:`fake_models` fixture sets it as the driver's ``dsr.run.runner.MODEL_FACTORY``.
+(``RunContext(model_factory=fake_models)``, ``run_systems(..., model_factory=fake_models)``,
+``create_app(..., model_factory=fake_models)``), passed the way any caller passes one; for ``dsr`` commands run
+in-process, :meth:`RecordingModels.cli` is the invocation's ``obj`` (``CliRunner().invoke(app, args,
+obj=fake_models.cli())``). Nothing is patched into the driver.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
+from dsr.cli.injection import Injected
 from dsr.contract.context import RunContext
 from dsr.story.findings import Finding
 
@@ -99,6 +102,10 @@ class RecordingModels:
         """A run context whose models are these."""
         return RunContext(model_factory=self, **fields)
 
+    def cli(self) -> Injected:
+        """What ``dsr`` run in-process takes as click's ``obj`` to build every run's models with these."""
+        return Injected(model_factory=self)
+
     @property
     def calls(self) -> dict[str, int]:
         """Requests per role (roles never called are absent)."""
@@ -110,11 +117,9 @@ class RecordingModels:
 
 
 @pytest.fixture
-def fake_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingModels]:
-    """Every role's model is a recording fake for this test."""
-    models = RecordingModels()
-    monkeypatch.setattr("dsr.run.runner.MODEL_FACTORY", models)
-    yield models
+def fake_models() -> RecordingModels:
+    """Recording fakes for every role, for the test to pass where runs take their models."""
+    return RecordingModels()
 
 
 def script_checks(monkeypatch: pytest.MonkeyPatch, per_call: list[list[Finding]]) -> list[list[Finding]]:

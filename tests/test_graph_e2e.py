@@ -7,17 +7,21 @@ Token limits are small so each model call takes a second or two; the quality is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pdfplumber
 import pytest
 
-from dsr.contract.call_log import read_call_log
+from dsr.contract.call_log import read_call_log, read_outcomes
 from dsr.run.runner import run_state
 from dsr.screenplay.fdx_reader import parse_fdx
 from dsr.screenplay.fountain_reader import parse_fountain
@@ -82,6 +86,29 @@ def report_calls(report: dict) -> int:
     return int(sum(role["calls"] for role in report["total"]["roles"].values()))
 
 
+def checkpoint_step(run: Path, checkpoints: str | None = None) -> int:
+    """The graph step of the run's last checkpoint: every node of that step or before it has finished."""
+    from dsr.run.history import episode_thread
+    from dsr.run.runner import run_graph
+
+    with run_graph(run, "episode", checkpoints) as graph:
+        return int(graph.get_state(episode_thread(run)).metadata["step"])
+
+
+def check_resume_repeated_nothing(
+    log: Path, step: int, logged_before: int, outcomes_before: int, lost: int
+) -> None:
+    """A run killed after its checkpoint of ``step``, with ``logged_before`` model calls and ``outcomes_before``
+    node outcomes in calls.jsonl, was resumed: no finished node's call was made again (each call since the
+    resume is of a later step), the nodes' outcomes account for every call since, and at most ``lost`` calls
+    (the node in flight at the kill) were made before the kill for nothing."""
+    calls = read_call_log(log)
+    since = calls[logged_before:]
+    assert since and all(call["step"] > step for call in since), "a finished node's call was made again"
+    assert len(since) == sum(outcome["requests"] for outcome in read_outcomes(log)[outcomes_before:])
+    assert sum(call["step"] > step for call in calls[:logged_before]) <= lost
+
+
 @pytest.fixture(scope="module")
 def episode_one(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
     """Episode 1 written once (two scenes, the whole DSR pipeline, rubric on) into a series memory:
@@ -132,6 +159,13 @@ def test_episode_end_to_end(episode_one):
     x2 = json.loads((run / "scenes" / "02" / "inputs.json").read_text())
     assert "Mara finds a stranger" in x2["previous"]["story_so_far"] and x2["previous"]["source_ids"]
     assert "Traceback" not in result.stderr and "wrote" in result.stdout
+    # stderr was a pipe: one plain line per node finished (no live bar to draw), their calls adding up to the log.
+    lines = [line for line in result.stderr.splitlines() if line.startswith("dsr: scene ")]
+    assert any(line.startswith("dsr: scene 1/2 planner done in ") for line in lines), result.stderr[-2000:]
+    assert any(line.startswith("dsr: scene 2/2 commit done in ") for line in lines)
+    assert any(", verdict " in line for line in lines if " critic done " in line)
+    logged = sum(int(line.split(" s, ")[1].split(" model call")[0]) for line in lines)
+    assert logged == len(read_call_log(run / "calls.jsonl"))
 
 
 def test_rubric_runs_with_the_embedded_judge_when_the_checks_pass(tmp_path):
@@ -216,24 +250,33 @@ def test_killed_run_resumes_without_repeating_calls(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     _, _, before = run_state(run)
-    logged_before = len(read_call_log(log))
-    assert before["calls"], "at least one finished node was checkpointed"
+    step, logged_before, outcomes_before = (
+        checkpoint_step(run),
+        len(read_call_log(log)),
+        len(read_outcomes(log)),
+    )
+    assert before["timings"], "at least one finished node was checkpointed"
+
+    # The same run with its checkpoints lost (the file truncated, its -wal gone): refused in one line that
+    # names the file and the choices, nothing repeated; the real run then resumes.
+    lost = tmp_path / "lost"
+    shutil.copytree(run, lost)
+    for extra in ("-wal", "-shm"):
+        (lost / f"checkpoints.sqlite{extra}").unlink(missing_ok=True)
+    (lost / "checkpoints.sqlite").write_bytes(b"")
+    refused = dsr("resume", str(lost))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr[-2000:]
+    assert "holds no checkpoint of this run" in refused.stderr and "--start-over" in refused.stderr
+    assert len(read_call_log(lost / "calls.jsonl")) == logged_before
 
     result = dsr("resume", str(run))
     assert result.returncode == 0, result.stderr[-2000:]
     _, _, after = run_state(run)
-    assert after["calls"][: len(before["calls"])] == before["calls"], (
-        "checkpointed calls are kept, not redone"
-    )
-
-    def requests(calls: list[dict]) -> int:
-        return sum(c["requests"] for c in calls)
-
-    made_after_resume = len(read_call_log(log)) - logged_before
-    assert made_after_resume == requests(after["calls"]) - requests(before["calls"])
+    assert after["timings"][: len(before["timings"])] == before["timings"], "checkpointed nodes are kept"
+    assert "calls" not in after  # model calls are counted in calls.jsonl, not in the checkpoints
     # Only the calls of the node running at the kill can be lost (and made again): one stage call, the
     # critic's continuity check and rubric (each an answer plus a repair turn), or commit's fact extraction.
-    assert len(read_call_log(log)) - requests(after["calls"]) <= 4
+    check_resume_repeated_nothing(log, step, logged_before, outcomes_before, lost=4)
     assert len(json.loads((run / "report.json").read_text())["scenes"]) == 2
 
 
@@ -287,12 +330,9 @@ def test_review_pause_and_scripted_resume(tmp_path):
     assert "Who's there?" in (run / "episode.fountain").read_text()
 
 
-def test_interrupt_and_resume_over_langgraph_dev(tmp_path):
-    """Studio's server: the scene graph pauses at prose review and resumes via langgraph-sdk."""
-    from langgraph_sdk import get_client
-
-    from dsr.story.episode_spec import load_episode
-
+@pytest.fixture(scope="module")
+def studio() -> Iterator[str]:
+    """Studio's server: ``langgraph dev`` on 127.0.0.1 with langgraph.json's graphs (``scene``, ``episode``); its URL."""
     port = free_port()
     env = {**SMALL, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
     cmd = [
@@ -308,27 +348,83 @@ def test_interrupt_and_resume_over_langgraph_dev(tmp_path):
         str(ROOT / "langgraph.json"),
     ]
     with running(cmd, f"http://127.0.0.1:{port}/ok", env=env, timeout=240):
-        import asyncio
+        yield f"http://127.0.0.1:{port}"
 
-        async def scenario() -> None:
-            client = get_client(url=f"http://127.0.0.1:{port}")
-            thread = await client.threads.create()
-            x = load_episode(EXAMPLE).task_input(0).model_dump(mode="json")
-            context = {"mode": "dsr-nocot", "review": ["prose"], "use_rubric": False}
-            await client.runs.wait(thread["thread_id"], "scene", input={"x": x}, context=context)
-            state = await client.threads.get_state(thread["thread_id"])
-            interrupts = [i for task in state["tasks"] for i in task.get("interrupts", [])]
-            assert interrupts and interrupts[0]["value"]["point"] == "prose"
-            assert interrupts[0]["value"]["prose"]
-            # Every novelist draft (first and any the critic sends back) stops at prose review.
-            for _ in range(6):
-                final = await client.runs.wait(
-                    thread["thread_id"], "scene", command={"resume": {"action": "approve"}}, context=context
-                )
-                if "accepted" in final:
-                    break
-                assert final["__interrupt__"][0]["value"]["point"] == "prose"
-            assert final["accepted"]["screenplay"].startswith(("INT", "EXT"))
-            assert final["accepted"]["status"] in ("passed", "accepted_with_findings")
 
-        asyncio.run(scenario())
+def _resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` of a JSON schema with its ``$ref`` (or its one non-null ``anyOf`` choice) followed."""
+    choices = [c for c in node.get("anyOf", []) if c.get("type") != "null"]
+    node = choices[0] if len(choices) == 1 else node
+    if "$ref" in node:
+        return _resolved(schema, schema["$defs"][node["$ref"].rsplit("/", 1)[1]])
+    return node
+
+
+def test_studio_gets_both_graphs_typed_input_and_output_schemas(studio):
+    """The server builds each graph's input and output schema from the typed state (Studio's input form): X,
+    the episode file, verdicts and accepted scenes have their fields, and the call log is not state."""
+    from langgraph_sdk import get_client
+
+    async def schemas() -> dict[str, dict[str, Any]]:
+        client = get_client(url=studio)
+        found = {}
+        for graph in ("scene", "episode"):  # the assistant the server made for each graph of langgraph.json
+            (assistant,) = await client.assistants.search(graph_id=graph)
+            found[graph] = await client.assistants.get_schemas(assistant["assistant_id"])
+        return found
+
+    got = asyncio.run(schemas())
+    for graph, found in got.items():
+        for which in ("input_schema", "output_schema"):
+            schema = found[which]
+            assert schema and schema.get("properties"), f"{graph}: no {which}"
+            fields = schema["properties"]
+            assert "calls" not in fields and {"x", "directives", "verdicts", "accepted"} <= set(fields)
+            x = _resolved(schema, fields["x"])
+            assert {"outline", "previous", "characters", "meta"} == set(x["properties"])
+            assert x["required"] == ["outline"] and _resolved(schema, x["properties"]["outline"])[
+                "required"
+            ] == ["synopsis"]
+            assert {"exposition", "pacing", "characters"} == set(
+                _resolved(schema, fields["directives"])["properties"]
+            )
+            verdict = _resolved(schema, fields["verdicts"]["items"])["properties"]
+            assert verdict["decision"]["enum"] == ["pass", "revise", "accept_with_findings", "escalate"]
+            accepted = _resolved(schema, fields["accepted"])["properties"]
+            assert {"scene_no", "status", "screenplay", "open_findings", "verdict_log"} <= set(accepted)
+    episode = got["episode"]["input_schema"]
+    spec = _resolved(episode, episode["properties"]["spec"])
+    assert {"title", "series", "scenes", "characters"} <= set(spec["properties"])
+    assert set(spec["required"]) == {"title", "series", "scenes"}
+    assert _resolved(episode, spec["properties"]["scenes"]["items"])["required"] == ["outline"]
+    assert "spec" not in got["scene"]["input_schema"]["properties"]
+
+
+def test_interrupt_and_resume_over_langgraph_dev(studio):
+    """Studio's server: the scene graph pauses at prose review and resumes via langgraph-sdk."""
+    from langgraph_sdk import get_client
+
+    from dsr.story.episode_spec import load_episode
+
+    async def scenario() -> None:
+        client = get_client(url=studio)
+        thread = await client.threads.create()
+        x = load_episode(EXAMPLE).task_input(0).model_dump(mode="json")
+        context = {"mode": "dsr-nocot", "review": ["prose"], "use_rubric": False}
+        await client.runs.wait(thread["thread_id"], "scene", input={"x": x}, context=context)
+        state = await client.threads.get_state(thread["thread_id"])
+        interrupts = [i for task in state["tasks"] for i in task.get("interrupts", [])]
+        assert interrupts and interrupts[0]["value"]["point"] == "prose"
+        assert interrupts[0]["value"]["prose"]
+        # Every novelist draft (first and any the critic sends back) stops at prose review.
+        for _ in range(6):
+            final = await client.runs.wait(
+                thread["thread_id"], "scene", command={"resume": {"action": "approve"}}, context=context
+            )
+            if "accepted" in final:
+                break
+            assert final["__interrupt__"][0]["value"]["point"] == "prose"
+        assert final["accepted"]["screenplay"].startswith(("INT", "EXT"))
+        assert final["accepted"]["status"] in ("passed", "accepted_with_findings")
+
+    asyncio.run(scenario())

@@ -17,6 +17,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log, read_outcomes
 from dsr.contract.context import RunContext
 from dsr.graph.builder import compile_episode_graph, compile_scene_graph
 from dsr.nodes.critic import decide
@@ -101,7 +102,7 @@ def _run_scene(context: RunContext, thread: str = "t") -> tuple[CompiledStateGra
     graph = compile_scene_graph(InMemorySaver())
     config = {"configurable": {"thread_id": thread}}
     x = SPEC.task_input(0).model_dump(mode="json")
-    graph.invoke({"x": x, "calls": [], "timings": [], "scenes": []}, config, context=context)
+    graph.invoke({"x": x, "timings": [], "scenes": []}, config, context=context)
     return graph, config
 
 
@@ -264,9 +265,7 @@ def test_prose_reject_note_reaches_the_novelist_then_approve_edits_the_scene(mon
     graph = compile_scene_graph(InMemorySaver())
     config = {"configurable": {"thread_id": "r"}}
     ctx = fake_models.context(use_rubric=False, review=["prose", "scene"])
-    graph.invoke(
-        {"x": SPEC.task_input(0).model_dump(mode="json"), "calls": [], "timings": []}, config, context=ctx
-    )
+    graph.invoke({"x": SPEC.task_input(0).model_dump(mode="json"), "timings": []}, config, context=ctx)
     assert graph.get_state(config).interrupts[0].value["point"] == "prose"
     graph.invoke(Command(resume={"action": "reject", "note": "more storm, less talk"}), config, context=ctx)
     assert fake_models.calls["novelist"] == 2
@@ -325,15 +324,22 @@ def test_scene_reject_note_reaches_the_stage_named(monkeypatch, fake_models, mod
     assert graph.get_state(config).values["accepted"]["status"] == "approved_by_human"
 
 
-def test_episode_graph_loops_over_scenes(monkeypatch, fake_models):
+def test_episode_graph_loops_over_scenes(monkeypatch, fake_models, tmp_path):
     script_checks(monkeypatch, [[], []])
     graph = compile_episode_graph(InMemorySaver())
-    config = {"configurable": {"thread_id": "e"}}
-    first = {"spec": SPEC.model_dump(mode="json"), "scene_index": 0, "calls": [], "timings": [], "scenes": []}
+    log = tmp_path / CALL_LOG
+    config = {"configurable": {"thread_id": "e"}, "callbacks": [CallLog(log)]}
+    first = {"spec": SPEC.model_dump(mode="json"), "scene_index": 0, "timings": [], "scenes": []}
     out = graph.invoke(first, config, context=fake_models.context(use_rubric=False))
     assert [s["scene_no"] for s in out["scenes"]] == [1, 2]
     assert fake_models.calls == {"planner": 2, "novelist": 2, "screenwriter": 2}
-    assert {c["scene"] for c in out["calls"]} == {1, 2}
+    # Each model-calling node's outcome goes to calls.jsonl beside its model calls, not into graph state.
+    outcomes = read_outcomes(log)
+    assert "calls" not in out and [(o["scene"], o["node"], o["ok"]) for o in outcomes] == [
+        (scene, node, True) for scene in (1, 2) for node in ("planner", "novelist", "screenwriter")
+    ]
+    assert sum(o["requests"] for o in outcomes) == len(read_call_log(log)) == 6
+    assert all(o["step"] == c["step"] for o, c in zip(outcomes, read_call_log(log), strict=True))
     assert "Mara lies to Brennan" in fake_models.prompts("planner")[1]
 
 
@@ -376,7 +382,7 @@ def test_dsr_write_caps_are_max_retries_per_stage_and_twice_that_per_scene(
         "--max-retries",
         "1",
     ]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, args, obj=fake_models.cli())
     assert result.exit_code == 0, result.output
     context = json.loads((run / "run.json").read_text())["context"]
     assert (context["max_retries_per_stage"], context["max_retries_per_scene"]) == (1, 2)

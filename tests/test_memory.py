@@ -87,6 +87,39 @@ def no_network(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+def test_dsr_turns_the_hub_off_where_it_starts_and_the_library_leaves_the_environment_alone() -> None:
+    """Without the switches in its environment, a ``dsr`` process runs offline (the hub's own flag reads on,
+    set before any command imports it) while importing the memory and model packages writes nothing; a user's
+    own setting is kept."""
+    import os
+    import subprocess
+    import sys
+
+    switches = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ANONYMIZED_TELEMETRY")
+    clean = {k: v for k, v in os.environ.items() if k not in switches}
+    values = f"[os.environ.get(k) for k in {switches!r}]"
+    library = f"import os, dsr.memory, dsr.models.weights; print({values})"
+    command = (
+        "import os, sys\n"
+        "from dsr.cli.main import main\n"
+        "sys.argv = ['dsr', 'doctor', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import huggingface_hub.constants as hub\n"
+        f"print('RESULT', hub.HF_HUB_OFFLINE, {values})\n"
+    )
+
+    def run(code: str, **env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()[-1]
+
+    assert run(library) == "[None, None, None]"
+    assert run(command) == "RESULT True ['1', '1', 'False']"
+    assert run(command, HF_HUB_OFFLINE="0") == "RESULT False ['0', '1', 'False']"
+
+
 def scene(
     episode: int, scene_no: int, summary: str, chars: list[str] | None = None, tail: str | None = None
 ) -> SceneRecord:

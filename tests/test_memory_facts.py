@@ -23,7 +23,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from dsr.cli.main import main
 from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
 from dsr.graph.builder import compile_episode_graph
-from dsr.memory import Fact, StoryMemory, open_memory
+from dsr.memory import Fact, StoryMemory
 from dsr.memory.embedding import load_model
 from dsr.memory.state import resolve
 from dsr.story.episode_spec import EpisodeSpec
@@ -117,7 +117,8 @@ def test_a_writers_correction_wins_is_recorded_and_survives_a_rerun(tmp_path, mo
     path = tmp_path / "memory"
     wrong = fact(1, 3, "Mara rows back to the mainland.", "location", "MARA")
     key = fact(1, 5, "Mara gives Tom the brass key.", "holder", "the brass key", "TOM")
-    open_memory(str(path)).add_facts([wrong, key])
+    with StoryMemory(path) as mem:
+        mem.add_facts([wrong, key])
     code, out, _ = run_main(
         monkeypatch,
         capsys,
@@ -188,7 +189,8 @@ def test_a_writers_correction_wins_is_recorded_and_survives_a_rerun(tmp_path, mo
 )
 def test_bad_memory_commands_are_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, needle):
     memory = tmp_path / "memory"
-    open_memory(str(memory)).add_facts([fact(1, 1, "Mara finds Tom.", "event", "MARA")])
+    with StoryMemory(memory) as mem:
+        mem.add_facts([fact(1, 1, "Mara finds Tom.", "event", "MARA")])
     (tmp_path / "empty").mkdir()
     paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "memory": memory}
     code, _, err = run_main(monkeypatch, capsys, "memory", *(a.format(**paths) for a in args))
@@ -252,7 +254,6 @@ def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state
     first = {
         "spec": THREE.model_dump(mode="json"),
         "scene_index": 0,
-        "calls": [],
         "timings": [],
         "scenes": [],
     }
@@ -487,3 +488,24 @@ def test_the_embedded_model_extracts_and_every_answer_is_validated(embedded_sett
             and (f.series, f.episode, f.scene_no) == ("harbor-lights", 1, 1)
         )
         assert f.subject in {"MARA", "TOM", "HARBOUR MASTER"} or f.kind == "holder"
+
+
+def test_control_characters_never_reach_the_store_or_the_terminal(tmp_path, monkeypatch, capsys):
+    """A writer's --text with escape sequences (retitle the window, clear the screen, recolour) is stored
+    without them, and a record that holds one anyway (an older store) prints it as inert text."""
+    path = tmp_path / "memory"
+    old = fact(1, 3, "Mara rows back to the mainland.", "location", "MARA")
+    with StoryMemory(path) as mem:
+        mem.add_facts([old])
+    hostile = "Mara \x1b]0;pwned\x07stays\x1b[2J on the \x9b31misland.\r"
+    code, out, _ = run_main(monkeypatch, capsys, "memory", "edit", str(path), old.id, "--text", hostile)
+    assert code == 0 and "\x1b" not in out and "\x07" not in out and "\x9b" not in out
+    with StoryMemory(path) as mem:
+        (writer,) = [f for f in mem.all_facts(SERIES) if f.source == "writer"]
+    assert writer.text == "Mara ]0;pwnedstays[2J on the 31misland."
+    # Output side: what got through some other way is shown, not obeyed.
+    from dsr.cli.console import shown
+
+    assert shown("a\x1b[2Jb [bold]x[/]") == "a\\x1b[2Jb \\[bold]x\\[/]"
+    code, out, err = run_main(monkeypatch, capsys, "memory", "show", str(tmp_path / "no\x1b[2Jpe"))
+    assert code == 2 and "\x1b" not in err and "no\\x1b[2Jpe" in err

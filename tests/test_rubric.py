@@ -323,7 +323,6 @@ def write_episode(models: RecordingModels, run_dir: Path, **context: Any) -> dic
     first = {
         "spec": ONE_SCENE.model_dump(mode="json"),
         "scene_index": 0,
-        "calls": [],
         "timings": [],
         "scenes": [],
     }
@@ -342,7 +341,7 @@ def first_verdict(models: RecordingModels, pass_score: int) -> dict[str, Any]:
     config = {"configurable": {"thread_id": "s"}}
     x = ONE_SCENE.task_input(0).model_dump(mode="json")
     graph.invoke(
-        {"x": x, "calls": [], "timings": [], "scenes": []},
+        {"x": x, "timings": [], "scenes": []},
         config,
         context=models.context(pass_score=pass_score, max_retries_per_stage=1),
     )

@@ -69,6 +69,13 @@ def test_storylines_chain_their_episodes_and_after_adds_waits(tmp_path):
             "in a circle",
         ),
         ("episodes:\n  - {file: ep1.yaml}\n  - {file: ep1.yaml}\n", "two episodes are named 'ep1'"),
+        (
+            "episodes:\n  - {file: ep1.yaml}\n  - {file: ep1.yaml, name: pilot}\n",
+            "episodes 'ep1' and 'pilot' are both 'tides' episode 1",
+        ),
+        ("episodes:\n  - {file: ep1.yaml}\n  - {file: twin.yaml}\n", "are both 'tides' episode 1"),
+        ("episodes:\n  - {file: ep1.yaml, name: season.json}\n", "is the season's own file or folder"),
+        ("episodes:\n  - {file: ep1.yaml, name: Memory}\n", "is the season's own file or folder"),
         ("episodes:\n  - {file: missing.yaml}\n", "missing.yaml does not exist"),
         ("episodes:\n  - {file: ep1.yaml, name: ../up}\n", "episodes.0.name"),
         ("episodes:\n  - {file: ep1.yaml, colour: red}\n", "colour: Extra inputs are not permitted"),
@@ -78,7 +85,13 @@ def test_storylines_chain_their_episodes_and_after_adds_waits(tmp_path):
 )
 def test_a_bad_season_file_is_one_line(tmp_path, season, message):
     path = season_dir(
-        tmp_path, {"ep1": episode_yaml("tides", 1, 1), "ep2": episode_yaml("tides", 2, 1)}, season
+        tmp_path,
+        {
+            "ep1": episode_yaml("tides", 1, 1),
+            "ep2": episode_yaml("tides", 2, 1),
+            "twin": episode_yaml("tides", 1, 2),
+        },
+        season,
     )
     with pytest.raises(BadInput, match=message.replace("[", r"\[").replace(".", r"\.")) as info:
         load_season(path)

@@ -37,14 +37,16 @@ def _serve(port: int, *extra: str) -> list[str]:
 
 
 _ENV = {"DSR_NOVELIST__MAX_NEW_TOKENS": str(ROLE_MAX_NEW_TOKENS), "HF_HUB_OFFLINE": "1"}
+_PIDS: dict[str, int] = {}  # the server's process id, by its address
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, int]]:
     """One `dsr serve` for the module, at most two requests waiting; warmed up by a first generation."""
     port = free_port()
-    with running(_serve(port, "--max-queue", "2"), f"http://127.0.0.1:{port}/health", env=_ENV):
+    with running(_serve(port, "--max-queue", "2"), f"http://127.0.0.1:{port}/health", env=_ENV) as proc:
         base = f"http://127.0.0.1:{port}"
+        _PIDS[base] = proc.pid
         assert httpx.post(f"{base}/v1/chat/completions", json=SHORT, timeout=120).status_code == 200
         yield base, port
 
@@ -259,3 +261,117 @@ def test_sigterm_mid_generation_exits_within_seconds():
     # period, which then closes the connection: either way the client is not left waiting.
     assert answer == b"" or (answer.startswith(b"HTTP/1.1 503") and b"shutting down" in answer), answer[:200]
     queued.close()
+
+
+# Schemas (issue "Hardening, third round", class 2): a schema the grammar compiler cannot take is a 400 naming
+# response_format, at once, never a 500 or a stall; compiles do not hold the model; the compiled-grammar cache
+# is bounded, so the server's memory stays bounded however many distinct schemas its clients send.
+
+
+def _nested(depth: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}, "required": ["a"]}
+    return schema
+
+
+def _wide(fields: int) -> dict:
+    """A schema of ``fields`` length-bounded strings (150: 14 KB, minutes to compile on a busy CPU)."""
+    names = [f"field_number_{i}" for i in range(fields)]
+    return {
+        "type": "object",
+        "properties": {n: {"type": "string", "maxLength": 40} for n in names},
+        "required": names,
+    }
+
+
+def _formatted(schema: dict, **extra: object) -> dict:
+    spec = {"name": "answer", "schema": schema}
+    return {**SHORT, "response_format": {"type": "json_schema", "json_schema": spec}, **extra}
+
+
+BAD_SCHEMAS = {
+    "nested_450_deep": _nested(450),
+    "ref_to_root": {"$ref": "#"},
+    "ref_loop": {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+    "recursive_property": {"type": "object", "properties": {"next": {"$ref": "#"}}},
+    "ref_elsewhere": {"$ref": "https://example.com/schema.json"},
+    "ref_missing": {"$ref": "#/$defs/nope"},
+    "pattern_min_length_string": {"type": "string", "pattern": "^a+$", "minLength": "5"},
+    "max_length_float": {"type": "string", "maxLength": 5.5},
+    "max_length_huge": {"type": "string", "maxLength": 10**12},
+    "minimum_string": {"type": "integer", "minimum": "0"},
+    "properties_list": {"type": "object", "properties": [1]},
+    "any_of_empty": {"anyOf": []},
+    "too_large_15kb": _wide(150),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SCHEMAS))
+def test_unusable_schemas_get_400_naming_response_format_at_once(server, name):
+    base, _ = server
+    started = time.monotonic()
+    reply = _post(base, _formatted(BAD_SCHEMAS[name]), timeout=60)
+    took = time.monotonic() - started
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["param"] == "response_format" and "response_format" in error["message"]
+    assert took < 15, f"{took:.1f} s to refuse"
+    assert _queue(base)["running"] == 0
+
+
+def test_a_deep_schema_as_a_tool_is_a_400_naming_tools(server):
+    base, _ = server
+    tool = {"type": "function", "function": {"name": "f", "parameters": _nested(450)}}
+    body = {**SHORT, "tools": [tool], "tool_choice": "required"}
+    reply = _post(base, body, timeout=60)
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "tools", reply.text
+
+
+def test_a_client_that_leaves_mid_compile_does_not_hold_the_model(server):
+    """A schema just under the size bound compiles for a while on a busy CPU; its client gives up; a plain
+    request right after is answered at once (the compile ran outside the generation turn; before: 282 s
+    after three such clients)."""
+    base, port = server
+    sock = _open(port, _formatted(_wide(60), max_tokens=4))
+    time.sleep(1.0)
+    sock.close()
+    started = time.monotonic()
+    assert _post(base, SHORT, timeout=120).status_code == 200
+    took = time.monotonic() - started
+    assert took < 20, f"a plain request waited {took:.1f} s behind an abandoned compile"
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_memory_stays_bounded_after_50_distinct_schemas(server):
+    base, _ = server
+    pid = _PIDS[base]
+
+    def ask(i: int) -> None:
+        names = [f"name_{i}", f"note_{i}"]
+        schema = {
+            "type": "object",
+            "properties": {
+                names[0]: {"type": "string", "maxLength": 6 + i % 7},
+                names[1]: {"type": "integer"},
+            },
+            "required": names,
+        }
+        reply = _post(base, _formatted(schema, max_tokens=4), timeout=120)
+        assert reply.status_code == 200, reply.text
+
+    for i in range(5):
+        ask(i)
+    warm = _rss_mb(pid)
+    for i in range(5, 50):
+        ask(i)
+    after = _rss_mb(pid)
+    grammars = httpx.get(f"{base}/health", timeout=10).json()["grammars"]
+    print(f"RSS {warm:.0f} MB after 5 schemas, {after:.0f} MB after 50; cache {grammars}")
+    assert grammars["entries"] <= 16 and grammars["bytes"] <= 128 * 1024 * 1024
+    assert after - warm < 100, f"RSS grew {after - warm:.0f} MB over 45 more schemas"

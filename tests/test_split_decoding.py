@@ -84,7 +84,7 @@ def run_scene(context: RunContext, tmp_path: Path | None = None) -> tuple[Any, d
     if tmp_path is not None:
         config["callbacks"] = [CallLog(tmp_path / CALL_LOG)]
     x = SPEC.task_input(0).model_dump(mode="json")
-    graph.invoke({"x": x, "calls": [], "timings": [], "scenes": []}, config, context=context)
+    graph.invoke({"x": x, "timings": [], "scenes": []}, config, context=context)
     return graph, config
 
 
@@ -282,6 +282,11 @@ def test_an_endpoint_refusing_continuation_is_a_clear_error_naming_the_setting(m
 SCENE = Path(__file__).parent / "data" / "critic" / "scene.json"
 
 
+def planner_error(run_dir: Path) -> str:
+    """What the planner wrote to directives.json (the error, when it got no usable directives)."""
+    return "".join(path.read_text() for path in run_dir.glob("scenes/*/directives.json"))
+
+
 def _embedded_split_context(monkeypatch, run_dir: Path) -> RunContext:
     from dsr.contract.context import resolve_roles
 
@@ -310,7 +315,7 @@ def test_embedded_model_decodes_split_and_reuses_the_planners_kv_cache(monkeypat
     log = CallLog(tmp_path / CALL_LOG)
     with set_config_context(RunnableConfig(callbacks=[log])) as scoped:
         state |= scoped.run(planner_node, state, SimpleNamespace(context=context))
-        assert state["directives"] is not None, state["calls"]
+        assert state["directives"] is not None, planner_error(tmp_path)
         state |= scoped.run(novelist_node, state, SimpleNamespace(context=context))
     directives_call, novel_call = read_call_log(tmp_path / CALL_LOG)
     assert (directives_call["split"], novel_call["split"]) == ("directives", "novel")
@@ -378,7 +383,7 @@ def test_split_run_through_the_openai_provider_against_dsr_serve(model_server, m
     model_server.log.unlink(missing_ok=True)
     state: dict[str, Any] = {"x": json.loads(SCENE.read_text()), "critique": {}}
     state |= planner_node(state, SimpleNamespace(context=context))
-    assert state["directives"] is not None, state["calls"]
+    assert state["directives"] is not None, planner_error(tmp_path)
     state |= novelist_node(state, SimpleNamespace(context=context))
     planner_req, novelist_req = (r["body"] for r in read_requests(model_server.log))
     for req in (planner_req, novelist_req):

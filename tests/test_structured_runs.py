@@ -109,7 +109,7 @@ def test_two_runs_in_one_process_report_their_own_structured_figures(tmp_path, m
         fake_models.script("planner", *planner)
         run = tmp_path / name
         args = ["write", EXAMPLE, "-o", str(run), "--scenes", "1", "--mode", "dsr", "--max-retries", "0"]
-        result = CliRunner().invoke(app, args)
+        result = CliRunner().invoke(app, args, obj=fake_models.cli())
         assert result.exit_code == 0, result.output
         reports[name] = json.loads((run / "report.json").read_text())
         logged = read_structured(run / "calls.jsonl")

@@ -100,7 +100,9 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     """prompt = stage1: the SFT prompt goes out, the prose is the <novel> part, the model's directives are kept."""
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
+    from langchain_core.runnables import RunnableLambda
 
+    from dsr.contract.call_log import CALL_LOG, CallLog, read_outcomes
     from dsr.contract.context import RunContext
     from dsr.models.settings import RoleConfig
     from dsr.nodes.novelist import novelist_node
@@ -121,7 +123,9 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
     )
     x = json.loads((Path(__file__).parent / "data" / "critic" / "scene.json").read_text())
     state = {"x": x, "directives": None, "critique": {"novelist": "ignored by the stage1 prompt"}}
-    update = novelist_node(state, type("R", (), {"context": context})())
+    log = tmp_path / CALL_LOG  # the node's outcome goes to the run's calls.jsonl
+    node = RunnableLambda(lambda s: novelist_node(s, type("R", (), {"context": context})()))
+    update = node.invoke(state, {"callbacks": [CallLog(log)]})
     system, user = prompts.messages("stage1", x_text=render_x(TaskInput.model_validate(x)))
     # The answer continues an assistant prefix: the critique as a note, then the <directives> tag (split decoding).
     assert [m.content for m in seen[0]] == [
@@ -130,7 +134,8 @@ def test_novelist_stage1_mode_with_a_scripted_model(monkeypatch, tmp_path):
         "<note>\nignored by the stage1 prompt\n</note>\n<directives>",
     ]
     assert update["prose"] == "Mara lifts the lamp."
-    assert update["calls"][0]["note"].startswith("stage1@")
+    (outcome,) = read_outcomes(log)
+    assert outcome["note"].startswith("stage1@") and outcome["node"] == "novelist" and outcome["ok"]
     scene_dir = next((tmp_path / "scenes").iterdir())
     # The model's whole answer is kept (its directives half and its prose half).
     assert '{"pacing": {"beats": []}}' in (scene_dir / "stage1_answer.txt").read_text()

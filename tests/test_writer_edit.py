@@ -66,10 +66,10 @@ def scene_prompts(models: RecordingModels, role: str, marker: str) -> list[str]:
     return [p for p in models.prompts(role) if marker in p]
 
 
-def dsr(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+def dsr(monkeypatch, capsys, *args: str, models: RecordingModels | None = None) -> tuple[int, str]:
     monkeypatch.setattr(sys, "argv", ["dsr", *args])
     try:
-        main()
+        main(models.cli() if models else None)
         code = 0
     except SystemExit as exc:
         code = int(exc.code or 0)
@@ -222,7 +222,7 @@ def test_edit_from_the_command_line(tmp_path, fake_models, passing, monkeypatch,
     assert "scene 2 (screenplay, critic, commit), scene 3 (all), the episode files" in text
     code, out = dsr(monkeypatch, capsys, "edit", str(run), str(new), "--scene", "2", "--stage", "prose")
     assert code == 0 and "unchanged" in out  # the same text again forks nothing
-    code, out = dsr(monkeypatch, capsys, "resume", str(run))
+    code, out = dsr(monkeypatch, capsys, "resume", str(run), models=fake_models)
     assert code == 0, out
     assert fake_models.calls == {"screenwriter": 2, "planner": 1, "novelist": 1}
 
@@ -291,10 +291,10 @@ def test_an_unwritten_scene_cannot_be_edited(tmp_path, fake_models, passing):
 
 @pytest.mark.slow  # real Chroma memory with its embedding model
 def test_memory_of_superseded_scenes_is_retired_with_the_fork(tmp_path, fake_models, passing):
-    from dsr.memory import open_memory
+    from dsr.memory import StoryMemory
 
     run, context = write_run(tmp_path, fake_models, memory=True)
-    memory = open_memory(context.memory_dir)
+    memory = StoryMemory(context.memory_dir)
     assert [s.scene_no for s in memory.recent_scenes("harbor-lights", (1, 99), k=5)] == [1, 2, 3]
     result = fork_scene(run, 2, "prose", NEW_PROSE)
     assert result.retired >= 2 and result.edit["retired"] == result.retired

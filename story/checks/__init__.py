@@ -118,7 +118,7 @@ def deterministic_checks(
         findings += prose_findings
     doc, parse_findings = _parse(screenplay)
     findings += parse_findings
-    if doc is not None:
+    if doc is not None and screenplay is not None:  # _parse gives a document only for a screenplay
         findings += _screenplay_checks(x, prose, screenplay, doc, cast, beats, covered_in_prose, language)
     findings += _continuity_checks(x, prose, doc, known_facts or [], cast, language)
     order = {"planner": 0, "novelist": 1, "screenwriter": 2}

@@ -24,7 +24,7 @@ from dsr.story.checks.text import (
     person_like_names,
     word_count,
 )
-from dsr.story.findings import Finding
+from dsr.story.findings import Finding, Severity
 from dsr.story.schemas import TaskInput
 
 # Length bounds.
@@ -36,7 +36,7 @@ PROSE_SHARE = 0.5  # share of action words in prose-like paragraphs that makes S
 PAST_MARKERS_PER_PARAGRAPH = 2
 
 _LINT_IDS: dict[str, str] = {"SP030": "F1-cast", "SP023": "F1-empty-dialogue"}
-_F2_RULES: dict[str, tuple[str, str]] = {
+_F2_RULES: dict[str, tuple[str, Severity]] = {
     "SP042": ("F2-inner-state", "error"),
     "SP043": ("F2-inner-state", "error"),
     "SP045": ("F2-narration", "warning"),

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dsr.screenplay.lint_rules.core import text_of
 from dsr.screenplay.model import Action, Screenplay
-from dsr.story.findings import Finding, Stage
+from dsr.story.findings import Finding, Severity, Stage
 
 
 def _f(
-    check: str, stage: Stage, message: str, *, severity: str = "error", evidence: str = "", fix_hint: str = ""
+    check: str,
+    stage: Stage,
+    message: str,
+    *,
+    severity: Severity = "error",
+    evidence: str = "",
+    fix_hint: str = "",
 ) -> Finding:
     return Finding(
         check=check, stage=stage, severity=severity, message=message, evidence=evidence, fix_hint=fix_hint
-    )  # type: ignore[arg-type]
+    )
 
 
 def _around(text: str, start: int, end: int, width: int = 60) -> str:

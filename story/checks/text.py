@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 from dsr.story.schemas import TaskInput
 
@@ -79,7 +79,7 @@ _VERB_AFTER = re.compile(
 _ATTRIBUTION = re.compile(r"[\"”],?\s+(?:said|says|asked|asks|replied|whispered|shouted)\s+$")
 
 
-@cache
+@lru_cache(maxsize=65536)  # a pure function of the word, bounded: a long-lived process sees many words
 def stem(word: str) -> str:
     """A small suffix stripper: enough to match 'hauls'/'hauled'/'hauling' and 'steps'/'step' (no NLTK)."""
     w = word.lower().replace("’", "'")
