@@ -26,7 +26,9 @@ def link_tree(package_dir: dict[str, str]) -> dict[str, str]:
     for name, folder in sorted(package_dir.items()):
         target = TREE.joinpath(*name.split("."))
         target.parent.mkdir(parents=True, exist_ok=True)
-        if "." not in name:  # the namespace's own folder holds the mapped ones: a real folder, its files linked
+        if (
+            "." not in name
+        ):  # the namespace's own folder holds the mapped ones: a real folder, its files linked
             target.mkdir()
             for item in (ROOT / folder).iterdir():
                 if item.is_file():
