@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Column, Table
 
 from dsr.cli.console import console, err_console, shown
+from dsr.cli.options import MaxRetries, Mode, NoRubric
 
 _STYLE = {"waiting": "dim", "running": "cyan", "done": "green", "paused": "red", "held": "yellow"}
 
@@ -42,7 +43,7 @@ def season(
         typer.Option("-o", "--out", help="season directory: one run directory per episode, season.json"),
     ],
     workers: Annotated[int, typer.Option(min=1, max=64, help="episodes written at once")] = 4,
-    mode: Annotated[str, typer.Option(help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)")] = "dsr",
+    mode: Mode = "dsr",
     memory: Annotated[
         str | None,
         typer.Option(
@@ -55,12 +56,8 @@ def season(
             help="shared checkpoint store: postgresql://USER@HOST:PORT/DB (default $DSR_CHECKPOINTS, else SQLite per episode)",
         ),
     ] = None,
-    no_rubric: Annotated[
-        bool, typer.Option("--no-rubric", help="critic runs deterministic checks only")
-    ] = False,
-    max_retries: Annotated[
-        int, typer.Option(min=0, max=10, help="reruns per stage before a scene is accepted as is")
-    ] = 2,
+    no_rubric: NoRubric = False,
+    max_retries: MaxRetries = 2,
     force: Annotated[
         bool, typer.Option("--force", help="write into OUT even when it holds files that are not a season")
     ] = False,

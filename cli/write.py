@@ -17,6 +17,7 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from dsr.cli.console import console, err_console
+from dsr.cli.options import MaxRetries, Mode, NoRubric
 from dsr.common.text import visible
 
 
@@ -192,7 +193,7 @@ def write(
     ctx: typer.Context,
     episode: Annotated[Path, typer.Argument(help="episode YAML (see examples/harbor-lights.yaml)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="run directory")],
-    mode: Annotated[str, typer.Option(help="dsr | dsr-nocot (no planner) | e2e (one call X -> S)")] = "dsr",
+    mode: Mode = "dsr",
     review: Annotated[str, typer.Option(help="comma list of review points: directives,prose,scene")] = "",
     memory: Annotated[
         str | None,
@@ -209,12 +210,8 @@ def write(
     max_scenes: Annotated[
         int | None, typer.Option("--scenes", min=1, help="write only the first N scenes")
     ] = None,
-    no_rubric: Annotated[
-        bool, typer.Option("--no-rubric", help="critic runs deterministic checks only")
-    ] = False,
-    max_retries: Annotated[
-        int, typer.Option(min=0, max=10, help="reruns per stage before a scene is accepted as is")
-    ] = 2,
+    no_rubric: NoRubric = False,
+    max_retries: MaxRetries = 2,
     force: Annotated[
         bool, typer.Option("--force", help="write into OUT even when it holds files that are not a run")
     ] = False,
