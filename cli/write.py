@@ -41,13 +41,15 @@ class _LiveProgress:
 
 
 class _PlainProgress:
-    """One plain line per node finished, on stderr, where no live bar can be drawn (a log file, a pipe, CI):
-    the scene, the node, its model calls and seconds, and the critic's verdict."""
+    """One plain line per node finished, on stdout, where no live bar can be drawn (a log file, a pipe, CI):
+    the scene, the node, its model calls and seconds, and the critic's verdict. stderr keeps only problems."""
 
-    def __init__(self, run_dir: Path, total_scenes: int):
+    def __init__(self, run_dir: Path, total_scenes: int, done: int):
         from dsr.contract.call_log import CALL_LOG
 
-        self.total, self.log, self.seen = total_scenes, run_dir / CALL_LOG, self._calls(run_dir / CALL_LOG)
+        self.total, self.scene = total_scenes, done + 1
+        self.log = run_dir / CALL_LOG
+        self.seen = self._calls(self.log)
 
     @staticmethod
     def _calls(path: Path) -> int:
@@ -56,16 +58,21 @@ class _PlainProgress:
         return len(read_call_log(path)) if path.exists() else 0
 
     def __call__(self, node: str, update: dict[str, Any]) -> None:
-        scene = (update.get("x") or {}).get("meta", {}).get("scene_no") or update.get("scene_index", 0) + 1
-        calls, self.seen = self._calls(self.log) - self.seen, self._calls(self.log)
+        # A node that starts a scene names it; the others belong to the scene last named.
+        if scene_no := (update.get("x") or {}).get("meta", {}).get("scene_no"):
+            self.scene = scene_no
+        elif "scene_index" in update:
+            self.scene = update["scene_index"] + 1
+        now = self._calls(self.log)
+        calls, self.seen = now - self.seen, now
         seconds = sum(t["seconds"] for t in update.get("timings") or [] if t.get("node") == node)
-        line = f"dsr: scene {scene}/{self.total} {node} done in {seconds:.1f} s, {calls} model call(s)"
+        line = f"dsr: scene {min(self.scene, self.total)}/{self.total} {node} done in {seconds:.1f} s, {calls} model call(s)"
         if node == "critic" and update.get("verdicts"):
             verdict = update["verdicts"][-1]
             line += f", verdict {verdict['decision']}" + (
                 f" -> {verdict['route']}" if verdict["route"] else ""
             )
-        err_console.print(visible(line), markup=False, highlight=False, soft_wrap=True)
+        console.print(visible(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def _edit_text(initial: str, suffix: str) -> str:
@@ -160,7 +167,7 @@ def _run(
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=err_console, transient=True) as progress:
-            live = err_console.is_terminal  # else rich draws nothing: one plain line per node instead
+            live = err_console.is_terminal and console.is_terminal  # else one plain line per node instead
             result = drive_held(
                 run_dir,
                 spec,
@@ -169,7 +176,7 @@ def _run(
                 on_update=(
                     _LiveProgress(progress, len(spec.scenes), done)
                     if live
-                    else _PlainProgress(run_dir, len(spec.scenes))
+                    else _PlainProgress(run_dir, len(spec.scenes), done)
                 ),
                 reviewer=reviewer,
                 checkpoints=checkpoints,

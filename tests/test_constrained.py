@@ -166,7 +166,7 @@ def openai_role(base_url: str, **extra: object) -> object:
 def test_dsr_serve_honours_json_schema(embedded_model):
     from dsr.models.server import create_app
 
-    with serving(create_app(embedded_model, "smollm2")) as url:
+    with serving(create_app(embedded_model, "m")) as url:  # the name the role asks for
         model = openai_role(url)
         result = invoke_structured(model, ask(PairVerdict), PairVerdict, max_repairs=1)
         assert result.mechanism == "json_schema"

@@ -159,9 +159,9 @@ def test_episode_end_to_end(episode_one):
     x2 = json.loads((run / "scenes" / "02" / "inputs.json").read_text())
     assert "Mara finds a stranger" in x2["previous"]["story_so_far"] and x2["previous"]["source_ids"]
     assert "Traceback" not in result.stderr and "wrote" in result.stdout
-    # stderr was a pipe: one plain line per node finished (no live bar to draw), their calls adding up to the log.
-    lines = [line for line in result.stderr.splitlines() if line.startswith("dsr: scene ")]
-    assert any(line.startswith("dsr: scene 1/2 planner done in ") for line in lines), result.stderr[-2000:]
+    # stdout was a pipe: one plain line per node finished (no live bar to draw), their calls adding up to the log.
+    lines = [line for line in result.stdout.splitlines() if line.startswith("dsr: scene ")]
+    assert any(line.startswith("dsr: scene 1/2 planner done in ") for line in lines), result.stdout[-2000:]
     assert any(line.startswith("dsr: scene 2/2 commit done in ") for line in lines)
     assert any(", verdict " in line for line in lines if " critic done " in line)
     logged = sum(int(line.split(" s, ")[1].split(" model call")[0]) for line in lines)
