@@ -146,7 +146,9 @@ def test_smoke_training_lowers_validation_nll_and_writes_a_complete_model(traine
     assert metrics["before"]["tokens"] == metrics["after"]["tokens"] > 0
     assert metrics["after"]["nll"] < metrics["before"]["nll"], metrics
     assert record["trainer"]["global_step"] == SMOKE["max_steps"]
-    assert metrics["train_rows_prompt_too_long"] == 14  # the 58 rows of the carried corpus: 14 prompts over 384 tokens
+    assert (
+        metrics["train_rows_prompt_too_long"] == 14
+    )  # the 58 rows of the carried corpus: 14 prompts over 384 tokens
     for name in (
         "adapter_model.safetensors",
         "adapter_config.json",
