@@ -630,12 +630,6 @@ class StoryMemory:
             return typed, typed.by_slot, limit
         return typed, typed.touched(self._name_keys(series, characters, before), limit), limit
 
-    def reread_indexes(self) -> None:
-        """Read the character-version and typed-fact indexes again at the next use: each is refreshed when
-        its collection's size changes, which records deleted elsewhere and as many added would not show."""
-        self._cast_count = None
-        self._typed_count = None
-
     def get_fact(self, fact_id: str) -> Fact | None:
         """One fact by id, whatever its status."""
         got = self._facts.get(ids=[fact_id], include=["metadatas", "documents"])
