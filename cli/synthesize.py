@@ -23,7 +23,13 @@ def synthesize_command(
         Path, typer.Argument(help="folder of Fountain/FDX screenplays (searched recursively)")
     ],
     out: Annotated[Path, typer.Option("-o", "--out", help="output DATA_DIR (splits, datasheet, cache)")],
-    teacher: Annotated[str, typer.Option("--teacher", help="model role used as the teacher")] = "teacher",
+    teacher: Annotated[
+        str,
+        typer.Option(
+            "--teacher",
+            help="model role used as the teacher, or 'rules': no model, X, I_c and N derived from each scene",
+        ),
+    ] = "teacher",
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=256, help="teacher requests in flight")
     ] = 4,
@@ -56,6 +62,8 @@ def synthesize_command(
     from dsr.models.settings import load_settings
     from dsr.synthesis.pipeline import CACHE_FILE, synthesize
     from dsr.synthesis.records import RUN_FILE
+    from dsr.synthesis.rules_teacher import NAME as RULES
+    from dsr.synthesis.rules_teacher import RulesTeacher
     from dsr.synthesis.teacher import build_teacher
 
     if not corpus_dir.is_dir():
@@ -63,8 +71,13 @@ def synthesize_command(
         raise BadInput(f"{corpus_dir}: {problem}")
     # A killed synthesis has only its cache; rerunning into it resumes from the cache.
     prepare_output_dir(out, [RUN_FILE, CACHE_FILE], what="synthesis output", force=force)
-    settings = load_settings()
-    settings.role(teacher)
+    rules = teacher == RULES  # reserved: never a role name
+    settings = None if rules else load_settings()
+    if settings is not None:
+        try:
+            settings.role(teacher)
+        except BadInput as exc:
+            raise BadInput(f"{exc}; or --teacher {RULES} (no model)") from None
     progress = Progress(
         TextColumn("synthesizing"),
         BarColumn(),
@@ -77,7 +90,9 @@ def synthesize_command(
         sheet = synthesize(
             corpus_dir,
             out,
-            lambda cache: build_teacher(
+            (lambda cache: RulesTeacher())
+            if rules
+            else lambda cache: build_teacher(
                 teacher, cache, concurrency=concurrency, seed=seed, max_repairs=max_repairs, settings=settings
             ),
             limit=limit,
@@ -110,6 +125,7 @@ def _summary(sheet: dict[str, Any], out: Path, usd_in: float, usd_out: float) ->
     table = Table(title="synthesis summary")
     table.add_column("measure")
     table.add_column("value", justify="right")
+    table.add_row("teacher", shown(sheet.get("teacher") or "-"))
     for key, value in sheet["counts"].items():
         table.add_row(key.replace("_", " "), str(value))
     for split, n in sheet["splits"].items():

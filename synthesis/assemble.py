@@ -110,7 +110,13 @@ def assign_splits(groups: dict[str, int], seed: int) -> dict[str, str]:
 
 def _rows(example: Example, review: str) -> tuple[dict[str, Any], dict[str, Any]]:
     system, user = prompts.messages("stage1", x_text=render_x(example.x))
-    meta = {"id": example.id, "script": example.script, "series": example.series, "review": review}
+    meta = {
+        "id": example.id,
+        "script": example.script,
+        "series": example.series,
+        "teacher": example.teacher,
+        "review": review,
+    }
     stage1 = {
         **meta,
         "messages": [

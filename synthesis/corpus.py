@@ -61,6 +61,7 @@ class SourceScene:
     text: str
     previous_text: str
     speakers: list[str] = field(default_factory=list)
+    script_scenes: int = 0  # scenes in the whole script: where this one sits (the rules teacher's pacing)
 
 
 @dataclass
@@ -163,6 +164,7 @@ def _script_scenes(path: Path, doc: Screenplay, licence: str) -> tuple[list[Sour
                     text,
                     previous[-PREVIOUS_CONTEXT_CHARS:],
                     speakers(scene),
+                    len(doc.scenes),
                 )
             )
         previous = f"{previous}\n{text}" if previous else text

@@ -57,6 +57,8 @@ def build(run: dict[str, Any], examples: list[Example], split_summary: dict[str,
         "review": split_summary["review"],
         "rejections": run["rejections"],
         "coercions": run["coercions"],
+        "teacher": run["config"].get("teacher_name", ""),
+        "examples_by_teacher": dict(Counter(e.teacher for e in examples)),
         "teacher_usage": run["usage"],
         "lengths": length_stats(examples),
         "licences": {"by_script": run["licences"], "examples_by_licence": dict(licences)},
@@ -82,6 +84,12 @@ def render_markdown(sheet: dict[str, Any]) -> str:
     usage = sheet["teacher_usage"]
     parts = [
         "# Datasheet: DSR hybrid synthesis",
+        f"Teacher: {sheet.get('teacher') or 'unknown'}"
+        + (
+            " (no model: X, I_c and N derived from each scene by rules, N rendered from its elements)"
+            if sheet.get("teacher") == "rules"
+            else ""
+        ),
         "## Counts after each step",
         _table(list(sheet["counts"].items()), ("step", "count")),
         "## Splits (by source and series; no author, series or screenplay appears in two splits)",

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from dsr.synthesis.records import (
     write_jsonl,
 )
 from dsr.synthesis.review import load_decisions
+from dsr.synthesis.rules_teacher import RulesTeacher
 from dsr.synthesis.steps import Draft, extract_directives, forward, reverse
 from dsr.synthesis.teacher import Teacher, TeacherError
 from dsr.synthesis.validate import Invalid
@@ -57,6 +58,8 @@ PROMPTS = (
     "structured_repair",
 )
 STEPS = ("reverse", "directives", "forward")
+AnyTeacher = Teacher | RulesTeacher
+Step = Callable[[Draft], Awaitable[None]]
 
 
 @dataclass
@@ -66,16 +69,34 @@ class Outcome:
     coercions: list[str]
 
 
-async def process_scene(teacher: Teacher, source: SourceScene) -> Outcome:
+def steps_of(teacher: AnyTeacher) -> tuple[Step, Step, Step]:
+    """The three steps as this teacher takes them: the rules teacher's own, or the LLM prompts'."""
+    if isinstance(teacher, RulesTeacher):
+        return teacher.reverse, teacher.extract_directives, teacher.forward
+
+    async def rev(draft: Draft) -> None:
+        await reverse(teacher, draft)
+
+    async def directives(draft: Draft) -> None:
+        await extract_directives(teacher, draft)
+
+    async def fwd(draft: Draft) -> None:
+        await forward(teacher, draft)
+
+    return rev, directives, fwd
+
+
+async def process_scene(teacher: AnyTeacher, source: SourceScene) -> Outcome:
     """All teacher steps for one scene; any failure becomes a rejection naming the step and reason."""
     draft = Draft(source)
     step = STEPS[0]
+    first, second, third = steps_of(teacher)
     try:
-        await reverse(teacher, draft)
+        await first(draft)
         step = STEPS[1]
-        await extract_directives(teacher, draft)
+        await second(draft)
         step = STEPS[2]
-        await forward(teacher, draft)
+        await third(draft)
     except (TeacherError, Invalid) as exc:
         return Outcome(
             None, Rejection(step, exc.reason, source.id, exc.detail, source.script), draft.coercions
@@ -97,12 +118,13 @@ async def process_scene(teacher: Teacher, source: SourceScene) -> Outcome:
         prose=draft.prose,
         screenplay=source.text,
         coercions=draft.coercions,
+        teacher=teacher.name,
     )
     return Outcome(example, None, draft.coercions)
 
 
 async def run_scenes(
-    teacher: Teacher, scenes: list[SourceScene], on_done: Callable[[], None], concurrency: int
+    teacher: AnyTeacher, scenes: list[SourceScene], on_done: Callable[[], None], concurrency: int
 ) -> list[Outcome]:
     """Process scenes with at most ``4 * concurrency`` scenes open, so memory stays flat on big corpora.
 
@@ -131,7 +153,7 @@ def _counts_by_step(rejections: list[Rejection]) -> dict[str, dict[str, int]]:
 def synthesize(
     corpus_dir: Path,
     data_dir: Path,
-    teacher_factory: Callable[[CallCache], Teacher],
+    teacher_factory: Callable[[CallCache], AnyTeacher],
     *,
     limit: int | None = None,
     seed: int = 0,
@@ -180,6 +202,7 @@ def synthesize(
             "concurrency": teacher.concurrency,
             "max_repairs": teacher.max_repairs,
             "teacher": teacher.identity,
+            "teacher_name": teacher.name,
             "prompt_versions": {name: prompts.version(name) for name in PROMPTS},
         },
     }

@@ -28,6 +28,7 @@ class Example(BaseModel):
     prose: str
     screenplay: str
     coercions: list[str] = Field(default_factory=list)
+    teacher: str = ""  # who wrote X, I_c and N: "rules", or the role and model of an LLM teacher
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

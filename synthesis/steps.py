@@ -36,7 +36,14 @@ from dsr.synthesis.drafts import (
     OutlineDraft,
 )
 from dsr.synthesis.teacher import Teacher
-from dsr.synthesis.validate import Invalid, copied_dialogue, dialogue_lines, match_profiles, traceable_beats
+from dsr.synthesis.validate import (
+    Invalid,
+    copied_dialogue,
+    dialogue_lines,
+    match_profiles,
+    scene_names,
+    traceable_beats,
+)
 
 PROSE_RATIO = (1.5, 3.0)  # |N| / |S| (DSR-SPEC 6 step 3)
 MAX_DIRECTIVES_SHARE = 0.25  # I_c text at most ~25% of N (DSR-SPEC 3.1)
@@ -76,14 +83,21 @@ def _outline_text(outline: OutlineDraft) -> str:
     return f"{outline.synopsis}\n{beats}".strip()
 
 
-def _checked_outline(
-    o: OutlineDraft, scene_text: str, cast: list[str], lines: list[str], coercions: list[str]
+def checked_outline(
+    o: OutlineDraft,
+    scene_text: str,
+    cast: list[str],
+    lines: list[str],
+    coercions: list[str],
+    names: list[str] | None = None,
 ) -> OutlineDraft:
-    """O without copied dialogue and with only beats traceable to S; untraceable as a whole is an error."""
-    copied = copied_dialogue(o.synopsis, lines)
+    """O without copied dialogue and with only beats traceable to S; untraceable as a whole is an error.
+    ``names`` (default: the cast) may be repeated from a line: a name is not copied dialogue."""
+    names = cast if names is None else names
+    copied = copied_dialogue(o.synopsis, lines, names)
     if copied:
         raise Invalid("outline-copies-dialogue", f"synopsis repeats the line fragment '{copied}'")
-    beats = [b for b in o.beats if b.strip() and not copied_dialogue(b, lines)]
+    beats = [b for b in o.beats if b.strip() and not copied_dialogue(b, lines, names)]
     if len(beats) < len([b for b in o.beats if b.strip()]):
         coercions.append("dropped outline beats that copy dialogue")
     beats, untraceable = traceable_beats(beats, scene_text, cast)
@@ -132,7 +146,8 @@ async def reverse(teacher: Teacher, draft: Draft) -> None:
     # The outline first, validated at once: it fails most often with weak teachers, and P and C would be
     # wasted calls.
     lines = dialogue_lines(src.scene)
-    o = _checked_outline(await outline(), src.text, cast, lines, draft.coercions)
+    names = scene_names(src.scene, cast)
+    o = checked_outline(await outline(), src.text, cast, lines, draft.coercions, names)
     p, c = await settled(context(), characters())
     profiles, notes = match_profiles(c.characters, cast)
     draft.coercions += notes
@@ -142,7 +157,7 @@ async def reverse(teacher: Teacher, draft: Draft) -> None:
         "reverse_guidelines",
     )
     draft.coercions += m.coercions
-    guidelines = [g for g in m.value.guidelines if g.strip() and not copied_dialogue(g, lines)]
+    guidelines = [g for g in m.value.guidelines if g.strip() and not copied_dialogue(g, lines, names)]
     if len(guidelines) > MAX_GUIDELINES:
         draft.coercions.append(f"kept the first {MAX_GUIDELINES} guidelines: {len(guidelines)} given")
         guidelines = guidelines[:MAX_GUIDELINES]
@@ -170,7 +185,13 @@ async def reverse(teacher: Teacher, draft: Draft) -> None:
             scene_no=src.scene_no,
         ),
     )
-    copied = copied_dialogue(render_x(draft.x), lines)
+    check_x(draft.x, src)
+
+
+def check_x(x: TaskInput, src: SourceScene) -> None:
+    """X may summarise the scene but never hand Stage 1 its finished dialogue."""
+    names = scene_names(src.scene, src.speakers)
+    copied = copied_dialogue(render_x(x), dialogue_lines(src.scene), names)
     if copied:
         raise Invalid("x-copies-dialogue", f"X repeats the line fragment '{copied}' of the scene")
 
@@ -179,7 +200,7 @@ def directives_text(directives: CreativeDirectives) -> str:
     return directives.model_dump_json(indent=1)
 
 
-def _values_text(directives: CreativeDirectives) -> str:
+def values_text(directives: CreativeDirectives) -> str:
     """The words of I_c without JSON keys: what the ~25%-of-N budget is about."""
 
     def walk(node: object) -> list[str]:
@@ -228,10 +249,16 @@ async def extract_directives(teacher: Teacher, draft: Draft) -> None:
         directives = CreativeDirectives(exposition=exposition.value, pacing=pacing.value, characters=kept)
     except ValueError as exc:
         raise Invalid("directives-empty", str(exc)[:200]) from None
-    copied = copied_dialogue(_values_text(directives), dialogue_lines(src.scene))
+    check_directives(directives, src)
+    draft.directives = directives
+
+
+def check_directives(directives: CreativeDirectives, src: SourceScene) -> None:
+    """I_c plans the scene; finished dialogue in it would be the answer, not the plan."""
+    names = scene_names(src.scene, src.speakers)
+    copied = copied_dialogue(values_text(directives), dialogue_lines(src.scene), names)
     if copied:
         raise Invalid("directives-copy-dialogue", f"I_c contains finished dialogue: '{copied}'")
-    draft.directives = directives
 
 
 async def forward(teacher: Teacher, draft: Draft) -> None:
@@ -247,10 +274,33 @@ async def forward(teacher: Teacher, draft: Draft) -> None:
         max_chars=high,
     )
     prose = (await teacher.text(messages, "forward_novel")).output.strip()
+    check_prose(x, directives, prose, src)
+    verdict = await teacher.structured(
+        chat("fidelity_check", scene=src.text, prose=prose), FidelityVerdict, "fidelity_check"
+    )
+    if not verdict.value.carries_events:
+        problems = [*verdict.value.missing_or_changed, *verdict.value.added]
+        raise Invalid(
+            "prose-unfaithful",
+            "; ".join(problems)[:200] or "the fidelity check says N does not carry S's events",
+        )
+    draft.prose = prose
+
+
+def check_prose(
+    x: TaskInput,
+    directives: CreativeDirectives,
+    prose: str,
+    src: SourceScene,
+    ratio: tuple[float, float] = PROSE_RATIO,
+) -> None:
+    """The rule post-filters on N: its length against S, the critic's Stage 1 checks, the directive beats
+    realised in it and I_c's share of it (every teacher's N passes these; the LLM's also a fidelity check)."""
+    low, high = (int(r * len(src.text)) for r in ratio)
     if not low <= len(prose) <= high:
         raise Invalid(
             "prose-length",
-            f"|N| = {len(prose)} characters, outside {PROSE_RATIO[0]}-{PROSE_RATIO[1]}x |S| = {len(src.text)}",
+            f"|N| = {len(prose)} characters, outside {ratio[0]}-{ratio[1]}x |S| = {len(src.text)}",
         )
     findings = [
         f
@@ -266,16 +316,6 @@ async def forward(teacher: Teacher, draft: Draft) -> None:
         raise Invalid(
             "prose-directives-unrealised", f"{sum(realised)} of {len(realised)} directive beats found in N"
         )
-    share = len(_values_text(directives)) / max(len(prose), 1)
+    share = len(values_text(directives)) / max(len(prose), 1)
     if share > MAX_DIRECTIVES_SHARE:
         raise Invalid("directives-too-long", f"I_c is {share:.0%} of |N|, over {MAX_DIRECTIVES_SHARE:.0%}")
-    verdict = await teacher.structured(
-        chat("fidelity_check", scene=src.text, prose=prose), FidelityVerdict, "fidelity_check"
-    )
-    if not verdict.value.carries_events:
-        problems = [*verdict.value.missing_or_changed, *verdict.value.added]
-        raise Invalid(
-            "prose-unfaithful",
-            "; ".join(problems)[:200] or "the fidelity check says N does not carry S's events",
-        )
-    draft.prose = prose

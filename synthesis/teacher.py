@@ -112,8 +112,11 @@ class Teacher:
         concurrency: int,
         seed: int,
         max_repairs: int,
+        name: str = "",
     ):
         self.model = model
+        # What records and the datasheet call this teacher: the role and its model.
+        self.name = name or f"{identity.get('llm_type', 'model')} {identity.get('model') or ''}".strip()
         self.identity = identity
         self.cache = cache
         self.seed = seed
@@ -233,5 +236,11 @@ def build_teacher(
         cfg.seed = seed
     model = get_chat_model(role, settings)
     return Teacher(
-        model, model_identity(model, cfg), cache, concurrency=concurrency, seed=seed, max_repairs=max_repairs
+        model,
+        model_identity(model, cfg),
+        cache,
+        concurrency=concurrency,
+        seed=seed,
+        max_repairs=max_repairs,
+        name=f"{role} ({cfg.provider}: {cfg.model or 'default model'})",
     )
