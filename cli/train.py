@@ -1,4 +1,5 @@
-"""``dsr train DATA_DIR -o MODEL_DIR``: Stage 1 supervised fine-tuning on synthesized data (DSR-SPEC 7)."""
+"""``dsr train DATA_DIR -o MODEL_DIR``: Stage 1 or Stage 2 on synthesized data, by SFT (DSR-SPEC 7) or by
+preference tuning with the critic as the reward (``--method dpo|grpo``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,35 @@ def train_command(
         Path | None,
         typer.Option("--config", help="YAML or TOML hyperparameters, e.g. training/configs/lora_1gpu.yaml"),
     ] = None,
+    stage: Annotated[
+        int | None,
+        typer.Option(
+            "--stage",
+            min=1,
+            max=2,
+            help="1: X -> directives + prose (novelist); 2: prose + X -> Fountain (screenwriter). Default: config, else 1",
+        ),
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method",
+            help="sft, or preference tuning with the critic's verdict as the reward: dpo or grpo (default: config, else sft)",
+        ),
+    ] = None,
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="a finished LoRA run of this stage to start from (dpo/grpo: the SFT model)"
+        ),
+    ] = None,
+    judge_reward: Annotated[
+        bool,
+        typer.Option(
+            "--judge-reward",
+            help="add the rubric judge's score (the critic role's model; configure a capable one) to the reward",
+        ),
+    ] = False,
     merge: Annotated[
         bool,
         typer.Option(
@@ -40,7 +70,8 @@ def train_command(
         ),
     ] = False,
 ) -> None:
-    """Fine-tune the Stage 1 model (X -> directives + prose) with TRL; loss on the assistant target only."""
+    """Fine-tune the Stage 1 model (X -> directives + prose) or the Stage 2 model (prose -> Fountain) with TRL:
+    SFT (loss on the assistant target only), or DPO / GRPO with the critic's verdict as the reward."""
     from dsr.common.fsutil import prepare_output_dir
     from dsr.models.settings import load_settings
     from dsr.models.weights import TRAIN_MARKER, TRAIN_RUN
@@ -49,10 +80,34 @@ def train_command(
 
     # Before the base model loads; training refuses to mix a finished or foreign run in MODEL_DIR itself.
     prepare_output_dir(out, [TRAIN_RUN, TRAIN_MARKER], what="training run", can_force=False, create=False)
-    method = None if lora is None else ("lora" if lora else "full")
-    config = resolve_config(method, config_file)
+    from dsr.common.errors import BadInput
+
+    if method is not None and method not in ("sft", "dpo", "grpo"):
+        raise BadInput(f"--method {method}: expected sft, dpo or grpo")
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {"stage": stage, "objective": method, "init_from": init_from}.items()
+        if v is not None
+    }
+    if judge_reward:
+        overrides["judge_reward"] = True
+    lora_or_full = None if lora is None else ("lora" if lora else "full")
+    if lora_or_full is None and overrides.get("objective", "sft") != "sft":
+        lora_or_full = "lora"  # preference tuning trains an adapter
+    config = resolve_config(lora_or_full, config_file, **overrides)
+    judge = None
+    if config.judge_reward:
+        from dsr.models.factory import get_chat_model
+
+        judge = get_chat_model("critic")
     record = train(
-        data_dir, out, base=base, config=config, cache_dir=load_settings().cache_dir, console=err_console
+        data_dir,
+        out,
+        base=base,
+        config=config,
+        cache_dir=load_settings().cache_dir,
+        console=err_console,
+        judge=judge,
     )
     if record:
         _summary(record, out)
@@ -89,17 +144,32 @@ def _export(model_dir: Path, out: Path, base: str | None, *, force: bool) -> Non
 
 def _summary(record: dict[str, Any], out: Path) -> None:
     metrics = record["metrics"]
-    table = Table(title=f"Stage 1 {record['method']} fine-tuning")
+    stage, objective = record.get("stage", 1), record.get("objective", "sft")
+    table = Table(title=f"Stage {stage} {record['method']} {objective}")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    split = metrics["eval_split"]
-    table.add_row(f"{split} NLL before / after", f"{metrics['before']['nll']} / {metrics['after']['nll']}")
-    table.add_row(
-        f"{split} perplexity before / after",
-        f"{metrics['before']['perplexity']} / {metrics['after']['perplexity']}",
-    )
+    if "before" in metrics:
+        split = metrics["eval_split"]
+        table.add_row(
+            f"{split} NLL before / after", f"{metrics['before']['nll']} / {metrics['after']['nll']}"
+        )
+        table.add_row(
+            f"{split} perplexity before / after",
+            f"{metrics['before']['perplexity']} / {metrics['after']['perplexity']}",
+        )
+    reward = metrics.get("reward") or {}
+    if reward.get("sampled"):
+        sampled = reward["sampled"]
+        table.add_row(
+            "critic reward of samples (mean ± std)", f"{sampled.get('mean')} ± {sampled.get('std')}"
+        )
+    if "pairs" in reward:
+        table.add_row("preference pairs", str(reward["pairs"]))
+    if metrics.get("samples_reward"):
+        table.add_row("critic reward after training", str(metrics["samples_reward"].get("mean")))
     table.add_row("optimizer steps", str(record["trainer"]["global_step"]))
-    table.add_row("target tokens / s", str(metrics["target_tokens_per_s"]))
+    if "target_tokens_per_s" in metrics:
+        table.add_row("target tokens / s", str(metrics["target_tokens_per_s"]))
     table.add_row("train seconds", str(metrics["train_seconds"]))
     console.print(table)
     if metrics.get("note"):

@@ -28,7 +28,7 @@ from dsr import prompts
 from dsr.judging.verdict import PLACEHOLDER, RATIONALE_ALIASES, JudgeVerdict, common_slips, free_text
 from dsr.models.structured import StructuredOutputError, extract_json, invoke_structured
 from dsr.prompts import prompt_messages
-from dsr.story.findings import Stage
+from dsr.story.findings import Finding, Stage
 from dsr.story.schemas import TaskInput, render_x
 
 JUDGE_PROMPT = "judge"
@@ -380,3 +380,23 @@ def coercions_applied(raw: str) -> list[str]:
         if any(isinstance(v, str) for v in errors.values()):
             notes.append("an error given as text was wrapped in a list")
     return notes
+
+
+def rubric_findings(result: RubricResult, pass_score: int) -> list[Finding]:
+    """One error finding when the mean score is below the pass mark, blaming the stage the judge named
+    (the critic routes on it; training's reward counts it as the critic does, story/checks/verdict.py)."""
+    if result.failed or result.score is None:
+        return []
+    if result.score >= pass_score:
+        return []
+    top = result.verdicts[0]
+    labelled = [f"{cat}: {msg}" for cat, msgs in top.errors.items() for msg in msgs][:4]
+    return [
+        Finding(
+            check="H-rubric",
+            stage=top.blame or "novelist",
+            message=f"rubric score {result.score:.1f}/12 is below {pass_score}",
+            evidence="; ".join(labelled) or top.rationale[:200],
+            fix_hint=top.rationale[:200],
+        )
+    ]

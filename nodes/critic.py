@@ -31,7 +31,7 @@ from dsr.contract.dumps import dump
 from dsr.contract.records import CallRecord, Decision, RubricRecord, Verdict
 from dsr.contract.state import SceneState
 from dsr.judging.continuity import ContinuityRecord, check_continuity
-from dsr.judging.rubric import RubricResult, judge_scene
+from dsr.judging.rubric import RubricResult, judge_scene, rubric_findings
 from dsr.memory import Fact
 from dsr.models.errors import ModelUnavailable
 from dsr.nodes.runtime import (
@@ -45,6 +45,7 @@ from dsr.nodes.runtime import (
 )
 from dsr.nodes.writer_edit import protect_decision
 from dsr.story.checks import deterministic_checks
+from dsr.story.checks.verdict import blocking
 from dsr.story.findings import STAGES, Finding, Stage
 from dsr.story.schemas import TaskInput
 
@@ -106,25 +107,6 @@ def rubric_record(
         "attempts": attempts,
         "coercions": result.coercions,
     }
-
-
-def _rubric_findings(result: RubricResult, pass_score: int) -> list[Finding]:
-    """One error finding when the mean score is below the pass mark, blaming the stage the judge named."""
-    if result.failed or result.score is None:
-        return []
-    if result.score >= pass_score:
-        return []
-    top = result.verdicts[0]
-    labelled = [f"{cat}: {msg}" for cat, msgs in top.errors.items() for msg in msgs][:4]
-    return [
-        Finding(
-            check="H-rubric",
-            stage=top.blame or "novelist",
-            message=f"rubric score {result.score:.1f}/12 is below {pass_score}",
-            evidence="; ".join(labelled) or top.rationale[:200],
-            fix_hint=top.rationale[:200],
-        )
-    ]
 
 
 def _judge(
@@ -218,16 +200,16 @@ def critic_node(state: SceneState, runtime: Runtime[RunContext]) -> dict[str, An
     calls: list[CallRecord] = []
     rubric: RubricRecord | None = None
     continuity: ContinuityRecord | None = None
-    if state.get("continuity_facts") and not any(f.severity == "error" for f in findings):
+    if state.get("continuity_facts") and not blocking(findings):
         found, continuity, call = _continuity(ctx, number, x, state, prose)
         findings, calls = [*findings, *found], [call]
-    if ctx.use_rubric and not any(f.severity == "error" for f in findings):
+    if ctx.use_rubric and not blocking(findings):
         result, record = _judge(ctx, number, x, state.get("screenplay") or "", prose)
         calls.append(record)
         error = None if result else record["note"]
         rubric = rubric_record(result, ctx.pass_score, attempts=record["requests"], error=error)
         if result is not None:
-            findings += _rubric_findings(result, ctx.pass_score)
+            findings += rubric_findings(result, ctx.pass_score)
     retries = dict(state.get("retries") or {})
     decision, stage = decide(
         findings,

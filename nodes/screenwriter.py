@@ -15,6 +15,7 @@ from dsr.nodes.stage_calls import StageOutput, call_prompt, stage_record
 from dsr.story.fountain_grammar import scene_grammar
 from dsr.story.fountain_text import clean_fountain, heading_hint
 from dsr.story.schemas import TaskInput, render_x
+from dsr.story.stage2 import PROMPT, screenwriter_variables
 
 
 def fountain_grammar(model: BaseChatModel, x: TaskInput) -> dict[str, Any]:
@@ -34,15 +35,7 @@ def fountain_grammar(model: BaseChatModel, x: TaskInput) -> dict[str, Any]:
 def write_screenplay(
     model: BaseChatModel, prose: str, x: TaskInput, critique: str | None = None
 ) -> StageOutput:
-    out = call_prompt(
-        model,
-        "screenwriter",
-        fountain_grammar(model, x),
-        prose=prose,
-        heading_hint=heading_hint(x),
-        names=[c.name for c in x.characters],
-        critique=critique,
-    )
+    out = call_prompt(model, PROMPT, fountain_grammar(model, x), **screenwriter_variables(x, prose, critique))
     out.text = clean_fountain(out.text, x)
     return out
 

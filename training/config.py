@@ -21,6 +21,7 @@ from dsr.common.bounded_yaml import load_yaml
 from dsr.common.errors import BadInput
 
 Method = Literal["full", "lora"]
+Objective = Literal["sft", "dpo", "grpo"]
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 # DSR-SPEC 7 "[ours]" single-GPU deviation: LoRA r=64 on all linear layers at LR 1e-4.
@@ -33,6 +34,12 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: Method = "full"
+    stage: Literal[1, 2] = Field(
+        default=1, description="1: X -> directives + prose; 2: prose + X -> Fountain"
+    )
+    objective: Objective = Field(
+        default="sft", description="dsr train --method: sft, or preference tuning with the critic as reward"
+    )
     learning_rate: float = Field(default=5e-6, gt=0)
     lr_scheduler: Literal["cosine", "cosine_with_min_lr", "linear", "constant_with_warmup"] = (
         "cosine_with_min_lr"
@@ -64,6 +71,17 @@ class TrainConfig(BaseModel):
     samples: int = Field(default=3, ge=0, description="validation prompts generated from after training")
     sample_max_new_tokens: int = Field(default=512, ge=1)
     seed: int = 0
+    # Preference tuning (objective dpo / grpo): the critic's verdict is the reward (training/reward.py).
+    init_from: str | None = Field(
+        default=None, description="a finished dsr train LoRA run (same stage and base) to start from (--from)"
+    )
+    num_generations: int = Field(default=4, ge=2, description="samples per prompt (DPO pairs, GRPO group)")
+    max_completion_length: int = Field(default=256, ge=1, description="new tokens per sample")
+    beta: float | None = Field(default=None, ge=0, description="KL weight; None: DPO 0.1, GRPO 0.0")
+    max_prompts: int | None = Field(default=None, ge=1, description="DPO: prompts sampled (None: all)")
+    judge_reward: bool = Field(
+        default=False, description="add the rubric judge's score (the critic role's model) to the reward"
+    )
     deepspeed: str | None = Field(
         default=None, description="DeepSpeed JSON, e.g. training/configs/deepspeed_zero3.json"
     )

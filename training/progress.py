@@ -1,5 +1,10 @@
 """Training progress: a rich bar (loss, target tokens/s, ETA) and ``MODEL_DIR/train_log.jsonl``.
 
+With preference tuning (``--method dpo|grpo``) the bar and the log also carry the reward: GRPO's mean
+critic reward of the step's samples (``reward``, ``reward_std``), DPO's implicit reward margin between the
+chosen and the rejected answer (``rewards/margins``); the critic's rewards of DPO's samples are logged
+before training, one ``samples`` event per prompt.
+
 Target tokens are the tokens the loss is computed on (directives + prose), counted by the trainer in
 ``compute_loss``; throughput in those is what matters for SFT, not prompt tokens. The log is rewritten
 atomically on every event, so a kill never leaves a torn line; a resumed run keeps the lines up to the
@@ -44,6 +49,15 @@ def read_log(path: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:
     return [e for e in events if up_to_step is None or e.get("step", 0) <= up_to_step]
 
 
+def reward_text(logs: dict[str, Any]) -> str:
+    """What the bar shows of a step's reward: GRPO's critic reward, or DPO's chosen-minus-rejected margin."""
+    if "reward" in logs:
+        return f"reward {float(logs['reward']):.2f} ± {float(logs.get('reward_std', 0.0)):.2f}"
+    if "rewards/margins" in logs:
+        return f"margin {float(logs['rewards/margins']):.3f}"
+    return ""
+
+
 class TrainProgress(TrainerCallback):
     """Shows and logs progress on the main process; other processes of a multi-GPU run stay quiet."""
 
@@ -58,6 +72,7 @@ class TrainProgress(TrainerCallback):
         self.started = 0.0
         self.start_step = 0
         self.last_loss: float | None = None
+        self.last_reward = "-"
 
     def add_event(self, event: dict[str, Any]) -> None:
         self.events.append(event)
@@ -88,6 +103,7 @@ class TrainProgress(TrainerCallback):
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[reward]}"),
             TextColumn("{task.fields[tps]} target tok/s"),
             TimeElapsedColumn(),
             TextColumn("ETA"),
@@ -95,7 +111,7 @@ class TrainProgress(TrainerCallback):
             console=self.console,
         )
         self.task = self.progress.add_task(
-            "steps", total=state.max_steps, completed=state.global_step, loss="-", tps="-"
+            "steps", total=state.max_steps, completed=state.global_step, loss="-", tps="-", reward=""
         )
         self.progress.start()
 
@@ -105,7 +121,11 @@ class TrainProgress(TrainerCallback):
         rates = self._rates(state.global_step, state.max_steps)
         loss = f"{self.last_loss:.3f}" if self.last_loss is not None else "-"
         self.progress.update(
-            self.task, completed=state.global_step, loss=loss, tps=f"{rates['target_tokens_per_s']:.0f}"
+            self.task,
+            completed=state.global_step,
+            loss=loss,
+            tps=f"{rates['target_tokens_per_s']:.0f}",
+            reward=self.last_reward,
         )
 
     def on_log(
@@ -115,6 +135,7 @@ class TrainProgress(TrainerCallback):
             return
         if "loss" in logs:
             self.last_loss = float(logs["loss"])
+        self.last_reward = reward_text(logs) or self.last_reward
         event = {
             "step": state.global_step,
             "epoch": state.epoch,

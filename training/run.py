@@ -26,7 +26,7 @@ from dsr.common.errors import BadInput
 from dsr.common.fsutil import atomic_write, write_json
 from dsr.models.weights import TRAIN_MARKER, TRAIN_RUN
 from dsr.training.config import TrainConfig, fingerprint
-from dsr.training.data import Stage1Data, load_stage1
+from dsr.training.data import Stage1Data
 
 CHECKPOINTS = "checkpoints"
 LOG_FILE = "train_log.jsonl"
@@ -109,52 +109,61 @@ def _precision(config: TrainConfig, cuda: bool) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-def sft_args(config: TrainConfig, model_dir: Path, *, cuda: bool, world_size: int, has_eval: bool) -> Any:
-    """The TRL ``SFTConfig`` for ``config`` (CUDA: mixed precision and gradient checkpointing by default)."""
-    from trl import SFTConfig
-
+def common_args(
+    config: TrainConfig, model_dir: Path, *, cuda: bool, world_size: int, has_eval: bool
+) -> dict[str, Any]:
+    """The TrainingArguments every objective shares (SFT, DPO, GRPO): schedule, optimizer, precision, saving."""
     precision = _precision(config, cuda)
     checkpointing = cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
     scheduler_kwargs = (
         {"min_lr_rate": config.min_lr_ratio} if config.lr_scheduler == "cosine_with_min_lr" else {}
     )
+    return {
+        "output_dir": str(model_dir / CHECKPOINTS),
+        "learning_rate": config.learning_rate,
+        "lr_scheduler_type": config.lr_scheduler,
+        "lr_scheduler_kwargs": scheduler_kwargs,
+        "warmup_steps": config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps (transformers 5)
+        "num_train_epochs": config.num_train_epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.per_device_batch_size,
+        "per_device_eval_batch_size": 1,
+        "gradient_accumulation_steps": config.grad_accumulation(world_size),
+        "adam_beta1": config.adam_beta1,
+        "adam_beta2": config.adam_beta2,
+        "weight_decay": config.weight_decay,
+        "max_grad_norm": config.max_grad_norm,
+        "bf16": precision == "bf16",
+        "fp16": precision == "fp16",
+        "use_cpu": not cuda,
+        "activation_checkpointing": checkpointing,
+        "activation_checkpointing_kwargs": {"use_reentrant": False} if checkpointing else None,
+        "logging_steps": config.logging_steps,
+        "eval_strategy": "steps" if has_eval else "no",
+        "eval_steps": config.eval_steps,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": config.save_total_limit,
+        "report_to": "none",
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+        "deepspeed": config.deepspeed,
+    }
+
+
+def sft_args(config: TrainConfig, model_dir: Path, *, cuda: bool, world_size: int, has_eval: bool) -> Any:
+    """The TRL ``SFTConfig`` for ``config`` (CUDA: mixed precision and gradient checkpointing by default)."""
+    from trl import SFTConfig
+
     return SFTConfig(
-        output_dir=str(model_dir / CHECKPOINTS),
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.lr_scheduler,
-        lr_scheduler_kwargs=scheduler_kwargs,
-        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps (transformers 5)
-        num_train_epochs=config.num_train_epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.per_device_batch_size,
-        per_device_eval_batch_size=1,
-        gradient_accumulation_steps=config.grad_accumulation(world_size),
-        adam_beta1=config.adam_beta1,
-        adam_beta2=config.adam_beta2,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
+        **common_args(config, model_dir, cuda=cuda, world_size=world_size, has_eval=has_eval),
         max_length=config.max_length,
         packing=config.packing,
         packing_strategy="bfd",
         eval_packing=False,
         completion_only_loss=True,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=not cuda,
-        activation_checkpointing=checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
-        logging_steps=config.logging_steps,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=config.eval_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        report_to="none",
-        seed=config.seed,
-        data_seed=config.seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        deepspeed=config.deepspeed,
     )
 
 
@@ -168,14 +177,15 @@ def _load_tokenizer(base: str) -> Any:
 
 
 def _load_model(base: str, config: TrainConfig, cuda: bool, world_size: int) -> Any:
-    """Loaded after the SFTConfig exists: under ZeRO-3 that config makes ``from_pretrained`` shard the weights."""
+    """Loaded after the trainer's config exists: under ZeRO-3 that config makes ``from_pretrained`` shard the
+    weights. With ``init_from`` the model is the base plus that run's adapter, trainable (no new adapter)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     # LoRA keeps the frozen base in the compute dtype; full fine-tuning keeps fp32 master weights.
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(_precision(config, cuda), torch.float32)
     single_gpu = cuda and world_size == 1 and not config.deepspeed
-    return AutoModelForCausalLM.from_pretrained(
+    model = AutoModelForCausalLM.from_pretrained(
         base,
         dtype=dtype if config.method == "lora" else torch.float32,
         use_safetensors=True,
@@ -184,10 +194,16 @@ def _load_model(base: str, config: TrainConfig, cuda: bool, world_size: int) -> 
         # one GPU: place it directly; several: accelerate/DeepSpeed place (and ZeRO-3 shards) it
         device_map={"": torch.cuda.current_device()} if single_gpu else None,
     )
+    if config.init_from:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, config.init_from, is_trainable=True)
+    return model
 
 
 def _peft_config(config: TrainConfig) -> Any:
-    if config.method != "lora":
+    """A new LoRA adapter for ``--lora``; none for full fine-tuning or when continuing ``init_from``'s."""
+    if config.method != "lora" or config.init_from:
         return None
     from peft import LoraConfig
 
@@ -198,6 +214,28 @@ def _peft_config(config: TrainConfig) -> Any:
         target_modules=config.lora_target_modules,
         task_type="CAUSAL_LM",
     )
+
+
+def resolve_init(init_from: str | None, stage: int, base: str | None) -> tuple[str | None, str | None]:
+    """(adapter directory, its base) of ``--from``: a finished ``dsr train`` LoRA run of the same stage; the
+    base defaults to the one it was trained on, and another ``--base`` is refused."""
+    if init_from is None:
+        return None, base
+    from dsr.models.weights import TRAIN_MARKER
+
+    directory = Path(init_from).expanduser()
+    marker = directory / TRAIN_MARKER
+    if not marker.is_file():
+        raise BadInput(f"--from {init_from}: not a finished dsr train run (no {TRAIN_MARKER})")
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    if record.get("method") != "lora":
+        raise BadInput(f"--from {init_from}: a {record.get('method')} run; --from takes a LoRA run")
+    if int(record.get("stage", 1)) != stage:
+        raise BadInput(f"--from {init_from}: trained for Stage {record.get('stage', 1)}, not Stage {stage}")
+    trained_on = str(record.get("base"))
+    if base is not None and resolve_base(base, Path()) != trained_on:
+        raise BadInput(f"--from {init_from}: its adapter belongs to {trained_on}, not --base {base}")
+    return str(directory.resolve()), trained_on
 
 
 @dataclass(frozen=True)
@@ -286,9 +324,22 @@ def train(
     config: TrainConfig,
     cache_dir: Path,
     console: Console,
+    judge: Any = None,
 ) -> dict[str, Any]:
-    """Train, evaluate and write ``model_dir``; returns the ``dsr.training.json`` record."""
-    data = load_stage1(data_dir)
+    """Train, evaluate and write ``model_dir``; returns the ``dsr.training.json`` record.
+
+    ``config.stage`` picks the data and prompt (1: X -> directives + prose, 2: prose + X -> Fountain),
+    ``config.objective`` the method: SFT, or DPO / GRPO with the critic's verdict as the reward
+    (training/preference.py); ``judge`` is the rubric's model when ``config.judge_reward`` is on.
+    """
+    from dsr.training.data import load_stage
+
+    if config.objective != "sft" and config.method != "lora":
+        raise BadInput(f"--method {config.objective} trains a LoRA adapter; use --lora (or method: lora)")
+    if config.judge_reward and (config.objective == "sft" or config.stage != 2):
+        raise BadInput("--judge-reward scores Stage 2 screenplays for --method dpo or grpo")
+    data = load_stage(data_dir, config.stage, with_x=config.objective != "sft")
+    _, base = resolve_init(config.init_from, config.stage, base)
     base_path = resolve_base(base, cache_dir)
     if config.deepspeed:
         import importlib.util
@@ -302,6 +353,8 @@ def train(
                 "the config asks for DeepSpeed, which is not installed; pip install deepspeed on the GPU machine"
             )
     run = {
+        "stage": config.stage,
+        "objective": config.objective,
         "base": base_path,
         "data_dir": str(data_dir.resolve()),
         "config": config.model_dump(mode="json"),
@@ -310,7 +363,11 @@ def train(
     }
     resume = prepare_model_dir(model_dir, run)
     try:
-        return _train(data, data_dir, model_dir, base_path, config, resume, console)
+        if config.objective == "sft":
+            return _train(data, data_dir, model_dir, base_path, config, resume, console)
+        from dsr.training.preference import train_preference
+
+        return train_preference(data, data_dir, model_dir, base_path, config, resume, console, judge)
     except (MemoryError, RuntimeError) as exc:
         if isinstance(exc, MemoryError) or _OOM.search(str(exc)):
             raise BadInput(
@@ -384,14 +441,62 @@ def _train(
         if torch.cuda.is_available()
         else None,
     }
-    record = {
+    metrics |= score_samples(samples, sample_rows, config)
+    record = run_record(config, base, data, data_dir, trainer, world_size, resume, metrics)
+    _write_outputs(model_dir, record, data, samples)
+    return record
+
+
+def prompt_of(stage: int) -> str:
+    """The prompt file a stage's model is trained and served with."""
+    from dsr.story.stage2 import PROMPT
+
+    return "stage1" if stage == 1 else PROMPT
+
+
+def score_samples(
+    samples: list[dict[str, Any]], rows: list[dict[str, Any]], config: TrainConfig, judge: Any = None
+) -> dict[str, Any]:
+    """The critic's reward of each generated sample (where its row has X), added to the sample; the stats."""
+    from dsr.training.reward import CriticReward, reward_stats
+
+    reward = CriticReward(stage=config.stage, judge=judge)
+    for sample, row in zip(samples, rows, strict=True):
+        if row.get("x"):
+            scored = reward.score(row["x"], sample["generated"], row.get("prose"))
+            sample |= {"reward": scored.reward, "findings": scored.checks}
+    return {"samples_reward": reward_stats(reward.history)} if reward.history else {}
+
+
+def run_record(
+    config: TrainConfig,
+    base: str,
+    data: Stage1Data,
+    data_dir: Path,
+    trainer: Any,
+    world_size: int,
+    resume: str | None,
+    metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``dsr.training.json`` holds (any stage, any method)."""
+    import torch
+
+    from dsr.training.reward import ROLE_OF_STAGE
+
+    prompt = prompt_of(config.stage)
+    return {
         "base": base,
         "method": config.method,
-        "prompt": "stage1",
-        "prompt_version": prompts.version("stage1"),
+        "stage": config.stage,
+        "objective": config.objective,
+        "role": ROLE_OF_STAGE[config.stage],
+        "prompt": prompt,
+        "prompt_version": prompts.version(prompt),
+        "init_from": config.init_from,
         "config": config.model_dump(mode="json"),
         "data": {
             "dir": str(data_dir.resolve()),
+            "stage": f"stage{config.stage}",
             "rows": {"train": len(data.train), "validation": len(data.validation)},
             "fingerprint": data.fingerprint,
             "datasheet": data.datasheet_md is not None,
@@ -405,8 +510,6 @@ def _train(
         },
         "metrics": metrics,
     }
-    _write_outputs(model_dir, record, data, samples)
-    return record
 
 
 def _write_outputs(
