@@ -17,16 +17,16 @@ Reads avoid metadata ``where`` filters on the hot path: chroma evaluates them in
 record they match (hundreds of milliseconds at 10,000 scenes and 50,000 facts), while a vector search
 or a read by id takes a few. Scene and fact ids encode series and position, so similarity searches run
 unfiltered over a candidate pool that grows until ``k`` qualify (``k`` stays honest: the filtered
-search is the fallback), recent scenes are read by id, and character versions and typed facts come from
-small per-process indexes.
+search is the fallback), recent scenes are read by id, character versions come from a small per-process
+index, and typed facts (the state in force) and a character's newest facts from the facts index beside them,
+read by id (memory/index.py), so nothing reads the whole facts collection when a process starts.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -37,9 +37,11 @@ from chromadb.config import Settings
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from dsr.common.errors import BadInput
+from dsr.memory import index
 from dsr.memory.client import check_vectors, connect, disconnect, is_server, shown_location
 from dsr.memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
 from dsr.memory.records import (
+    ORDER_STRIDE,
     CharacterRecord,
     Fact,
     SceneRecord,
@@ -181,60 +183,6 @@ class _Version(NamedTuple):
     keys: frozenset[str]
 
 
-class _Typed:
-    """One series' active typed facts: by id; per slot in story order (ties: the writer's word last, as
-    :func:`dsr.memory.state.resolve` ranks them); and per name, the slots it is the subject or the ``about`` of
-    with the first story position it was, so a character's history or state is read without a pass over the
-    series: a bisection per slot it touched."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, Fact] = {}
-        self.by_slot: dict[str, list[Fact]] = {}
-        self.first_touch: dict[str, dict[str, int]] = {}  # name key -> slot -> first order it was named there
-
-    def put(self, fact: Fact) -> None:
-        self.drop(fact.id)
-        if fact.slot is None or not fact.active:
-            return
-        self.by_id[fact.id] = fact
-        bisect.insort(self.by_slot.setdefault(fact.slot, []), fact, key=rank)
-        self._touch(fact, fact.slot)
-
-    def _touch(self, fact: Fact, slot: str) -> None:
-        for name in {name_key(fact.subject), name_key(fact.about)} - {""}:
-            slots = self.first_touch.setdefault(name, {})
-            slots[slot] = min(slots.get(slot, fact.order), fact.order)
-
-    def drop(self, fact_id: str) -> None:
-        old = self.by_id.pop(fact_id, None)
-        if old is None or old.slot is None:
-            return
-        history = [f for f in self.by_slot.get(old.slot, []) if f.id != fact_id]
-        self.by_slot[old.slot] = history
-        for slots in self.first_touch.values():  # recounted from what is left (drops are rare: reruns)
-            slots.pop(old.slot, None)
-        for f in history:
-            self._touch(f, old.slot)
-
-    def touched(self, keys: set[str], limit: int | None) -> set[str]:
-        """The slots any of ``keys`` is named in before ``limit``."""
-        return {
-            slot
-            for key in keys
-            for slot, first in self.first_touch.get(key, {}).items()
-            if limit is None or first < limit
-        }
-
-    def before(self, slot: str, limit: int | None) -> list[Fact]:
-        """The slot's facts strictly before ``limit``, in story order."""
-        history = self.by_slot.get(slot, [])
-        return history if limit is None else history[: bisect.bisect_left(history, (limit,), key=rank_order)]
-
-
-def rank_order(fact: Fact) -> tuple[int]:
-    return (fact.order,)
-
-
 class StoryMemory:
     """Continuity memory of one or more series in a Chroma directory or on a Chroma server (``path`` an
     ``http(s)://HOST:PORT`` URL; memory/client.py); see the module docstring."""
@@ -262,8 +210,7 @@ class StoryMemory:
         self._characters, self._scenes, self._facts = cols
         self._cast: dict[str, list[_Version]] = {}
         self._cast_count: int | None = None
-        self._typed: dict[str, _Typed] = {}  # series -> its active facts with a slot
-        self._typed_count: int | None = None  # the facts count the index was read at
+        self._index = self._open_index()
 
     def _open(self, name: str) -> chromadb.Collection:
         label, dim = embedder_label(self.embedding.embedder), self.embedding.dim
@@ -279,6 +226,24 @@ class StoryMemory:
                 f"memory at {shown_location(self.path)} was built with embedder {stored.get('embedder')!r} "
                 f"({stored.get('dim')}-d), not {label!r} ({dim}-d): use that embedder or a fresh --memory DIR"
             )
+        return col
+
+    def _open_index(self) -> chromadb.Collection:
+        """The facts index (memory/index.py); a store written before it is indexed once, here."""
+        try:
+            col = self._client.get_or_create_collection(index.NAME, embedding_function=None)
+        except Exception as exc:  # as in __init__: a damaged store
+            raise BadInput(
+                f"memory at {shown_location(self.path)} is unreadable or corrupted ({type(exc).__name__}); "
+                "start a fresh one with --memory NEW_DIR"
+            ) from exc
+        if not col.get(ids=[index.VERSION_ID], include=[])["ids"]:
+            if self._facts.count():
+                rows = _read_all(self._facts)
+                facts = [_fact(d, m) for d, m in zip(rows.documents, rows.metadatas, strict=True)]
+                for i in range(0, len(facts), 50_000):
+                    index.index_facts(col, facts[i : i + 50_000], self._client.get_max_batch_size())
+            col.upsert(ids=[index.VERSION_ID], embeddings=[[1.0]], metadatas=[{"version": index.VERSION}])
         return col
 
     def close(self) -> None:
@@ -537,19 +502,17 @@ class StoryMemory:
         """
         self._scenes.delete(ids=[scene_id(series, episode, scene_no)])
         got = self._facts.get(
-            where=_where(series, None, {"order": order_of(episode, scene_no)}), include=["metadatas"]
+            where=_where(series, None, {"order": order_of(episode, scene_no)}),
+            include=["metadatas", "documents"],
         )
         doomed = [
-            fid
-            for fid, meta in zip(got["ids"], _metas(got), strict=True)
+            _fact(doc, meta)
+            for doc, meta in zip(_docs(got), _metas(got), strict=True)
             if _is_active(meta) and meta.get("source") != "writer"
         ]
         if doomed:
-            fresh = self._typed_fresh()
-            self._facts.delete(ids=doomed)
-            for fid in doomed:
-                self._typed.setdefault(series, _Typed()).drop(fid)
-            self._typed_count = self._facts.count() if fresh else None
+            self._facts.delete(ids=[f.id for f in doomed])
+            index.unindex(self._index, doomed, self._client.get_max_batch_size())
 
     # facts
 
@@ -570,34 +533,17 @@ class StoryMemory:
                 vectors = None if vectors is None else [vectors[i] for i in keep]
         if not rows:
             return
-        fresh = self._typed_fresh()
         self._upsert(
             self._facts, [f.id for f in rows], [f.text for f in rows], [_fact_meta(f) for f in rows], vectors
         )
-        self._index_typed(rows)
-        self._typed_count = self._facts.count() if fresh else None
+        self.index_facts(rows)
 
-    def _typed_fresh(self) -> bool:
-        """Whether the typed-fact index matches the store (so a write can update it in place)."""
-        return self._typed_count is not None and self._typed_count == self._facts.count()
-
-    def _index_typed(self, rows: list[Fact]) -> None:
-        for f in rows:
-            self._typed.setdefault(f.series, _Typed()).put(f)
-
-    def _typed_facts(self, series: str) -> _Typed:
-        """The series' active facts that carry state (a slot), from a per-process index read once and
-        again when the store's fact count changes under it (another process wrote); this process's own
-        writes update it in place, so a run does not reread it at every scene."""
-        count = self._facts.count()
-        if self._typed_count != count:
-            got = _read_all(self._facts, {"stateful": True})
-            self._typed = {}
-            for doc, meta in zip(got.documents, got.metadatas, strict=True):
-                if _is_active(meta):
-                    self._typed.setdefault(meta["series"], _Typed()).put(_fact(doc, meta))
-            self._typed_count = count
-        return self._typed.get(series) or _Typed()
+    def index_facts(self, facts: list[Fact]) -> None:
+        """Add stored facts to the facts index (memory/index.py): every write of facts does; benchmarks that
+        fill a store in bulk call it themselves."""
+        step = 20_000
+        for i in range(0, len(facts), step):
+            index.index_facts(self._index, facts[i : i + step], self._client.get_max_batch_size())
 
     def fact_history(
         self, series: str, *, characters: list[str] | None = None, before: Position | None = None
@@ -606,29 +552,91 @@ class StoryMemory:
         story order, superseded ones included: the story as it stood at any point can be read back from
         it (:func:`dsr.memory.state.resolve`). With ``characters`` (aliases resolved): the whole history of
         every slot one of them is the subject or the ``about`` of before that point, so an object a
-        character once held is followed into other hands."""
-        typed, slots, limit = self._slots(series, characters, before)
-        return sorted((f for slot in slots for f in typed.before(slot, limit)), key=rank)
+        character once held is followed into other hands. What it returns is the history itself, so it is
+        read with a filter on the slots (``dsr memory show``), not at every scene."""
+        limit = order_of(*before) if before is not None else None
+        if characters is None:
+            where: dict[str, Any] = {"$and": [{"series": series}, {"stateful": True}]}
+        else:
+            slots = sorted(self._slots(series, characters, limit))
+            if not slots:
+                return []
+            where = {"$and": [{"series": series}, {"slot": {"$in": slots}}]}
+        got = _read_all(self._facts, where)
+        rows = (_fact(d, m) for d, m in zip(got.documents, got.metadatas, strict=True) if _is_active(m))
+        return sorted((f for f in rows if limit is None or f.order < limit), key=rank)
 
     def facts_in_force(
         self, series: str, *, characters: list[str], before: Position | None = None
     ) -> list[Fact]:
         """Per slot one of ``characters`` is named in before ``before``, the fact in force there: the same
-        as :func:`dsr.memory.state.resolve` of :meth:`fact_history`, read with one bisection per slot (what a
-        scene's retrieval needs, at any length of series)."""
-        typed, slots, limit = self._slots(series, characters, before)
-        return sorted((history[-1] for slot in slots if (history := typed.before(slot, limit))), key=rank)
-
-    def _slots(
-        self, series: str, characters: list[str] | None, before: Position | None
-    ) -> tuple[_Typed, Iterable[str], int | None]:
-        """The series' typed-fact index, the slots ``characters`` (aliases resolved; ``None``: everyone) are
-        named in before ``before``, and that point's story order (``None``: the end)."""
+        as :func:`dsr.memory.state.resolve` of :meth:`fact_history`. Read from the facts index by id (the
+        names' slots, each slot's newest episode, that episode's facts of the slot, the facts themselves):
+        the same few reads at any length of series (memory/index.py)."""
         limit = order_of(*before) if before is not None else None
-        typed = self._typed_facts(series)
-        if characters is None:
-            return typed, typed.by_slot, limit
-        return typed, typed.touched(self._name_keys(series, characters, before), limit), limit
+        slots = self._slots(series, characters, limit)
+        if not slots:
+            return []
+        episode = before[0] if before is not None else None
+        heads = index.read(self._index, [index.head_id(series, s) for s in slots])
+        wanted: dict[str, set[int]] = {}
+        for slot, first in slots.items():
+            last = (heads.get(index.head_id(series, slot)) or {}).get("last")
+            eps = {e for e in (episode, None if episode is None else episode - 1) if e is not None}
+            if isinstance(last, int) and (episode is None or last <= episode):
+                eps.add(last)
+            wanted[slot] = {e for e in eps if e >= first // ORDER_STRIDE}
+        got = index.read(self._index, [index.slot_id(series, s, e) for s, eps in wanted.items() for e in eps])
+        candidates: dict[str, list[index.Entry]] = {}
+        for slot, eps in wanted.items():
+            rows = [
+                (int(o), int(r), str(i))
+                for e in eps
+                for o, r, i in index.loads(got.get(index.slot_id(series, slot, e)), "facts", [])
+                if limit is None or o < limit
+            ]
+            candidates[slot] = sorted(set(rows))
+        return sorted(self._newest_of_slots(series, candidates, limit).values(), key=rank)
+
+    def _newest_of_slots(
+        self, series: str, candidates: dict[str, list[index.Entry]], limit: int | None
+    ) -> dict[str, Fact]:
+        """Per slot the newest of its candidates that is stored, active and of that slot; a slot whose
+        candidates are all gone is read with a filter on it (the rare case: a flashback, a retired scene)."""
+        found: dict[str, Fact] = {}
+        while candidates:
+            asked = {slot: rows[-1][2] for slot, rows in candidates.items() if rows}
+            facts = {f.id: f for f in self._facts_by_id(list(asked.values()))}
+            for slot, fid in asked.items():
+                f = facts.get(fid)
+                if f is not None and f.slot == slot and (limit is None or f.order < limit):
+                    found[slot] = f
+                    del candidates[slot]
+                else:
+                    candidates[slot].pop()
+            for slot in [s for s, rows in candidates.items() if not rows]:
+                del candidates[slot]
+                where: list[dict[str, Any]] = [{"series": series}, {"slot": slot}]
+                if limit is not None:
+                    where.append({"order": {"$lt": limit}})
+                got = _read_all(self._facts, {"$and": where})
+                rows = [
+                    _fact(d, m) for d, m in zip(got.documents, got.metadatas, strict=True) if _is_active(m)
+                ]
+                if rows:
+                    found[slot] = max(rows, key=rank)
+        return found
+
+    def _slots(self, series: str, characters: list[str], limit: int | None) -> dict[str, int]:
+        """The slots ``characters`` (aliases resolved) are named in before ``limit`` (``None``: the end),
+        each with the first story order one of them was, from the names' index records."""
+        keys = self._name_keys(series, characters, None if limit is None else _position(limit))
+        out: dict[str, int] = {}
+        for meta in index.read(self._index, [index.name_id(series, k) for k in sorted(keys)]).values():
+            for slot, first in index.loads(meta, "slots", {}).items():
+                if limit is None or first < limit:
+                    out[slot] = min(out.get(slot, first), first)
+        return out
 
     def get_fact(self, fact_id: str) -> Fact | None:
         """One fact by id, whatever its status."""
@@ -643,10 +651,8 @@ class StoryMemory:
 
     def set_fact(self, fact: Fact) -> None:
         """Store ``fact`` as it is, status included (a writer's correction, or the record of one)."""
-        fresh = self._typed_fresh()
         self._facts.upsert(ids=[fact.id], documents=[fact.text], metadatas=[_fact_meta(fact)])
-        self._index_typed([fact])
-        self._typed_count = self._facts.count() if fresh else None
+        self.index_facts([fact])
 
     def series(self) -> list[str]:
         """Every series the store holds anything of."""
@@ -715,27 +721,33 @@ class StoryMemory:
     def _newest_facts(
         self, series: str, before: Position, k: int, keys: set[str], extra: list[dict[str, Any]]
     ) -> list[Fact]:
-        """The ``k`` newest facts before ``before`` (about ``keys`` when given), read one episode at a
-        time with an equality filter, which SQLite answers from an index where a range or list filter
-        scans; a character absent for ``_EPISODES_BACK`` episodes falls back to the widening window."""
-        limit, found = order_of(*before), []
-        last = max(0, before[0] - _EPISODES_BACK + 1)
-        for episode in range(before[0], last - 1, -1):
-            got = self._facts.get(where={"episode": episode}, include=["metadatas", "documents"])
-            found += [
-                _fact(d, m)
-                for d, m in zip(_docs(got), _metas(got), strict=True)
-                if m["series"] == series
-                and m["order"] < limit
-                and _is_active(m)
-                and (not keys or keys & set(m.get("char_keys") or []))
-            ]
-            if len(found) >= k:
-                break
-        if len(found) < k and last > 0:
-            rows = self._latest(self._facts, series, before, k, *extra)
-            return [_fact(d, m) for d, m in rows if _is_active(m)]
-        return sorted(found, key=_by_order)[-k:]
+        """The ``k`` newest facts before ``before`` (about ``keys`` when given), from the facts index's
+        records of the last episodes (read by id: memory/index.py), the facts themselves read by id; a
+        character absent for ``_EPISODES_BACK`` episodes falls back to the widening window."""
+        limit, episode = order_of(*before), before[0]
+        for span in (2, _EPISODES_BACK):
+            ids = [index.episode_id(series, e) for e in range(episode, max(-1, episode - span), -1)]
+            listed = sorted(
+                {
+                    (int(order), str(fid))
+                    for meta in index.read(self._index, ids).values()
+                    for order, fid, names in index.loads(meta, "facts", [])
+                    if order < limit and (not keys or keys & set(names))
+                },
+                reverse=True,
+            )
+            found: list[Fact] = []
+            while listed and len(found) < k:
+                take, listed = listed[: k - len(found)], listed[k - len(found) :]
+                found += [
+                    f
+                    for f in self._facts_by_id([fid for _, fid in take])
+                    if f.series == series and f.order < limit
+                ]
+            if len(found) >= k or episode - span < 0:
+                return sorted(found, key=lambda f: (f.order, f.id))
+        rows = self._latest(self._facts, series, before, k, *extra)
+        return [_fact(d, m) for d, m in rows if _is_active(m)]
 
     def _facts_by_id(self, ids: list[str]) -> list[Fact]:
         """The facts with these ids, in the order given."""
@@ -788,6 +800,10 @@ def _last_per_id(recs: list[Any], embeddings: Embeddings | None) -> tuple[list[A
     unique = {rec.id: i for i, rec in enumerate(recs)}
     rows = [recs[i] for i in unique.values()]
     return rows, None if embeddings is None else [embeddings[i] for i in unique.values()]
+
+
+def _position(order: int) -> Position:
+    return divmod(order, ORDER_STRIDE)
 
 
 def _by_order(rec: SceneRecord | Fact) -> int:
