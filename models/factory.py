@@ -2,22 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from langchain_core.language_models import BaseChatModel
 
 from dsr.models.settings import ConfigError, RoleConfig, Settings, load_settings
 
 
 def embedded_backend(settings: Settings) -> str:
-    from dsr.models import llamacpp
+    """The engine the embedded provider runs on: ``onnx`` when ONNX Runtime GenAI is installed (int4, about 6x
+    transformers' tokens/s here, benchmarks/engines.py), else ``transformers``; llama.cpp only when asked."""
+    return embedded_engine(settings)[0]
 
-    if settings.embedded_backend == "llamacpp" and not llamacpp.available():
+
+def embedded_engine(settings: Settings) -> tuple[str, str]:
+    """(engine, why): what ``dsr doctor`` shows for every embedded role."""
+    from dsr.models import llamacpp, onnx_build
+
+    chosen = settings.embedded_backend
+    if chosen == "llamacpp" and not llamacpp.available():
         raise ConfigError(
             "embedded_backend = 'llamacpp' but llama-cpp-python is not installed; "
-            "run .venv/bin/pip install '.[llamacpp]' or set DSR_EMBEDDED_BACKEND=transformers"
+            "run .venv/bin/pip install '.[llamacpp]' or set DSR_EMBEDDED_BACKEND=onnx"
         )
-    if settings.embedded_backend == "auto":
-        return "llamacpp" if llamacpp.available() else "transformers"
-    return settings.embedded_backend
+    if chosen == "onnx" and not onnx_build.available():
+        raise ConfigError(
+            "embedded_backend = 'onnx' but onnxruntime-genai is not installed; "
+            "run .venv/bin/pip install -e . or set DSR_EMBEDDED_BACKEND=transformers"
+        )
+    if chosen != "auto":
+        return chosen, "set by DSR_EMBEDDED_BACKEND / embedded_backend"
+    if onnx_build.available():
+        return "onnx", "auto: onnxruntime-genai is installed (int4, the fastest CPU engine measured)"
+    return "transformers", "auto: onnxruntime-genai is not installed"
 
 
 def validate_role(role: str, settings: Settings) -> None:
@@ -29,10 +46,15 @@ def validate_role(role: str, settings: Settings) -> None:
         build_openai(role, cfg)
     elif cfg.provider == "hf" and not cfg.model:
         raise ConfigError(f"role '{role}' uses provider hf but has no model; set DSR_{role.upper()}__MODEL")
-    elif cfg.provider == "embedded" and embedded_backend(settings) == "transformers":
-        from dsr.models.weights import gguf_path
+    elif cfg.provider == "embedded":
+        if embedded_backend(settings) != "llamacpp":
+            from dsr.models.weights import gguf_path
 
-        gguf_path()
+            gguf_path()
+        if cfg.adapter and not (Path(cfg.adapter).expanduser() / "adapter_config.json").is_file():
+            raise ConfigError(
+                f"role '{role}': adapter '{cfg.adapter}' is not a saved PEFT adapter (no adapter_config.json)"
+            )
 
 
 def get_chat_model(role: str, settings: Settings | None = None) -> BaseChatModel:
@@ -71,13 +93,27 @@ def _build(role: str, cfg: RoleConfig, settings: Settings) -> BaseChatModel:
 def _embedded(cfg: RoleConfig, settings: Settings) -> BaseChatModel:
     from dsr.models import weights
 
-    if embedded_backend(settings) == "llamacpp":
+    engine = embedded_backend(settings)
+    adapter = Path(cfg.adapter).expanduser().resolve() if cfg.adapter else None
+    if engine == "llamacpp":
+        if adapter is not None:
+            raise ConfigError(
+                "the llama.cpp embedded backend takes no adapter; set DSR_EMBEDDED_BACKEND=onnx"
+            )
         from dsr.models.llamacpp import LlamaCppChatModel, load_llama
 
         return LlamaCppChatModel(llama=load_llama(weights.gguf_path()), config=cfg)
+    path = weights.ensure_embedded_safetensors(settings.cache_dir)
+    name = weights.EMBEDDED_ID + (f"+{adapter.name}" if adapter else "")
+    if engine == "onnx":
+        from dsr.models.onnx_build import ensure_onnx_model
+        from dsr.models.onnx_chat import OnnxChatModel
+        from dsr.models.onnx_engine import load_onnx
+
+        onnx_dir = ensure_onnx_model(settings.cache_dir, path, adapter)
+        return OnnxChatModel(loaded=load_onnx(onnx_dir, path, name), config=cfg, provider="embedded")
     from dsr.models.local_chat import LocalChatModel
 
-    path = weights.ensure_embedded_safetensors(settings.cache_dir)
-    loaded = weights.load_transformers(str(path), device="cpu")
-    loaded.name = weights.EMBEDDED_ID
+    loaded = weights.load_transformers(str(path), adapter=str(adapter) if adapter else None, device="cpu")
+    loaded.name = name
     return LocalChatModel(loaded=loaded, config=cfg, provider="embedded")

@@ -55,7 +55,10 @@ class RoleConfig(BaseModel):
     )
     base_url: str | None = Field(default=None, description="openai: endpoint, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = Field(default="OPENAI_API_KEY", description="name of the env var holding the key")
-    adapter: str | None = Field(default=None, description="hf: path to a PEFT adapter")
+    adapter: str | None = Field(
+        default=None,
+        description="hf or embedded: path to a PEFT (LoRA) adapter on the model (embedded: on SmolLM2)",
+    )
     device: str | None = Field(default=None, description="hf: 'cuda', 'cpu' or None for auto")
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.9, gt=0.0, le=1.0)
@@ -151,8 +154,10 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dsr",
         description="converted embedded weights (safetensors) live here",
     )
-    embedded_backend: Literal["auto", "transformers", "llamacpp"] = Field(
-        default="auto", description="auto = llama.cpp when llama-cpp-python is installed, else transformers"
+    embedded_backend: Literal["auto", "onnx", "transformers", "llamacpp"] = Field(
+        default="auto",
+        description="auto = onnx (ONNX Runtime GenAI, int4) when installed, else transformers; llamacpp only when "
+        "asked (it cannot continue an assistant prefix)",
     )
 
     @field_validator("*", mode="before")
