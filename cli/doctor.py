@@ -21,6 +21,8 @@ _PACKAGES = (
     "langchain-core",
     "langchain-openai",
     "chromadb",
+    "onnxruntime-genai",
+    "xgrammar",
     "dsr-screenwriter",
 )
 
@@ -32,18 +34,44 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def _engine(settings: Settings, provider: str) -> tuple[str, str]:
+    """(engine, why) for a role's provider: the embedded engine's choice is explained in the table's caption."""
+    if provider == "embedded":
+        from dsr.common.errors import BadInput
+        from dsr.models.factory import embedded_engine
+
+        try:
+            return embedded_engine(settings)
+        except BadInput as exc:
+            return "unavailable", str(exc)
+    return ("transformers", "") if provider == "hf" else ("endpoint", "")
+
+
+def _weights(cfg: dict[str, object]) -> str:
+    """What a role's model runs on: the model plus its adapter, or the bare base."""
+    model = cfg["model"] or ("SmolLM2-135M-Instruct" if cfg["provider"] == "embedded" else "-")
+    if cfg["provider"] == "openai":
+        return str(model)
+    return f"{model} + adapter {cfg['adapter']}" if cfg["adapter"] else f"{model} (base, no adapter)"
+
+
 def _config_table(settings: Settings) -> Table:
     table = Table(title=f"Model roles (config file: {config_path()})", show_lines=False)
-    for column in ("role", "provider", "model", "endpoint", "key", "T", "top_p", "max_new", "rep_pen"):
+    columns = ("role", "provider", "engine", "weights", "endpoint", "key", "T", "top_p", "max_new", "rep_pen")
+    for column in columns:
         table.add_column(column)
+    whys = set()
     for role in ROLES:
         cfg = settings.role(role).public_dict()
-        model = cfg["model"] or ("SmolLM2-135M-Instruct" if cfg["provider"] == "embedded" else "-")
+        engine, why = _engine(settings, cfg["provider"])
+        if why:
+            whys.add(f"embedded engine {engine}: {why}")
         key = f"${cfg['api_key_env']} {cfg['api_key']}" if "api_key" in cfg else "-"
         table.add_row(
             role,
             cfg["provider"],
-            model,
+            engine,
+            _weights(cfg),
             cfg["base_url"] or "-",
             key,
             str(cfg["temperature"]),
@@ -51,6 +79,7 @@ def _config_table(settings: Settings) -> Table:
             str(cfg["max_new_tokens"]),
             str(cfg["repetition_penalty"]),
         )
+    table.caption = "; ".join(sorted(whys)) or None
     return table
 
 
