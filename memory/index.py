@@ -8,10 +8,10 @@ vector each; the collection has no embedding function). Ids, per series:
   of, each with the first story order it was (``slots``: JSON ``{slot: order}``). Grows with the slots a
   character touches, not with the facts.
 - ``h|SERIES|SLOT``: the newest episode holding a fact of the slot (``last``).
-- ``s|SERIES|SLOT|EPISODE``: the slot's facts in that episode (``facts``: JSON ``[[order, source rank, id],
-  ...]``). Written by the run of that episode only, so two episodes written at once never write one record.
-- ``e|SERIES|EPISODE``: every fact of the episode with the name keys it is about (``facts``: JSON ``[[order,
-  id, [keys]], ...]``): the newest facts about a character before a point are read from the last episodes'.
+- ``e|SERIES|EPISODE``: every fact of the episode (``facts``: JSON ``[[order, source rank, id, slot, [name
+  keys]], ...]``, the slot ``""`` for an untyped fact). Written by the run of that episode only, so two
+  episodes written at once never write one record; the state in force reads the episodes the slots' pointers
+  name (a few: one per slot at most), the newest facts about a character the last episodes'.
 - ``v|index``: the layout version; a store written before the index is indexed once when first opened.
 
 The index is a guide, the facts collection the truth: every fact it points to is read by id and kept only if
@@ -33,12 +33,13 @@ from dsr.memory.records import Fact, name_key
 from dsr.memory.state import SOURCE_RANK
 
 NAME = "fact_index"
-VERSION = 1
+VERSION = 2
 VERSION_ID = "v|index"
 _VECTOR = [1.0]
 _GET = 2000  # ids per get (chroma binds each as an SQL variable)
 
 Entry = tuple[int, int, str]  # (order, source rank, fact id): a slot's facts sort by it as state.rank does
+Listed = tuple[int, int, str, str, list[str]]  # an episode record's row: Entry, slot, name keys
 
 
 def name_id(series: str, key: str) -> str:
@@ -47,10 +48,6 @@ def name_id(series: str, key: str) -> str:
 
 def head_id(series: str, slot: str) -> str:
     return f"h|{series}|{slot}"
-
-
-def slot_id(series: str, slot: str, episode: int) -> str:
-    return f"s|{series}|{slot}|{episode}"
 
 
 def episode_id(series: str, episode: int) -> str:
@@ -93,13 +90,21 @@ def write(col: Any, records: dict[str, dict[str, Any]], batch: int) -> None:
         col.upsert(ids=chunk, embeddings=[_VECTOR] * len(chunk), metadatas=[records[r] for r in chunk])
 
 
+def listed(fact: Fact) -> Listed:
+    return (*entry(fact), fact.slot or "", fact_keys(fact))
+
+
+def rows(meta: Mapping[str, Any] | None) -> list[Listed]:
+    return [
+        (int(o), int(r), str(i), str(slot), list(keys)) for o, r, i, slot, keys in loads(meta, "facts", [])
+    ]
+
+
 def index_facts(col: Any, facts: Sequence[Fact], batch: int) -> None:
-    """Add ``facts`` (stored, whatever their status) to the index: their slots' and episodes' records, the
-    names' slots. Existing records are read first and merged (a fact already listed stays once)."""
+    """Add ``facts`` (stored, whatever their status) to the index: their episodes' records, their slots'
+    newest episodes, the names' slots. Existing records are read first and merged (a fact listed again
+    replaces its row)."""
     typed = [f for f in facts if f.slot is not None]
-    by_slot_episode: dict[str, list[Fact]] = {}
-    for f in typed:
-        by_slot_episode.setdefault(slot_id(f.series, f.slot or "", f.episode), []).append(f)
     by_episode: dict[str, list[Fact]] = {}
     for f in facts:
         by_episode.setdefault(episode_id(f.series, f.episode), []).append(f)
@@ -112,7 +117,7 @@ def index_facts(col: Any, facts: Sequence[Fact], batch: int) -> None:
             slots[slot] = min(slots.get(slot, f.order), f.order)
         hid = head_id(f.series, slot)
         heads[hid] = max(heads.get(hid, 0), f.episode)
-    old = read(col, [*names, *heads, *by_slot_episode, *by_episode])
+    old = read(col, [*names, *heads, *by_episode])
     records: dict[str, dict[str, Any]] = {}
     for rid, slots in names.items():
         known: dict[str, int] = loads(old.get(rid), "slots", {})
@@ -123,30 +128,22 @@ def index_facts(col: Any, facts: Sequence[Fact], batch: int) -> None:
         stored = (old.get(rid) or {}).get("last")
         if not isinstance(stored, int) or stored < last:
             records[rid] = {"series": rid.split("|")[1], "last": last}
-    for rid, rows in by_slot_episode.items():
-        listed = {e[2]: tuple(e) for e in loads(old.get(rid), "facts", [])}
-        new = {f.id: entry(f) for f in rows}
-        if any(listed.get(i) != e for i, e in new.items()):
-            listed.update(new)
-            records[rid] = {"series": rows[0].series, "facts": json.dumps(sorted(listed.values()))}
-    for rid, rows in by_episode.items():
-        listed_e = {e[1]: (e[0], e[1], list(e[2])) for e in loads(old.get(rid), "facts", [])}
-        new_e = {f.id: (f.order, f.id, fact_keys(f)) for f in rows}
-        if any(listed_e.get(i) != e for i, e in new_e.items()):
-            listed_e.update(new_e)
-            records[rid] = {"series": rows[0].series, "facts": json.dumps(sorted(listed_e.values()))}
+    for rid, new in by_episode.items():
+        have = {r[2]: r for r in rows(old.get(rid))}
+        add = {f.id: listed(f) for f in new}
+        if any(have.get(i) != r for i, r in add.items()):
+            have.update(add)
+            records[rid] = {"series": new[0].series, "facts": json.dumps(sorted(have.values()))}
     write(col, records, batch)
 
 
 def unindex(col: Any, facts: Sequence[Fact], batch: int) -> None:
-    """Take deleted facts out of their slots' and episodes' records (readers skip what is gone anyway)."""
+    """Take deleted facts out of their episodes' records (readers skip what is gone anyway)."""
     gone = {f.id for f in facts}
-    ids = {slot_id(f.series, f.slot, f.episode) for f in facts if f.slot is not None}
-    ids |= {episode_id(f.series, f.episode) for f in facts}
     records: dict[str, dict[str, Any]] = {}
-    for rid, meta in read(col, ids).items():
-        rows = loads(meta, "facts", [])
-        kept = [e for e in rows if (e[2] if rid.startswith("s|") else e[1]) not in gone]
-        if len(kept) != len(rows):
+    for rid, meta in read(col, {episode_id(f.series, f.episode) for f in facts}).items():
+        have = rows(meta)
+        kept = [r for r in have if r[2] not in gone]
+        if len(kept) != len(have):
             records[rid] = {**meta, "facts": json.dumps(kept)}
     write(col, records, batch)

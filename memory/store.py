@@ -237,7 +237,11 @@ class StoryMemory:
                 f"memory at {shown_location(self.path)} is unreadable or corrupted ({type(exc).__name__}); "
                 "start a fresh one with --memory NEW_DIR"
             ) from exc
-        if not col.get(ids=[index.VERSION_ID], include=[])["ids"]:
+        version = col.get(ids=[index.VERSION_ID], include=["metadatas"])["metadatas"] or [{}]
+        if (version[0] or {}).get("version") != index.VERSION:
+            if version != [{}]:  # an older layout: built again from the facts
+                self._client.delete_collection(index.NAME)
+                col = self._client.get_or_create_collection(index.NAME, embedding_function=None)
             if self._facts.count():
                 rows = _read_all(self._facts)
                 facts = [_fact(d, m) for d, m in zip(rows.documents, rows.metadatas, strict=True)]
@@ -579,23 +583,20 @@ class StoryMemory:
             return []
         episode = before[0] if before is not None else None
         heads = index.read(self._index, [index.head_id(series, s) for s in slots])
-        wanted: dict[str, set[int]] = {}
+        episodes: set[int] = set()
         for slot, first in slots.items():
             last = (heads.get(index.head_id(series, slot)) or {}).get("last")
-            eps = {e for e in (episode, None if episode is None else episode - 1) if e is not None}
             if isinstance(last, int) and (episode is None or last <= episode):
-                eps.add(last)
-            wanted[slot] = {e for e in eps if e >= first // ORDER_STRIDE}
-        got = index.read(self._index, [index.slot_id(series, s, e) for s, eps in wanted.items() for e in eps])
-        candidates: dict[str, list[index.Entry]] = {}
-        for slot, eps in wanted.items():
-            rows = [
-                (int(o), int(r), str(i))
-                for e in eps
-                for o, r, i in index.loads(got.get(index.slot_id(series, slot, e)), "facts", [])
-                if limit is None or o < limit
-            ]
-            candidates[slot] = sorted(set(rows))
+                episodes.add(last)
+            if episode is not None:  # the scene's own and the one before, whatever the pointer says
+                episodes |= {e for e in (episode, episode - 1) if e >= first // ORDER_STRIDE}
+        candidates: dict[str, list[index.Entry]] = {slot: [] for slot in slots}
+        for meta in index.read(self._index, [index.episode_id(series, e) for e in sorted(episodes)]).values():
+            for order, srank, fid, slot, _ in index.rows(meta):
+                if slot in candidates and (limit is None or order < limit):
+                    candidates[slot].append((order, srank, fid))
+        for rows in candidates.values():
+            rows.sort()
         return sorted(self._newest_of_slots(series, candidates, limit).values(), key=rank)
 
     def _newest_of_slots(
@@ -731,7 +732,7 @@ class StoryMemory:
                 {
                     (int(order), str(fid))
                     for meta in index.read(self._index, ids).values()
-                    for order, fid, names in index.loads(meta, "facts", [])
+                    for order, _, fid, _, names in index.rows(meta)
                     if order < limit and (not keys or keys & set(names))
                 },
                 reverse=True,
