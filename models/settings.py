@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dsr",
         description="converted embedded weights (safetensors) live here",
     )
+    embedded_adapters: bool = Field(
+        default=True,
+        description="the embedded planner, novelist and screenwriter run the LoRA adapters this project trains and "
+        "ships (models/adapters: Stage 1, Stage 2); false = the bare SmolLM2 base for every role",
+    )
     embedded_backend: Literal["auto", "onnx", "transformers", "llamacpp"] = Field(
         default="auto",
         description="auto = onnx (ONNX Runtime GenAI, int4) when installed, else transformers; llamacpp only when "
@@ -178,10 +183,37 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _TomlSource(settings_cls))
 
+    @model_validator(mode="after")
+    def _shipped_adapters(self) -> Settings:
+        """Give the embedded Stage 1 and Stage 2 roles the shipped adapters unless a role names its own adapter
+        or prompt, or ``embedded_adapters`` is off. Stage 1 is one model for planner and novelist (split decoding)."""
+        if not self.embedded_adapters:
+            return self
+        for role, stage in SHIPPED_STAGE.items():
+            cfg: RoleConfig = getattr(self, role)
+            path = shipped_adapter(stage)
+            if cfg.provider != "embedded" or "adapter" in cfg.model_fields_set or path is None:
+                continue
+            cfg.adapter = str(path)
+            if role == "novelist" and "prompt" not in cfg.model_fields_set:
+                cfg.prompt = "stage1"
+        return self
+
     def role(self, role: str) -> RoleConfig:
         if role not in ROLES:
             raise ConfigError(f"unknown role '{role}'; roles are: {', '.join(ROLES)}")
         return getattr(self, role)
+
+
+#: The roles that run a shipped adapter by default, and which stage's.
+SHIPPED_STAGE: dict[str, int] = {"planner": 1, "novelist": 1, "screenwriter": 2}
+ADAPTERS_DIR = Path(__file__).parent / "adapters"
+
+
+def shipped_adapter(stage: int) -> Path | None:
+    """The adapter this project ships for ``stage`` (models/adapters/stageN), or None when it is not there."""
+    path = ADAPTERS_DIR / f"stage{stage}"
+    return path if (path / "adapter_config.json").is_file() else None
 
 
 def load_settings(**overrides: Any) -> Settings:
