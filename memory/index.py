@@ -8,6 +8,9 @@ vector each; the collection has no embedding function). Ids, per series:
   of, each with the first story order it was (``slots``: JSON ``{slot: order}``). Grows with the slots a
   character touches, not with the facts.
 - ``h|SERIES|SLOT``: the newest episode holding a fact of the slot (``last``).
+- ``d|SERIES|SLOT|BLOCK``: the episodes of block ``BLOCK`` (episode // 64) holding a fact of the slot
+  (``episodes``: JSON list): the newest one before a point in the middle of the story (a resumed run, a
+  flashback) is one read, at most 64 numbers long.
 - ``e|SERIES|EPISODE``: every fact of the episode (``facts``: JSON ``[[order, source rank, id, slot, [name
   keys]], ...]``, the slot ``""`` for an untyped fact). Written by the run of that episode only, so two
   episodes written at once never write one record; the state in force reads the episodes the slots' pointers
@@ -33,7 +36,8 @@ from dsr.memory.records import Fact, name_key
 from dsr.memory.state import SOURCE_RANK
 
 NAME = "fact_index"
-VERSION = 2
+VERSION = 3
+BLOCK = 64  # episodes per slot directory record
 VERSION_ID = "v|index"
 _VECTOR = [1.0]
 _GET = 2000  # ids per get (chroma binds each as an SQL variable)
@@ -48,6 +52,10 @@ def name_id(series: str, key: str) -> str:
 
 def head_id(series: str, slot: str) -> str:
     return f"h|{series}|{slot}"
+
+
+def dir_id(series: str, slot: str, block: int) -> str:
+    return f"d|{series}|{slot}|{block}"
 
 
 def episode_id(series: str, episode: int) -> str:
@@ -110,14 +118,16 @@ def index_facts(col: Any, facts: Sequence[Fact], batch: int) -> None:
         by_episode.setdefault(episode_id(f.series, f.episode), []).append(f)
     names: dict[str, dict[str, int]] = {}
     heads: dict[str, int] = {}
+    dirs: dict[str, set[int]] = {}
     for f in typed:
+        dirs.setdefault(dir_id(f.series, f.slot or "", f.episode // BLOCK), set()).add(f.episode)
         slot = f.slot or ""
         for key in touched_keys(f):
             slots = names.setdefault(name_id(f.series, key), {})
             slots[slot] = min(slots.get(slot, f.order), f.order)
         hid = head_id(f.series, slot)
         heads[hid] = max(heads.get(hid, 0), f.episode)
-    old = read(col, [*names, *heads, *by_episode])
+    old = read(col, [*names, *heads, *dirs, *by_episode])
     records: dict[str, dict[str, Any]] = {}
     for rid, slots in names.items():
         known: dict[str, int] = loads(old.get(rid), "slots", {})
@@ -128,6 +138,10 @@ def index_facts(col: Any, facts: Sequence[Fact], batch: int) -> None:
         stored = (old.get(rid) or {}).get("last")
         if not isinstance(stored, int) or stored < last:
             records[rid] = {"series": rid.split("|")[1], "last": last}
+    for rid, eps in dirs.items():
+        known_eps = set(loads(old.get(rid), "episodes", []))
+        if not eps <= known_eps:
+            records[rid] = {"series": rid.split("|")[1], "episodes": json.dumps(sorted(known_eps | eps))}
     for rid, new in by_episode.items():
         have = {r[2]: r for r in rows(old.get(rid))}
         add = {f.id: listed(f) for f in new}

@@ -581,15 +581,7 @@ class StoryMemory:
         slots = self._slots(series, characters, limit)
         if not slots:
             return []
-        episode = before[0] if before is not None else None
-        heads = index.read(self._index, [index.head_id(series, s) for s in slots])
-        episodes: set[int] = set()
-        for slot, first in slots.items():
-            last = (heads.get(index.head_id(series, slot)) or {}).get("last")
-            if isinstance(last, int) and (episode is None or last <= episode):
-                episodes.add(last)
-            if episode is not None:  # the scene's own and the one before, whatever the pointer says
-                episodes |= {e for e in (episode, episode - 1) if e >= first // ORDER_STRIDE}
+        episodes = self._slot_episodes(series, slots, before[0] if before is not None else None)
         candidates: dict[str, list[index.Entry]] = {slot: [] for slot in slots}
         for meta in index.read(self._index, [index.episode_id(series, e) for e in sorted(episodes)]).values():
             for order, srank, fid, slot, _ in index.rows(meta):
@@ -598,6 +590,46 @@ class StoryMemory:
         for rows in candidates.values():
             rows.sort()
         return sorted(self._newest_of_slots(series, candidates, limit).values(), key=rank)
+
+    def _slot_episodes(self, series: str, slots: dict[str, int], episode: int | None) -> set[int]:
+        """The episodes whose records hold each slot's newest fact before a point of ``episode`` (``None``:
+        the end): the slot's newest episode when it is not after ``episode``, else the newest one up to it
+        from the slot's directory records, block by block back to the first episode the names touched it;
+        and ``episode`` and the one before, whatever the pointers say."""
+        if episode is None:
+            heads = index.read(self._index, [index.head_id(series, s) for s in slots])
+            return {last for m in heads.values() if isinstance(last := m.get("last"), int)}
+        block = episode // index.BLOCK
+        found = {e for e in (episode, episode - 1) if e >= 0}
+        ids = [index.head_id(series, s) for s in slots] + [index.dir_id(series, s, block) for s in slots]
+        got = index.read(self._index, ids)
+        open_slots: dict[str, int] = {}
+        for slot, first in slots.items():
+            last = (got.get(index.head_id(series, slot)) or {}).get("last")
+            # Before the scene's own episode (read anyway), whose facts of the slot may all come after the point.
+            eps = index.loads(got.get(index.dir_id(series, slot, block)), "episodes", [])
+            older = [e for e in eps if e < episode]
+            if older:
+                found.add(max(older))
+            elif isinstance(last, int) and last < episode:
+                found.add(last)
+            elif block > first // ORDER_STRIDE // index.BLOCK:
+                open_slots[slot] = block - 1
+        while open_slots:  # slots absent from this block: the blocks before, one read per round
+            got = index.read(self._index, [index.dir_id(series, s, b) for s, b in open_slots.items()])
+            for slot, b in list(open_slots.items()):
+                eps = [
+                    e
+                    for e in index.loads(got.get(index.dir_id(series, slot, b)), "episodes", [])
+                    if e < episode
+                ]
+                if eps:
+                    found.add(max(eps))
+                if eps or b <= slots[slot] // ORDER_STRIDE // index.BLOCK:
+                    del open_slots[slot]
+                else:
+                    open_slots[slot] = b - 1
+        return found
 
     def _newest_of_slots(
         self, series: str, candidates: dict[str, list[index.Entry]], limit: int | None

@@ -76,7 +76,13 @@ def in_force(mem: StoryMemory, names: list[str], before: tuple[int, int] | None)
 POINTS = [(1, 2), (1, 5), (2, 1), (2, 3), (3, 4), (4, 1), (5, 6), None]
 
 
-def test_the_state_read_by_id_is_the_state_resolved_from_the_whole_history(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", [64, 1])
+def test_the_state_read_by_id_is_the_state_resolved_from_the_whole_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(
+        fact_index, "BLOCK", block
+    )  # 1: a point's slot directories are walked back block by block
     with StoryMemory(tmp_path / "memory") as mem:
         facts = series_facts(4, 5)
         add(mem, facts)

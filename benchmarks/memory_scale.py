@@ -1,0 +1,446 @@
+"""Story memory at 10,000 and 100,000 scenes (50,000 and 500,000 typed facts): retrieval p50/p95 and first open,
+on the embedded store and on a ``chroma run`` server over the same files, side by side in one run.
+
+The series: 40 scenes per episode, five typed facts per scene (object, knowledge, injury, location,
+relationship), a profile version per character every 25 episodes. Vectors are **synthetic but
+meaningful**: MiniLM on 2 shared cores ingests about 45 documents/s, so embedding 100,000 distinct scene
+summaries would take most of an hour. Each scene summary's vector is the normalised sum of the real MiniLM
+vectors of its parts (place, characters, action, outcome: about 1,100 distinct phrases), each fact's vector
+is the real MiniLM vector of its text (templates: about 10,000 distinct texts). Queries are real MiniLM
+vectors of fresh synopses, and every query goes through the real code path (``build_previous_context``,
+``StoryMemory``) against a real Chroma store.
+
+Stores are built once (progress lines on stdout) and cached under ``--cache`` (default
+``~/.cache/dsr/bench``); a rerun measures only.
+
+Rows, per size and per backend (embedded ``PersistentClient``, then ``chroma run`` serving the same directory):
+
+- first open: ``StoryMemory(path)``, then the first scene's whole retrieval (what the ``retrieve_context`` node
+  reads: profiles, the characters' state from typed facts, ``build_previous_context``, the critic's known facts),
+  in a fresh process, so nothing is cached;
+- warm p50/p95 of ``build_previous_context`` (queries embedded beforehand, as a run embeds an episode's scene
+  queries in one batch), of the characters' state (``facts_in_force``), of the critic's known facts
+  (``facts(characters=..., before=..., k=10)``) and of the retrieve node's reads together;
+- "before": the same calls on the memory package at ``--baseline`` (the commit before this work), where it can
+  still read the store (its typed-fact index is one whole read per process: measured at 10,000 scenes only
+  unless ``--before-at-100k``).
+
+Usage: ``nice -n 5 .venv/bin/python benchmarks/memory_scale.py [--sizes 10000,100000] [--queries 60]
+[--cache DIR] [--skip-server] [--skip-before]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.memory import (  # noqa: E402
+    ACTIONS,
+    INJURIES,
+    NAMES,
+    OBJECTS,
+    OUTCOMES,
+    PLACES,
+    SECRETS,
+    TURNS,
+    WHEN,
+    baseline_package,
+)
+
+SERIES = "bench-series"
+PER_EPISODE = 40
+FACTS_PER_SCENE = 5
+PROFILE_EVERY = 25  # episodes between a character's profile versions
+FORMAT = "v1"  # bump when the corpus or the store layout changes: the cache key
+BASELINE = "720c272"  # the memory package before the per-slot index
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# the corpus: every scene and fact with the phrases its synthetic vector is made of
+
+
+def scene_parts(rng: random.Random) -> tuple[str, list[str], list[str]]:
+    """One synopsis: its text, its two characters, and the phrases its vector sums."""
+    a, b = rng.sample(NAMES, 2)
+    obj, place = rng.choice(OBJECTS), rng.choice(PLACES)
+    act = rng.choice(ACTIONS).format(b=b.title(), obj=obj)
+    out = rng.choice(OUTCOMES).format(b=b.title())
+    return f"In {place}, {a.title()} {act}; {out}.", [a, b], [f"In {place}", a.title(), act, out]
+
+
+def corpus(n: int, seed: int) -> Iterator[tuple[Any, list[str], list[Any]]]:
+    """``(scene, its vector's phrases, its facts)`` for scenes 0..n-1: deterministic for the seed, so the
+    first 10,000 scenes of the 100,000-scene series are the 10,000-scene series."""
+    from dsr.memory import Fact, SceneRecord
+
+    rng = random.Random(seed)
+    for i in range(n):
+        text, names, parts = scene_parts(rng)
+        extra, _, more = scene_parts(rng)
+        scene = SceneRecord(
+            series=SERIES,
+            episode=i // PER_EPISODE + 1,
+            scene_no=i % PER_EPISODE + 1,
+            summary=f"{text} Later, {extra[0].lower()}{extra[1:]}",
+            characters=names,
+            tail=f"{names[0].title()} stares out at the water.",
+        )
+        a, b = names
+        when = rng.choice(WHEN)
+        obj, secret = rng.choice(OBJECTS), rng.choice(SECRETS)
+        rows = [
+            ("object", [a], obj, a, f"{a.title()} now holds {obj} {when}."),
+            ("knowledge", [b, a], b, secret, f"{b.title()} learns that {a.title()} {secret}."),
+            ("injury", [a], a, "", f"{a.title()} has {rng.choice(INJURIES)} {when}."),
+            ("location", [b], b, "", f"{b.title()} ends the scene at {rng.choice(PLACES)} {when}."),
+            ("relationship", [a, b], a, b, f"{a.title()} and {b.title()} {rng.choice(TURNS)} {when}."),
+        ]
+        facts = [
+            Fact(
+                series=SERIES,
+                episode=scene.episode,
+                scene_no=scene.scene_no,
+                text=t,
+                characters=cs,
+                kind=kind,
+                subject=subject,
+                about=about,
+            )
+            for kind, cs, subject, about, t in rows
+        ]
+        yield scene, parts + more, facts
+
+
+class Vectors:
+    """Real MiniLM vectors of phrases and fact texts, each distinct text embedded once (cached in memory)."""
+
+    def __init__(self) -> None:
+        from dsr.memory.embedding import SentenceEmbedding
+
+        self.embedding = SentenceEmbedding()
+        self.table: dict[str, np.ndarray] = {}
+
+    def fill(self, texts: list[str]) -> None:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.table]
+        for i in range(0, len(missing), 512):
+            chunk = missing[i : i + 512]
+            for text, vector in zip(chunk, self.embedding.embed(chunk), strict=True):
+                self.table[text] = vector.astype(np.float32)
+
+    def summed(self, parts: list[str]) -> list[float]:
+        v = np.sum([self.table[p] for p in parts], axis=0)
+        return (v / np.linalg.norm(v)).tolist()
+
+
+def store_dir(cache: Path, size: int, seed: int) -> Path:
+    return cache / f"memory-{size}-{PER_EPISODE}-{seed}-{FORMAT}"
+
+
+def build_store(path: Path, size: int, seed: int, vectors: Vectors) -> None:
+    """Write the series' first ``size`` scenes, their facts and the cast's profile versions into a fresh
+    store, in chunks of 5,000 scenes, with a progress line per chunk; ``path/BUILT`` marks it complete."""
+    import shutil
+
+    from dsr.memory import StoryMemory
+    from dsr.memory.records import CharacterRecord, join_names
+
+    if path.exists():
+        shutil.rmtree(path)
+    started = time.perf_counter()
+    with StoryMemory(path) as mem:
+        episodes = (size - 1) // PER_EPISODE + 1
+        versions = [
+            CharacterRecord(
+                series=SERIES, name=n, profile={"name": n, "state": f"as of E{ep}"}, episode=ep, scene_no=0
+            )
+            for n in NAMES
+            for ep in range(1, episodes + 1, PROFILE_EVERY)
+        ]
+        # Bulk, as upsert_character writes one (its metadata layout), without its per-version read.
+        mem._characters.upsert(
+            ids=[r.id for r in versions],
+            documents=[f"{r.name}: {json.dumps(r.profile)}" for r in versions],
+            metadatas=[
+                {
+                    "series": r.series,
+                    "name": r.name,
+                    "aliases": join_names(r.aliases),
+                    "keys": sorted(r.keys()),
+                    "profile": json.dumps(r.profile),
+                    "episode": r.episode,
+                    "scene_no": r.scene_no,
+                    "order": r.order,
+                }
+                for r in versions
+            ],
+        )
+        chunk: list[tuple[Any, list[str], list[Any]]] = []
+        done = 0
+        for row in corpus(size, seed):
+            chunk.append(row)
+            if len(chunk) == 5000 or done + len(chunk) == size:
+                scenes = [s for s, _, _ in chunk]
+                facts = [f for _, _, fs in chunk for f in fs]
+                vectors.fill([p for _, parts, _ in chunk for p in parts] + [f.text for f in facts])
+                mem.add_scenes(scenes, embeddings=[vectors.summed(parts) for _, parts, _ in chunk])
+                mem.add_facts(facts, embeddings=[vectors.table[f.text].tolist() for f in facts])
+                done += len(chunk)
+                chunk = []
+                rate = done / (time.perf_counter() - started)
+                log(
+                    f"built {path.name}: {done:,}/{size:,} scenes, {done * FACTS_PER_SCENE:,} facts ({rate:,.0f} scenes/s)"
+                )
+    (path / "BUILT").write_text(
+        json.dumps({"scenes": size, "seconds": round(time.perf_counter() - started, 1)})
+    )
+
+
+def index_store(path: Path, size: int, seed: int) -> None:
+    """Write the facts index of a store built before it (memory/index.py) from the corpus the store holds,
+    through a bare Chroma client: what ``StoryMemory`` would do on first open, without its whole read of the
+    facts (10 minutes at 500,000 facts on this loaded machine; 68 s measured at 50,000)."""
+    import chromadb
+    from chromadb.config import Settings
+
+    from dsr.memory import index
+
+    client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
+    col = client.get_or_create_collection(index.NAME, embedding_function=None)
+    got = col.get(ids=[index.VERSION_ID], include=["metadatas"])["metadatas"] or [{}]
+    if (got[0] or {}).get("version") == index.VERSION:
+        return
+    log(f"indexing {path.name} from its corpus")
+    started, chunk = time.perf_counter(), []
+    for i, (_, _, facts) in enumerate(corpus(size, seed), 1):
+        chunk += facts
+        if i % 10_000 == 0 or i == size:
+            index.index_facts(col, chunk, client.get_max_batch_size())
+            chunk = []
+            log(f"indexed {i:,}/{size:,} scenes ({time.perf_counter() - started:.0f} s)")
+    col.upsert(ids=[index.VERSION_ID], embeddings=[[1.0]], metadatas=[{"version": index.VERSION}])
+
+
+def ensure_store(cache: Path, size: int, seed: int, vectors: Vectors | None = None) -> Path:
+    path = store_dir(cache, size, seed)
+    if not (path / "BUILT").exists():
+        log(f"building {path} ({size:,} scenes, {size * FACTS_PER_SCENE:,} facts; cached for later runs)")
+        build_store(path, size, seed, vectors or Vectors())
+    index_store(path, size, seed)
+    return path
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ms = sorted(x * 1000 for x in samples)
+    return statistics.median(ms), ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+
+
+def cases(size: int, n: int, seed: int) -> list[tuple[tuple[int, int], str, list[str]]]:
+    """Fresh (point, synopsis, names) at random points past the first tenth of the series."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        i = rng.randrange(size // 10, size)
+        text, names, _ = scene_parts(rng)
+        out.append(((i // PER_EPISODE + 1, i % PER_EPISODE + 1), text, names))
+    return out
+
+
+def scene_reads(
+    pkg: ModuleType, mem: Any, point: tuple[int, int], query: str, names: list[str]
+) -> dict[str, Any]:
+    """What the retrieve_context node reads for one scene (nodes/retrieve.py), call by call."""
+    out: dict[str, Any] = {}
+    started = time.perf_counter()
+    mem.profiles(SERIES, names, before=point)
+    out["profiles"] = time.perf_counter() - started
+    started = time.perf_counter()
+    if hasattr(mem, "facts_in_force"):
+        mem.facts_in_force(SERIES, characters=names, before=point)
+    out["state"] = time.perf_counter() - started
+    started = time.perf_counter()
+    pkg.build_previous_context(mem, SERIES, point[0], point[1], query, names, premise="A keeper.")
+    out["context"] = time.perf_counter() - started
+    started = time.perf_counter()
+    mem.facts(SERIES, characters=names, before=point, k=10)
+    out["known"] = time.perf_counter() - started
+    out["scene"] = sum(out.values())
+    return out
+
+
+def measure(pkg: ModuleType, location: str, size: int, rounds: int, seed: int, state: bool) -> dict[str, Any]:
+    """Warm p50/p95 per call of ``pkg`` (a memory package) on the store at ``location``, queries embedded
+    beforehand in one batch as a run embeds its episode's; the first scene timed apart."""
+    started = time.perf_counter()
+    mem = pkg.StoryMemory(location)
+    opened = time.perf_counter() - started
+    batch = cases(size, rounds + 4, seed)
+    pkg.embed_scene_queries(mem, [(q, n) for _, q, n in batch])
+    first = scene_reads(pkg, mem, *batch[0]) if state else None
+    samples: dict[str, list[float]] = {}
+    for i, (point, query, names) in enumerate(batch[1:]):
+        if not state:
+            point_reads = {}
+            t = time.perf_counter()
+            pkg.build_previous_context(mem, SERIES, point[0], point[1], query, names, premise="A keeper.")
+            point_reads["context"] = time.perf_counter() - t
+            t = time.perf_counter()
+            mem.facts(SERIES, characters=names, before=point, k=10)
+            point_reads["known"] = time.perf_counter() - t
+        else:
+            point_reads = scene_reads(pkg, mem, point, query, names)
+        if i >= 3:  # warm-up
+            for k, v in point_reads.items():
+                samples.setdefault(k, []).append(v)
+    mem.close()
+    return {"open": opened, "first": first, **{k: percentiles(v) for k, v in samples.items()}}
+
+
+FIRST_OPEN = """
+import json, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, {root!r})
+from dsr.memory import StoryMemory
+from dsr.memory.embedding import load_model
+load_model()
+from benchmarks.memory_scale import cases, scene_reads
+import dsr.memory as pkg
+t = time.perf_counter()
+mem = StoryMemory({location!r})
+opened = time.perf_counter() - t
+point, query, names = cases({size}, 1, {seed})[0]
+pkg.embed_scene_queries(mem, [(query, names)])
+reads = scene_reads(pkg, mem, point, query, names)
+print(json.dumps({{"open": opened, **reads}}))
+"""
+
+
+def first_open(location: str, size: int, seed: int) -> dict[str, float]:
+    """``StoryMemory(location)`` and the first scene's reads in a fresh process (nothing cached)."""
+    code = FIRST_OPEN.format(root=str(ROOT), location=location, size=size, seed=seed)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def served(path: Path) -> Iterator[str]:
+    from tests.backing_servers import chroma_server
+
+    with chroma_server(path) as url:
+        yield url
+
+
+def row(label: str, size: int, backend: str, before: Any, after: Any) -> str:
+    def cell(v: Any) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    b = before or (None, None)
+    return f"| {label} | {size:,} / {size * FACTS_PER_SCENE:,} | {backend} | {cell(b[0])} | {cell(b[1])} | {cell(after[0])} | {cell(after[1])} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000", help="series lengths in scenes, comma-separated")
+    parser.add_argument("--queries", type=int, default=60, help="timed scenes per measurement")
+    parser.add_argument("--cache", type=Path, default=Path("~/.cache/dsr/bench").expanduser())
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--baseline", default=BASELINE, help="git revision of the 'before' memory package")
+    parser.add_argument("--build-only", action="store_true", help="build (or find) the stores and stop")
+    parser.add_argument("--skip-server", action="store_true")
+    parser.add_argument("--skip-before", action="store_true")
+    parser.add_argument(
+        "--before-state-at", type=int, default=10_000, help="largest size the 'before' state runs at"
+    )
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    vectors: Vectors | None = None
+    paths = {}
+    for size in sizes:
+        if not (store_dir(args.cache, size, args.seed) / "BUILT").exists():
+            vectors = vectors or Vectors()
+        paths[size] = ensure_store(args.cache, size, args.seed, vectors)
+    if args.build_only:
+        return
+    from dsr.memory import StoryMemory
+
+    for path in paths.values():  # a store built before the index is indexed once, on first open
+        started = time.perf_counter()
+        StoryMemory(path).close()
+        log(
+            f"opened {path.name} ({time.perf_counter() - started:.1f} s; the first open indexes a store from before)"
+        )
+    after = importlib.import_module("dsr.memory")
+    lines: list[str] = []
+    firsts: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dsr-memory-before-") as tmp:
+        before = None if args.skip_before else baseline_package(args.baseline, Path(tmp))
+        for size, path in paths.items():
+            backends = [("embedded", None)] + ([] if args.skip_server else [("server", path)])
+            for backend, serve in backends:
+                with served(serve) if serve is not None else _nothing(str(path)) as location:
+                    log(f"{size:,} scenes, {backend}: first open in a fresh process")
+                    first = first_open(location, size, args.seed)
+                    firsts.append(
+                        f"| {size:,} / {size * FACTS_PER_SCENE:,} | {backend} | {first['open'] * 1000:.0f} | "
+                        f"{first['scene'] * 1000:.0f} (profiles {first['profiles'] * 1000:.0f}, state "
+                        f"{first['state'] * 1000:.0f}, context {first['context'] * 1000:.0f}, known facts "
+                        f"{first['known'] * 1000:.0f}) |"
+                    )
+                    log(f"{size:,} scenes, {backend}: warm, after")
+                    got = measure(after, location, size, args.queries, args.seed + 1, state=True)
+                    old: dict[str, Any] = {}
+                    if before is not None:
+                        log(f"{size:,} scenes, {backend}: warm, before")
+                        old = measure(before, location, size, args.queries, args.seed + 1, state=False)
+                    for key, label in (
+                        ("context", "build_previous_context (queries embedded per episode)"),
+                        ("known", "critic's known facts (newest k=10 about the names)"),
+                        ("state", "characters' state (facts_in_force, 2 names)"),
+                        ("profiles", "profiles(names)"),
+                        ("scene", "the retrieve node's reads together"),
+                    ):
+                        lines.append(row(label, size, backend, old.get(key), got[key]))
+                    log("\n".join(lines[-5:]))
+    head = "| call | scenes / facts | store | before p50 | before p95 | after p50 | after p95 |"
+    print(
+        f"\nretrieval, ms ({args.queries} scenes each; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
+    print(head)
+    print("|---|---|---|---:|---:|---:|---:|")
+    print("\n".join(lines))
+    print("\nfirst open in a fresh process, ms")
+    print("| scenes / facts | store | StoryMemory(path) | first scene's reads |")
+    print("|---|---|---:|---|")
+    print("\n".join(firsts))
+
+
+@contextmanager
+def _nothing(location: str) -> Iterator[str]:
+    yield location
+
+
+if __name__ == "__main__":
+    main()
