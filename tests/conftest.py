@@ -16,6 +16,10 @@ from tests.backing_servers import chroma_url, postgres_url  # noqa: F401  (sessi
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# Tests see the bare embedded base unless they turn the shipped adapters on (tests/test_shipped_adapters.py):
+# what a test expects of the base should not change when the adapters are retrained. Kept by every dsr a test
+# starts (tests/servers.py HARNESS_SETTINGS).
+os.environ.setdefault("DSR_EMBEDDED_ADAPTERS", "false")
 # Under pytest-xdist every worker (and every dsr subprocess it starts) runs torch on one thread: two
 # workers on two cores, instead of each spinning two threads against the other.
 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:

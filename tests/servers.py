@@ -17,6 +17,14 @@ from typing import Any
 import httpx
 
 VENV_BIN = Path(sys.executable).parent
+#: Settings the test session itself sets (tests/conftest.py) and every dsr it starts keeps: the shipped adapters
+#: are off unless a test turns them on, so tests see the bare base model whatever adapters the checkout ships.
+HARNESS_SETTINGS = frozenset({"DSR_EMBEDDED_ADAPTERS"})
+
+
+def is_user_setting(key: str) -> bool:
+    """A ``DSR_`` variable a test must not inherit from the shell that runs it (the harness's own are kept)."""
+    return key.startswith("DSR_") and key not in HARNESS_SETTINGS
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import VENV_BIN
+from tests.servers import VENV_BIN, is_user_setting
 from tests.test_training import SMOKE
 
 # One step, without warmup, at 8x SMOKE's rate: LoRA's B starts at zero, and a first step at warmup's rate 0
@@ -43,7 +43,7 @@ def stage1_adapter(synthesis_data, tmp_path_factory) -> Path:
     if not (out / TRAIN_MARKER).is_file():
         config = tmp_path_factory.getbasetemp() / "stage1-adapter.yml"
         config.write_text(json.dumps(TINY), encoding="utf-8")  # JSON is valid YAML
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+        env = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
         result = subprocess.run(
             [
                 str(VENV_BIN / "dsr"),

@@ -7,13 +7,13 @@ import subprocess
 
 import pytest
 
-from tests.servers import VENV_BIN, free_port
+from tests.servers import VENV_BIN, free_port, is_user_setting
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "harbor-lights.yaml")
 
 
 def dsr(*args: str, env: dict[str, str] | None = None, cwd=None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_") and k != "OPENAI_API_KEY"}
+    clean = {k: v for k, v in os.environ.items() if not is_user_setting(k) and k != "OPENAI_API_KEY"}
     return subprocess.run(
         [str(VENV_BIN / "dsr"), *args],
         env={**clean, **(env or {})},

@@ -20,7 +20,7 @@ import pytest
 
 from dsr.evaluation import records
 from dsr.evaluation.items import build_from_corpus
-from tests.servers import VENV_BIN
+from tests.servers import VENV_BIN, is_user_setting
 from tests.test_evaluation_sets import scripted
 
 TINY = {
@@ -35,7 +35,7 @@ TINY = {
 
 
 def dsr(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")} | TINY
+    env = {k: v for k, v in os.environ.items() if not is_user_setting(k)} | TINY
     result = subprocess.run(
         [str(VENV_BIN / "dsr"), "evaluate", *args], capture_output=True, text=True, env=env, timeout=900
     )

@@ -25,7 +25,7 @@ from dsr.contract.call_log import read_call_log, read_outcomes
 from dsr.run.runner import run_state
 from dsr.screenplay.fdx_reader import parse_fdx
 from dsr.screenplay.fountain_reader import parse_fountain
-from tests.servers import VENV_BIN, free_port, running
+from tests.servers import VENV_BIN, free_port, is_user_setting, running
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ SMALL = {
 
 
 def _env(**extra: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    clean = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
     return {**clean, **SMALL, **extra}
 
 

@@ -20,6 +20,7 @@ import pytest
 from dsr.common.bounded_yaml import MAX_DEPTH, MAX_NODES, load_yaml
 from dsr.common.errors import BadInput
 from dsr.story.episode_spec import MAX_FILE_BYTES, MAX_LONG
+from tests.servers import is_user_setting
 
 DSR = Path(sys.executable).parent / "dsr"
 ADDRESS_SPACE = 1 << 30  # `dsr write` refuses a bad file in about 120 MiB resident
@@ -68,7 +69,7 @@ sys.exit(code if code >= 0 else 128 - code)
 
 def dsr_bounded(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Probe:
     """Run ``dsr`` with a memory limit and a timeout, and measure its own peak RSS."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    clean = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
     with tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "peak_kib"
         start = time.monotonic()

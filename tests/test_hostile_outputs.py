@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 from dsr.cli.main import main
+from tests.servers import is_user_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "harbor-lights.yaml"
@@ -51,7 +52,7 @@ def refused(result: tuple[int, str, str], *needles: str) -> str:
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No dsr.toml or DSR_* setting of the developer's changes what a command does."""
     monkeypatch.chdir(tmp_path)
-    for key in [k for k in os.environ if k.startswith("DSR_")]:
+    for key in [k for k in os.environ if is_user_setting(k)]:
         monkeypatch.delenv(key)
 
 
@@ -101,11 +102,11 @@ def test_console_script_refuses_a_file_as_the_run_directory(tmp_path: Path) -> N
     """The original report through the installed ``dsr``: a traceback, now one line and exit 2."""
     import subprocess
 
-    from tests.servers import VENV_BIN
+    from tests.servers import VENV_BIN, is_user_setting
 
     target = tmp_path / "episode.txt"
     target.write_text("precious\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    env = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
     done = subprocess.run(
         [str(VENV_BIN / "dsr"), "write", str(EXAMPLE), "-o", str(target)],
         capture_output=True,

@@ -29,6 +29,7 @@ from dsr.memory.state import resolve
 from dsr.story.episode_spec import EpisodeSpec
 from dsr.story.schemas import TaskInput
 from tests.recording import RecordingModels, fake_models, script_checks  # noqa: F401 - the fixture is used by name
+from tests.servers import is_user_setting
 
 pytestmark = pytest.mark.slow
 
@@ -312,7 +313,7 @@ def test_commit_extracts_facts_that_supersede_and_the_next_inputs_show_the_state
 
 
 def _dsr(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    clean = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
     return subprocess.run(
         [str(VENV_BIN / "dsr"), *args],
         env={**clean, **env},

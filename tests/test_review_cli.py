@@ -21,7 +21,7 @@ import pytest
 
 from dsr.cli.main import main
 from dsr.run.runner import run_state
-from tests.servers import read_requests, served_chat_model
+from tests.servers import is_user_setting, read_requests, served_chat_model
 from tests.test_cli_models import EXAMPLE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -84,7 +84,7 @@ class Logs:
 def served_roles(model_server, monkeypatch, tmp_path) -> Iterator[Logs]:
     """Novelist and screenwriter on the shared real model, the planner on a scripted one; models are built
     afresh for this test."""
-    for key in [k for k in os.environ if k.startswith("DSR_")]:
+    for key in [k for k in os.environ if is_user_setting(k)]:
         monkeypatch.delenv(key)
     planner_log = tmp_path / "planner-requests.jsonl"
     with served_chat_model(

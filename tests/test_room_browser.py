@@ -28,7 +28,7 @@ import pytest
 
 from dsr.contract.call_log import read_call_log
 from dsr.run.history import read_tree
-from tests.servers import read_requests, served_chat_model
+from tests.servers import is_user_setting, read_requests, served_chat_model
 from tests.test_writer_edit import THREE, dsr
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
@@ -74,7 +74,7 @@ def roles_env(model_server, monkeypatch, tmp_path) -> Iterator[dict[str, str]]:
     """The novelist on the shared real model; the planner, the screenwriter and the memory role on a scripted
     one (the page is under test, and each real call is seconds to minutes on a shared CPU). Set here and
     returned for the room's own process."""
-    for key in [k for k in os.environ if k.startswith("DSR_")]:
+    for key in [k for k in os.environ if is_user_setting(k)]:
         monkeypatch.delenv(key)
     with served_chat_model("tests.served_models:ScriptedWriter", "scripted", 0) as scripted_url:
         settings = model_server.env("novelist", max_new_tokens=48)

@@ -14,6 +14,7 @@ from dsr.cli.injection import Injected
 from dsr.cli.main import app
 from dsr.common.errors import BadInput
 from tests.recording import RecordingModels, fake_models, script_checks  # noqa: F401 - the fixture is used by name
+from tests.servers import is_user_setting
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml")
 
@@ -22,7 +23,7 @@ EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.
 def paused_run(tmp_path, monkeypatch, fake_models):
     """One scene written by `dsr write` and paused at scene review: (run dir, configs the models got, the
     ``obj`` every `dsr` invocation of the test passes to build its models the same way)."""
-    for key in [k for k in __import__("os").environ if k.startswith("DSR_")]:
+    for key in [k for k in __import__("os").environ if is_user_setting(k)]:
         monkeypatch.delenv(key)
     seen: list[dict[str, Any]] = []
 

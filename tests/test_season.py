@@ -23,7 +23,7 @@ from dsr.contract.call_log import read_call_log
 from dsr.run.season import load_season
 from tests.conftest import ServedModel
 from tests.scripted_room import episode_yaml
-from tests.servers import VENV_BIN, served_chat_model
+from tests.servers import VENV_BIN, is_user_setting, served_chat_model
 
 LATENCY_S = 0.5
 
@@ -119,7 +119,7 @@ def room_roles(room, monkeypatch) -> Path:
     from dsr.models.settings import ROLES
 
     served, healed = room
-    for key in [k for k in os.environ if k.startswith("DSR_")]:
+    for key in [k for k in os.environ if is_user_setting(k)]:
         monkeypatch.delenv(key)
     for key, value in served.env(*ROLES, max_new_tokens=2048).items():
         monkeypatch.setenv(key, value)
@@ -203,7 +203,7 @@ def test_a_season_killed_mid_scene_continues_in_another_process(tmp_path, room, 
     served, _ = room
     eps = {f"ep{n}": episode_yaml("killed", n, 3) for n in (1, 2, 3)}
     path = season_dir(tmp_path, eps, THREE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")} | served.env(
+    env = {k: v for k, v in os.environ.items() if not is_user_setting(k)} | served.env(
         *ROLES, max_new_tokens=2048
     )
     out = tmp_path / "out"

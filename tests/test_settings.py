@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from dsr.models.settings import ROLES, ConfigError, load_settings
+from tests.servers import is_user_setting
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch, tmp_path):
     for key in list(__import__("os").environ):
-        if key.startswith("DSR_"):
+        if is_user_setting(key):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
 

@@ -21,7 +21,7 @@ import pytest
 from dsr.models.settings import ConfigError, load_settings
 from dsr.training.config import resolve_config
 from dsr.training.data import load_stage1
-from tests.servers import VENV_BIN
+from tests.servers import VENV_BIN, is_user_setting
 from tests.test_cli_models import assert_one_line_error, dsr
 
 pytestmark = pytest.mark.slow
@@ -255,7 +255,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir, tmp_path, monkeyp
     config = config.rename(config.with_suffix(".yml"))  # JSON is valid YAML
     out = tmp_path / "model"
     command = [str(VENV_BIN / "dsr"), "train", str(data_dir), "-o", str(out), "--config", str(config)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    env = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     state = out / "checkpoints" / "checkpoint-1" / "trainer_state.json"
     deadline = time.monotonic() + 900  # the first checkpoint; generous, the machine may be shared

@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from dsr.contract.call_log import read_call_log
-from tests.servers import VENV_BIN, free_port, stop_group
+from tests.servers import VENV_BIN, free_port, is_user_setting, stop_group
 from tests.stage1_adapter import stage1_adapter  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
@@ -191,7 +191,7 @@ scenes:
 def test_episode_with_the_adapter_in_split_mode_and_the_base_for_stage2(vllm_server, tmp_path):
     episode = tmp_path / "ep.yaml"
     episode.write_text(EPISODE, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    env = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
     env |= _role_env(vllm_server, "planner", "stage1", 640)  # a strict schema: every field written
     env |= _role_env(vllm_server, "novelist", "stage1", 96, PROMPT="stage1")
     env |= _role_env(vllm_server, "screenwriter", "smol", 128)
@@ -264,7 +264,7 @@ def test_the_critics_rubric_on_the_base_through_json_schema(vllm_server):
 
 
 def test_synthesis_teacher_step_at_concurrency_8(vllm_server, corpus_dir, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DSR_")}
+    env = {k: v for k, v in os.environ.items() if not is_user_setting(k)}
     env |= _role_env(vllm_server, "teacher", "smol", 16)  # concurrency is the point, not the answers
     out = tmp_path / "data"
     started = time.monotonic()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from dsr.contract.call_log import read_call_log
+from tests.servers import is_user_setting
 from tests.test_writer_edit import NEW_PROSE, THREE, dsr
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -20,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 @pytest.fixture
 def served_writer(model_server, monkeypatch) -> Iterator[None]:
-    for key in [k for k in os.environ if k.startswith("DSR_")]:
+    for key in [k for k in os.environ if is_user_setting(k)]:
         monkeypatch.delenv(key)
     for key, value in model_server.env("novelist", "screenwriter", "memory", max_new_tokens=32).items():
         monkeypatch.setenv(key, value)
