@@ -119,7 +119,7 @@ def test_a_lora_adapter_moves_the_onnx_logits_as_it_moves_transformers(embedded_
         [{"role": "user", "content": "Write the scene where Mara meets the stranger."}],
         add_generation_prompt=True,
     )
-    ids = [int(i) for i in (ids["input_ids"] if isinstance(ids, dict) else ids)]
+    ids = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]  # a BatchEncoding or a list
 
     def onnx_logits(directory):
         engine = OnnxModel(directory, plain.tokenizer, directory.name)
