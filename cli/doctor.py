@@ -6,13 +6,14 @@ import importlib.metadata
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from dsr.cli.console import console, err_console
-from dsr.models.settings import ROLES, RoleConfig, Settings, config_path, load_settings
+from dsr.models.settings import ROLES, RoleConfig, Settings, config_path, load_settings, shipped_adapter
 
 _PACKAGES = (
     "torch",
@@ -52,7 +53,13 @@ def _weights(cfg: dict[str, object]) -> str:
     model = cfg["model"] or ("SmolLM2-135M-Instruct" if cfg["provider"] == "embedded" else "-")
     if cfg["provider"] == "openai":
         return str(model)
-    return f"{model} + adapter {cfg['adapter']}" if cfg["adapter"] else f"{model} (base, no adapter)"
+    if not cfg["adapter"]:
+        return f"{model} (base, no adapter)"
+    for stage in (1, 2):
+        shipped = shipped_adapter(stage)
+        if shipped is not None and Path(str(cfg["adapter"])).resolve() == shipped.resolve():
+            return f"{model} + shipped Stage {stage} adapter (models/adapters)"
+    return f"{model} + adapter {cfg['adapter']}"
 
 
 def _config_table(settings: Settings) -> Table:

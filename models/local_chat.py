@@ -23,6 +23,7 @@ from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.base import LangSmithParams
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
@@ -48,6 +49,14 @@ class LocalChatModel(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model": self.loaded.name, "provider": self.provider, "device": self.loaded.device}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """Name the weights (base plus adapter) in the run's metadata, so calls.jsonl and traces say which
+        model answered; the fallback would find no ``model`` attribute."""
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = self.provider
+        params["ls_model_name"] = self.loaded.name
+        return params
 
     def _prompt_ids(self, messages: list[BaseMessage], continue_final: bool = False) -> Any:
         tok = self.loaded.tokenizer
