@@ -21,12 +21,18 @@ Rows, per size and per backend (embedded ``PersistentClient``, then ``chroma run
 - warm p50/p95 of ``build_previous_context`` (queries embedded beforehand, as a run embeds an episode's scene
   queries in one batch), of the characters' state (``facts_in_force``), of the critic's known facts
   (``facts(characters=..., before=..., k=10)``) and of the retrieve node's reads together;
-- "before": the same calls on the memory package at ``--baseline`` (the commit before this work), where it can
-  still read the store (its typed-fact index is one whole read per process: measured at 10,000 scenes only
-  unless ``--before-at-100k``).
+- "before": the same calls on the memory package at ``--baseline`` (a git revision), where it can still read
+  the store; the characters' state and the retrieve node's reads together only where that package has
+  ``facts_in_force`` and the size is at most ``--before-state-at`` (a package from before the facts index reads
+  the whole facts collection once per process); its first open too, in a fresh process;
+- on the server, first open once more after the warm measurements: a fresh client process on a server that is
+  already serving the store (a server that stays up has loaded the collections' vector indexes already).
+
+``--out FILE`` writes the tables as markdown with the command, the revision and the load average before and
+after the run.
 
 Usage: ``nice -n 5 .venv/bin/python benchmarks/memory_scale.py [--sizes 10000,100000] [--queries 60]
-[--cache DIR] [--skip-server] [--skip-before]``.
+[--cache DIR] [--baseline REV] [--before-state-at N] [--skip-server] [--skip-before] [--out FILE]``.
 """
 
 from __future__ import annotations
@@ -317,16 +323,16 @@ def measure(pkg: ModuleType, location: str, size: int, rounds: int, seed: int, s
 
 
 FIRST_OPEN = """
-import json, sys, time
+import importlib, json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
-from dsr.memory import StoryMemory
+sys.path[1:1] = {extra_path!r}
 from dsr.memory.embedding import load_model
 load_model()
 from benchmarks.memory_scale import cases, scene_reads
-import dsr.memory as pkg
+pkg = importlib.import_module({package!r})
 t = time.perf_counter()
-mem = StoryMemory({location!r})
+mem = pkg.StoryMemory({location!r})
 opened = time.perf_counter() - t
 point, query, names = cases({size}, 1, {seed})[0]
 pkg.embed_scene_queries(mem, [(query, names)])
@@ -335,9 +341,15 @@ print(json.dumps({{"open": opened, **reads}}))
 """
 
 
-def first_open(location: str, size: int, seed: int) -> dict[str, float]:
-    """``StoryMemory(location)`` and the first scene's reads in a fresh process (nothing cached)."""
-    code = FIRST_OPEN.format(root=str(ROOT), location=location, size=size, seed=seed)
+def first_open(location: str, size: int, seed: int, pkg: ModuleType | None = None) -> dict[str, float]:
+    """``StoryMemory(location)`` and the first scene's reads in a fresh process (nothing cached), of ``pkg`` (a
+    memory package: the baseline's, imported there from the same directory) or of ``dsr.memory``."""
+    package, extra = "dsr.memory", []
+    if pkg is not None:
+        package, extra = pkg.__name__, [str(Path(pkg.__file__ or "").parents[1])]
+    code = FIRST_OPEN.format(
+        root=str(ROOT), extra_path=extra, package=package, location=location, size=size, seed=seed
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -366,12 +378,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--baseline", default=BASELINE, help="git revision of the 'before' memory package")
     parser.add_argument("--build-only", action="store_true", help="build (or find) the stores and stop")
+    parser.add_argument("--out", type=Path, help="write the results as markdown to this file")
     parser.add_argument("--skip-server", action="store_true")
     parser.add_argument("--skip-before", action="store_true")
     parser.add_argument(
         "--before-state-at", type=int, default=10_000, help="largest size the 'before' state runs at"
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()
+    command = " ".join([Path(sys.executable).name, *sys.argv])
     import torch
 
     torch.set_num_threads(1)
@@ -402,19 +417,15 @@ def main() -> None:
             for backend, serve in backends:
                 with served(serve) if serve is not None else _nothing(str(path)) as location:
                     log(f"{size:,} scenes, {backend}: first open in a fresh process")
-                    first = first_open(location, size, args.seed)
-                    firsts.append(
-                        f"| {size:,} / {size * FACTS_PER_SCENE:,} | {backend} | {first['open'] * 1000:.0f} | "
-                        f"{first['scene'] * 1000:.0f} (profiles {first['profiles'] * 1000:.0f}, state "
-                        f"{first['state'] * 1000:.0f}, context {first['context'] * 1000:.0f}, known facts "
-                        f"{first['known'] * 1000:.0f}) |"
-                    )
+                    firsts.append(first_row(size, backend, "after", first_open(location, size, args.seed)))
+                    log(firsts[-1])
                     log(f"{size:,} scenes, {backend}: warm, after")
                     got = measure(after, location, size, args.queries, args.seed + 1, state=True)
                     old: dict[str, Any] = {}
                     if before is not None:
+                        state = hasattr(before.StoryMemory, "facts_in_force") and size <= args.before_state_at
                         log(f"{size:,} scenes, {backend}: warm, before")
-                        old = measure(before, location, size, args.queries, args.seed + 1, state=False)
+                        old = measure(before, location, size, args.queries, args.seed + 1, state=state)
                     for key, label in (
                         ("context", "build_previous_context (queries embedded per episode)"),
                         ("known", "critic's known facts (newest k=10 about the names)"),
@@ -424,17 +435,69 @@ def main() -> None:
                     ):
                         lines.append(row(label, size, backend, old.get(key), got[key]))
                     log("\n".join(lines[-5:]))
+                    if backend == "server":  # the server has loaded the store: a new client's first scene
+                        log(f"{size:,} scenes, server: first open in a fresh process, server already serving")
+                        warm = first_open(location, size, args.seed)
+                        firsts.append(first_row(size, "server, already serving", "after", warm))
+                        log(firsts[-1])
+                    if before is not None and backend == "embedded":
+                        log(f"{size:,} scenes, {backend}: first open in a fresh process, before")
+                        firsts.append(
+                            first_row(size, backend, "before", first_open(location, size, args.seed, before))
+                        )
+                        log(firsts[-1])
+    load_after = os.getloadavg()
     head = "| call | scenes / facts | store | before p50 | before p95 | after p50 | after p95 |"
-    print(
-        f"\nretrieval, ms ({args.queries} scenes each; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    loads = f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} before, {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} after (1, 5, 15 min), {os.cpu_count()} CPUs"
+    tables = [
+        f"retrieval, ms ({args.queries} scenes each, warm; before = memory/ at {args.baseline}; {loads})",
+        "",
+        head,
+        "|---|---|---|---:|---:|---:|---:|",
+        *lines,
+        "",
+        "first open in a fresh process, ms (StoryMemory(path), then the first scene's reads)",
+        "",
+        "| scenes / facts | store | code | StoryMemory(path) | first scene's reads | open + first scene |",
+        "|---|---|---|---:|---|---:|",
+        *firsts,
+    ]
+    print("\n" + "\n".join(tables))
+    if args.out is not None:
+        revision = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "memory", "benchmarks/memory_scale.py"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            "\n".join(
+                [
+                    f"# Story memory at scale: {', '.join(f'{n:,}' for n in sizes)} scenes",
+                    "",
+                    f"- command: `{command}`",
+                    f"- run: {time.strftime('%Y-%m-%d %H:%M %Z')}, revision {revision}"
+                    + (" with uncommitted changes to memory/ or this benchmark" if dirty else ""),
+                    f"- {loads}",
+                    "",
+                    *tables,
+                    "",
+                ]
+            )
+        )
+        log(f"wrote {args.out}")
+
+
+def first_row(size: int, backend: str, code: str, first: dict[str, float]) -> str:
+    ms = {k: v * 1000 for k, v in first.items()}
+    return (
+        f"| {size:,} / {size * FACTS_PER_SCENE:,} | {backend} | {code} | {ms['open']:.0f} | {ms['scene']:.0f} "
+        f"(profiles {ms['profiles']:.0f}, state {ms['state']:.0f}, context {ms['context']:.0f}, known facts "
+        f"{ms['known']:.0f}) | {ms['open'] + ms['scene']:.0f} |"
     )
-    print(head)
-    print("|---|---|---|---:|---:|---:|---:|")
-    print("\n".join(lines))
-    print("\nfirst open in a fresh process, ms")
-    print("| scenes / facts | store | StoryMemory(path) | first scene's reads |")
-    print("|---|---|---:|---|")
-    print("\n".join(firsts))
 
 
 @contextmanager
