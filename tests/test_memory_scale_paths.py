@@ -108,7 +108,20 @@ def test_the_newest_records_read_by_episode_are_those_a_position_filter_read(
                 return _real(*args, **kw)
 
             monkeypatch.setattr(col, "get", spy)
-        points = [(1, 1), (1, 5), (2, 1), (3, 12), (4, 1), (6, 7), (7, 1), (7, 2), (9, 13), (12, 1)]
+        points = [
+            (1, 0),
+            (1, 1),
+            (1, 5),
+            (2, 1),
+            (3, 12),
+            (4, 1),
+            (6, 7),
+            (7, 0),
+            (7, 1),
+            (7, 2),
+            (9, 13),
+            (12, 1),
+        ]
         for point in points:
             for k in (0, 1, 3, 8, 40):
                 got = [d for d, _ in mem._latest(mem._scenes, SERIES, point, k)]
