@@ -24,11 +24,17 @@ TRANSITIONS = (
 UNKNOWN_PLACE = "UNKNOWN LOCATION"
 
 # An action line opens with a capital and a lower-case letter or punctuation, so it can be neither a
-# heading ("INT.") nor a cue (all capitals); a speech line opens with anything but "(" or a line break.
+# heading ("INT.") nor a cue (all capitals), and has a space after its first word, so that a lone name cannot
+# stand on a line where the linter reads a mixed-case cue (SP020, SP021); a speech line opens with anything
+# but "(" or a line break. An action paragraph is at most 3 lines of at most 14 words of at most 14
+# characters: 209 characters, 4 printed lines each, within the linter's error bound of 12 printed lines
+# (SP040), so a wall of prose cannot be generated. Words, not a character count ({1,209}), bound it: xgrammar
+# compiles a long character repetition in seconds, this in about 0.1 s.
 _RULES = r"""
 root ::= heading "\n" ("\n" block)+
-action ::= action_line ("\n" action_line)* "\n"
-action_line ::= [A-Z] [a-z ,.'!?;:\-] [^\n]*
+action ::= action_line ("\n" action_line){0,2} "\n"
+action_line ::= [A-Z] [a-z,.'!?;:\-]{0,13} (" " word){1,13}
+word ::= [^ \n]{1,14}
 """
 _DIALOGUE = r"""
 dialogue ::= cue extension? "\n" (parenthetical "\n")? speech "\n"
