@@ -18,9 +18,10 @@ from dsr.story.schemas import TaskInput, render_x
 from dsr.story.stage2 import PROMPT, screenwriter_variables
 
 
-def fountain_grammar(model: BaseChatModel, x: TaskInput) -> dict[str, Any]:
-    """The invoke kwargs that hold the answer to this scene's Fountain shape (story.fountain_grammar):
-    for in-process transformers models when the role's ``fountain_grammar`` is on (unset: on for embedded)."""
+def fountain_grammar(model: BaseChatModel, x: TaskInput, prose: str | None = None) -> dict[str, Any]:
+    """The invoke kwargs that hold the answer to this scene's Fountain shape (story.fountain_grammar; with the
+    ``prose`` it converts, only its characters speak): for in-process models when the role's
+    ``fountain_grammar`` is on (unset: on for embedded)."""
     from dsr.models import constrained
     from dsr.models.local_chat import LocalChatModel
 
@@ -29,13 +30,15 @@ def fountain_grammar(model: BaseChatModel, x: TaskInput) -> dict[str, Any]:
     on = model.config.fountain_grammar
     if not (model.provider == "embedded" if on is None else on):
         return {}
-    return {"grammar": constrained.Grammar("ebnf", scene_grammar(x, heading_hint(x)))}
+    return {"grammar": constrained.Grammar("ebnf", scene_grammar(x, heading_hint(x), prose))}
 
 
 def write_screenplay(
     model: BaseChatModel, prose: str, x: TaskInput, critique: str | None = None
 ) -> StageOutput:
-    out = call_prompt(model, PROMPT, fountain_grammar(model, x), **screenwriter_variables(x, prose, critique))
+    out = call_prompt(
+        model, PROMPT, fountain_grammar(model, x, prose), **screenwriter_variables(x, prose, critique)
+    )
     out.text = clean_fountain(out.text, x)
     return out
 

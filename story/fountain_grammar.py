@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from dsr.story.checks.text import mentions
 from dsr.story.schemas import TaskInput
 
 EXTENSIONS = ("V.O.", "O.S.", "O.C.", "CONT'D")
@@ -51,23 +52,31 @@ def _choice(options: list[str]) -> str:
     return " | ".join(_literal(o) for o in options)
 
 
-def cast_cues(x: TaskInput) -> list[str]:
-    """Every cue the scene may use: names and aliases of C in capitals, longest first."""
-    names = {n.strip().upper() for c in x.characters for n in (c.name, *c.aliases) if n.strip()}
+def cast_cues(x: TaskInput, prose: str | None = None) -> list[str]:
+    """Every cue the scene may use: names and aliases of C in capitals, longest first; with the ``prose`` the
+    screenplay converts, only the characters it names (the critic's F3-unknown-speaker: nobody new speaks)."""
+    names = {
+        n.strip().upper()
+        for c in x.characters
+        if prose is None or mentions(prose, (c.name, *c.aliases))
+        for n in (c.name, *c.aliases)
+        if n.strip()
+    }
     return sorted(names, key=lambda n: (-len(n), n))
 
 
-def scene_grammar(x: TaskInput, heading: str) -> str:
-    """The EBNF for one scene of ``x`` whose heading X implies as ``heading`` (see ``heading_hint``)."""
+def scene_grammar(x: TaskInput, heading: str, prose: str | None = None) -> str:
+    """The EBNF for one scene of ``x`` whose heading X implies as ``heading`` (see ``heading_hint``), converting
+    ``prose`` when given (its characters are the only speakers)."""
     if UNKNOWN_PLACE in heading:
         prefix, _, rest = heading.partition(" ")
         time = rest.rpartition(" - ")[2]
         head = f"heading ::= {_literal(prefix + ' ')} [A-Z0-9] [A-Z0-9 '.&/\\-]* {_literal(' - ' + time)}"
     else:
         head = f"heading ::= {_literal(heading)}"
-    cues = cast_cues(x)
+    cues = cast_cues(x, prose)
     rules = [_RULES.strip(), head, f'transition ::= ({_choice(list(TRANSITIONS))}) "\\n"']
-    if cues:  # without a cast every cue would name nobody in C: no dialogue at all
+    if cues:  # without a cast (or nobody of it in the prose) a cue would name nobody allowed: no dialogue
         rules += [
             _DIALOGUE.strip(),
             "block ::= action | dialogue | transition",

@@ -248,9 +248,10 @@ def test_screenwriter_draft_under_the_fountain_grammar_has_the_scene_shape(embed
     assert fountain_grammar(off, x) == {}
 
 
-def test_the_fountain_grammar_cannot_write_what_the_linter_rejects(embedded_model):
-    """A lone name on an action line (read as a mixed-case cue) and a wall of action prose are outside the
-    grammar; the longest action paragraph it allows stays under the linter's error bound (SP040)."""
+def test_the_fountain_grammar_cannot_write_what_the_critic_rejects(embedded_model):
+    """A lone name on an action line (read as a mixed-case cue), a wall of action prose and a speaker the prose
+    never names are outside the grammar; the longest action paragraph it allows stays under the linter's error
+    bound (SP040)."""
     from pathlib import Path
 
     import xgrammar as xgr
@@ -263,20 +264,24 @@ def test_the_fountain_grammar_cannot_write_what_the_linter_rejects(embedded_mode
     x = load_episode(Path(__file__).resolve().parents[1] / "examples" / "harbor-lights.yaml").task_input(0)
     head = heading_hint(x)
     tokenizer = embedded_model.loaded.tokenizer
-    compiled = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(tokenizer)).compile_grammar(
-        scene_grammar(x, head)
-    )
+    compiler = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(tokenizer))
 
-    def accepts(text: str) -> bool:
-        matcher = xgr.GrammarMatcher(compiled)
+    def accepts(grammar: str, text: str) -> bool:
+        matcher = xgr.GrammarMatcher(compiler.compile_grammar(grammar))
         return matcher.accept_string(text) and matcher.accept_token(tokenizer.eos_token_id)
 
-    good = f"{head}\n\nMara hauls the stranger in from the rocks.\n\nMARA\nWho are you?\n"
-    assert accepts(good)
-    assert not accepts(f"{head}\n\nMara\nWho are you?\n"), "a lone name line reads as a mixed-case cue"
+    scene = scene_grammar(x, head)
+    assert accepts(scene, f"{head}\n\nMara hauls the stranger in from the rocks.\n\nMARA\nWho are you?\n")
+    assert not accepts(scene, f"{head}\n\nMara\nWho are you?\n"), "a lone name line reads as a mixed-case cue"
     long_line = "Abcdefghijklmn " + " ".join(["abcdefghijklmn"] * 13)
-    assert accepts(f"{head}\n\n" + "\n".join([long_line] * 3) + "\n")
-    assert not accepts(f"{head}\n\n" + "\n".join([long_line] * 4) + "\n"), "four lines: a new paragraph"
-    assert not accepts(f"{head}\n\n{long_line} abcdefghijklmn\n"), "a fifteenth word: a new line"
     widest = f"{head}\n\n" + "\n".join([long_line] * 3) + "\n"
+    assert accepts(scene, widest)
     assert not [f for f in lint_text(widest) if f.rule == "SP040" and f.severity == "error"]
+    assert not accepts(scene, f"{head}\n\n" + "\n".join([long_line] * 4) + "\n"), (
+        "four lines: a new paragraph"
+    )
+    assert not accepts(scene, f"{head}\n\n{long_line} abcdefghijklmn\n"), "a fifteenth word: a new line"
+    converting = scene_grammar(x, head, prose="Mara climbs the stairs alone. 'Nobody,' she says.")
+    assert accepts(converting, f"{head}\n\nMARA\nNobody.\n")
+    assert accepts(scene, f"{head}\n\nTOM\nNobody.\n")
+    assert not accepts(converting, f"{head}\n\nTOM\nNobody.\n"), "Tom is not in the prose: he cannot speak"

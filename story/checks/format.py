@@ -18,9 +18,9 @@ from dsr.story.checks.text import (
     _WORD,
     LANGUAGES,
     _known_name_words,
-    _mentions,
     _name_words,
     beat_coverage,
+    mentions,
     person_like_names,
     word_count,
 )
@@ -212,7 +212,7 @@ def _fidelity(
             continue  # unknown cues are F1-cast; group cues (ALL, MARA AND TOM) name no one new
         member = members[canonical]
         spellings = [cue, member.name, *member.aliases]
-        if not _mentions(prose, spellings):
+        if not mentions(prose, spellings):
             findings.append(
                 _f(
                     "F3-unknown-speaker",

@@ -197,5 +197,6 @@ def _known_name_words(x: TaskInput) -> set[str]:
     return words
 
 
-def _mentions(text: str, names: Iterable[str]) -> bool:
+def mentions(text: str, names: Iterable[str]) -> bool:
+    """Whether ``text`` names any of ``names`` as a whole word (any case)."""
     return any(re.search(rf"(?<!\w){re.escape(n)}(?!\w)", text, re.IGNORECASE) for n in names if n.strip())
