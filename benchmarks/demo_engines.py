@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,13 +33,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 EPISODE = ROOT / "examples" / "harbor-lights.yaml"
 DSR = Path(sys.executable).parent / "dsr"
-# The Makefile's DEMO_ENV (kept in step by hand: the demo's token limits are what make it a few minutes).
-DEMO_ENV = {
-    "DSR_PLANNER__MAX_NEW_TOKENS": "256",
-    "DSR_NOVELIST__MAX_NEW_TOKENS": "256",
-    "DSR_SCREENWRITER__MAX_NEW_TOKENS": "256",
-    "DSR_CRITIC__MAX_NEW_TOKENS": "192",
-}
+
+
+def makefile_demo_env() -> dict[str, str]:
+    """The Makefile's DEMO_ENV (the demo's token limits, which make it a few minutes), read from the Makefile
+    so this benchmark runs what `make demo` runs."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
+    match = re.search(r"^DEMO_ENV\s*:?=(.*)$", text, re.MULTILINE)
+    if match is None:
+        sys.exit("benchmarks/demo_engines.py: no DEMO_ENV in the Makefile")
+    return dict(item.split("=", 1) for item in match.group(1).split())
+
+
+DEMO_ENV = makefile_demo_env()
 VARIANTS: dict[str, dict[str, str]] = {
     "transformers": {"DSR_EMBEDDED_BACKEND": "transformers", "DSR_EMBEDDED_ADAPTERS": "false"},
     "onnx": {"DSR_EMBEDDED_BACKEND": "onnx", "DSR_EMBEDDED_ADAPTERS": "false"},
