@@ -45,7 +45,7 @@ the critic node and ``training/reward.py``'s ``CriticReward`` use.
 
 Usage: ``nice -n 10 .venv/bin/python benchmarks/critic_pass.py --data DIR [--with-validation] [--episode]
 --stage1-adapter DIR --stage2-adapter DIR [--dpo-stage1-adapter DIR --dpo-stage2-adapter DIR]
-[--variants base,sft,dpo] [--limit N] [--max-retries 2] [--max-new-tokens N] [--work DIR]
+[--variants base,sft,dpo] [--limit N] [--max-retries 2] [--max-new-tokens N] [--temperature T] [--work DIR]
 [--out benchmarks/results/issue26-critic-pass.md]``
 """
 
@@ -158,7 +158,7 @@ def check_adapter(path: Path | None, stage: int, option: str) -> dict[str, Any]:
 
 
 def variant_roles(
-    stage1: str | None, stage2: str | None, max_new_tokens: int | None
+    stage1: str | None, stage2: str | None, max_new_tokens: int | None, temperature: float | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per-role overrides: the three writing roles on the embedded model, with or without adapters."""
     roles: dict[str, dict[str, Any]] = {
@@ -174,6 +174,9 @@ def variant_roles(
     if max_new_tokens:
         for role in (*MODEL_ROLES, "critic"):
             roles.setdefault(role, {})["max_new_tokens"] = max_new_tokens
+    if temperature is not None:
+        for role in MODEL_ROLES:
+            roles[role]["temperature"] = temperature
     return roles
 
 
@@ -198,6 +201,7 @@ def build_variants(args: argparse.Namespace) -> tuple[list[Any], dict[str, dict[
             adapters["stage1"]["path"] if adapters else None,
             adapters["stage2"]["path"] if adapters else None,
             args.max_new_tokens,
+            args.temperature,
         )
         system = System(name=name, mode="dsr", roles=roles, rubric=True)
         used = validate_system(system)
@@ -473,6 +477,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=None,
         help="cap planner, novelist, screenwriter and critic answers",
+    )
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=None,
+        help="sampling temperature of planner, novelist, screenwriter",
     )
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="run directories (reused by a rerun)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown results")
