@@ -95,9 +95,23 @@ def _read_record(run_dir: Path) -> dict[str, Any]:
 
 
 def load_run(run_dir: Path) -> tuple[EpisodeSpec, RunContext]:
-    """The run's spec and context as recorded (models as the run started with them)."""
+    """The run's spec and context as recorded (models as the run started with them), in ``run_dir`` wherever
+    it is now (see :func:`_relocated`)."""
     record = _read_record(run_dir)
-    return EpisodeSpec.model_validate(record["spec"]), RunContext(**record["context"])
+    return EpisodeSpec.model_validate(record["spec"]), _relocated(RunContext(**record["context"]), run_dir)
+
+
+def _relocated(context: RunContext, run_dir: Path) -> RunContext:
+    """A run directory moved or copied since it was recorded writes into itself, not its old place: the context's
+    ``run_dir`` is the one opened, and a story memory inside the old directory is the one inside this one."""
+    here = run_dir.resolve()
+    if context.run_dir is None or Path(context.run_dir) == here:
+        return context
+    old = Path(context.run_dir)
+    memory = context.memory_dir
+    if memory and "://" not in memory and Path(memory).is_relative_to(old):
+        memory = str(here / Path(memory).relative_to(old))
+    return replace(context, run_dir=str(here), memory_dir=memory)
 
 
 def keep_models(run_dir: Path, context: RunContext, *, reconfigure: bool = False) -> RunContext:
@@ -165,9 +179,13 @@ def with_resources(context: RunContext) -> Iterator[RunContext]:
 
 
 def _pending(graph: Any, thread: dict[str, Any]) -> tuple[bool, dict[str, Any] | None, dict[str, Any]]:
+    """(finished, pending review payload, values). A run killed after a node saved its writes but before the
+    next step's checkpoint shows no ``next`` node, yet the finished task is still there to apply: it is not
+    finished (resuming applies the writes and goes on), which ``next`` alone would hide."""
     snapshot = graph.get_state(thread)
     payload = snapshot.interrupts[0].value if snapshot.interrupts else None
-    return bool(snapshot.values) and not snapshot.next, payload, dict(snapshot.values)
+    finished = bool(snapshot.values) and not snapshot.next and not snapshot.tasks
+    return finished, payload, dict(snapshot.values)
 
 
 def drive(

@@ -89,3 +89,34 @@ def test_a_memory_server_address_is_host_and_port_only():
     for bad in ("http://127.0.0.1:8000/some/path", "http://:8000", "http://h:port", "http://h:8000?tenant=x"):
         with pytest.raises(BadInput, match="is not a Chroma server address"):
             memory_location(bad)
+
+
+def test_a_node_that_saved_its_writes_before_the_kill_is_not_a_finished_run():
+    """Killed after a node saved its writes but before the next step's checkpoint, a run shows no ``next`` node;
+    it is still unfinished (dsr resume applies the writes and goes on), not "already complete" with its scenes
+    unwritten (seen for real: tests/test_graph_e2e.py's kill, once the ONNX engine made nodes fast)."""
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.graph import END, START, StateGraph
+    from typing_extensions import TypedDict
+
+    from dsr.run.runner import _pending
+
+    class Count(TypedDict):
+        n: int
+
+    builder = StateGraph(Count)
+    builder.add_node("first", lambda s: {"n": s["n"] + 1})
+    builder.add_node("second", lambda s: {"n": s["n"] + 10})
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "second")
+    builder.add_edge("second", END)
+    saver = InMemorySaver()
+    thread = {"configurable": {"thread_id": "killed"}}
+    builder.compile(checkpointer=saver, interrupt_before=["second"]).invoke({"n": 0}, thread)
+    graph = builder.compile(checkpointer=saver)
+    snapshot = graph.get_state(thread)
+    saver.put_writes(snapshot.config, [("n", 11)], snapshot.tasks[0].id)  # "second" done, then SIGKILL
+    assert graph.get_state(thread).next == ()
+    assert not _pending(graph, thread)[0], "the saved writes are still to apply"
+    assert graph.invoke(None, thread) == {"n": 11}
+    assert _pending(graph, thread)[0]

@@ -173,3 +173,21 @@ def test_a_run_into_a_pipe_logs_one_plain_line_per_node(tmp_path, monkeypatch, f
     assert ", verdict pass" in critic
     planner = next(line for line in lines if " planner done " in line)
     assert planner.endswith(", 1 model call(s)")
+
+
+def test_a_moved_run_directory_resumes_into_itself(paused_run):
+    """A paused run copied elsewhere and resumed writes its episode and its story memory into the copy; the
+    original directory is left as it was."""
+    import shutil
+
+    run, _, models = paused_run
+    moved = run.parent / "moved"
+    shutil.copytree(run, moved)
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    result = CliRunner().invoke(app, ["resume", str(moved), "--approve"], obj=models)
+    assert result.exit_code == 0, result.output
+    assert (moved / "report.json").is_file() and (moved / "episode.fountain").is_file()
+    assert not (run / "report.json").exists() and not (run / "episode.fountain").exists()
+    assert sorted(p.relative_to(run) for p in run.rglob("*") if p.name != ".lock") == [
+        p for p in before if p.name != ".lock"
+    ], "nothing written into the old directory"
