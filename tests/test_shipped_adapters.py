@@ -118,7 +118,7 @@ def test_a_scene_written_with_the_shipped_adapters(tmp_path):
     env = {k: v for k, v in os.environ.items() if not is_user_setting(k)} | {"DSR_EMBEDDED_ADAPTERS": "true"}
     run = tmp_path / "run"
     result = subprocess.run(
-        [str(VENV_BIN / "dsr"), "write", str(EXAMPLE), "-o", str(run), "--scenes", "1"],
+        [str(VENV_BIN / "dsr"), "write", str(EXAMPLE), "-o", str(run), "--scenes", "1", "--max-retries", "0"],
         env=env,
         capture_output=True,
         text=True,
