@@ -13,7 +13,15 @@ import typer
 from rich.table import Table
 
 from dsr.cli.console import console, err_console
-from dsr.models.settings import ROLES, RoleConfig, Settings, config_path, load_settings, shipped_adapter
+from dsr.models.settings import (
+    ROLES,
+    SHIPPED_STAGE,
+    RoleConfig,
+    Settings,
+    config_path,
+    load_settings,
+    shipped_adapter,
+)
 
 _PACKAGES = (
     "torch",
@@ -55,7 +63,7 @@ def _weights(cfg: dict[str, object]) -> str:
         return str(model)
     if not cfg["adapter"]:
         return f"{model} (base, no adapter)"
-    for stage in (1, 2):
+    for stage in sorted(set(SHIPPED_STAGE.values())):
         shipped = shipped_adapter(stage)
         if shipped is not None and Path(str(cfg["adapter"])).resolve() == shipped.resolve():
             return f"{model} + shipped Stage {stage} adapter (models/adapters)"

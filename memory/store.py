@@ -740,12 +740,11 @@ class StoryMemory:
         """
         if k <= 0:
             return []
-        extra, keys = [], set()
+        keys: set[str] = set()
         if characters:
             keys = self._name_keys(series, characters, before)
             if not keys:
                 return []
-            extra.append(_any_of("char_keys", keys))
         vector = self._vector(query)
         if vector is not None and not characters:
             ids = self._nearest(self._facts, vector, series, before, k)
@@ -766,7 +765,8 @@ class StoryMemory:
             return self._nearest_about(series, vector, before, k, keys)
         if before is not None:
             return self._newest_facts(series, before, k, keys)
-        got = self._facts.get(where=_where(series, None, *extra), include=["metadatas", "documents"])
+        about = [_any_of("char_keys", keys)] if keys else []
+        got = self._facts.get(where=_where(series, None, *about), include=["metadatas", "documents"])
         found = sorted(
             (_fact(d, m) for d, m in zip(_docs(got), _metas(got), strict=True) if _is_active(m)),
             key=_by_order,

@@ -26,6 +26,7 @@ from dsr.contract.call_log import CALL_LOG, CallLog, read_call_log
 from dsr.contract.context import RunContext, resolve_roles, role_changes, roles_for
 from dsr.contract.resources import RunResources
 from dsr.graph.builder import compile_episode_graph, compile_scene_graph
+from dsr.memory.client import is_server
 from dsr.run.checkpoints import SQLITE_FILE, CheckpointStore, choose, open_saver, prepare
 from dsr.story.episode_spec import EpisodeSpec
 
@@ -109,7 +110,7 @@ def _relocated(context: RunContext, run_dir: Path) -> RunContext:
         return context
     old = Path(context.run_dir)
     memory = context.memory_dir
-    if memory and "://" not in memory and Path(memory).is_relative_to(old):
+    if memory and not is_server(memory) and Path(memory).is_relative_to(old):
         memory = str(here / Path(memory).relative_to(old))
     return replace(context, run_dir=str(here), memory_dir=memory)
 

@@ -118,8 +118,9 @@ def test_a_lora_adapter_moves_the_onnx_logits_as_it_moves_transformers(embedded_
     ids = plain.tokenizer.apply_chat_template(
         [{"role": "user", "content": "Write the scene where Mara meets the stranger."}],
         add_generation_prompt=True,
-    )
-    ids = [int(i) for i in (ids["input_ids"] if hasattr(ids, "keys") else ids)]  # a BatchEncoding or a list
+        return_dict=True,
+    )["input_ids"]
+    ids = [int(i) for i in ids]
 
     def onnx_logits(directory):
         """The next-token logits at the prompt's last position (after a decode step the generator holds the

@@ -146,8 +146,14 @@ def _prompts_without_room(record: dict, max_length: int) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(record["base"])
     rows = load_stage1(Path(record["data"]["dir"])).train
-    encoded = [tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True) for r in rows]
-    lengths = [len(e["input_ids"] if hasattr(e, "keys") else e) for e in encoded]
+    lengths = [
+        len(
+            tokenizer.apply_chat_template(r["prompt"], add_generation_prompt=True, return_dict=True)[
+                "input_ids"
+            ]
+        )
+        for r in rows
+    ]
     return sum(1 for n in lengths if n >= max_length - 1)
 
 
