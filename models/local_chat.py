@@ -146,20 +146,27 @@ class LocalChatModel(BaseChatModel):
             "repetition_penalty": cfg.repetition_penalty,
             "pad_token_id": self.loaded.tokenizer.pad_token_id or self.loaded.tokenizer.eos_token_id,
         }
-        if overrides.get("min_new_tokens"):  # benchmarks: a fixed length, as vLLM's ignore_eos gives
-            kwargs["min_new_tokens"] = overrides["min_new_tokens"]
+        stops = [*(cfg.stop or []), *(stop or [])]
+        processors = []
+        if minimum := int(overrides.get("min_new_tokens") or 0):
+            kwargs["min_new_tokens"] = (
+                minimum  # the end token waits; so does any token a stop could begin with
+            )
+            if held := stop_openers(self.loaded.tokenizer, tuple(stops)):
+                processors.append(_HoldUntil(minimum, held))
         if temperature > 0:
             kwargs.update(do_sample=True, temperature=temperature, top_p=overrides.get("top_p", cfg.top_p))
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        stops = [*(cfg.stop or []), *(stop or [])]
         if stops:
             kwargs.update(stop_strings=stops, tokenizer=self.loaded.tokenizer)
         if (grammar := overrides.get("grammar")) is not None:  # a models.constrained.Grammar
             from dsr.models import constrained
 
             vocab = self.loaded.model.config.vocab_size
-            kwargs["logits_processor"] = [constrained.logits_processor(self.loaded.tokenizer, vocab, grammar)]
+            processors.append(constrained.logits_processor(self.loaded.tokenizer, vocab, grammar))
+        if processors:
+            kwargs["logits_processor"] = processors
         if (
             cancel := overrides.get("cancel")
         ) is not None:  # a threading.Event: `dsr serve` stops a generation
@@ -305,3 +312,40 @@ class _Cancelled:
         return torch.full(
             (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
         )
+
+
+@functools.cache
+def stop_openers(tokenizer: Any, stops: tuple[str, ...]) -> tuple[int, ...]:
+    """Token ids whose text holds the first character of a stop string: held back until ``min_new_tokens``, so a
+    stop cannot end the answer before its minimum length (the end token alone is what ``min_new_tokens`` holds)."""
+    firsts = {s[0] for s in stops if s}
+    if not firsts:
+        return ()
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    decoded = (tokenizer.convert_tokens_to_string([p]) if p is not None else "" for p in pieces)
+    return tuple(i for i, text in enumerate(decoded) if any(c in text for c in firsts))
+
+
+class _HoldUntil:
+    """A logits processor: ``ids`` cannot be chosen before ``minimum`` new tokens (see :func:`stop_openers`).
+
+    A plain callable, as :class:`_Cancelled` is, so importing this module does not import transformers.
+    """
+
+    def __init__(self, minimum: int, ids: tuple[int, ...]) -> None:
+        self.minimum, self.ids, self.start = minimum, list(ids), -1
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self.start < 0:
+            self.start = int(input_ids.shape[1])
+        if int(input_ids.shape[1]) - self.start < self.minimum:
+            scores[:, self.ids] = float("-inf")
+        return scores
+
+
+def min_length_kwargs(model: BaseChatModel, tokens: int) -> dict[str, Any]:
+    """Invoke keywords that keep ``model``'s answer going for ``tokens`` new tokens (at most half its budget):
+    local models only (embedded, ``hf``); an endpoint gets nothing (OpenAI's API has no minimum length)."""
+    if not isinstance(model, LocalChatModel) or tokens <= 0:
+        return {}
+    return {"min_new_tokens": min(tokens, model.config.max_new_tokens // 2)}

@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from dsr.models.continuation import CONTINUE
-from dsr.models.local_chat import LocalChatModel
+from dsr.models.local_chat import LocalChatModel, stop_openers
 from dsr.models.messages import to_chat_dicts, usage
 from dsr.models.onnx_engine import Decoded, Sampling
 
@@ -75,8 +75,9 @@ class OnnxChatModel(LocalChatModel):
     def context_tokens(self, messages: list[BaseMessage]) -> tuple[int, int]:
         return self.loaded.context_length, len(self._prompt_list(messages))
 
-    def _sampling(self, **overrides: Any) -> Sampling:
+    def _sampling(self, stops: list[str], **overrides: Any) -> Sampling:
         cfg = self.config
+        minimum = int(overrides.get("min_new_tokens") or 0)
         compiled = None
         if (grammar := overrides.get("grammar")) is not None:  # a models.constrained.Grammar
             from dsr.models import constrained
@@ -87,7 +88,8 @@ class OnnxChatModel(LocalChatModel):
             temperature=float(overrides.get("temperature", cfg.temperature)),
             top_p=float(overrides.get("top_p", cfg.top_p)),
             repetition_penalty=cfg.repetition_penalty,
-            min_new_tokens=int(overrides.get("min_new_tokens") or 0),
+            min_new_tokens=minimum,
+            hold_ids=stop_openers(self.loaded.tokenizer, tuple(stops)) if minimum else (),
             seed=cfg.seed,
             grammar=compiled,
             cancel=overrides.get("cancel"),
@@ -134,7 +136,7 @@ class OnnxChatModel(LocalChatModel):
         continuing = bool(kwargs.get(CONTINUE))
         prompt = self._prompt_list(messages, continuing)
         stops = self._stops(stop)
-        decoded = self._run_decode(prompt, self._sampling(**kwargs), stops, continuing)
+        decoded = self._run_decode(prompt, self._sampling(stops, **kwargs), stops, continuing)
         return ChatResult(generations=[ChatGeneration(message=self._message(decoded, stops))])
 
     def _stream(
@@ -147,7 +149,7 @@ class OnnxChatModel(LocalChatModel):
         continuing = bool(kwargs.get(CONTINUE))
         prompt = self._prompt_list(messages, continuing)
         stops = self._stops(stop)
-        sampling = self._sampling(**kwargs)
+        sampling = self._sampling(stops, **kwargs)
         pieces: queue.Queue[str | None] = queue.Queue()
         outcome: list[Decoded | BaseException] = []
 

@@ -43,6 +43,7 @@ class Sampling:
     top_p: float = 1.0
     repetition_penalty: float = 1.0
     min_new_tokens: int = 0
+    hold_ids: tuple[int, ...] = ()  # held back with the end tokens until min_new_tokens (could begin a stop)
     seed: int | None = None
     grammar: Any = None  # a compiled xgrammar grammar
     cancel: threading.Event | None = None
@@ -64,9 +65,11 @@ class _Slot:
     generator: Any
     capacity: int
     tokens: list[int] = field(default_factory=list)
-    #: Leading tokens whose KV came from prompt prefills (two or more tokens at a time). Reusing them gives the very
-    #: logits a fresh prefill gives (measured: bit-identical); tokens decoded one at a time differ in the last bits,
-    #: so only a continuation, which asks for its own generated tokens back, reuses past this point.
+    #: Leading tokens whose KV came from prompt prefills (two or more tokens at a time). Reusing them gives the
+    #: logits a fresh prefill gives to within rounding (bit-identical on the prompts measured, not on every one: a
+    #: 320-token greedy JSON answer after other prompts with its system prompt parted from a fresh engine's at its
+    #: 99th character); tokens decoded one at a time differ in the last bits, so only a continuation, which asks
+    #: for its own generated tokens back, reuses past this point.
     exact: int = 0
     used: float = 0.0
 
@@ -148,7 +151,7 @@ class OnnxModel:
             )
             _penalize(logits, seen, sampling.repetition_penalty)
             if step < sampling.min_new_tokens:
-                logits[list(self.end_ids)] = -np.inf
+                logits[[*self.end_ids, *sampling.hold_ids]] = -np.inf
             if matcher is not None:
                 _mask(matcher, bitmask, logits)
             token = _choose(logits, sampling.temperature, sampling.top_p, rng)
@@ -169,6 +172,11 @@ class OnnxModel:
                 finish = "caller"
                 break
         return Decoded(out, len(prompt), reused, finish, time.perf_counter() - started)
+
+    def clear_cache(self) -> None:
+        """Forget every kept prefix: the next call prefills from scratch (an answer that must not depend on
+        earlier calls, e.g. a reproducible greedy answer in a test)."""
+        self._slots.clear()
 
     def _slot_for(self, prompt: list[int], need: int, continuing: bool) -> tuple[_Slot, int]:
         """The slot sharing the longest prefix with ``prompt``, rewound to it.

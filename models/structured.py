@@ -243,11 +243,14 @@ def mechanism(model: BaseChatModel) -> Mechanism:
 
 
 @cache
-def request_kwargs(mech: Mechanism, schema: type[BaseModel]) -> dict[str, Any]:
-    """What the model call carries for ``mech``: a grammar for local models, a ``response_format`` for
-    OpenAI-compatible endpoints (strict: every key required, no extra keys, as OpenAI demands)."""
+def request_kwargs(
+    mech: Mechanism, schema: type[BaseModel], grammar: Grammar | None = None
+) -> dict[str, Any]:
+    """What the model call carries for ``mech``: a grammar for local models (``grammar``, narrower than
+    ``schema``'s, where the caller has one for this request), a ``response_format`` for OpenAI-compatible
+    endpoints (strict: every key required, no extra keys, as OpenAI demands)."""
     if mech == "grammar":
-        return {"grammar": Grammar.json_schema(schema)}
+        return {"grammar": grammar or Grammar.json_schema(schema)}
     if mech == "json_schema":
         from openai.lib._pydantic import to_strict_json_schema
 
@@ -300,7 +303,11 @@ def cut_off(exc: Exception) -> Reply | None:
 
 
 def _call(
-    model: BaseChatModel, convo: list[BaseMessage], schema: type[BaseModel], kwargs: dict[str, Any]
+    model: BaseChatModel,
+    convo: list[BaseMessage],
+    schema: type[BaseModel],
+    grammar: Grammar | None,
+    kwargs: dict[str, Any],
 ) -> tuple[Reply, Mechanism]:
     """One model call with the current mechanism; an ``auto`` endpoint that refuses it is asked again with
     the next weaker one (remembered for the process)."""
@@ -309,7 +316,8 @@ def _call(
     while True:
         mech = mechanism(model)
         try:
-            return _reply(model.invoke(convo, **request_kwargs(mech, schema), **kwargs)), mech
+            request = request_kwargs(mech, schema, grammar)
+            return _reply(model.invoke(convo, **request, **kwargs)), mech
         except Exception as exc:
             if (reply := cut_off(exc)) is not None:
                 return reply, mech
@@ -324,10 +332,12 @@ def invoke_structured(
     schema: type[T],
     *,
     max_repairs: int = 2,
+    grammar: Grammar | None = None,
     **invoke_kwargs: Any,
 ) -> StructuredResult[T]:
     """Ask ``model`` for a ``schema`` object; repair up to ``max_repairs`` times (once under a grammar,
-    where only semantic validators can fail), then raise."""
+    where only semantic validators can fail), then raise. ``grammar`` narrows the schema's grammar for this
+    request (e.g. ``story/plan_schema.py``'s); the answer is still validated as ``schema``."""
     convo: list[BaseMessage] = [*messages, HumanMessage(content=instructions(schema))]
     raw: list[str] = []
     truncations = 0
@@ -337,7 +347,7 @@ def invoke_structured(
     attempt = 0
     while attempt < attempts:
         attempt += 1
-        reply, mech = _call(model, convo, schema, invoke_kwargs)
+        reply, mech = _call(model, convo, schema, grammar, invoke_kwargs)
         if mech == "grammar":
             attempts = min(attempts, 2)
         raw.append(reply.text)

@@ -28,7 +28,7 @@ from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
 from dsr.nodes.runtime import call_role, directives_of, scene_no, task_input, timed_node, write_artefact
 from dsr.nodes.stage1_split import continue_novel, new_answer_id, planner_half, split_decoding
-from dsr.nodes.stage_calls import StageOutput, call_prompt, stage_record
+from dsr.nodes.stage_calls import StageOutput, call_prompt, min_prose_kwargs, stage_record
 from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
 from dsr.story.stage1 import split_stage1
 
@@ -41,7 +41,12 @@ def write_prose(
 ) -> StageOutput:
     directives_text = directives.model_dump_json(indent=1, exclude_defaults=True) if directives else None
     return call_prompt(
-        model, "novelist", x_text=render_x(x), directives_text=directives_text, critique=critique
+        model,
+        "novelist",
+        min_prose_kwargs(model),
+        x_text=render_x(x),
+        directives_text=directives_text,
+        critique=critique,
     )
 
 

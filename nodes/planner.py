@@ -16,6 +16,7 @@ from langgraph.runtime import Runtime
 from dsr.contract.call_log import log_outcome
 from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
+from dsr.models.constrained import Grammar
 from dsr.models.structured import StructuredOutputError, StructuredResult, invoke_structured
 from dsr.nodes.runtime import (
     call_record,
@@ -28,6 +29,7 @@ from dsr.nodes.runtime import (
 )
 from dsr.nodes.stage1_split import DirectivesHalf, new_answer_id, plan_directives, split_decoding
 from dsr.prompts import prompt_messages
+from dsr.story.plan_schema import directives_schema
 from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
 
 
@@ -35,7 +37,9 @@ def plan(
     model: BaseChatModel, x: TaskInput, critique: str | None = None
 ) -> StructuredResult[CreativeDirectives]:
     messages = prompt_messages("planner", x_text=render_x(x), critique=critique)
-    return invoke_structured(model, messages, CreativeDirectives, max_repairs=1)
+    return invoke_structured(
+        model, messages, CreativeDirectives, max_repairs=1, grammar=Grammar.json_schema(directives_schema(x))
+    )
 
 
 @timed_node("planner")

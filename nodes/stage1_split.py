@@ -37,6 +37,7 @@ from dsr import prompts
 from dsr.contract.context import RunContext
 from dsr.contract.dumps import CreativeDirectivesDump, dump
 from dsr.contract.records import Stage1Half
+from dsr.models.constrained import Grammar
 from dsr.models.continuation import continuation_kwargs, rejects_continuation, unsupported
 from dsr.models.messages import message_text
 from dsr.models.structured import (
@@ -54,7 +55,8 @@ from dsr.models.structured import (
     request_kwargs,
     role_of,
 )
-from dsr.nodes.stage_calls import StageOutput
+from dsr.nodes.stage_calls import StageOutput, min_prose_kwargs
+from dsr.story.plan_schema import directives_schema
 from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
 from dsr.story.stage1 import (
     DIRECTIVES_CLOSE,
@@ -121,11 +123,11 @@ def plan_directives(model: BaseChatModel, x: TaskInput, note: str | None, answer
     """Decode ``<directives>{json}`` and stop at ``</directives>``; resample once on an unusable object."""
     role = role_of(model)
     prefix = note_block(note) + DIRECTIVES_OPEN
-    messages = _messages(x, prefix)
+    messages, scene_schema = _messages(x, prefix), Grammar.json_schema(directives_schema(x))
     raw: list[str] = []
     truncations, problem, mech = 0, "", mechanism(model)
     for attempt in range(1, DIRECTIVES_ATTEMPTS + 1):
-        reply, mech = _directives_call(model, role, messages)
+        reply, mech = _directives_call(model, role, messages, scene_schema)
         text = reply.text.split(DIRECTIVES_CLOSE, 1)[0].strip()
         text = text.removeprefix(
             DIRECTIVES_OPEN
@@ -154,14 +156,17 @@ def plan_directives(model: BaseChatModel, x: TaskInput, note: str | None, answer
     )
 
 
-def _directives_call(model: BaseChatModel, role: str, messages: list[BaseMessage]) -> tuple[Reply, Any]:
-    """One sample of the directives half under the strongest schema constraint the model has now; an
-    ``auto`` endpoint that refuses ``response_format`` is asked again with the next weaker one."""
+def _directives_call(
+    model: BaseChatModel, role: str, messages: list[BaseMessage], grammar: Grammar
+) -> tuple[Reply, Any]:
+    """One sample of the directives half under the strongest schema constraint the model has now (under a
+    grammar, the scene's own schema); an ``auto`` endpoint that refuses ``response_format`` is asked again with
+    the next weaker one."""
     from dsr.models.openai_provider import fall_back
 
     while True:
         mech = mechanism(model)
-        kwargs = request_kwargs(mech, CreativeDirectives) | {"stop": [DIRECTIVES_CLOSE]}
+        kwargs = request_kwargs(mech, CreativeDirectives, grammar) | {"stop": [DIRECTIVES_CLOSE]}
         try:
             message = _invoke(model, role, messages, **kwargs)
         except Exception as exc:
@@ -203,7 +208,7 @@ def continue_novel(
     role = role_of(model)
     prefix = novel_prefix(directives_part, note) if directives_part else note_block(note) + DIRECTIVES_OPEN
     started = time.perf_counter()
-    reply = _invoke(model, role, _messages(x, prefix), stop=[NOVEL_CLOSE])
+    reply = _invoke(model, role, _messages(x, prefix), stop=[NOVEL_CLOSE], **min_prose_kwargs(model))
     text = message_text(reply)
     answer = prefix + text
     prose = text.split(NOVEL_CLOSE, 1)[0] if directives_part else split_stage1(answer)[1]

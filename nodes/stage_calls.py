@@ -10,7 +10,13 @@ from langchain_core.language_models import BaseChatModel
 
 from dsr import prompts
 from dsr.contract.records import CallRecord
+from dsr.models.local_chat import min_length_kwargs
 from dsr.models.messages import message_text
+from dsr.story.checks.prose import MIN_PROSE_WORDS
+
+# The novelist's answer is held open this long (local models): the critic fails prose under MIN_PROSE_WORDS
+# (N3-length), and the embedded tokenizer spends 1.3-2.1 tokens a word on the corpus's prose (1.56 on average).
+MIN_PROSE_TOKENS = 2 * MIN_PROSE_WORDS
 
 
 @dataclass
@@ -36,6 +42,11 @@ def call_prompt(
         prompt_version=prompts.version(prompt_name),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def min_prose_kwargs(model: BaseChatModel) -> dict[str, Any]:
+    """What keeps a local novelist writing past the critic's minimum length (its end and stop held back)."""
+    return min_length_kwargs(model, MIN_PROSE_TOKENS)
 
 
 def stage_record(scene: int, role: str, out: StageOutput) -> CallRecord:

@@ -22,6 +22,26 @@ _EN_COGNITION = (
     "|decides|decided|wishes|wished|hopes|hoped|believes|believed|understands|understood|imagines|imagined"
     "|recalls|recalled|regrets|regretted|senses|sensed|feels|felt|ponders|pondered|considers|longs for"
 )
+# Emotions an "emotion statement" names ("She is sad."); words, so the Fountain grammar can keep them out too.
+_EN_EMOTIONS = (
+    "sad|happy|angry|afraid|scared|frightened|fearful|nervous|anxious|worried|confused|puzzled"
+    "|upset|jealous|lonely|ashamed|guilty|hopeful|hopeless|desperate|depressed|heartbroken|furious"
+    "|terrified|overwhelmed|relieved|embarrassed|frustrated|bored|excited|proud|grateful|content"
+    "|devastated|miserable|elated|annoyed|irritated|disappointed|envious|insecure|resentful"
+    "|affronted|befuddled|bewildered|leery|melancholy|nostalgic|regretful"
+)
+# The verbs of the negated patterns ("didn't know"): a base form the linter flags only after a negation.
+_EN_NEGATED = "know|remember|understand|believe|realize|realise|recall"
+# The single words of SP042/SP043's lists: what the per-scene Fountain grammar keeps out of action lines
+# (without "care" and "want", which action needs: "She wants the key." is filmable; "didn't care" is not kept out).
+UNFILMABLE_WORDS: dict[str, tuple[str, ...]] = {
+    "en": tuple(
+        sorted(
+            {w for w in f"{_EN_COGNITION}|{_EN_EMOTIONS}|{_EN_NEGATED}".split("|") if " " not in w}
+            | {"inwardly", "realization", "realisation"}
+        )
+    ),
+}
 
 LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
     "en": {
@@ -60,7 +80,7 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
         "inner_state": (
             rf"(?:{_EN_COGNITION})",
             r"(?:doesn't|does not|didn't|did not|can't|cannot|couldn't|could not|won't|don't)"
-            r" (?:know|remember|understand|believe|realize|realise|recall|care|want)",
+            rf" (?:{_EN_NEGATED}|care|want)",
             r"(?:can't|cannot|couldn't) help but",
             r"(?:in|to) (?:his|her|their|my) (?:mind|head|heart)",
             r"(?:his|her|their) (?:mind|thoughts?|memories|memory) (?:races?|drifts?|wanders?|returns?|goes)",
@@ -75,11 +95,7 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
             r"(?:is|are|was|were|feels|felt|seems|seemed|looks|looked|becomes|became|grows|grew|gets|got"
             r"|\w+['’](?:s|re))\s+(?:(?:very|so|deeply|utterly|completely|quite|a little|slightly|suddenly|clearly"
             r"|obviously|visibly|really|incredibly|extremely|increasingly)\s+)?"
-            r"(?:sad|happy|angry|afraid|scared|frightened|fearful|nervous|anxious|worried|confused|puzzled"
-            r"|upset|jealous|lonely|ashamed|guilty|hopeful|hopeless|desperate|depressed|heartbroken|furious"
-            r"|terrified|overwhelmed|relieved|embarrassed|frustrated|bored|excited|proud|grateful|content"
-            r"|devastated|miserable|elated|annoyed|irritated|disappointed|envious|insecure|resentful"
-            r"|affronted|befuddled|bewildered|leery|melancholy|nostalgic|regretful)",
+            rf"(?:{_EN_EMOTIONS})",
             r"(?:a wave|a surge|a pang|a flood|a rush|a flicker|a sense) of"
             r" (?:\w+ )?(?:sadness|joy|fear|anger|guilt|shame|relief|regret|grief|hope|longing|dread|panic"
             r"|nostalgia|loneliness|despair|pride|love|jealousy|envy|anxiety|terror|doubt)",

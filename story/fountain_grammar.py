@@ -5,15 +5,20 @@ with X's interior/exterior prefix when X names no place), then blocks separated 
 paragraphs, dialogue (a cue drawn only from the scene's cast and aliases, with the usual V.O., O.S.,
 O.C. and CONT'D extensions, an optional parenthetical, the spoken line) and transitions. What the
 critic's F1 checks reject (a second heading, a cue naming nobody in C, a dialogue block with no words,
-chat around the script) cannot be generated.
+chat around the script) cannot be generated, nor can an English action line hold one of the linter's
+unfilmable words (F2-inner-state: "felt", "realized", "sad"; ``story/word_grammar.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import string
 
+from dsr.screenplay.lexicon import UNFILMABLE_WORDS
 from dsr.story.checks.text import mentions
 from dsr.story.schemas import TaskInput
+from dsr.story.word_grammar import LETTERS, CharClass, words_excluding
 
 EXTENSIONS = ("V.O.", "O.S.", "O.C.", "CONT'D")
 TRANSITIONS = (
@@ -30,13 +35,28 @@ UNKNOWN_PLACE = "UNKNOWN LOCATION"
 # but "(" or a line break. An action paragraph is at most 3 lines of at most 14 words of at most 14
 # characters: 209 characters, 4 printed lines each, within the linter's error bound of 12 printed lines
 # (SP040), so a wall of prose cannot be generated. Words, not a character count ({1,209}), bound it: xgrammar
-# compiles a long character repetition in seconds, this in about 0.1 s.
+# compiles a long character repetition in seconds, this in about 0.1 s (1.5 s with the word rules below, which
+# are the same for every scene of a language: about 350 rules).
 _RULES = r"""
 root ::= heading "\n" ("\n" block)+
 action ::= action_line ("\n" action_line){0,2} "\n"
-action_line ::= [A-Z] [a-z,.'!?;:\-]{0,13} (" " word){1,13}
+action_line ::= first_word (" " word){1,13}
+"""
+_FREE_WORDS = r"""
+first_word ::= [A-Z] [a-z,.'!?;:\-]{0,13}
 word ::= [^ \n]{1,14}
 """
+# ... and, in English, no action word is one of the linter's unfilmable words (SP042 thoughts, SP043 named
+# emotions: "felt", "realized", "sad"), so an action line cannot state what the camera cannot see
+# (F2-inner-state); dialogue stays free. A named emotion is kept out of action even without "is" before it.
+WORD_CHARS = CharClass(LETTERS, other_any=True)
+# An action line's first word: a capital, then a lower-case letter or punctuation (so the line is not in
+# capitals: neither a heading nor a cue), then anything.
+FIRST_WORD = [
+    CharClass(frozenset(string.ascii_uppercase)),
+    CharClass(frozenset(string.ascii_lowercase), ",.'!?;:-"),
+]
+MAX_WORD = 14
 _DIALOGUE = r"""
 dialogue ::= cue extension? "\n" (parenthetical "\n")? speech "\n"
 parenthetical ::= "(" [a-z] [^()\n]* ")"
@@ -65,6 +85,15 @@ def cast_cues(x: TaskInput, prose: str | None = None) -> list[str]:
     return sorted(names, key=lambda n: (-len(n), n))
 
 
+@functools.cache
+def _words(language: str) -> tuple[str, ...]:
+    """The rules for an action line's words: free, or (where the lexicon has a word list) none unfilmable."""
+    banned = list(UNFILMABLE_WORDS.get(language, ()))
+    if not banned:
+        return (_FREE_WORDS.strip(),)
+    return tuple(words_excluding(banned, {"word": [], "first_word": FIRST_WORD}, WORD_CHARS, MAX_WORD))
+
+
 def scene_grammar(x: TaskInput, heading: str, prose: str | None = None) -> str:
     """The EBNF for one scene of ``x`` whose heading X implies as ``heading`` (see ``heading_hint``), converting
     ``prose`` when given (its characters are the only speakers)."""
@@ -75,7 +104,12 @@ def scene_grammar(x: TaskInput, heading: str, prose: str | None = None) -> str:
     else:
         head = f"heading ::= {_literal(heading)}"
     cues = cast_cues(x, prose)
-    rules = [_RULES.strip(), head, f'transition ::= ({_choice(list(TRANSITIONS))}) "\\n"']
+    rules = [
+        _RULES.strip(),
+        *_words(x.meta.language),
+        head,
+        f'transition ::= ({_choice(list(TRANSITIONS))}) "\\n"',
+    ]
     if cues:  # without a cast (or nobody of it in the prose) a cue would name nobody allowed: no dialogue
         rules += [
             _DIALOGUE.strip(),

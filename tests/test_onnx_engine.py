@@ -1,5 +1,5 @@
 """The embedded engine on ONNX Runtime GenAI, for real: int4 files built from the embedded weights, prefix KV slots
-whose reuse does not change an answer, seeds, cancellation, continuation, and a LoRA adapter baked into its own
+whose reuse does not change these answers, seeds, cancellation, continuation, and a LoRA adapter baked into its own
 files that moves the logits the way the same adapter moves transformers'."""
 
 from __future__ import annotations

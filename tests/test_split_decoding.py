@@ -292,7 +292,7 @@ def _embedded_split_context(monkeypatch, run_dir: Path) -> RunContext:
 
     monkeypatch.delenv("DSR_CONFIG", raising=False)
     settings = {
-        "PLANNER": {"MAX_NEW_TOKENS": "160", "TEMPERATURE": "0"},
+        "PLANNER": {"MAX_NEW_TOKENS": "400", "TEMPERATURE": "0"},  # a plan per outline character
         "NOVELIST": {"PROMPT": "stage1", "MAX_NEW_TOKENS": "6", "TEMPERATURE": "0"},
     }
     for role, values in settings.items():
