@@ -17,7 +17,10 @@ Rows, per size and per backend (embedded ``PersistentClient``, then ``chroma run
 
 - first open: ``StoryMemory(path)``, then the first scene's whole retrieval (what the ``retrieve_context`` node
   reads: profiles, the characters' state from typed facts, ``build_previous_context``, the critic's known facts),
-  in a fresh process, so nothing is cached;
+  in a fresh process, so nothing is cached (the first scene's query embedded between the two, untimed); on the
+  embedded store once more "as a run opens it": the episode's 40 queries embedded in one batch between the two,
+  as a run's first scene does (nodes/episode.py), timed apart, while the store loads the collections' vector
+  indexes in the background (``StoryMemory`` starts that when it opens);
 - warm p50/p95 of ``build_previous_context`` (queries embedded beforehand, as a run embeds an episode's scene
   queries in one batch), of the characters' state (``facts_in_force``), of the critic's known facts
   (``facts(characters=..., before=..., k=10)``) and of the retrieve node's reads together;
@@ -223,28 +226,38 @@ def build_store(path: Path, size: int, seed: int, vectors: Vectors) -> None:
 
 
 def index_store(path: Path, size: int, seed: int) -> None:
-    """Write the facts index of a store built before it (memory/index.py) from the corpus the store holds,
-    through a bare Chroma client: what ``StoryMemory`` would do on first open, without its whole read of the
-    facts (10 minutes at 500,000 facts on this loaded machine; 68 s measured at 50,000)."""
+    """Write the facts index of a store built before it (memory/index.py), or before its ``t|`` records (the
+    typed facts whole), from the corpus the store holds, through a bare Chroma client: what ``StoryMemory``
+    would do on first open of a store from before the index, without its whole read of the facts (10 minutes
+    at 500,000 facts on this loaded machine; 68 s measured at 50,000)."""
     import chromadb
     from chromadb.config import Settings
 
     from dsr.memory import index
+    from dsr.memory.store import _StoredFacts
 
     client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
-    col = client.get_or_create_collection(index.NAME, embedding_function=None)
+    col = client.get_or_create_collection(
+        index.NAME, embedding_function=None, configuration=index.CONFIGURATION
+    )
+    index.tune(col)
     got = col.get(ids=[index.VERSION_ID], include=["metadatas"])["metadatas"] or [{}]
-    if (got[0] or {}).get("version") == index.VERSION:
+    if (got[0] or {}).get("version") == index.VERSION and (got[0] or {}).get("typed") == index.TYPED:
         return
     log(f"indexing {path.name} from its corpus")
+    whole = _StoredFacts(client.get_collection("facts", embedding_function=None))
     started, chunk = time.perf_counter(), []
     for i, (_, _, facts) in enumerate(corpus(size, seed), 1):
         chunk += facts
-        if i % 10_000 == 0 or i == size:
-            index.index_facts(col, chunk, client.get_max_batch_size())
+        if i % 10_000 == 0 or i == size:  # whole episodes (PER_EPISODE divides 10,000)
+            index.index_facts(col, chunk, client.get_max_batch_size(), whole)
             chunk = []
             log(f"indexed {i:,}/{size:,} scenes ({time.perf_counter() - started:.0f} s)")
-    col.upsert(ids=[index.VERSION_ID], embeddings=[[1.0]], metadatas=[{"version": index.VERSION}])
+    col.upsert(
+        ids=[index.VERSION_ID],
+        embeddings=[[1.0]],
+        metadatas=[{"version": index.VERSION, "typed": index.TYPED}],
+    )
 
 
 def ensure_store(cache: Path, size: int, seed: int, vectors: Vectors | None = None) -> Path:
@@ -334,21 +347,34 @@ pkg = importlib.import_module({package!r})
 t = time.perf_counter()
 mem = pkg.StoryMemory({location!r})
 opened = time.perf_counter() - t
-point, query, names = cases({size}, 1, {seed})[0]
-pkg.embed_scene_queries(mem, [(query, names)])
+batch = cases({size}, {queries}, {seed})
+point, query, names = batch[0]
+t = time.perf_counter()
+pkg.embed_scene_queries(mem, [(q, n) for _, q, n in batch])
+embedded = time.perf_counter() - t
 reads = scene_reads(pkg, mem, point, query, names)
-print(json.dumps({{"open": opened, **reads}}))
+print(json.dumps({{"open": opened, **reads, "embed": embedded}}))
 """
 
 
-def first_open(location: str, size: int, seed: int, pkg: ModuleType | None = None) -> dict[str, float]:
+def first_open(
+    location: str, size: int, seed: int, pkg: ModuleType | None = None, queries: int = 1
+) -> dict[str, float]:
     """``StoryMemory(location)`` and the first scene's reads in a fresh process (nothing cached), of ``pkg`` (a
-    memory package: the baseline's, imported there from the same directory) or of ``dsr.memory``."""
+    memory package: the baseline's, imported there from the same directory) or of ``dsr.memory``; between
+    them, ``queries`` scenes' memory queries embedded in one batch (timed apart: ``embed``), the first scene's
+    alone by default, an episode's (``PER_EPISODE``) as a run's first scene does (nodes/episode.py)."""
     package, extra = "dsr.memory", []
     if pkg is not None:
         package, extra = pkg.__name__, [str(Path(pkg.__file__ or "").parents[1])]
     code = FIRST_OPEN.format(
-        root=str(ROOT), extra_path=extra, package=package, location=location, size=size, seed=seed
+        root=str(ROOT),
+        extra_path=extra,
+        package=package,
+        location=location,
+        size=size,
+        seed=seed,
+        queries=queries,
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -446,6 +472,14 @@ def main() -> None:
                             first_row(size, backend, "before", first_open(location, size, args.seed, before))
                         )
                         log(firsts[-1])
+                    if backend == "embedded":  # as a run's first scene: the episode's queries embedded first
+                        for code, pkg in (("after", None), ("before", before)):
+                            if code == "before" and pkg is None:
+                                continue
+                            log(f"{size:,} scenes, {backend}: first open as a run's first scene, {code}")
+                            got_first = first_open(location, size, args.seed, pkg, PER_EPISODE)
+                            firsts.append(first_row(size, f"{backend}, as a run opens it", code, got_first))
+                            log(firsts[-1])
     load_after = os.getloadavg()
     head = "| call | scenes / facts | store | before p50 | before p95 | after p50 | after p95 |"
     loads = f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} before, {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} after (1, 5, 15 min), {os.cpu_count()} CPUs"
@@ -456,10 +490,13 @@ def main() -> None:
         "|---|---|---|---:|---:|---:|---:|",
         *lines,
         "",
-        "first open in a fresh process, ms (StoryMemory(path), then the first scene's reads)",
+        "first open in a fresh process, ms (StoryMemory(path), the first scene's query embedded, or an episode's "
+        f"{PER_EPISODE} in one batch where the store is 'as a run opens it' (nodes/episode.py), then the first "
+        "scene's reads)",
         "",
-        "| scenes / facts | store | code | StoryMemory(path) | first scene's reads | open + first scene |",
-        "|---|---|---|---:|---|---:|",
+        "| scenes / facts | store | code | StoryMemory(path) | queries embedded | first scene's reads "
+        "| open + first scene | with the embedding |",
+        "|---|---|---|---:|---:|---|---:|---:|",
         *firsts,
     ]
     print("\n" + "\n".join(tables))
@@ -493,10 +530,12 @@ def main() -> None:
 
 def first_row(size: int, backend: str, code: str, first: dict[str, float]) -> str:
     ms = {k: v * 1000 for k, v in first.items()}
+    embed = ms.get("embed", 0.0)
     return (
-        f"| {size:,} / {size * FACTS_PER_SCENE:,} | {backend} | {code} | {ms['open']:.0f} | {ms['scene']:.0f} "
-        f"(profiles {ms['profiles']:.0f}, state {ms['state']:.0f}, context {ms['context']:.0f}, known facts "
-        f"{ms['known']:.0f}) | {ms['open'] + ms['scene']:.0f} |"
+        f"| {size:,} / {size * FACTS_PER_SCENE:,} | {backend} | {code} | {ms['open']:.0f} | {embed:.0f} | "
+        f"{ms['scene']:.0f} (profiles {ms['profiles']:.0f}, state {ms['state']:.0f}, context "
+        f"{ms['context']:.0f}, known facts {ms['known']:.0f}) | {ms['open'] + ms['scene']:.0f} | "
+        f"{ms['open'] + embed + ms['scene']:.0f} |"
     )
 
 

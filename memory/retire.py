@@ -4,6 +4,8 @@ again, or later scenes would read a story that no longer exists.
 
 Every collection of the store is swept, by the story position each record carries (``order``), so a kind of
 record added later is retired too. Positions before the fork, other episodes and other series are untouched.
+The facts index (memory/index.py) carries no positions but lists the episode's facts, typed ones whole: its
+records of the episode are cut first, so no crash in between leaves the index holding a retired fact.
 Deleting needs no vectors, so the store is opened with a bare Chroma client: no embedding model is loaded.
 
 A fork happens while its run is not being driven (it holds the run's lock), and the run's next drive opens its
@@ -17,6 +19,7 @@ from typing import Any
 
 from chromadb.config import Settings
 
+from dsr.memory import index
 from dsr.memory.client import connect
 from dsr.memory.records import order_of
 
@@ -33,8 +36,11 @@ def retire_from_client(client: Any, series: str, episode: int, from_scene: int) 
     low, high = order_of(episode, from_scene), order_of(episode + 1, 0)
     where = {"$and": [{"series": series}, {"order": {"$gte": low}}, {"order": {"$lt": high}}]}
     gone = 0
-    for listed in client.list_collections():
-        collection = client.get_collection(getattr(listed, "name", str(listed)))
+    collections = [getattr(listed, "name", str(listed)) for listed in client.list_collections()]
+    if index.NAME in collections:
+        index.retire(client.get_collection(index.NAME), series, episode, low, client.get_max_batch_size())
+    for name in collections:
+        collection = client.get_collection(name)
         ids = collection.get(where=where, include=[])["ids"]
         if ids:
             collection.delete(ids=ids)

@@ -21,12 +21,17 @@ search is the fallback, filtered on the names alone where the characters are kno
 read by id (at an episode's start, whole episodes by an ``episode`` equality filter, which SQLite answers
 from its index), character versions come from a small per-process index, and typed facts (the state in
 force) and a character's newest facts from the facts index beside them, read by id (memory/index.py), so nothing reads the whole facts collection when a process starts.
+Chroma loads a collection's vector index on the first read of any kind, the facts' 852 MB at 500,000 facts
+(1.5-4.5 s): a store starts loading the facts' and the scenes' when it opens (background threads), and while the
+facts' load is in progress the state in force is read from the index's copies of the typed facts, so a process's
+first scene meets that load only in the search that needs the vectors.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -185,6 +190,31 @@ class _Version(NamedTuple):
     keys: frozenset[str]
 
 
+_STORED_FIELDS = ("series", "episode", "scene_no", "kind", "chars", *_FACT_FIELDS)  # what _fact reads
+
+
+def _stored_meta(meta: Meta) -> dict[str, Any]:
+    return {key: meta[key] for key in _STORED_FIELDS if meta.get(key) is not None}
+
+
+class _StoredFacts:
+    """The facts collection as the facts index's ``t|`` records copy it (index.Whole)."""
+
+    def __init__(self, col: chromadb.Collection) -> None:
+        self.col = col
+
+    def stored(self, fact: Fact) -> index.Stored:
+        return fact.text, _stored_meta(_fact_meta(fact))
+
+    def fetch(self, ids: list[str]) -> dict[str, index.Stored]:
+        out: dict[str, index.Stored] = {}
+        for i in range(0, len(ids), _PAGE):
+            got = self.col.get(ids=ids[i : i + _PAGE], include=["metadatas", "documents"])
+            for fid, doc, meta in zip(got["ids"], _docs(got), _metas(got), strict=True):
+                out[fid] = (doc, _stored_meta(meta))
+        return out
+
+
 class StoryMemory:
     """Continuity memory of one or more series in a Chroma directory or on a Chroma server (``path`` an
     ``http(s)://HOST:PORT`` URL; memory/client.py); see the module docstring."""
@@ -212,16 +242,41 @@ class StoryMemory:
         self._characters, self._scenes, self._facts = cols
         self._cast: dict[str, list[_Version]] = {}
         self._cast_count: int | None = None
+        self._stored = _StoredFacts(self._facts)
         self._index = self._open_index()
+        self._facts_loaded = threading.Event()  # the facts' vector index is loaded: reads of it do not wait
+        self._warming = self._warm_up()
+
+    def _warm_up(self) -> list[threading.Thread]:
+        """Have Chroma load the facts' and the scenes' vector indexes in the background (daemon threads, one
+        each: a read of any kind loads one, 1.5-4.5 s for the facts' at 500,000 facts), so the reads a first
+        scene makes before it searches (profiles, the state in force: the characters and the facts index, loaded
+        here first, as a collection's load waits for another's) run meanwhile. :meth:`close` waits for them."""
+        _touch(self._characters)
+        threads = [
+            threading.Thread(target=_touch, args=(col, done), name=f"memory-warm-{name}", daemon=True)
+            for name, col, done in (
+                ("facts", self._facts, self._facts_loaded),
+                ("scenes", self._scenes, threading.Event()),
+            )
+        ]
+        for thread in threads:
+            thread.start()
+        return threads
 
     def _open(self, name: str) -> chromadb.Collection:
         label, dim = embedder_label(self.embedding.embedder), self.embedding.dim
+        hnsw: dict[str, Any] = {"space": "cosine"}
+        if name == "characters":  # small and written seldom: persisted often (index.tune)
+            hnsw["sync_threshold"] = index.SYNC
         col = self._client.get_or_create_collection(
             name,
             embedding_function=self.embedding,
-            configuration={"hnsw": {"space": "cosine"}},
+            configuration={"hnsw": hnsw},
             metadata={"embedder": label, "dim": dim},
         )
+        if name == "characters":
+            index.tune(col)
         stored = col.metadata or {}
         if (stored.get("embedder"), stored.get("dim")) != (label, dim):
             raise BadInput(
@@ -231,9 +286,16 @@ class StoryMemory:
         return col
 
     def _open_index(self) -> chromadb.Collection:
-        """The facts index (memory/index.py); a store written before it is indexed once, here."""
+        """The facts index (memory/index.py); a store written before it is indexed once, here, and one whose
+        index persists at Chroma's default interval is switched to the index's (:func:`index.tune`)."""
         try:
-            col = self._client.get_or_create_collection(index.NAME, embedding_function=None)
+            if any(getattr(c, "name", c) == index.NAME for c in self._client.list_collections()):
+                col = self._client.get_collection(index.NAME, embedding_function=None)
+                index.tune(col)
+            else:
+                col = self._client.get_or_create_collection(
+                    index.NAME, embedding_function=None, configuration=index.CONFIGURATION
+                )
         except Exception as exc:  # as in __init__: a damaged store
             raise BadInput(
                 f"memory at {shown_location(self.path)} is unreadable or corrupted ({type(exc).__name__}); "
@@ -243,17 +305,28 @@ class StoryMemory:
         if (version[0] or {}).get("version") != index.VERSION:
             if version != [{}]:  # an older layout: built again from the facts
                 self._client.delete_collection(index.NAME)
-                col = self._client.get_or_create_collection(index.NAME, embedding_function=None)
+                col = self._client.get_or_create_collection(
+                    index.NAME, embedding_function=None, configuration=index.CONFIGURATION
+                )
             if self._facts.count():
                 rows = _read_all(self._facts)
                 facts = [_fact(d, m) for d, m in zip(rows.documents, rows.metadatas, strict=True)]
                 for i in range(0, len(facts), 50_000):
-                    index.index_facts(col, facts[i : i + 50_000], self._client.get_max_batch_size())
-            col.upsert(ids=[index.VERSION_ID], embeddings=[[1.0]], metadatas=[{"version": index.VERSION}])
+                    index.index_facts(
+                        col, facts[i : i + 50_000], self._client.get_max_batch_size(), self._stored
+                    )
+            col.upsert(
+                ids=[index.VERSION_ID],
+                embeddings=[[1.0]],
+                metadatas=[{"version": index.VERSION, "typed": index.TYPED}],
+            )
         return col
 
     def close(self) -> None:
-        """Release the Chroma system (sqlite handles); a new StoryMemory on the path reopens it."""
+        """Release the Chroma system (sqlite handles); a new StoryMemory on the path reopens it. Waits for the
+        loads :meth:`_warm_up` started."""
+        for thread in self._warming:
+            thread.join()
         disconnect(self._client)
 
     def __enter__(self) -> StoryMemory:
@@ -577,7 +650,9 @@ class StoryMemory:
         fill a store in bulk call it themselves."""
         step = 20_000
         for i in range(0, len(facts), step):
-            index.index_facts(self._index, facts[i : i + step], self._client.get_max_batch_size())
+            index.index_facts(
+                self._index, facts[i : i + step], self._client.get_max_batch_size(), self._stored
+            )
 
     def fact_history(
         self, series: str, *, characters: list[str] | None = None, before: Position | None = None
@@ -606,20 +681,22 @@ class StoryMemory:
         """Per slot one of ``characters`` is named in before ``before``, the fact in force there: the same
         as :func:`dsr.memory.state.resolve` of :meth:`fact_history`. Read from the facts index by id (the
         names' slots, each slot's newest episode, that episode's facts of the slot, the facts themselves):
-        the same few reads at any length of series (memory/index.py)."""
+        the same few reads at any length of series (memory/index.py). While Chroma is still loading the facts'
+        vector index (a process's first scene), the facts themselves come from the index's copies."""
         limit = order_of(*before) if before is not None else None
         slots = self._slots(series, characters, limit)
         if not slots:
             return []
         episodes = self._slot_episodes(series, slots, before[0] if before is not None else None)
         candidates: dict[str, list[index.Entry]] = {slot: [] for slot in slots}
-        for meta in index.read(self._index, [index.episode_id(series, e) for e in sorted(episodes)]).values():
+        listed = index.read(self._index, [index.episode_id(series, e) for e in sorted(episodes)])
+        for meta in listed.values():
             for order, srank, fid, slot, _ in index.rows(meta):
                 if slot in candidates and (limit is None or order < limit):
                     candidates[slot].append((order, srank, fid))
         for rows in candidates.values():
             rows.sort()
-        return sorted(self._newest_of_slots(series, candidates, limit).values(), key=rank)
+        return sorted(self._newest_of_slots(series, candidates, limit, listed).values(), key=rank)
 
     def _slot_episodes(self, series: str, slots: dict[str, int], episode: int | None) -> set[int]:
         """The episodes whose records hold each slot's newest fact before a point of ``episode`` (``None``:
@@ -662,15 +739,20 @@ class StoryMemory:
         return found
 
     def _newest_of_slots(
-        self, series: str, candidates: dict[str, list[index.Entry]], limit: int | None
+        self,
+        series: str,
+        candidates: dict[str, list[index.Entry]],
+        limit: int | None,
+        listed: dict[str, Meta] | None = None,
     ) -> dict[str, Fact]:
         """Per slot the newest of its candidates that is stored, active and of that slot; a slot whose
-        candidates are all gone is read with a filter on it (the rare case: a flashback, a retired scene)."""
+        candidates are all gone is read with a filter on it (the rare case: a flashback, a retired scene).
+        ``listed``: the ``e|`` records the candidates come from (:meth:`_candidates`)."""
         found: dict[str, Fact] = {}
         while candidates:
-            asked = {slot: rows[-1][2] for slot, rows in candidates.items() if rows}
-            facts = {f.id: f for f in self._facts_by_id(list(asked.values()))}
-            for slot, fid in asked.items():
+            asked = {slot: rows[-1] for slot, rows in candidates.items() if rows}
+            facts = self._candidates(series, list(asked.values()), listed)
+            for slot, (_, _, fid) in asked.items():
                 f = facts.get(fid)
                 if f is not None and f.slot == slot and (limit is None or f.order < limit):
                     found[slot] = f
@@ -688,6 +770,27 @@ class StoryMemory:
                 ]
                 if rows:
                     found[slot] = max(rows, key=rank)
+        return found
+
+    def _candidates(
+        self, series: str, entries: list[index.Entry], listed: dict[str, Meta] | None
+    ) -> dict[str, Fact]:
+        """The active facts among ``entries``, by id: read from the facts collection, or, while Chroma is still
+        loading its vector index (which a read of it would wait for), from the copies in the facts index's ``t|``
+        records of their episodes, where those are the typed facts the episodes' ``e|`` records (``listed``)
+        list (memory/index.py); the rest from the facts collection."""
+        ids = [fid for _, _, fid in entries]
+        if listed is None or self._facts_loaded.is_set():
+            return {f.id: f for f in self._facts_by_id(ids)}
+        episodes = sorted({order // ORDER_STRIDE for order, _, _ in entries})
+        copies: dict[str, index.Stored] = {}
+        wholes = index.read(self._index, [index.typed_id(series, e) for e in episodes])
+        for e in episodes:
+            rows = index.typed(listed.get(index.episode_id(series, e)), wholes.get(index.typed_id(series, e)))
+            copies.update(rows or {})
+        found = {fid: _fact(*copies[fid]) for fid in ids if fid in copies and _is_active(copies[fid][1])}
+        rest = [fid for fid in ids if fid not in copies]
+        found.update({f.id: f for f in self._facts_by_id(rest)} if rest else {})
         return found
 
     def _slots(self, series: str, characters: list[str], limit: int | None) -> dict[str, int]:
@@ -843,6 +946,18 @@ class StoryMemory:
             "scenes": self._scenes.count(),
             "facts": self._facts.count(),
         }
+
+
+def _touch(col: chromadb.Collection, done: threading.Event | None = None) -> None:
+    """A read of ``col`` that returns nothing: Chroma loads the collection's vector index for it; ``done`` is
+    set after it, whatever its outcome."""
+    try:
+        col.get(ids=["\x00warm"], include=[])
+    except Exception:  # a damaged store or a server gone: the read that needs the collection says so
+        pass
+    finally:
+        if done is not None:
+            done.set()
 
 
 class _Rows(NamedTuple):
