@@ -398,6 +398,36 @@ def check_table(
     return lines
 
 
+def beats_covered(run_dir: Path, item: dict[str, Any]) -> tuple[int, int] | None:
+    """(outline beats the first Stage 1 draft covered, outline beats) from the scene's first verdict: finer than
+    pass/fail, since a draft that misses one beat of five fails N1-coverage as one that misses all five does."""
+    from dsr.story.checks import outline_beats
+    from dsr.story.schemas import TaskInput
+
+    critiques = sorted(run_dir.glob("scenes/*/critique.json"))
+    if not critiques:
+        return None
+    verdicts = json.loads(critiques[0].read_text(encoding="utf-8"))
+    if not verdicts:
+        return None
+    total = len(outline_beats(TaskInput.model_validate(item["x"])))
+    missed = sum(f["check"] == "N1-coverage" for f in verdicts[0]["findings"])
+    return total - missed, total
+
+
+def beat_line(names: list[str], items: list[dict[str, Any]], work: Path) -> str:
+    from dsr.evaluation import records
+
+    parts = []
+    for n in names:
+        got = [beats_covered(work / "runs" / records.slug(n) / records.slug(i["id"]), i) for i in items]
+        covered, total = sum(g[0] for g in got if g), sum(g[1] for g in got if g)
+        parts.append(f"{n} {covered}/{total} ({covered / total:.0%})" if total else f"{n} -")
+    return (
+        "Outline beats the first Stage 1 draft covers (N1-coverage's lexical test): " + ", ".join(parts) + "."
+    )
+
+
 def fmt_share(value: tuple[float | None, int, int]) -> str:
     frac, hits, n = value
     return "-" if frac is None else f"{frac:.0%} ({hits}/{n})"
@@ -440,7 +470,7 @@ def markdown(
             f"{fmt_share(s['rubric_reached'])} | {fmt_share(s['rubric_judged'])} | {fmt_share(s['with_findings'])} | "
             f"{s['seconds_mean']}, {s['seconds_median']} | {s['failed']} / {s['scenes']} |"
         )
-    lines += ["", *check_table(names, items, results)]
+    lines += ["", *check_table(names, items, results), "", beat_line(names, items, args.work)]
     lines += ["", "Variants:", ""]
     for n in names:
         a = about[n]
