@@ -15,9 +15,10 @@ streaming, audio) is a 400 naming the parameter; a ``model`` other than the serv
 
 No one client can take the server down: request bodies are size-limited and validated (400 with an
 OpenAI-style JSON error, never 500); ``max_tokens`` is capped at what the model's context leaves
-(400 above it, as OpenAI and vLLM answer); generations run one at a time in arrival order with a
-bounded wait queue (429 with Retry-After past it); a generation stops when its client goes away,
-streaming or not; SIGTERM stops running generations so the process exits within seconds.
+(400 above it, as OpenAI and vLLM answer), and vLLM's ``min_tokens`` holds back the end and the stops;
+generations run one at a time in arrival order with a bounded wait queue (429 with Retry-After past it); a
+generation stops when its client goes away, streaming or not; SIGTERM stops running generations so the
+process exits within seconds.
 """
 
 from __future__ import annotations
@@ -155,6 +156,11 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         request.kwargs[CONTINUE] = True
     limits = {key: _positive_int(body, key) for key in ("max_completion_tokens", "max_tokens")}
     request.max_tokens = limits["max_completion_tokens"] or limits["max_tokens"]
+    # vLLM's sampling parameter: no end token, and no stop string, before this many new tokens.
+    if (minimum := _positive_int(body, "min_tokens")) is not None:
+        if request.max_tokens is not None and minimum > request.max_tokens:
+            raise RequestError(400, "'min_tokens' must not exceed 'max_tokens'", param="min_tokens")
+        request.kwargs["min_new_tokens"] = minimum
     request.stream = _flag(body, "stream")
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):

@@ -26,6 +26,7 @@ ROLE_MAX_NEW_TOKENS = 8  # the served role's max_new_tokens: the budget when a r
 LONG = {
     "messages": [{"role": "user", "content": "Tell a very long story about a ferry crossing."}],
     "max_tokens": 4000,
+    "min_tokens": 4000,  # the model may end a story in 56 tokens (a second on the int4 engine): it may not here
 }
 SHORT = {"messages": [{"role": "user", "content": "Name a harbour town."}], "max_tokens": 4, "temperature": 0}
 # A generation of LONG takes minutes on CPU; one stopped at its next token ends well within this.
@@ -171,6 +172,16 @@ def test_a_billion_tokens_is_refused_at_once(server, key):
     assert error["code"] == "context_length_exceeded" and error["param"] == "max_tokens"
     assert error["message"].startswith("This model's maximum context length is 8192 tokens")
     assert _queue(base)["running"] == 0
+
+
+def test_min_tokens_holds_the_end_and_the_stops_as_vllm_does(server):
+    base, _ = server
+    ask = {**SHORT, "stop": [" "], "max_tokens": 12}
+    assert _post(base, ask).json()["usage"]["completion_tokens"] < 6  # the first space ends it
+    held = _post(base, {**ask, "min_tokens": 12}).json()
+    assert held["usage"]["completion_tokens"] == 12 and " " not in held["choices"][0]["message"]["content"]
+    refused = _post(base, {**ask, "min_tokens": 13})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "min_tokens"
 
 
 def test_a_prompt_longer_than_the_context_is_refused(server):
