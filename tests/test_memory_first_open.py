@@ -131,23 +131,25 @@ def test_a_store_indexed_before_the_typed_records_reads_the_same_state(tmp_path:
         assert facts.calls > 0  # the fallback: candidates read by id
         # a write to an episode completes its record: its state then comes from the index alone
         mem._facts = facts.col
-        more = [
-            Fact(
-                series=SERIES,
-                episode=4,
-                scene_no=6,
-                text="Mara holds the logbook now.",
-                kind="holder",
-                subject="the logbook",
-                about="MARA",
-                characters=["MARA"],
-            )
-        ]
+        more = [mara_holds("the logbook", episode=4, scene_no=6)]
         add(mem, more)
         got = fact_index.read(mem._index, [fact_index.episode_id(SERIES, 4), fact_index.typed_id(SERIES, 4)])
         whole = fact_index.typed(got[fact_index.episode_id(SERIES, 4)], got[fact_index.typed_id(SERIES, 4)])
         assert whole is not None and more[0].id in whole and len(whole) > 1
         assert in_force(loading(mem), ["MARA"], (5, 1)) == resolved(mem, ["MARA"], (5, 1))
+
+
+def mara_holds(thing: str, *, episode: int, scene_no: int) -> Fact:
+    return Fact(
+        series=SERIES,
+        episode=episode,
+        scene_no=scene_no,
+        text=f"Mara holds {thing}.",
+        kind="holder",
+        subject=thing,
+        about="MARA",
+        characters=["MARA"],
+    )
 
 
 def test_facts_an_older_version_added_or_deleted_are_seen(tmp_path: Path) -> None:
@@ -157,18 +159,7 @@ def test_facts_an_older_version_added_or_deleted_are_seen(tmp_path: Path) -> Non
     with StoryMemory(path) as mem:
         add(mem, series_facts(3, 4))
         loading(mem)
-        late = [
-            Fact(
-                series=SERIES,
-                episode=3,
-                scene_no=4,
-                text="Mara holds the lantern at last.",
-                kind="holder",
-                subject="the lantern",
-                about="MARA",
-                characters=["MARA"],
-            )
-        ]
+        late = [mara_holds("the lantern", episode=3, scene_no=4)]
         # as the older version writes: the fact and the e|/h|/d|/n| records, no t| record
         mem._facts.upsert(
             ids=[late[0].id],
@@ -228,16 +219,21 @@ class _Unwrapped:
             self.mem._facts = wrapped
 
 
+def index_as_before(mem: StoryMemory) -> Any:
+    """The facts index made again as the previous version created it: Chroma's default persist interval."""
+    got = mem._index.get(include=["metadatas", "embeddings"])
+    mem._client.delete_collection(fact_index.NAME)
+    col = mem._client.create_collection(fact_index.NAME, embedding_function=None)
+    col.upsert(ids=got["ids"], embeddings=got["embeddings"], metadatas=got["metadatas"])
+    return col
+
+
 def test_an_index_kept_at_chromas_default_interval_is_switched_when_opened(tmp_path: Path) -> None:
     path = tmp_path / "memory"
     with StoryMemory(path) as mem:
         add(mem, series_facts(2, 3))
         expected = expected_states(mem)
-        got = mem._index.get(include=["metadatas", "embeddings"])
-        mem._client.delete_collection(fact_index.NAME)
-        # as the previous version created it: Chroma's default persist interval
-        col = mem._client.create_collection(fact_index.NAME, embedding_function=None)
-        col.upsert(ids=got["ids"], embeddings=got["embeddings"], metadatas=got["metadatas"])
+        col = index_as_before(mem)
         assert col.configuration_json["hnsw"]["sync_threshold"] != fact_index.SYNC
         mem.upsert_character(
             CharacterRecord(series=SERIES, name="MARA", profile={"name": "MARA"}, episode=1, scene_no=0)
@@ -264,10 +260,7 @@ def test_on_a_server_the_index_is_switched_and_the_state_read_from_it(tmp_path: 
     with StoryMemory(path) as mem:
         add(mem, series_facts(3, 4))
         expected = expected_states(mem)
-        got = mem._index.get(include=["metadatas", "embeddings"])
-        mem._client.delete_collection(fact_index.NAME)
-        col = mem._client.create_collection(fact_index.NAME, embedding_function=None)
-        col.upsert(ids=got["ids"], embeddings=got["embeddings"], metadatas=got["metadatas"])
+        index_as_before(mem)
     try:
         served = chroma_server(path)
         url = served.__enter__()
