@@ -49,7 +49,10 @@ word ::= [^ \n]{1,14}
 # ... and, in English, no action word is one of the linter's unfilmable words (SP042 thoughts, SP043 named
 # emotions: "felt", "realized", "sad"), so an action line cannot state what the camera cannot see
 # (F2-inner-state); dialogue stays free. A named emotion is kept out of action even without "is" before it.
-WORD_CHARS = CharClass(LETTERS, other_any=True)
+# Characters that glue words together without a space ("ideas/thought", "=no") are not action text either:
+# leaving them out keeps a listed word from hiding behind one.
+JOINERS = "/\\=_|+*~^<>{}[]`"
+WORD_CHARS = CharClass(LETTERS, JOINERS, other_any=True)
 # An action line's first word: a capital, then a lower-case letter or punctuation (so the line is not in
 # capitals: neither a heading nor a cue), then anything.
 FIRST_WORD = [

@@ -5,7 +5,8 @@ prefix of a listed word the next character either follows the trie (case-insensi
 no listed word continues with, or, once the prefix is not itself a listed word, a non-letter or the word's
 end), and once it has left the trie the rest of the word is free. A listed word followed by punctuation
 ("felt,") is kept out as well, as the linter matches it on word boundaries; one inside a longer token after
-a non-letter ("hand,felt") is not (rare in a model's words; the critic still checks every line).
+a non-letter ("hand,felt") is not: the Fountain grammar leaves the joiners a model glues words with ("ideas/
+thought") out of action words altogether, and the critic still checks every line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ LETTERS = frozenset(string.ascii_letters)
 @dataclass(frozen=True)
 class CharClass:
     """The characters a word may hold at some position: a set of letters, and either every non-letter but
-    space and newline (``other_any``) or the non-letters listed in ``others``."""
+    space, newline and those in ``others`` (``other_any``) or the non-letters listed in ``others``."""
 
     letters: frozenset[str]
     others: str = ""
@@ -39,7 +40,7 @@ class CharClass:
 
     def ebnf(self) -> str:
         if self.other_any:
-            excluded = "".join(sorted(LETTERS - self.letters))
+            excluded = "".join(sorted(LETTERS - self.letters)) + "".join(_escape(c) for c in self.others)
             return f"[^ \\n{excluded}]"
         return "[" + "".join(sorted(self.letters)) + "".join(_escape(c) for c in self.others) + "]"
 

@@ -48,6 +48,12 @@ def test_no_unfilmable_word_in_an_action_line_in_any_case(accepts):
         assert not accepts(scene(f"{word.capitalize()} at the door, Mara waits.")), word
 
 
+def test_no_listed_word_behind_a_joiner(accepts):
+    assert not accepts(scene("Mara studies ideas/thought on the wall."))  # the joiners are not action text
+    assert not accepts(scene("Mara waits =no answer."))
+    assert accepts(scene("Mara waits, half-open door, twenty-two steps (one lantern)."))
+
+
 def test_words_that_only_begin_like_one_and_dialogue_stay_free(accepts):
     assert accepts(scene("Mara sadly saddles the felts, thoughtful."))  # sadly, saddles, felts, thoughtful
     assert accepts(scene("MARA\nI felt it. I thought you were sad."))  # characters may say what they feel
