@@ -47,7 +47,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from dsr.memory.records import ORDER_STRIDE, Fact, name_key
+from dsr.memory.records import Fact, name_key, order_of
 from dsr.memory.state import SOURCE_RANK
 
 NAME = "fact_index"
@@ -233,7 +233,7 @@ def retire(col: Any, series: str, episode: int, low: int, batch: int) -> None:
             len(parts) == 4
             and parts[1].isdigit()
             and parts[2].isdigit()
-            and (int(parts[1]) * ORDER_STRIDE + int(parts[2]) >= low)
+            and order_of(int(parts[1]), int(parts[2])) >= low
         )
 
     _drop(col, [episode_id(series, episode), typed_id(series, episode)], doomed, batch)

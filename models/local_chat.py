@@ -149,9 +149,8 @@ class LocalChatModel(BaseChatModel):
         stops = [*(cfg.stop or []), *(stop or [])]
         processors = []
         if minimum := int(overrides.get("min_new_tokens") or 0):
-            kwargs["min_new_tokens"] = (
-                minimum  # the end token waits; so does any token a stop could begin with
-            )
+            # the end token waits; so does any token a stop could begin with
+            kwargs["min_new_tokens"] = minimum
             if held := stop_openers(self.loaded.tokenizer, tuple(stops)):
                 processors.append(_HoldUntil(minimum, held))
         if temperature > 0:

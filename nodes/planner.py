@@ -16,7 +16,6 @@ from langgraph.runtime import Runtime
 from dsr.contract.call_log import log_outcome
 from dsr.contract.context import RunContext
 from dsr.contract.state import SceneState
-from dsr.models.constrained import Grammar
 from dsr.models.structured import StructuredOutputError, StructuredResult, invoke_structured
 from dsr.nodes.runtime import (
     call_record,
@@ -29,7 +28,7 @@ from dsr.nodes.runtime import (
 )
 from dsr.nodes.stage1_split import DirectivesHalf, new_answer_id, plan_directives, split_decoding
 from dsr.prompts import prompt_messages
-from dsr.story.plan_schema import directives_schema
+from dsr.story.plan_schema import directives_grammar
 from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
 
 
@@ -38,7 +37,7 @@ def plan(
 ) -> StructuredResult[CreativeDirectives]:
     messages = prompt_messages("planner", x_text=render_x(x), critique=critique)
     return invoke_structured(
-        model, messages, CreativeDirectives, max_repairs=1, grammar=Grammar.json_schema(directives_schema(x))
+        model, messages, CreativeDirectives, max_repairs=1, grammar=directives_grammar(x)
     )
 
 

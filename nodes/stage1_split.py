@@ -56,7 +56,7 @@ from dsr.models.structured import (
     role_of,
 )
 from dsr.nodes.stage_calls import StageOutput, min_prose_kwargs
-from dsr.story.plan_schema import directives_schema
+from dsr.story.plan_schema import directives_grammar
 from dsr.story.schemas import CreativeDirectives, TaskInput, render_x
 from dsr.story.stage1 import (
     DIRECTIVES_CLOSE,
@@ -123,7 +123,7 @@ def plan_directives(model: BaseChatModel, x: TaskInput, note: str | None, answer
     """Decode ``<directives>{json}`` and stop at ``</directives>``; resample once on an unusable object."""
     role = role_of(model)
     prefix = note_block(note) + DIRECTIVES_OPEN
-    messages, scene_schema = _messages(x, prefix), Grammar.json_schema(directives_schema(x))
+    messages, scene_schema = _messages(x, prefix), directives_grammar(x)
     raw: list[str] = []
     truncations, problem, mech = 0, "", mechanism(model)
     for attempt in range(1, DIRECTIVES_ATTEMPTS + 1):

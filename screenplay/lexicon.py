@@ -30,6 +30,8 @@ _EN_EMOTIONS = (
     "|devastated|miserable|elated|annoyed|irritated|disappointed|envious|insecure|resentful"
     "|affronted|befuddled|bewildered|leery|melancholy|nostalgic|regretful"
 )
+# Inner-state words the linter lists on their own.
+_EN_INNER = "inwardly|realization|realisation"
 # The verbs of the negated patterns ("didn't know"): a base form the linter flags only after a negation.
 _EN_NEGATED = "know|remember|understand|believe|realize|realise|recall"
 # The single words of SP042/SP043's lists: what the per-scene Fountain grammar keeps out of action lines
@@ -37,8 +39,7 @@ _EN_NEGATED = "know|remember|understand|believe|realize|realise|recall"
 UNFILMABLE_WORDS: dict[str, tuple[str, ...]] = {
     "en": tuple(
         sorted(
-            {w for w in f"{_EN_COGNITION}|{_EN_EMOTIONS}|{_EN_NEGATED}".split("|") if " " not in w}
-            | {"inwardly", "realization", "realisation"}
+            w for w in f"{_EN_COGNITION}|{_EN_EMOTIONS}|{_EN_NEGATED}|{_EN_INNER}".split("|") if " " not in w
         )
     ),
 }
@@ -85,10 +86,8 @@ LEXICON: dict[str, dict[Category, tuple[str, ...]]] = {
             r"(?:in|to) (?:his|her|their|my) (?:mind|head|heart)",
             r"(?:his|her|their) (?:mind|thoughts?|memories|memory) (?:races?|drifts?|wanders?|returns?|goes)",
             r"deep down",
-            r"inwardly",
+            rf"(?:{_EN_INNER})",
             r"(?:thinks|says|mutters|whispers) to (?:himself|herself|themselves)",
-            r"realization",
-            r"realisation",
         ),
         # "She is sad." states an emotion instead of showing it.
         "emotion_statement": (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from dsr.models.constrained import Grammar
 from dsr.story.schemas import CreativeDirectives, TaskInput
 
 MAX_BEATS = 5  # NarrativePacing.beats' bound
@@ -41,3 +42,8 @@ def directives_schema(x: TaskInput) -> dict[str, Any]:
         characters["prefixItems"] = [_plan_for(name, defs["CharacterPlan"]) for name in names]
         characters["minItems"] = len(names)
     return schema
+
+
+def directives_grammar(x: TaskInput) -> Grammar:
+    """:func:`directives_schema` as the grammar the planner's request carries (planner node, split decoding)."""
+    return Grammar.json_schema(directives_schema(x))

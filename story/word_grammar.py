@@ -93,9 +93,12 @@ def words_excluding(
             rules.append(f"{tails[key]} ::= {_optional_chain(free, rest.ebnf(), left)}")
         return tails[key]
 
-    def visit(node: _Node, depth: int, classes: list[CharClass], signature: object) -> str | None:
+    root = _trie(words)
+    signatures = _signatures(root)
+
+    def visit(node: _Node, depth: int, classes: list[CharClass]) -> str | None:
         """The rule for the words that reach ``node`` at ``depth``; None when none can end from there."""
-        key = (depth, signature, tuple(classes[depth:]))
+        key = (depth, signatures[id(node)], tuple(classes[depth:]))
         if key in made:
             return made[key]
         allowed = classes[depth] if depth < len(classes) else rest
@@ -110,7 +113,7 @@ def words_excluding(
                 options.append(f"{away.ebnf()} {tail(depth + 1, classes)}")
             for char, child in sorted(node.children.items()):
                 cases = allowed.only({char, char.upper()})
-                if not cases.empty() and (rule := visit(child, depth + 1, classes, _signature(child))):
+                if not cases.empty() and (rule := visit(child, depth + 1, classes)):
                     options.append(f"{cases.ebnf()} {rule}")
         name = f"{prefix}_n{len(made)}" if options else None
         made[key] = name
@@ -118,9 +121,8 @@ def words_excluding(
             rules.append(f"{name} ::= " + " | ".join(options))
         return name
 
-    root = _trie(words)
     for word_rule, classes in starts.items():
-        top = visit(root, 0, classes, _signature(root))
+        top = visit(root, 0, classes)
         rules.append(f"{word_rule} ::= {top}")
     return rules
 
@@ -133,5 +135,13 @@ def _optional_chain(free: list[str], rest: str, left: int) -> str:
     return body
 
 
-def _signature(node: _Node) -> object:
-    return (node.listed, tuple(sorted((c, _signature(child)) for c, child in node.children.items())))
+def _signatures(root: _Node) -> dict[int, object]:
+    """Each node's subtree as a hashable value (by ``id``): equal subtrees, equal values, computed once each."""
+    out: dict[int, object] = {}
+
+    def walk(node: _Node) -> object:
+        out[id(node)] = (node.listed, tuple(sorted((c, walk(child)) for c, child in node.children.items())))
+        return out[id(node)]
+
+    walk(root)
+    return out
