@@ -286,57 +286,58 @@ def cases(size: int, n: int, seed: int) -> list[tuple[tuple[int, int], str, list
 
 
 def scene_reads(
-    pkg: ModuleType, mem: Any, point: tuple[int, int], query: str, names: list[str]
+    pkg: ModuleType, mem: Any, point: tuple[int, int], query: str, names: list[str], *, state: bool = True
 ) -> dict[str, Any]:
-    """What the retrieve_context node reads for one scene (nodes/retrieve.py), call by call."""
+    """What the retrieve_context node reads for one scene (nodes/retrieve.py), call by call; without ``state``
+    the build_previous_context and known facts only (a package from before the facts index reads the whole
+    facts collection for the characters' state)."""
     out: dict[str, Any] = {}
-    started = time.perf_counter()
-    mem.profiles(SERIES, names, before=point)
-    out["profiles"] = time.perf_counter() - started
-    started = time.perf_counter()
-    if hasattr(mem, "facts_in_force"):
-        mem.facts_in_force(SERIES, characters=names, before=point)
-    out["state"] = time.perf_counter() - started
+    if state:
+        started = time.perf_counter()
+        mem.profiles(SERIES, names, before=point)
+        out["profiles"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if hasattr(mem, "facts_in_force"):
+            mem.facts_in_force(SERIES, characters=names, before=point)
+        out["state"] = time.perf_counter() - started
     started = time.perf_counter()
     pkg.build_previous_context(mem, SERIES, point[0], point[1], query, names, premise="A keeper.")
     out["context"] = time.perf_counter() - started
     started = time.perf_counter()
     mem.facts(SERIES, characters=names, before=point, k=10)
     out["known"] = time.perf_counter() - started
-    out["scene"] = sum(out.values())
+    if state:  # the retrieve node's reads together
+        out["scene"] = sum(out.values())
     return out
 
 
-def measure(pkg: ModuleType, location: str, size: int, rounds: int, seed: int, state: bool) -> dict[str, Any]:
-    """Warm p50/p95 per call of ``pkg`` (a memory package) on the store at ``location``, queries embedded
-    beforehand in one batch as a run embeds its episode's; the first scene timed apart."""
-    started = time.perf_counter()
-    mem = pkg.StoryMemory(location)
-    opened = time.perf_counter() - started
+def measure(
+    pkgs: list[tuple[ModuleType, bool]], location: str, size: int, rounds: int, seed: int
+) -> list[dict[str, Any]]:
+    """Warm p50/p95 per call of each memory package in ``pkgs`` (with whether to time its characters' state) on
+    the store at ``location``, side by side: one store client each, queries embedded beforehand in one batch as
+    a run embeds its episode's, the packages taking turns scene by scene (which goes first alternates), so a
+    machine that slows down during the run (other jobs, its host reclaiming memory) slows both alike."""
+    opened = [pkg.StoryMemory(location) for pkg, _ in pkgs]
     batch = cases(size, rounds + 4, seed)
-    pkg.embed_scene_queries(mem, [(q, n) for _, q, n in batch])
-    first = scene_reads(pkg, mem, *batch[0]) if state else None
-    samples: dict[str, list[float]] = {}
+    for (pkg, _), mem in zip(pkgs, opened, strict=True):
+        pkg.embed_scene_queries(mem, [(q, n) for _, q, n in batch])
+    samples: list[dict[str, list[float]]] = [{} for _ in pkgs]
     for i, (point, query, names) in enumerate(batch[1:]):
-        if not state:
-            point_reads = {}
-            t = time.perf_counter()
-            pkg.build_previous_context(mem, SERIES, point[0], point[1], query, names, premise="A keeper.")
-            point_reads["context"] = time.perf_counter() - t
-            t = time.perf_counter()
-            mem.facts(SERIES, characters=names, before=point, k=10)
-            point_reads["known"] = time.perf_counter() - t
-        else:
-            point_reads = scene_reads(pkg, mem, point, query, names)
-        if i >= 3:  # warm-up
-            for k, v in point_reads.items():
-                samples.setdefault(k, []).append(v)
-    mem.close()
-    return {"open": opened, "first": first, **{k: percentiles(v) for k, v in samples.items()}}
+        turns = list(range(len(pkgs)))
+        for j in turns if i % 2 else turns[::-1]:
+            (pkg, state), mem = pkgs[j], opened[j]
+            point_reads = scene_reads(pkg, mem, point, query, names, state=state)
+            if i >= 3:  # warm-up
+                for k, v in point_reads.items():
+                    samples[j].setdefault(k, []).append(v)
+    for mem in opened:
+        mem.close()
+    return [{k: percentiles(v) for k, v in got.items()} for got in samples]
 
 
 FIRST_OPEN = """
-import importlib, json, sys, time
+import importlib, json, resource, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
 sys.path[1:1] = {extra_path!r}
@@ -345,6 +346,7 @@ load_model()
 from benchmarks.memory_scale import cases, scene_reads
 pkg = importlib.import_module({package!r})
 t = time.perf_counter()
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 mem = pkg.StoryMemory({location!r})
 opened = time.perf_counter() - t
 batch = cases({size}, {queries}, {seed})
@@ -353,7 +355,8 @@ t = time.perf_counter()
 pkg.embed_scene_queries(mem, [(q, n) for _, q, n in batch])
 embedded = time.perf_counter() - t
 reads = scene_reads(pkg, mem, point, query, names)
-print(json.dumps({{"open": opened, **reads, "embed": embedded}}))
+faulted = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) * resource.getpagesize() / 2**20
+print(json.dumps({{"open": opened, **reads, "embed": embedded, "faulted": faulted}}))
 """
 
 
@@ -378,6 +381,26 @@ def first_open(
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+TOUCH = "import time, numpy as np; t = time.perf_counter(); a = np.ones({n}); print(time.perf_counter() - t)"
+
+
+def touch_seconds_per_gib() -> tuple[float, float]:
+    """Seconds to fill 1 GiB in a new process, twice in a row: memory the machine hands out fresh, then memory
+    just freed. The first open's vector index load is mostly memory being faulted in: Chroma reads each vector
+    index into memory it allocates (838 MB for the facts' at 500,000 facts). On a virtual machine that gives
+    freed guest memory back to its host (Firecracker's free page reporting, on this machine's kernel command
+    line) a page touched again costs the host's fault too: 2.9 s/GiB here against 0.12 s/GiB for memory just
+    freed, which no code of ours changes; the tables say which the run saw, and the first opens report how
+    much memory they faulted in."""
+    n = 2**30 // 8
+    runs = [
+        subprocess.run([sys.executable, "-c", TOUCH.format(n=n)], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    first, again = (float(r.stdout.strip()) for r in runs)
+    return first, again
 
 
 @contextmanager
@@ -412,6 +435,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     load_before = os.getloadavg()
+    fresh, freed = touch_seconds_per_gib()
+    touch = [
+        f"1 GiB filled in a new process: {fresh:.2f} s as the machine hands memory out, {freed:.2f} s at once again"
+    ]
+    log("; ".join(touch))
     command = " ".join([Path(sys.executable).name, *sys.argv])
     import torch
 
@@ -445,13 +473,13 @@ def main() -> None:
                     log(f"{size:,} scenes, {backend}: first open in a fresh process")
                     firsts.append(first_row(size, backend, "after", first_open(location, size, args.seed)))
                     log(firsts[-1])
-                    log(f"{size:,} scenes, {backend}: warm, after")
-                    got = measure(after, location, size, args.queries, args.seed + 1, state=True)
-                    old: dict[str, Any] = {}
+                    log(f"{size:,} scenes, {backend}: warm, after" + (" and before" if before else ""))
+                    pkgs = [(after, True)]
                     if before is not None:
                         state = hasattr(before.StoryMemory, "facts_in_force") and size <= args.before_state_at
-                        log(f"{size:,} scenes, {backend}: warm, before")
-                        old = measure(before, location, size, args.queries, args.seed + 1, state=state)
+                        pkgs.append((before, state))
+                    got, *olds = measure(pkgs, location, size, args.queries, args.seed + 1)
+                    old: dict[str, Any] = olds[0] if olds else {}
                     for key, label in (
                         ("context", "build_previous_context (queries embedded per episode)"),
                         ("known", "critic's known facts (newest k=10 about the names)"),
@@ -495,8 +523,8 @@ def main() -> None:
         "scene's reads)",
         "",
         "| scenes / facts | store | code | StoryMemory(path) | queries embedded | first scene's reads "
-        "| open + first scene | with the embedding |",
-        "|---|---|---|---:|---:|---|---:|---:|",
+        "| open + first scene | with the embedding | memory faulted in, MiB |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|",
         *firsts,
     ]
     print("\n" + "\n".join(tables))
@@ -519,6 +547,7 @@ def main() -> None:
                     f"- run: {time.strftime('%Y-%m-%d %H:%M %Z')}, revision {revision}"
                     + (" with uncommitted changes to memory/ or this benchmark" if dirty else ""),
                     f"- {loads}",
+                    f"- {'; '.join(touch)}",
                     "",
                     *tables,
                     "",
@@ -535,7 +564,7 @@ def first_row(size: int, backend: str, code: str, first: dict[str, float]) -> st
         f"| {size:,} / {size * FACTS_PER_SCENE:,} | {backend} | {code} | {ms['open']:.0f} | {embed:.0f} | "
         f"{ms['scene']:.0f} (profiles {ms['profiles']:.0f}, state {ms['state']:.0f}, context "
         f"{ms['context']:.0f}, known facts {ms['known']:.0f}) | {ms['open'] + ms['scene']:.0f} | "
-        f"{ms['open'] + embed + ms['scene']:.0f} |"
+        f"{ms['open'] + embed + ms['scene']:.0f} | {first.get('faulted', 0.0):.0f} |"
     )
 
 

@@ -117,14 +117,15 @@ def build_previous_context(
     before = (episode, scene_no)
     query = scene_query(synopsis, names)
     vector = mem.embedding.query_vector(query) if query else None
-    # Chroma spends these reads in native code, so the facts read (on a thread of this call's own) overlaps the
-    # recent scenes and then the similar ones (which leave the recent ones out, so they wait for them).
+    # Chroma spends these reads in native code (or waiting on a server), so the facts read (on a thread of this
+    # call's own) overlaps the scenes' two reads (the similar scenes' search, then the recent and similar ones).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-read") as reads:
         facts_read = reads.submit(
             mem.facts, series, characters=names or None, query=vector, before=before, k=FACTS_K
         )
-        recent = mem.recent_scenes(series, before, k=RECENT_K)
-        similar = mem.similar_scenes(series, vector, before, k=SIMILAR_K, exclude_ids={s.id for s in recent})
+        recent, similar = mem.recent_and_similar(
+            series, vector, before, recent_k=RECENT_K, similar_k=SIMILAR_K
+        )
         facts = [f for f in facts_read.result() if f.id not in shown]
 
     tail = recent[-1].tail.strip() if recent and recent[-1].tail else None

@@ -19,12 +19,15 @@ or a read by id takes a few. Scene and fact ids encode series and position, so s
 unfiltered over a candidate pool that grows until ``k`` qualify (``k`` stays honest: the filtered
 search is the fallback, filtered on the names alone where the characters are known), recent scenes are
 read by id (at an episode's start, whole episodes by an ``episode`` equality filter, which SQLite answers
-from its index), character versions come from a small per-process index, and typed facts (the state in
+from its index) in the same read as the similar scenes' pool (one round trip where a Chroma server took
+three), character versions come from a small per-process index, and typed facts (the state in
 force) and a character's newest facts from the facts index beside them, read by id (memory/index.py), so nothing reads the whole facts collection when a process starts.
 Chroma loads a collection's vector index on the first read of any kind, the facts' 852 MB at 500,000 facts
 (1.5-4.5 s): a store starts loading the facts' and the scenes' when it opens (background threads), and while the
 facts' load is in progress the state in force is read from the index's copies of the typed facts, so a process's
-first scene meets that load only in the search that needs the vectors.
+first scene meets that load only in the search that needs the vectors. That load is Chroma reading each index
+into memory it allocates (1.3 GiB faulted in at 100,000 scenes), one collection at a time: the floor of a
+process's first scene on a large store (benchmarks/results/issue25-memory-quiet.md).
 """
 
 from __future__ import annotations
@@ -179,6 +182,21 @@ def _character(meta: Meta) -> CharacterRecord:
         episode=meta["episode"],
         scene_no=meta["scene_no"],
     )
+
+
+class _SceneRow(NamedTuple):
+    """A scene as read: its summary, its metadata and, where the read asked for it, its vector."""
+
+    doc: str
+    meta: Meta
+    vector: Any
+
+
+def _recent_ids(series: str, before: Position, k: int) -> list[str]:
+    """The ids of the ``2k`` scene numbers just before ``before`` in its episode: where the ``k`` scenes
+    before it usually are (:meth:`StoryMemory.recent_scenes`)."""
+    episode, scene_no = before
+    return [scene_id(series, episode, n) for n in range(max(0, scene_no - 2 * k), scene_no)] if k > 0 else []
 
 
 class _Version(NamedTuple):
@@ -472,22 +490,69 @@ class StoryMemory:
         costs a second), in runs of 1, 1, 2, 4... episodes until they do. Either way the cost does not grow
         with the length of the series.
         """
-        episode, scene_no = before
+        ids = _recent_ids(series, before, k)
+        return self._recent_of(self._scene_rows(ids), ids, series, before, k)
+
+    def recent_and_similar(
+        self,
+        series: str,
+        query: Query | None,
+        before: Position,
+        *,
+        recent_k: int = 3,
+        similar_k: int = 3,
+        mmr_lambda: float = 0.5,
+    ) -> tuple[list[SceneRecord], list[SceneRecord]]:
+        """``recent_scenes(series, before, recent_k)`` and ``similar_scenes(series, query, before, similar_k,
+        exclude_ids=<those recent scenes>)`` together, in two reads where they take three or four apart: the
+        similar scenes' search, keeping ``recent_k`` spare candidates (as many as it may have to leave out), then
+        one read of the recent scenes' ids and the whole pool (vectors included). Every read of a Chroma
+        server is a round trip of 3-5 ms, whatever it reads; one read of 26 records costs about what one of 6
+        does (embedded too: 2.6 ms against 3.7 for the three reads it replaces, at 100,000 scenes)."""
+        vector = self._vector(query)
+        ids = _recent_ids(series, before, recent_k)
+        size = max(4 * similar_k, _MIN_POOL)
+        pool = (
+            self._nearest(self._scenes, vector, series, before, size + recent_k)
+            if vector is not None and similar_k > 0
+            else []
+        )
+        rows = self._scene_rows(list(dict.fromkeys(ids + pool)), vectors=bool(pool))
+        recent = self._recent_of(rows, ids, series, before, recent_k)
+        shown = {scene.id for scene in recent}
+        ranked = [sid for sid in pool if sid not in shown][:size]
+        return recent, self._pick_similar(vector, ranked, rows, similar_k, mmr_lambda)
+
+    def _recent_of(
+        self, rows: dict[str, _SceneRow], ids: list[str], series: str, before: Position, k: int
+    ) -> list[SceneRecord]:
+        """:meth:`recent_scenes` from ``rows`` read for ``ids`` (:func:`_recent_ids`), reading episodes back
+        where they do not hold ``k`` scenes."""
         if k <= 0:
             return []
-        low = max(0, scene_no - 2 * k)
-        ids = [scene_id(series, episode, n) for n in range(low, scene_no)]
-        rows: list[tuple[str, Meta]] = []
-        if ids:  # the common case: the k scenes just before, read by their ids
-            got = self._scenes.get(ids=ids, include=["metadatas", "documents"])
-            rows = sorted(zip(_docs(got), _metas(got), strict=True), key=lambda r: r[1]["order"])
-        if len(rows) >= k:
-            return [_scene(d, m) for d, m in rows[-k:]]
-        if low == 0:  # the episode's start: its scenes before the point are all read
-            rows = self._latest(self._scenes, series, (episode, 0), k - len(rows)) + rows
+        found = sorted(((r.doc, r.meta) for sid in ids if (r := rows.get(sid))), key=lambda r: r[1]["order"])
+        if len(found) >= k:
+            return [_scene(d, m) for d, m in found[-k:]]
+        episode, scene_no = before
+        if scene_no - 2 * k <= 0:  # the episode's start: its scenes before the point are all read
+            found = self._latest(self._scenes, series, (episode, 0), k - len(found)) + found
         else:
-            rows = self._latest(self._scenes, series, before, k)
-        return [_scene(d, m) for d, m in rows]
+            found = self._latest(self._scenes, series, before, k)
+        return [_scene(d, m) for d, m in found]
+
+    def _scene_rows(self, ids: list[str], *, vectors: bool = False) -> dict[str, _SceneRow]:
+        """The scenes with these ids, whole (and their vectors if asked), by id; missing ids left out."""
+        if not ids:
+            return {}
+        include: Include = ["metadatas", "documents", "embeddings"] if vectors else ["metadatas", "documents"]
+        got = self._scenes.get(ids=ids, include=include)
+        embeddings = got["embeddings"] if vectors else None
+        if vectors and embeddings is None:
+            raise RuntimeError("chroma returned no embeddings, though the read asked for them")
+        return {
+            sid: _SceneRow(doc, meta, None if embeddings is None else embeddings[i])
+            for i, (sid, doc, meta) in enumerate(zip(got["ids"], _docs(got), _metas(got), strict=True))
+        }
 
     def _latest(
         self, col: chromadb.Collection, series: str, before: Position, k: int, keys: set[str] | None = None
@@ -534,31 +599,33 @@ class StoryMemory:
         mmr_lambda: float = 0.5,
     ) -> list[SceneRecord]:
         """Scenes before ``before`` most related to ``query``, most relevant first, near-duplicates
-        pushed down by MMR over a candidate pool of ``max(4k, 20)`` nearest neighbours."""
+        pushed down by MMR over a candidate pool of ``max(4k, 20)`` nearest neighbours (read whole in one
+        read: a second read of the k picked ones cost more than their rows, on a server and embedded)."""
         vector = self._vector(query)
         if k <= 0 or vector is None:
             return []
         pool = self._nearest(self._scenes, vector, series, before, max(4 * k, _MIN_POOL), exclude_ids)
-        if not pool:
+        return self._pick_similar(vector, pool, self._scene_rows(pool, vectors=True), k, mmr_lambda)
+
+    @staticmethod
+    def _pick_similar(
+        vector: Sequence[float] | None,
+        pool: list[str],
+        rows: dict[str, _SceneRow],
+        k: int,
+        mmr_lambda: float,
+    ) -> list[SceneRecord]:
+        """The ``k`` scenes MMR picks from ``pool`` (ids nearest first, read whole with vectors into ``rows``)."""
+        ranked = [sid for sid in pool if sid in rows]
+        if k <= 0 or vector is None or not ranked:
             return []
-        # The pool's vectors only: chroma's metadata decoding is what costs here, so only the k picked
-        # scenes are read whole.
-        got = self._scenes.get(ids=pool, include=["embeddings"])
-        embeddings = got["embeddings"]
-        if embeddings is None:
-            raise RuntimeError("chroma returned no embeddings, though the read asked for them")
-        vectors = dict(zip(got["ids"], embeddings, strict=True))
-        ranked = [sid for sid in pool if sid in vectors]
         picked = maximal_marginal_relevance(
             np.asarray(vector, dtype=np.float32),
-            [vectors[sid] for sid in ranked],
+            [rows[sid].vector for sid in ranked],
             lambda_mult=mmr_lambda,
             k=k,
         )
-        ids = [ranked[i] for i in picked]
-        got = self._scenes.get(ids=ids, include=["metadatas", "documents"])
-        rows = {sid: _scene(d, m) for sid, d, m in zip(got["ids"], _docs(got), _metas(got), strict=True)}
-        return [rows[sid] for sid in ids if sid in rows]
+        return [_scene(rows[ranked[i]].doc, rows[ranked[i]].meta) for i in picked]
 
     def _nearest(
         self,

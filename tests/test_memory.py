@@ -575,3 +575,30 @@ def test_a_shorter_later_profile_keeps_earlier_details_with_provenance(tmp_path:
         assert mara["personality"] == "Guarded."
     with StoryMemory(memory_dir) as mem:  # one version per change, not per scene
         assert mem.stats()["characters"] == 2
+
+
+def test_recent_and_similar_read_together_equal_the_two_reads_apart(mem: StoryMemory, monkeypatch) -> None:
+    """build_previous_context's scenes: the recent ones and the similar ones (less the recent) in two reads of
+    the scenes collection, the same scenes as recent_scenes and similar_scenes give apart, at an episode's
+    start, past a gap in the scene numbers (the episodes-back fallback) and in a full episode."""
+    places = ["lighthouse stairs", "harbour market", "kitchen table", "rocky shore", "village fair"]
+    for ep in (1, 2):
+        for n in range(1, 11):
+            if ep == 2 and n in (4, 5, 6, 7):  # a gap: the 2k ids before (2, 9) hold fewer than k scenes
+                continue
+            text = f"Episode {ep} scene {n}: Mara walks to the {places[n % 5]} and talks with Tom."
+            mem.add_scene(scene(ep, n, text, ["MARA", "TOM"]))
+    query = "Mara and Tom talk at the harbour market"
+    vector = mem.embedding.query_vector(query)
+    for point in [(1, 1), (1, 2), (2, 1), (2, 3), (2, 9), (2, 11), (3, 1)]:
+        recent = mem.recent_scenes(SERIES, point, k=3)
+        similar = mem.similar_scenes(SERIES, vector, point, k=3, exclude_ids={s.id for s in recent})
+        assert mem.recent_and_similar(SERIES, vector, point) == (recent, similar), point
+    reads: list[str] = []
+    for name in ("get", "query"):
+        real = getattr(mem._scenes, name)
+        monkeypatch.setattr(
+            mem._scenes, name, lambda *a, _real=real, _name=name, **k: reads.append(_name) or _real(*a, **k)
+        )
+    mem.recent_and_similar(SERIES, vector, (2, 11))  # the three scenes before are among the ids read
+    assert reads == ["query", "get"]
