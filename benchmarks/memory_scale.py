@@ -341,8 +341,11 @@ import importlib, json, resource, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
 sys.path[1:1] = {extra_path!r}
-from dsr.memory.embedding import load_model
-load_model()
+if {preload}:
+    from dsr.memory.embedding import load_model
+    load_model()
+else:  # what a run has imported when it opens its memory: the embedding model (torch) is not among it
+    import dsr.run.runner, dsr.graph
 from benchmarks.memory_scale import cases, scene_reads
 pkg = importlib.import_module({package!r})
 t = time.perf_counter()
@@ -361,12 +364,15 @@ print(json.dumps({{"open": opened, **reads, "embed": embedded, "faulted": faulte
 
 
 def first_open(
-    location: str, size: int, seed: int, pkg: ModuleType | None = None, queries: int = 1
+    location: str, size: int, seed: int, pkg: ModuleType | None = None, queries: int = 1, preload: bool = True
 ) -> dict[str, float]:
     """``StoryMemory(location)`` and the first scene's reads in a fresh process (nothing cached), of ``pkg`` (a
     memory package: the baseline's, imported there from the same directory) or of ``dsr.memory``; between
     them, ``queries`` scenes' memory queries embedded in one batch (timed apart: ``embed``), the first scene's
-    alone by default, an episode's (``PER_EPISODE``) as a run's first scene does (nodes/episode.py)."""
+    alone by default, an episode's (``PER_EPISODE``) as a run's first scene does (nodes/episode.py). The
+    embedding model is loaded before ``StoryMemory`` is timed, unless ``preload`` is False: then the process has
+    imported what a run has when it opens its memory, and the model's load (torch's import with it) is part of
+    ``StoryMemory(path)``, as in a fresh ``dsr write``."""
     package, extra = "dsr.memory", []
     if pkg is not None:
         package, extra = pkg.__name__, [str(Path(pkg.__file__ or "").parents[1])]
@@ -378,6 +384,7 @@ def first_open(
         size=size,
         seed=seed,
         queries=queries,
+        preload=preload,
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -507,6 +514,11 @@ def main() -> None:
                             log(f"{size:,} scenes, {backend}: first open as a run's first scene, {code}")
                             got_first = first_open(location, size, args.seed, pkg, PER_EPISODE)
                             firsts.append(first_row(size, f"{backend}, as a run opens it", code, got_first))
+                            log(firsts[-1])
+                            log(f"{size:,} scenes, {backend}: first open in a fresh run's process, {code}")
+                            got_first = first_open(location, size, args.seed, pkg, PER_EPISODE, preload=False)
+                            label = f"{backend}, in a fresh run's process (model loaded in StoryMemory)"
+                            firsts.append(first_row(size, label, code, got_first))
                             log(firsts[-1])
     load_after = os.getloadavg()
     head = "| call | scenes / facts | store | before p50 | before p95 | after p50 | after p95 |"

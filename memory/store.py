@@ -23,7 +23,8 @@ from its index) in the same read as the similar scenes' pool (one round trip whe
 three), character versions come from a small per-process index, and typed facts (the state in
 force) and a character's newest facts from the facts index beside them, read by id (memory/index.py), so nothing reads the whole facts collection when a process starts.
 Chroma loads a collection's vector index on the first read of any kind, the facts' 852 MB at 500,000 facts
-(1.5-4.5 s): a store starts loading the facts' and the scenes' when it opens (background threads), and while the
+(1.5-4.5 s): an existing store starts loading every collection's as soon as it is reached, before the embedding
+model loads (a background thread, beside seconds of torch and sentence-transformers imports), and while the
 facts' load is in progress the state in force is read from the index's copies of the typed facts, so a process's
 first scene meets that load only in the search that needs the vectors. That load is Chroma reading each index
 into memory it allocates (1.3 GiB faulted in at 100,000 scenes), one collection at a time: the floor of a
@@ -47,7 +48,7 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from dsr.common.errors import BadInput
 from dsr.memory import index
-from dsr.memory.client import check_vectors, connect, disconnect, is_server, shown_location
+from dsr.memory.client import STORE_MARKER, check_vectors, connect, disconnect, is_server, shown_location
 from dsr.memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
 from dsr.memory.records import (
     ORDER_STRIDE,
@@ -239,9 +240,26 @@ class StoryMemory:
 
     def __init__(self, path: str | os.PathLike[str], *, embedder: str | None = None) -> None:
         self.path = path if is_server(path) else _usable_dir(path)
-        self.embedding = SentenceEmbedding(embedder or DEFAULT_EMBEDDER)
+        self._facts_loaded = threading.Event()  # the facts' vector index is loaded: reads of it do not wait
+        self._client: Any = None
+        self._warming: list[threading.Thread] = []
+        if is_server(self.path) or (Path(self.path) / STORE_MARKER).exists():  # a store to load: start now
+            try:
+                self._client = connect(self.path, _SETTINGS)
+            except BadInput:
+                raise
+            except Exception as exc:
+                raise self._unreadable(exc) from exc
+            self._warming.append(threading.Thread(target=self._preload, name="memory-preload", daemon=True))
+            self._warming[0].start()
         try:
-            self._client = connect(self.path, _SETTINGS)
+            self.embedding = SentenceEmbedding(embedder or DEFAULT_EMBEDDER)
+        except BaseException:
+            self._release()
+            raise
+        try:
+            if self._client is None:
+                self._client = connect(self.path, _SETTINGS)
             check_vectors(
                 self._client,
                 self.path,
@@ -251,36 +269,51 @@ class StoryMemory:
             )
             cols = [self._open(name) for name in COLLECTIONS]
         except BadInput:
+            self._release()
             raise
         except Exception as exc:  # chroma raises many types (sqlite, rust bindings) for a damaged store
-            raise BadInput(
-                f"memory at {shown_location(self.path)} is unreadable or corrupted ({type(exc).__name__}); "
-                "start a fresh one with --memory NEW_DIR"
-            ) from exc
+            self._release()
+            raise self._unreadable(exc) from exc
         self._characters, self._scenes, self._facts = cols
         self._cast: dict[str, list[_Version]] = {}
         self._cast_count: int | None = None
         self._stored = _StoredFacts(self._facts)
         self._index = self._open_index()
-        self._facts_loaded = threading.Event()  # the facts' vector index is loaded: reads of it do not wait
-        self._warming = self._warm_up()
+        if not self._warming:  # a store made just now: nothing was loaded, nothing is waited for
+            self._facts_loaded.set()
 
-    def _warm_up(self) -> list[threading.Thread]:
-        """Have Chroma load the facts' and the scenes' vector indexes in the background (daemon threads, one
-        each: a read of any kind loads one, 1.5-4.5 s for the facts' at 500,000 facts), so the reads a first
-        scene makes before it searches (profiles, the state in force: the characters and the facts index, loaded
-        here first, as a collection's load waits for another's) run meanwhile. :meth:`close` waits for them."""
-        _touch(self._characters)
-        threads = [
-            threading.Thread(target=_touch, args=(col, done), name=f"memory-warm-{name}", daemon=True)
-            for name, col, done in (
-                ("facts", self._facts, self._facts_loaded),
-                ("scenes", self._scenes, threading.Event()),
-            )
-        ]
-        for thread in threads:
-            thread.start()
-        return threads
+    def _preload(self) -> None:
+        """Read each collection of an existing store once, so that Chroma loads its vector index (it does on a
+        collection's first read of any kind, one collection at a time): the small ones first (the characters
+        and the facts index, which profiles and the state in force read), then the facts' (1.5 s at 500,000
+        facts) and the scenes'. It runs from the moment the store is reached, beside the embedding model's load
+        (seconds in a fresh process: torch and sentence-transformers are imported then), so a process's first
+        scene seldom waits for it; while it runs, the state in force reads the index's copies of the typed facts
+        (:meth:`facts_in_force`). :meth:`close` waits for it."""
+        try:
+            names = {getattr(c, "name", c) for c in self._client.list_collections()}
+            for name in ("characters", index.NAME, "facts", "scenes"):
+                if name in names:
+                    _touch(self._client.get_collection(name, embedding_function=None))
+                if name == "facts":
+                    self._facts_loaded.set()
+        except Exception:  # a damaged store or a server gone: the open, or the read that needs it, says so
+            pass
+        finally:
+            self._facts_loaded.set()
+
+    def _unreadable(self, exc: Exception) -> BadInput:
+        return BadInput(
+            f"memory at {shown_location(self.path)} is unreadable or corrupted ({type(exc).__name__}); "
+            "start a fresh one with --memory NEW_DIR"
+        )
+
+    def _release(self) -> None:
+        """Wait for :meth:`_preload` and release the Chroma system (an open that fails, and :meth:`close`)."""
+        for thread in self._warming:
+            thread.join()
+        if self._client is not None:
+            disconnect(self._client)
 
     def _open(self, name: str) -> chromadb.Collection:
         label, dim = embedder_label(self.embedding.embedder), self.embedding.dim
@@ -315,10 +348,7 @@ class StoryMemory:
                     index.NAME, embedding_function=None, configuration=index.CONFIGURATION
                 )
         except Exception as exc:  # as in __init__: a damaged store
-            raise BadInput(
-                f"memory at {shown_location(self.path)} is unreadable or corrupted ({type(exc).__name__}); "
-                "start a fresh one with --memory NEW_DIR"
-            ) from exc
+            raise self._unreadable(exc) from exc
         version = col.get(ids=[index.VERSION_ID], include=["metadatas"])["metadatas"] or [{}]
         if (version[0] or {}).get("version") != index.VERSION:
             if version != [{}]:  # an older layout: built again from the facts
@@ -342,10 +372,8 @@ class StoryMemory:
 
     def close(self) -> None:
         """Release the Chroma system (sqlite handles); a new StoryMemory on the path reopens it. Waits for the
-        loads :meth:`_warm_up` started."""
-        for thread in self._warming:
-            thread.join()
-        disconnect(self._client)
+        loads :meth:`_preload` started."""
+        self._release()
 
     def __enter__(self) -> StoryMemory:
         return self
@@ -1015,16 +1043,9 @@ class StoryMemory:
         }
 
 
-def _touch(col: chromadb.Collection, done: threading.Event | None = None) -> None:
-    """A read of ``col`` that returns nothing: Chroma loads the collection's vector index for it; ``done`` is
-    set after it, whatever its outcome."""
-    try:
-        col.get(ids=["\x00warm"], include=[])
-    except Exception:  # a damaged store or a server gone: the read that needs the collection says so
-        pass
-    finally:
-        if done is not None:
-            done.set()
+def _touch(col: chromadb.Collection) -> None:
+    """A read of ``col`` that returns nothing: Chroma loads the collection's vector index for it."""
+    col.get(ids=["\x00warm"], include=[])
 
 
 class _Rows(NamedTuple):

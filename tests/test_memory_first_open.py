@@ -14,7 +14,8 @@ import chromadb
 import pytest
 from chromadb.config import Settings
 
-from dsr.memory import CharacterRecord, Fact, StoryMemory
+from dsr.common.errors import BadInput
+from dsr.memory import CharacterRecord, Fact, SceneRecord, StoryMemory
 from dsr.memory import index as fact_index
 from dsr.memory.embedding import load_model
 from dsr.memory.retire import retire_scenes
@@ -278,3 +279,54 @@ def test_on_a_server_the_index_is_switched_and_the_state_read_from_it(tmp_path: 
             assert states(mem) == expected_states(mem)
     finally:
         served.__exit__(None, None, None)
+
+
+def test_an_existing_store_loads_its_collections_while_the_embedding_model_loads(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Chroma loads a collection's vector index on its first read; a fresh process loads the embedding model
+    (seconds: torch is imported then) before it can embed anything. An existing store is read while the model
+    loads, every collection, the facts' before the model is done; a new directory is not made a store before the
+    embedder is known to load; an open that fails releases the store."""
+    import threading
+
+    import dsr.memory.store as store_module
+
+    path = tmp_path / "memory"
+    with StoryMemory(path) as mem:
+        add(mem, series_facts(2, 3))
+        mem.add_scene(SceneRecord(series=SERIES, episode=1, scene_no=1, summary="Mara lights the lamp."))
+        stored = mem.stats()
+    touched: list[str] = []
+    all_read = threading.Event()
+    real_touch, real_embedding = store_module._touch, store_module.SentenceEmbedding
+
+    def touch(col: Any) -> None:
+        real_touch(col)
+        touched.append(col.name)
+        if {"characters", fact_index.NAME, "facts", "scenes"} <= set(touched):
+            all_read.set()
+
+    seen_during_load: list[list[str]] = []
+
+    class SlowModel(real_embedding):  # type: ignore[misc, valid-type]
+        def __init__(self, embedder: str) -> None:
+            all_read.wait(timeout=30)  # a model load that takes as long as the collections' loads
+            seen_during_load.append(list(touched))
+            super().__init__(embedder)
+
+    monkeypatch.setattr(store_module, "_touch", touch)
+    monkeypatch.setattr(store_module, "SentenceEmbedding", SlowModel)
+    with StoryMemory(path) as mem:
+        assert seen_during_load == [["characters", fact_index.NAME, "facts", "scenes"]]
+        assert mem._facts_loaded.is_set()
+        assert mem.stats() == stored
+    fresh = tmp_path / "fresh"
+    with pytest.raises(BadInput):
+        StoryMemory(fresh, embedder=str(tmp_path / "no-such-model"))
+    assert not (fresh / "chroma.sqlite3").exists()  # nothing made before the embedder failed
+    monkeypatch.setattr(store_module, "SentenceEmbedding", real_embedding)
+    with pytest.raises(BadInput):
+        StoryMemory(path, embedder=str(tmp_path / "no-such-model"))
+    with StoryMemory(path) as mem:  # the failed open released the store: it opens again
+        assert mem.stats() == stored
