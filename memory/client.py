@@ -88,10 +88,16 @@ def memory_location(memory: str, *, force: bool = False) -> str:
 def probe(location: str) -> str:
     """For ``dsr doctor``: a Chroma server reached (token included) and what it holds; a problem is BadInput."""
     client = connect(location, Settings(anonymized_telemetry=False))
-    names = sorted(getattr(c, "name", str(c)) for c in client.list_collections())
+    names = sorted(collection_names(client))
     return f"{redact(location)}: Chroma {client.get_version()}, " + (
         f"collections {', '.join(names)}" if names else "empty (no memory written yet)"
     )
+
+
+def collection_names(client: Any) -> set[str]:
+    """The names of the collections a Chroma client reaches (``list_collections`` gives objects in Chroma 1.x,
+    names before it)."""
+    return {getattr(c, "name", str(c)) for c in client.list_collections()}
 
 
 def connect(location: str | os.PathLike[str], settings: Settings) -> Any:

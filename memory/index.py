@@ -47,7 +47,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from dsr.memory.records import Fact, name_key, order_of
+from dsr.memory.records import Fact, name_key, order_in_id
 from dsr.memory.state import SOURCE_RANK
 
 NAME = "fact_index"
@@ -228,13 +228,8 @@ def retire(col: Any, series: str, episode: int, low: int, batch: int) -> None:
     records (memory/retire.py, before it deletes them)."""
 
     def doomed(fid: str) -> bool:
-        parts = fid.rsplit(":", 3)  # series:EEEE:SSSS:digest
-        return (
-            len(parts) == 4
-            and parts[1].isdigit()
-            and parts[2].isdigit()
-            and order_of(int(parts[1]), int(parts[2])) >= low
-        )
+        order = order_in_id(fid, series)
+        return order is not None and order >= low
 
     _drop(col, [episode_id(series, episode), typed_id(series, episode)], doomed, batch)
 

@@ -204,6 +204,17 @@ def scene_id(series: str, episode: int, scene_no: int) -> str:
     return f"{series}:{episode:04d}:{scene_no:04d}"
 
 
+def order_in_id(record_id: str, series: str) -> int | None:
+    """The story order a scene or fact id of ``series`` encodes (``series:EEEE:SSSS[:digest]``, as
+    :func:`scene_id` and :func:`fact_id` write them); ``None`` for an id of another series or shape."""
+    if not record_id.startswith(series + ":"):
+        return None
+    parts = record_id[len(series) + 1 :].split(":")
+    if len(parts) not in (2, 3) or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return order_of(int(parts[0]), int(parts[1]))
+
+
 def fact_id(series: str, episode: int, scene_no: int, text: str) -> str:
     """Content-addressed, so re-adding the same fact from a resumed run is a no-op."""
     digest = hashlib.sha1(" ".join(text.split()).casefold().encode()).hexdigest()[:16]

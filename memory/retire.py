@@ -20,7 +20,7 @@ from typing import Any
 from chromadb.config import Settings
 
 from dsr.memory import index
-from dsr.memory.client import connect
+from dsr.memory.client import collection_names, connect
 from dsr.memory.records import order_of
 
 
@@ -36,7 +36,7 @@ def retire_from_client(client: Any, series: str, episode: int, from_scene: int) 
     low, high = order_of(episode, from_scene), order_of(episode + 1, 0)
     where = {"$and": [{"series": series}, {"order": {"$gte": low}}, {"order": {"$lt": high}}]}
     gone = 0
-    collections = [getattr(listed, "name", str(listed)) for listed in client.list_collections()]
+    collections = sorted(collection_names(client))
     if index.NAME in collections:
         index.retire(client.get_collection(index.NAME), series, episode, low, client.get_max_batch_size())
     for name in collections:

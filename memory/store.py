@@ -48,7 +48,15 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from dsr.common.errors import BadInput
 from dsr.memory import index
-from dsr.memory.client import STORE_MARKER, check_vectors, connect, disconnect, is_server, shown_location
+from dsr.memory.client import (
+    STORE_MARKER,
+    check_vectors,
+    collection_names,
+    connect,
+    disconnect,
+    is_server,
+    shown_location,
+)
 from dsr.memory.embedding import DEFAULT_EMBEDDER, SentenceEmbedding, embedder_label
 from dsr.memory.records import (
     ORDER_STRIDE,
@@ -57,6 +65,7 @@ from dsr.memory.records import (
     SceneRecord,
     join_names,
     name_key,
+    order_in_id,
     order_of,
     scene_id,
     split_names,
@@ -291,7 +300,7 @@ class StoryMemory:
         scene seldom waits for it; while it runs, the state in force reads the index's copies of the typed facts
         (:meth:`facts_in_force`). :meth:`close` waits for it."""
         try:
-            names = {getattr(c, "name", c) for c in self._client.list_collections()}
+            names = collection_names(self._client)
             for name in ("characters", index.NAME, "facts", "scenes"):
                 if name in names:
                     _touch(self._client.get_collection(name, embedding_function=None))
@@ -340,7 +349,7 @@ class StoryMemory:
         """The facts index (memory/index.py); a store written before it is indexed once, here, and one whose
         index persists at Chroma's default interval is switched to the index's (:func:`index.tune`)."""
         try:
-            if any(getattr(c, "name", c) == index.NAME for c in self._client.list_collections()):
+            if index.NAME in collection_names(self._client):
                 col = self._client.get_collection(index.NAME, embedding_function=None)
                 index.tune(col)
             else:
@@ -884,8 +893,7 @@ class StoryMemory:
             rows = index.typed(listed.get(index.episode_id(series, e)), wholes.get(index.typed_id(series, e)))
             copies.update(rows or {})
         found = {fid: _fact(*copies[fid]) for fid in ids if fid in copies and _is_active(copies[fid][1])}
-        rest = [fid for fid in ids if fid not in copies]
-        found.update({f.id: f for f in self._facts_by_id(rest)} if rest else {})
+        found.update({f.id: f for f in self._facts_by_id([fid for fid in ids if fid not in copies])})
         return found
 
     def _slots(self, series: str, characters: list[str], limit: int | None) -> dict[str, int]:
@@ -1091,9 +1099,5 @@ def _by_order(rec: SceneRecord | Fact) -> int:
 
 def _qualifies(record_id: str, series: str, limit: int | None) -> bool:
     """Whether a scene or fact id (``series:EEEE:SSSS[:digest]``) is of ``series`` and before ``limit``."""
-    if not record_id.startswith(series + ":"):
-        return False
-    parts = record_id[len(series) + 1 :].split(":")
-    if len(parts) not in (2, 3) or not (parts[0].isdigit() and parts[1].isdigit()):
-        return False
-    return limit is None or order_of(int(parts[0]), int(parts[1])) < limit
+    order = order_in_id(record_id, series)
+    return order is not None and (limit is None or order < limit)
